@@ -1,0 +1,136 @@
+"""Every error remdb raises, under one base class.
+
+Each class carries the HTTP status and the CLI exit code it maps to, so the shells translate errors
+in exactly one place each and never guess.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RemDBError(Exception):
+    """Base of every remdb error."""
+
+    http_status: int = 500
+    exit_code: int = 1
+    code: str = "remdb_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = {k: v for k, v in details.items() if v is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON error shape shared by the CLI (`--json`) and the HTTP API."""
+        return {"error": {"code": self.code, "message": self.message, **self.details}}
+
+
+class InvalidInput(RemDBError):
+    """Input that cannot be read at all: malformed JSON, a malformed id, a bad option value."""
+
+    http_status = 400
+    exit_code = 2
+    code = "invalid_input"
+
+
+class InvalidId(InvalidInput):
+    """A string that is not a record id (ids are UUIDs)."""
+
+    code = "invalid_id"
+
+
+class ValidationError(RemDBError):
+    """A record that does not satisfy its table's schema. `field` names the offending path."""
+
+    http_status = 422
+    exit_code = 3
+    code = "validation_error"
+
+    def __init__(self, message: str, *, field: str | None = None, table: str | None = None) -> None:
+        super().__init__(message, field=field, table=table)
+        self.field = field
+        self.table = table
+
+
+class SchemaError(RemDBError):
+    """A schema that cannot be registered, changed or dropped, or an unknown table."""
+
+    http_status = 400
+    exit_code = 4
+    code = "schema_error"
+
+
+class UnknownTable(SchemaError):
+    http_status = 404
+    code = "unknown_table"
+
+
+class IncompatibleSchema(SchemaError):
+    http_status = 409
+    code = "incompatible_schema"
+
+
+class NotFound(RemDBError, LookupError):
+    """No live record with that id (or key)."""
+
+    http_status = 404
+    exit_code = 5
+    code = "not_found"
+
+
+class QueryError(RemDBError):
+    """A query that cannot be run. `line` and `col` point into the query text when known."""
+
+    http_status = 400
+    exit_code = 6
+    code = "query_error"
+
+    def __init__(self, message: str, *, line: int | None = None, col: int | None = None) -> None:
+        super().__init__(message, line=line, col=col)
+        self.line = line
+        self.col = col
+
+
+class StorageError(RemDBError):
+    """The storage engine failed or the files on disk are not what remdb expects."""
+
+    http_status = 500
+    exit_code = 7
+    code = "storage_error"
+
+
+class FormatVersionError(StorageError):
+    """The database was written by a newer (or unknown) on-disk format."""
+
+    exit_code = 8
+    code = "format_version"
+
+
+class DatabaseLocked(StorageError):
+    """Another process holds the database open for writing."""
+
+    http_status = 423
+    exit_code = 9
+    code = "database_locked"
+
+
+class DatabaseClosed(StorageError):
+    code = "database_closed"
+
+
+__all__ = [
+    "DatabaseClosed",
+    "DatabaseLocked",
+    "FormatVersionError",
+    "IncompatibleSchema",
+    "InvalidId",
+    "InvalidInput",
+    "NotFound",
+    "QueryError",
+    "RemDBError",
+    "SchemaError",
+    "StorageError",
+    "UnknownTable",
+    "ValidationError",
+]

@@ -1,0 +1,65 @@
+"""Record ids: 16-byte UUIDs.
+
+Rows without a natural key get a UUIDv7 (time-ordered, so a table scans roughly in insertion
+order and new keys land at the end of the RocksDB key space). Rows with a natural key get a
+UUIDv5 of tenant + table + key, so inserting the same key again is an upsert.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from remdb.errors import InvalidId
+
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://remdb.dev/ids")
+_last_ms = 0
+_counter = 0
+
+
+def new_id_bytes() -> bytes:
+    """A UUIDv7: 48-bit ms timestamp, 12-bit counter (monotonic within a process), 62 random bits."""
+    global _last_ms, _counter
+    ms = time.time_ns() // 1_000_000
+    if ms <= _last_ms:
+        _counter += 1
+        if _counter > 0xFFF:
+            _last_ms += 1
+            _counter = 0
+        ms = _last_ms
+    else:
+        _last_ms, _counter = ms, 0
+    rand = int.from_bytes(os.urandom(8), "big")
+    value = (ms << 80) | (0x7 << 76) | (_counter << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return value.to_bytes(16, "big")
+
+
+def key_text(values: list[Any]) -> str:
+    """The canonical text of a natural key (one or several fields)."""
+    parts = [v if isinstance(v, str) else orjson.dumps(v).decode() for v in values]
+    return parts[0] if len(parts) == 1 else "\x1f".join(parts)
+
+
+def key_id_bytes(tenant: str, table: str, key: str) -> bytes:
+    return uuid.uuid5(NAMESPACE, f"{tenant}\x1f{table}\x1f{key}").bytes
+
+
+def to_bytes(record_id: Any) -> bytes:
+    """Parse an id given by a user (str or UUID) into its 16 bytes, or raise InvalidId."""
+    if isinstance(record_id, uuid.UUID):
+        return record_id.bytes
+    if isinstance(record_id, str):
+        try:
+            return uuid.UUID(record_id).bytes
+        except ValueError:
+            pass
+    raise InvalidId(f"not a record id (ids are UUIDs): {record_id!r}")
+
+
+def to_str(raw: bytes) -> str:
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

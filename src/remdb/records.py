@@ -1,0 +1,158 @@
+"""How one record maps onto storage keys: its row key, secondary-index entries and lookup keys.
+
+A `TableLayout` is derived from a TableSchema once per schema version and reused for every write,
+so the hot path does no schema interpretation: it walks precomputed (key prefix, field path) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from remdb.errors import InvalidInput, SchemaError
+from remdb.schema.model import TableSchema
+from remdb.storage import codec
+
+_MISSING = object()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def get_path(record: dict[str, Any], parts: tuple[str, ...]) -> Any:
+    value: Any = record
+    for part in parts:
+        if not isinstance(value, dict):
+            return _MISSING
+        value = value.get(part, _MISSING)
+        if value is _MISSING:
+            return _MISSING
+    return value
+
+
+class IndexedField:
+    __slots__ = ("name", "parts", "prefix", "timestamp")
+
+    def __init__(self, name: str, prefix: bytes, timestamp: bool) -> None:
+        self.name = name
+        self.parts = tuple(name.split("."))
+        self.prefix = prefix
+        self.timestamp = timestamp
+
+    def coerce(self, value: Any) -> Any:
+        """Index form of a stored value: timestamps become Timestamp, dicts canonical JSON text."""
+        if self.timestamp and isinstance(value, str):
+            try:
+                return codec.Timestamp.parse(value)
+            except InvalidInput:
+                return value
+        if isinstance(value, dict):
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        return value
+
+    def values(self, record: dict[str, Any]) -> list[Any]:
+        value = get_path(record, self.parts)
+        if value is _MISSING:
+            return [None]
+        if isinstance(value, list):
+            return [self.coerce(v) for v in value] or [None]
+        return [self.coerce(value)]
+
+
+class TableLayout:
+    def __init__(self, table: TableSchema) -> None:
+        self.table = table
+        self.tid = codec.u32(table.table_id)
+        self.fields = [
+            IndexedField(name, self.tid + table.field_ids[name].to_bytes(2, "big"), table.is_timestamp(name))
+            for name in table.indexed_fields
+        ]
+        self.by_name = {f.name: f for f in self.fields}
+        self.key_parts = [tuple(k.split(".")) for k in table.key_field]
+
+    def row_key(self, rid: bytes) -> bytes:
+        return self.tid + rid
+
+    def index_keys(self, record: dict[str, Any], rid: bytes) -> set[bytes]:
+        keys = set()
+        for field in self.fields:
+            for value in field.values(record):
+                try:
+                    keys.add(field.prefix + codec.encode(value) + rid)
+                except InvalidInput as exc:
+                    raise InvalidInput(f"{self.table.name}.{field.name}: {exc.message}") from None
+        return keys
+
+    def lookup_keys(self, record: dict[str, Any], rid: bytes) -> set[bytes]:
+        """Global lookup entries: the natural key (its first part when composite) and `name`."""
+        names = set()
+        if self.key_parts:
+            value = get_path(record, self.key_parts[0])
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                names.add(str(value))
+        name = record.get("name")
+        if isinstance(name, str) and name:
+            names.add(name)
+        return {codec.encode(n) + self.tid + rid for n in names}
+
+    def key_values(self, record: dict[str, Any]) -> list[Any]:
+        values = []
+        for parts in self.key_parts:
+            value = get_path(record, parts)
+            if value is _MISSING or value is None:
+                raise InvalidInput(f"{self.table.name}: natural key field '{'.'.join(parts)}' is missing")
+            values.append(value)
+        return values
+
+    def field(self, name: str) -> IndexedField:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            indexed = ", ".join(self.by_name) or "none"
+            raise SchemaError(
+                f"{self.table.name}.{name} is not indexed (indexed fields: {indexed}); "
+                "add it to indexed_fields and re-register the schema"
+            ) from None
+
+    def range_keys(self, field: IndexedField, eq: Any, gt: Any, gte: Any, lt: Any, lte: Any) -> tuple[bytes, bytes | None]:
+        """[start, end) of index keys matching the bounds, kept within the bound's value type."""
+        prefix = field.prefix
+        if eq is not _MISSING:
+            start = prefix + codec.encode(field.coerce(eq))
+            return start, codec.prefix_end(start)
+        if gt is not _MISSING and gte is not _MISSING:
+            raise InvalidInput("give gt or gte, not both")
+        if lt is not _MISSING and lte is not _MISSING:
+            raise InvalidInput("give lt or lte, not both")
+        low, high = (gt if gt is not _MISSING else gte), (lt if lt is not _MISSING else lte)
+        tags = set()
+        start: bytes | None = None
+        end: bytes | None = None
+        if low is not _MISSING:
+            encoded = codec.encode(field.coerce(low))
+            tags.add(encoded[0])
+            start = prefix + encoded if gt is _MISSING else codec.prefix_end(prefix + encoded)
+        if high is not _MISSING:
+            encoded = codec.encode(field.coerce(high))
+            tags.add(encoded[0])
+            end = prefix + encoded if lt is not _MISSING else codec.prefix_end(prefix + encoded)
+        if len(tags) > 1:
+            raise InvalidInput(f"range bounds on {field.name} are of different types")
+        if tags:
+            tag = tags.pop()
+            start = start or prefix + bytes((tag,))
+            end = end or prefix + bytes((tag + 1,))
+        return start or prefix, end if end is not None else codec.prefix_end(prefix)
+
+
+def diff(old: Iterable[bytes], new: set[bytes]) -> tuple[set[bytes], set[bytes]]:
+    """(keys to delete, keys to put)."""
+    old_set = set(old)
+    return old_set - new, new - old_set
+
+
+MISSING = _MISSING

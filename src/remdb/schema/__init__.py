@@ -1,0 +1,1 @@
+"""Schemas: loading (Pydantic, JSON Schema, YAML), validation, the registry and built-in templates."""

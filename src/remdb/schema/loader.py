@@ -1,0 +1,168 @@
+"""Turn what a user hands `register_schema` into (table name, JSON Schema, remdb options).
+
+Accepted sources: a Pydantic model class, a JSON Schema dict, a path to a `.json`/`.yaml`/`.yml`
+file, or `"package.module:Model"`. The remdb options (`key_field`, `indexed_fields`, …) are read
+from `json_schema_extra`, both nested under that key and flattened at the top level (as Pydantic
+emits a dict `json_schema_extra`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from remdb.errors import SchemaError
+from remdb.schema.model import EXTRA_KEYS
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def snake_case(title: str) -> str:
+    text = re.sub(r"[^0-9A-Za-z]+", "_", title.strip())
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
+    return text.strip("_").lower()
+
+
+def check_table_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise SchemaError(
+            f"invalid table name {name!r}: use letters, digits and underscores, starting with a letter"
+        )
+    return name
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """Parse a JSON or YAML file into a dict, with errors that name the file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SchemaError(f"cannot read schema file {path}: {exc.strerror}") from None
+    return parse_document(text, str(path), yaml=path.suffix.lower() in (".yaml", ".yml"))
+
+
+def parse_document(text: str, origin: str, yaml: bool | None = None) -> dict[str, Any]:
+    if yaml is None:
+        yaml = not text.lstrip().startswith("{")
+    try:
+        if yaml:
+            import yaml as pyyaml
+
+            doc = pyyaml.safe_load(text)
+        else:
+            doc = orjson.loads(text)
+    except Exception as exc:
+        raise SchemaError(f"{origin}: not valid {'YAML' if yaml else 'JSON'}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise SchemaError(f"{origin}: a schema must be a mapping, got {type(doc).__name__}")
+    return doc
+
+
+def _import_model(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SchemaError(f"cannot import module {module_name!r}: {exc}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise SchemaError(f"module {module_name!r} has no attribute {attr!r}") from None
+
+
+def load_source(source: Any) -> tuple[dict[str, Any], str | None]:
+    """Return (raw schema document, name hint from the model class) for any accepted source."""
+    if isinstance(source, type) and hasattr(source, "model_json_schema"):
+        return source.model_json_schema(), snake_case(source.__name__)
+    if isinstance(source, dict):
+        return dict(source), None
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        path = Path(text)
+        if path.suffix.lower() in (".json", ".yaml", ".yml") or path.exists():
+            if not path.exists():
+                raise SchemaError(f"schema file not found: {path}")
+            return read_document(path), None
+        if re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", text):
+            return load_source(_import_model(text))
+        raise SchemaError(f"not a schema file, dict or 'module:Model': {text!r}")
+    raise SchemaError(
+        f"cannot register a schema from {type(source).__name__}: pass a Pydantic model, a dict, "
+        "a .json/.yaml path or 'module:Model'"
+    )
+
+
+def split_extras(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate remdb options from the JSON Schema proper."""
+    schema = dict(doc)
+    extras: dict[str, Any] = {}
+    nested = schema.pop("json_schema_extra", None)
+    if nested is not None:
+        if not isinstance(nested, dict):
+            raise SchemaError("json_schema_extra must be a mapping")
+        extras.update({k: v for k, v in nested.items() if k in EXTRA_KEYS or k == "name"})
+    for key in (*EXTRA_KEYS, "name"):
+        if key in schema and key not in extras:
+            extras[key] = schema.pop(key)
+        elif key in schema:
+            schema.pop(key)
+    return schema, extras
+
+
+def _string_list(extras: dict[str, Any], key: str) -> list[str]:
+    value = extras.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise SchemaError(f"{key} must be a field name or a list of field names, got {value!r}")
+    return list(dict.fromkeys(value))
+
+
+def normalize(source: Any, name: str | None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Return (table name, JSON Schema, options) with options checked against the schema."""
+    doc, model_name = load_source(source)
+    schema, extras = split_extras(doc)
+    table = name or extras.get("name") or (snake_case(schema["title"]) if schema.get("title") else model_name)
+    if not table:
+        raise SchemaError("the schema has no name: pass name=, or give it a top-level 'name' or 'title'")
+    check_table_name(table)
+    if schema.get("type", "object") != "object":
+        raise SchemaError(f"table {table}: a schema must describe an object, got type {schema.get('type')!r}")
+    schema.setdefault("type", "object")
+    properties = schema.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise SchemaError(f"table {table}: 'properties' must be a mapping")
+    options: dict[str, Any] = {
+        "key_field": _string_list(extras, "key_field"),
+        "indexed_fields": _string_list(extras, "indexed_fields"),
+        "embedding_fields": _string_list(extras, "embedding_fields"),
+        "text_fields": _string_list(extras, "text_fields"),
+        "description": str(extras.get("description") or schema.get("description") or ""),
+        "category": str(extras.get("category") or ""),
+    }
+    version = extras.get("version")
+    if version is not None:
+        try:
+            options["version"] = int(str(version).split(".")[0])
+        except ValueError:
+            raise SchemaError(f"table {table}: version must be a number, got {version!r}") from None
+    for key in ("key_field", "embedding_fields", "text_fields"):
+        for field_name in options[key]:
+            if field_name.split(".")[0] not in properties:
+                raise SchemaError(f"table {table}: {key} names {field_name!r}, which is not a property")
+    for field_name in options["indexed_fields"]:
+        top = field_name.split(".")[0]
+        if top not in properties and top not in ("created_at", "modified_at", "deleted_at"):
+            raise SchemaError(f"table {table}: indexed_fields names {field_name!r}, which is not a property")
+    required = set(schema.get("required") or [])
+    missing = [f for f in options["key_field"] if f not in required and "default" not in properties[f]]
+    if missing:
+        schema["required"] = [*schema.get("required", []), *missing]
+    return table, schema, options

@@ -1,0 +1,86 @@
+"""Compiled, cached record validation.
+
+The JSON Schema is the single source of truth for a table (a Pydantic model is turned into one at
+registration), so records are validated by a compiled JSON Schema validator rather than by the
+model class, which may not be importable when the database is reopened. jsonschema-rs was chosen by
+measurement on this machine (a 5-field record with a nested model, per call): jsonschema-rs
+`is_valid` 0.34 µs, fastjsonschema 1.8 µs, Pydantic `model_validate` 1.5 µs.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from remdb.errors import ValidationError
+from remdb.schema.model import TableSchema
+
+_SYSTEM_ONLY = ("created_at", "modified_at", "deleted_at")
+
+
+def to_json_native(value: Any) -> Any:
+    """Datetimes, UUIDs, dataclasses, numpy values and Pydantic models become JSON types."""
+    if hasattr(value, "model_dump") and not isinstance(value, type):
+        return value.model_dump(mode="json")
+    try:
+        return orjson.loads(orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY))
+    except TypeError as exc:
+        raise ValidationError(f"record is not JSON-serialisable: {exc}") from None
+
+
+class RecordValidator:
+    def __init__(self, table: TableSchema) -> None:
+        self.table = table.name
+        schema = dict(table.json_schema)
+        self._declares_id = "id" in (schema.get("properties") or {})
+        try:
+            self._validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+        except Exception as exc:
+            raise ValidationError(f"table {table.name}: its JSON Schema does not compile: {exc}") from None
+        self._defaults = {
+            name: prop["default"]
+            for name, prop in (schema.get("properties") or {}).items()
+            if isinstance(prop, dict) and "default" in prop
+        }
+        self._mutable_defaults = any(isinstance(v, (dict, list)) for v in self._defaults.values())
+
+    def validate(self, record: Any) -> dict[str, Any]:
+        """Return the record with defaults applied and system fields removed, or raise ValidationError.
+
+        `id` is kept when present (the caller checks it); other system fields are never user input.
+        """
+        if not isinstance(record, dict):
+            record = to_json_native(record)
+            if not isinstance(record, dict):
+                raise ValidationError(
+                    f"a record must be a JSON object, got {type(record).__name__}", table=self.table
+                )
+        body = {k: v for k, v in record.items() if k not in _SYSTEM_ONLY}
+        record_id = None if self._declares_id else body.pop("id", None)
+        if self._defaults:
+            missing = {k: v for k, v in self._defaults.items() if k not in body}
+            if missing:
+                body = {**(copy.deepcopy(missing) if self._mutable_defaults else missing), **body}
+        try:
+            ok = self._validator.is_valid(body)
+        except ValueError:
+            body = to_json_native(body)
+            ok = self._validator.is_valid(body)
+        if not ok:
+            self._raise_first_error(body)
+        if record_id is not None:
+            body["id"] = record_id
+        return body
+
+    def _raise_first_error(self, body: dict[str, Any]) -> None:
+        for error in self._validator.iter_errors(body):
+            path = ".".join(str(p) for p in error.instance_path)
+            if type(error.kind).__name__ == "Required" and '"' in error.message:
+                missing = error.message.split('"')[1]
+                path = f"{path}.{missing}" if path else missing
+            where = f"field '{path}'" if path else "record"
+            raise ValidationError(f"{self.table}: {where}: {error.message}", field=path or None, table=self.table)
+        raise ValidationError(f"{self.table}: record does not match the schema", table=self.table)
