@@ -21,21 +21,27 @@ _last_ms = 0
 _counter = 0
 
 
-def new_id_bytes() -> bytes:
-    """A UUIDv7: 48-bit ms timestamp, 12-bit counter (monotonic within a process), 62 random bits."""
+def new_ids(count: int) -> list[bytes]:
+    """UUIDv7s: 48-bit ms timestamp, 12-bit counter (monotonic within a process), 62 random bits."""
     global _last_ms, _counter
+    rand = os.urandom(8 * count)
+    low_mask = (1 << 62) - 1
     ms = time.time_ns() // 1_000_000
-    if ms <= _last_ms:
+    if ms > _last_ms:
+        _last_ms, _counter = ms, -1
+    out = []
+    for i in range(count):
         _counter += 1
         if _counter > 0xFFF:
             _last_ms += 1
             _counter = 0
-        ms = _last_ms
-    else:
-        _last_ms, _counter = ms, 0
-    rand = int.from_bytes(os.urandom(8), "big")
-    value = (ms << 80) | (0x7 << 76) | (_counter << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
-    return value.to_bytes(16, "big")
+        low = int.from_bytes(rand[8 * i : 8 * i + 8], "big") & low_mask
+        out.append(((_last_ms << 80) | (0x7 << 76) | (_counter << 64) | (0b10 << 62) | low).to_bytes(16, "big"))
+    return out
+
+
+def new_id_bytes() -> bytes:
+    return new_ids(1)[0]
 
 
 def key_text(values: list[Any]) -> str:

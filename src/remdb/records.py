@@ -35,12 +35,13 @@ def get_path(record: dict[str, Any], parts: tuple[str, ...]) -> Any:
 
 
 class IndexedField:
-    __slots__ = ("name", "parts", "prefix", "timestamp")
+    __slots__ = ("name", "parts", "prefix", "string_prefix", "timestamp")
 
     def __init__(self, name: str, prefix: bytes, timestamp: bool) -> None:
         self.name = name
         self.parts = tuple(name.split("."))
         self.prefix = prefix
+        self.string_prefix = prefix + bytes((codec.STRING,))
         self.timestamp = timestamp
 
     def coerce(self, value: Any) -> Any:
@@ -80,6 +81,12 @@ class TableLayout:
     def index_keys(self, record: dict[str, Any], rid: bytes) -> set[bytes]:
         keys = set()
         for field in self.fields:
+            if len(field.parts) == 1 and not field.timestamp:
+                # Hot path: a top-level string is the common case; encode it inline.
+                value = record.get(field.name)
+                if type(value) is str:
+                    keys.add(field.string_prefix + value.encode().replace(b"\x00", b"\x00\xff") + b"\x00\x00" + rid)
+                    continue
             for value in field.values(record):
                 try:
                     keys.add(field.prefix + codec.encode(value) + rid)
@@ -89,15 +96,15 @@ class TableLayout:
 
     def lookup_keys(self, record: dict[str, Any], rid: bytes) -> set[bytes]:
         """Global lookup entries: the natural key (its first part when composite) and `name`."""
-        names = set()
+        suffix = self.tid + rid
+        name = record.get("name")
+        named = type(name) is str and name != ""
         if self.key_parts:
             value = get_path(record, self.key_parts[0])
-            if isinstance(value, (str, int)) and not isinstance(value, bool):
-                names.add(str(value))
-        name = record.get("name")
-        if isinstance(name, str) and name:
-            names.add(name)
-        return {codec.encode(n) + self.tid + rid for n in names}
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and (not named or str(value) != name):
+                key = codec.encode(str(value)) + suffix
+                return {key, codec.encode(name) + suffix} if named else {key}
+        return {codec.encode(name) + suffix} if named else set()
 
     def key_values(self, record: dict[str, Any]) -> list[Any]:
         values = []

@@ -58,7 +58,10 @@ class RecordValidator:
                 raise ValidationError(
                     f"a record must be a JSON object, got {type(record).__name__}", table=self.table
                 )
-        body = {k: v for k, v in record.items() if k not in _SYSTEM_ONLY}
+        if "created_at" in record or "modified_at" in record or "deleted_at" in record:
+            body = {k: v for k, v in record.items() if k not in _SYSTEM_ONLY}
+        else:
+            body = dict(record)
         record_id = None if self._declares_id else body.pop("id", None)
         if self._defaults:
             missing = {k: v for k, v in self._defaults.items() if k not in body}

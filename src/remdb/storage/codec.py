@@ -85,6 +85,8 @@ def _escape(raw: bytes, tag: int) -> bytes:
 
 def encode(value: Any) -> bytes:
     """Encode one scalar value. Lists and dicts are not scalars: callers index list items separately."""
+    if type(value) is str:
+        return b"\x06" + value.encode().replace(b"\x00", b"\x00\xff") + _TERM
     if value is None:
         return b"\x01"
     if value is True:
