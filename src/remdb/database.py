@@ -45,7 +45,9 @@ def default_root() -> Path:
 class Database:
     """An open remdb tenant database. Use `remdb.connect()` to get one."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, tenant: str = "default", *, sync: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, tenant: str = "default", *, sync: bool = False
+    ) -> None:
         if not isinstance(tenant, str) or not _TENANT_RE.match(tenant):
             raise InvalidInput(f"invalid tenant name {tenant!r}: letters, digits, '.', '_', '-'")
         self.root = Path(path) if path is not None else default_root()
@@ -130,8 +132,12 @@ class Database:
             store.write(batch)
         batch = store.batch()
         batch.put(SCHEMA_PREFIX + table.name.encode(), table.to_bytes(), store.handle["meta"])
-        batch.put(NEXT_TABLE_KEY, codec.u32(max(self._registry.next_table_id, table.table_id + 1)), store.handle["meta"])
-        self._wal.append(batch, {"op": "schema", "table": table.name, "version": table.version, "schema": table.describe()})
+        batch.put(
+            NEXT_TABLE_KEY, codec.u32(max(self._registry.next_table_id, table.table_id + 1)), store.handle["meta"]
+        )
+        self._wal.append(
+            batch, {"op": "schema", "table": table.name, "version": table.version, "schema": table.describe()}
+        )
         store.write(batch)
         self._wal.commit()
         self._registry.put(table)
@@ -193,6 +199,17 @@ class Database:
         return layout
 
     # ------------------------------------------------------------------ writes
+    def validate(self, table: str, record: Any) -> dict[str, Any]:
+        """Check a record against its table without writing; return it with defaults applied."""
+        body = self._registry.validator(table).validate(record)
+        layout = self._layout(table)
+        if layout.key_parts:
+            try:
+                layout.key_values(body)
+            except InvalidInput as exc:
+                raise ValidationError(exc.message, table=table) from None
+        return body
+
     def insert(self, table: str, record: Any) -> str:
         """Insert a record; with a natural key this is an upsert. Returns the id."""
         return self.insert_batch(table, [record])[0]
@@ -252,7 +269,9 @@ class Database:
             return idmod.to_bytes(given), True
         return idmod.new_id_bytes(), False
 
-    def _write_rows(self, layout: TableLayout, bodies: list[dict[str, Any]], rids: list[tuple[bytes, bool]]) -> list[str]:
+    def _write_rows(
+        self, layout: TableLayout, bodies: list[dict[str, Any]], rids: list[tuple[bytes, bool]]
+    ) -> list[str]:
         """Write one atomic chunk; return the ids as strings."""
         store = self._store
         rows_h, ids_h, index_h, keys_h = (store.handle[n] for n in ("rows", "ids", "index", "keys"))
@@ -359,7 +378,9 @@ class Database:
                 batch.put(layout.tid + rid, orjson.dumps(record), store.handle["rows"])
             count = self._counts.get(layout.table.table_id, 0) - (1 if live else 0)
             batch.put(_COUNT_PREFIX + layout.tid, codec.u64(count), store.handle["meta"])
-            self._wal.append(batch, {"op": "delete", "table": table_name, "ids": [idmod.to_str(rid)], "hard": hard, "at": now})
+            self._wal.append(
+                batch, {"op": "delete", "table": table_name, "ids": [idmod.to_str(rid)], "hard": hard, "at": now}
+            )
             store.write(batch)
             self._wal.commit()
             self._counts[layout.table.table_id] = count
@@ -403,7 +424,9 @@ class Database:
         """Live (not deleted) rows in the table, from a counter kept in the same WriteBatch as the rows."""
         return self._counts.get(self._registry.get(table).table_id, 0)
 
-    def scan(self, table: str, limit: int | None = None, after: str | None = None, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+    def scan(
+        self, table: str, limit: int | None = None, after: str | None = None, *, include_deleted: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Stream a table's records in key (id) order; `after` is the last id of the previous page."""
         layout = self._layout(table)
         start = layout.tid + idmod.to_bytes(after) + b"\x00" if after is not None else None
@@ -411,7 +434,9 @@ class Database:
             raise InvalidInput("limit must be >= 0")
         return self._scan(layout, start, limit, include_deleted)
 
-    def _scan(self, layout: TableLayout, start: bytes | None, limit: int | None, include_deleted: bool) -> Iterator[dict[str, Any]]:
+    def _scan(
+        self, layout: TableLayout, start: bytes | None, limit: int | None, include_deleted: bool
+    ) -> Iterator[dict[str, Any]]:
         if limit == 0:
             return
         produced = 0
@@ -428,7 +453,18 @@ class Database:
     def list(self, table: str, limit: int | None = 100, after: str | None = None) -> list[dict[str, Any]]:
         return list(self.scan(table, limit=limit, after=after))
 
-    def find(self, table: str, field: str, *, eq: Any = MISSING, gt: Any = MISSING, gte: Any = MISSING, lt: Any = MISSING, lte: Any = MISSING, limit: int | None = None) -> list[str]:
+    def find(
+        self,
+        table: str,
+        field: str,
+        *,
+        eq: Any = MISSING,
+        gt: Any = MISSING,
+        gte: Any = MISSING,
+        lt: Any = MISSING,
+        lte: Any = MISSING,
+        limit: int | None = None,
+    ) -> list[str]:
         """Ids of live records whose indexed `field` matches, in index (value, id) order."""
         layout = self._layout(table)
         start, end = layout.range_keys(layout.field(field), eq, gt, gte, lt, lte)

@@ -47,8 +47,8 @@ def check_database(
             expected_keys |= layout.lookup_keys(record, rid)
         if counts.get(layout.table.table_id, 0) != live:
             problems.append(f"{name}: counter says {counts.get(layout.table.table_id, 0)}, rows say {live}")
-    stored_index = {k for k in store.cf["index"].keys()}
-    stored_keys = {k for k in store.cf["keys"].keys()}
+    stored_index = set(store.cf["index"].keys())
+    stored_keys = set(store.cf["keys"].keys())
     for key in sorted(stored_index - expected_index)[:20]:
         problems.append(f"index entry without a live row: table {codec.read_u32(key)} id {idmod.to_str(key[-16:])}")
     for key in sorted(expected_index - stored_index)[:20]:

@@ -125,7 +125,9 @@ class TableLayout:
                 "add it to indexed_fields and re-register the schema"
             ) from None
 
-    def range_keys(self, field: IndexedField, eq: Any, gt: Any, gte: Any, lt: Any, lte: Any) -> tuple[bytes, bytes | None]:
+    def range_keys(
+        self, field: IndexedField, eq: Any, gt: Any, gte: Any, lt: Any, lte: Any
+    ) -> tuple[bytes, bytes | None]:
         """[start, end) of index keys matching the bounds, kept within the bound's value type."""
         prefix = field.prefix
         if eq is not _MISSING:

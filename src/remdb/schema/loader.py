@@ -31,9 +31,7 @@ def snake_case(title: str) -> str:
 
 def check_table_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise SchemaError(
-            f"invalid table name {name!r}: use letters, digits and underscores, starting with a letter"
-        )
+        raise SchemaError(f"invalid table name {name!r}: use letters, digits and underscores, starting with a letter")
     return name
 
 

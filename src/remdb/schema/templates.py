@@ -12,7 +12,9 @@ _STR_LIST = {"type": "array", "items": {"type": "string"}, "default": []}
 _OBJECT = {"type": "object", "default": {}}
 
 
-def _table(name: str, description: str, properties: dict[str, Any], required: list[str], **extra: Any) -> dict[str, Any]:
+def _table(
+    name: str, description: str, properties: dict[str, Any], required: list[str], **extra: Any
+) -> dict[str, Any]:
     return {
         "name": name,
         "title": name,

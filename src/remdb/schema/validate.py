@@ -55,9 +55,7 @@ class RecordValidator:
         if not isinstance(record, dict):
             record = to_json_native(record)
             if not isinstance(record, dict):
-                raise ValidationError(
-                    f"a record must be a JSON object, got {type(record).__name__}", table=self.table
-                )
+                raise ValidationError(f"a record must be a JSON object, got {type(record).__name__}", table=self.table)
         if "created_at" in record or "modified_at" in record or "deleted_at" in record:
             body = {k: v for k, v in record.items() if k not in _SYSTEM_ONLY}
         else:

@@ -144,7 +144,7 @@ def decode_one(data: bytes, pos: int = 0) -> tuple[Any, int]:
                 return int(image) + correction, pos + 13
             return image, pos + 13
         if tag == TIMESTAMP:
-            return Timestamp(((_Q.unpack_from(data, pos + 1)[0]) - _SIGN)), pos + 9
+            return Timestamp((_Q.unpack_from(data, pos + 1)[0]) - _SIGN), pos + 9
         if tag == STRING:
             raw, end = _unescape(data, pos + 1)
             return raw.decode(), end

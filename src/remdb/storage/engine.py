@@ -26,8 +26,8 @@ from rocksdict import (
     Cache,
     DBCompressionType,
     Options,
-    ReadOptions,
     Rdict,
+    ReadOptions,
     WriteBatch,
     WriteOptions,
 )
@@ -54,6 +54,13 @@ def _options(cache: Cache, bloom: bool) -> Options:
     return opts
 
 
+class _ClosedFamilies(dict):  # type: ignore[type-arg]
+    """Stands in for the column-family maps after close, so any use says why it fails."""
+
+    def __missing__(self, key: str) -> Any:
+        raise DatabaseClosed("the database is closed")
+
+
 class Store:
     """One RocksDB database with remdb's column families, opened for reading and writing."""
 
@@ -77,8 +84,8 @@ class Store:
                     "one writer per database: talk to `rem serve` or close the other handle"
                 ) from None
             raise StorageError(f"cannot open database at {self.path}: {text}") from None
-        self.cf = {name: self._db.get_column_family(name) for name in families}
-        self.handle = {name: self._db.get_column_family_handle(name) for name in families}
+        self.cf: dict[str, Rdict] = {name: self._db.get_column_family(name) for name in families}
+        self.handle: dict[str, Any] = {name: self._db.get_column_family_handle(name) for name in families}
         self._write_opts = WriteOptions()
         self._write_opts.sync = sync
         self._check_format(fresh=not existing)
@@ -158,8 +165,8 @@ class Store:
             return
         db, self._db = self._db, None
         # rocksdict keeps the LOCK while column-family handles are referenced: drop them first.
-        self.cf.clear()
-        self.handle.clear()
+        self.cf = _ClosedFamilies()
+        self.handle = _ClosedFamilies()
         try:
             db.close()
         finally:

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import remdb
+from remdb.errors import DatabaseLocked, FormatVersionError, InvalidInput
+from remdb.storage.engine import FORMAT_VERSION, Store
+
+
+def test_future_format_version_is_refused(tmp_path: Path) -> None:
+    remdb.connect(tmp_path).close()
+    store = Store(tmp_path / "default")
+    store.cf["meta"].put(b"format_version", str(FORMAT_VERSION + 1).encode())
+    store.close()
+    with pytest.raises(FormatVersionError, match="newer remdb"):
+        remdb.connect(tmp_path)
+
+
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    with remdb.connect(tmp_path), pytest.raises(DatabaseLocked, match="another process"):
+        remdb.connect(tmp_path)
+    remdb.connect(tmp_path).close()  # released on close
+
+
+def test_tenants_are_separate_directories(tmp_path: Path) -> None:
+    with remdb.connect(tmp_path, tenant="a") as a, remdb.connect(tmp_path, tenant="b") as b:
+        a.insert("entities", {"key": "k", "name": "only in a"})
+        assert a.count("entities") == 1 and b.count("entities") == 0
+    assert (tmp_path / "a").is_dir() and (tmp_path / "b").is_dir()
+
+
+@pytest.mark.parametrize("tenant", ["", "../escape", "a/b", ".hidden", "x" * 200])
+def test_bad_tenant_names(tmp_path: Path, tenant: str) -> None:
+    with pytest.raises(InvalidInput, match="tenant"):
+        remdb.connect(tmp_path, tenant=tenant)
+
+
+def test_reference_constructor_alias(tmp_path: Path) -> None:
+    db = remdb.REMDatabase(tenant_id="acme", path=tmp_path)
+    assert db.tenant == "acme" and db.path == tmp_path / "acme"
+    db.close()
+
+
+def test_default_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMDB_PATH", str(tmp_path / "env-root"))
+    with remdb.connect() as db:
+        assert db.path == tmp_path / "env-root" / "default"
+
+
+def test_wal_records_every_change_in_order(tasks_db: remdb.Database) -> None:
+    start = tasks_db.last_seq
+    ids = tasks_db.insert_batch("tasks", [{"name": f"t{i}", "priority": i} for i in range(3)])
+    tasks_db.update(ids[0], {"priority": 9})
+    tasks_db.delete(ids[1])
+    tasks_db.delete(ids[2], hard=True)
+    tasks_db.drop_schema("notes")
+    entries = tasks_db.wal(after_seq=start)
+    assert [e["op"] for e in entries] == ["put", "put", "delete", "delete", "drop_schema"]
+    assert [e["seq"] for e in entries] == list(range(start + 1, start + 6))
+    assert [r["name"] for r in entries[0]["rows"]] == ["t0", "t1", "t2"]
+    assert entries[1]["rows"][0]["priority"] == 9
+    assert entries[2]["hard"] is False and entries[3]["hard"] is True and entries[3]["ids"] == [ids[2]]
+    assert tasks_db.wal(after_seq=start, limit=2) == entries[:2]
+    assert tasks_db.wal(after_seq=tasks_db.last_seq) == []
+    schema_entries = [e for e in tasks_db.wal(0, 1000) if e["op"] == "schema"]
+    assert {"tasks", "notes", "resources"} <= {e["table"] for e in schema_entries}
+    with pytest.raises(InvalidInput):
+        tasks_db.wal(after_seq=-1)
+
+
+def test_wal_sequence_continues_after_reopen(tasks_db: remdb.Database) -> None:
+    tasks_db.insert("notes", {"title": "a"})
+    seq, root = tasks_db.last_seq, tasks_db.root
+    tasks_db.close()
+    with remdb.connect(root) as db:
+        db.insert("notes", {"title": "b"})
+        assert db.last_seq == seq + 1
+        assert db.wal(seq)[0]["rows"][0]["title"] == "b"
