@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	REMDB_PATH=$(DEMO_PATH) PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
+	REMDB_PATH=$(DEMO_PATH) PYTHON="$(CURDIR)/$(BIN)/python" PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks

@@ -1,0 +1,112 @@
+"""The `rem` application: the command tree and the commands that are not about records or schemas.
+
+Every command is the kebab-case twin of one `remdb.Database` method:
+
+    init            remdb.connect          schema add        Database.register_schema
+    insert          insert / insert_batch  schema list       Database.schemas
+    get             Database.get           schema show       Database.schema
+    lookup          Database.lookup        schema drop       Database.drop_schema
+    update          Database.update        schema templates  Database.templates
+    delete          Database.delete        wal               Database.wal
+    list            Database.list          check             Database.check
+    count           Database.count
+"""
+
+from typing import Annotated
+
+import typer
+
+import remdb
+from remdb.database import connect
+
+from . import output, records
+from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption
+from .schema import schema_app
+
+app = typer.Typer(
+    name="rem",
+    cls=RemGroup,
+    help="remdb shell: Resources, Entities, Moments and edges on RocksDB.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        output.say(f"rem (remdb) {remdb.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """remdb shell: every command is a thin layer over one remdb.Database method."""
+
+
+def init(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
+    """Create the tenant's database (with the built-in templates) if needed, and describe it."""
+    with connect(path, tenant) as db:
+        info = {"path": str(db.path), "tenant": db.tenant, "tables": [s["name"] for s in db.schemas()]}
+    if as_json:
+        output.emit_json(info)
+    else:
+        output.say(f"database: {info['path']}")
+        output.say(f"tenant:   {info['tenant']}")
+        output.say(f"tables:   {', '.join(info['tables'])}")
+
+
+def wal(
+    after: Annotated[int, typer.Option("--after", help="Only entries with a sequence number above this.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many entries.")] = 100,
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the change log (remdb's replication feed), oldest first."""
+    with connect(path, tenant) as db:
+        entries = db.wal(after, limit)
+    if as_json:
+        output.emit_jsonl(entries)
+    else:
+        output.print_table(output.wal_table(entries))
+
+
+def check(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
+    """Verify counters, id directory, indexes and lookup keys against the rows (exit 1 if not ok)."""
+    with connect(path, tenant) as db:
+        report = db.check()
+    if as_json:
+        output.emit_json(report)
+    elif report["ok"]:
+        output.say(
+            f"ok: {report['rows']} rows, {report['index_entries']} index entries, {report['lookup_keys']} lookup keys"
+        )
+    else:
+        output.say(f"{len(report['problems'])} problem(s):")
+        for problem in report["problems"]:
+            output.say(f"  {problem}")
+    if not report["ok"]:
+        raise SystemExit(1)
+
+
+# Registered in one block, in the order `rem --help` lists them.
+app.command("init")(init)
+app.add_typer(schema_app, name="schema")
+app.command("insert")(records.insert)
+app.command("get")(records.get)
+app.command("lookup")(records.lookup)
+app.command("update")(records.update)
+app.command("delete")(records.delete)
+app.command("list")(records.list_)
+app.command("count")(records.count)
+app.command("wal")(wal)
+app.command("check")(check)
+
+
+def main() -> None:
+    """Console entry point (`rem = "remdb.cli.app:main"`)."""
+    app()

@@ -1,0 +1,86 @@
+"""What every `rem` command shares: the common options, JSON argument parsing, and the one place
+where a library error becomes an error line and an exit code.
+
+The options are Annotated types declared on every command (not only on the root callback) so that
+`rem list notes --json --path db` works with the options in any position, as users type them.
+"""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from typer.core import TyperGroup
+
+from remdb.errors import InvalidInput, RemDBError
+
+_JSON_META_KEY = "remdb.cli.json"
+
+
+def _remember_json(ctx: typer.Context, value: bool) -> bool:
+    """Store `--json` in `ctx.meta`, which click shares between a group and its subcommands, so the
+    error handler in `RemGroup.invoke` knows the output mode after the command's context is gone."""
+    if value:
+        ctx.meta[_JSON_META_KEY] = True
+    return value
+
+
+PathOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--path",
+        envvar="REMDB_PATH",
+        show_default=False,
+        help="Root directory of the databases (one subdirectory per tenant). "
+        "Default: $REMDB_PATH, else ~/.local/share/remdb.",
+    ),
+]
+TenantOption = Annotated[
+    str,
+    typer.Option("--tenant", envvar="REMDB_TENANT", help="Tenant (one database per tenant)."),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        callback=_remember_json,
+        help="Machine output: one JSON document, or JSON Lines for lists; errors as JSON on stdout too.",
+    ),
+]
+DEFAULT_TENANT = "default"
+
+
+def parse_json(text: str, what: str) -> Any:
+    """Parse a JSON command-line argument; malformed JSON is the user's input error (exit 2)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+
+
+def one_line(text: str) -> str:
+    """Collapse a message to one line so `error: ...` is always exactly one line of stderr."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def fail(exc: RemDBError, *, as_json: bool) -> NoReturn:
+    """Report a library error the way every command does, then exit with the error's own code."""
+    if as_json:
+        sys.stdout.write(orjson.dumps(exc.to_dict(), default=str).decode() + "\n")
+        sys.stdout.flush()
+    sys.stderr.write(f"error: {one_line(exc.message)}\n")
+    sys.stderr.flush()
+    raise SystemExit(exc.exit_code)
+
+
+class RemGroup(TyperGroup):
+    """The root command group. Its `invoke` runs every (sub)command, so it is the single place
+    where `RemDBError` is translated: no command catches library errors itself, and a new command
+    gets the same translation without remembering to opt in."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except RemDBError as exc:
+            fail(exc, as_json=bool(ctx.meta.get(_JSON_META_KEY)))

@@ -1,0 +1,1 @@
+"""SQL: sqlglot parsing with remdb's dialect, predicate compilation, planning and execution."""
