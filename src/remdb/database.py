@@ -30,6 +30,7 @@ from remdb.storage.wal import WAL
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _COUNT_PREFIX = b"count:"
 _INITIALISED = b"initialised"
+_NEXT_ROWNUM = b"next_rownum"
 DEFAULT_CHUNK = 10_000
 
 
@@ -57,6 +58,7 @@ class Database:
         self._registry = Registry()
         self._layouts: dict[str, TableLayout] = {}
         self._counts: dict[int, int] = {}
+        self._next_rownum = 1
         self._wal = WAL(self._store)
         self._load()
 
@@ -68,6 +70,8 @@ class Database:
             list(self._store.iter_prefix("meta", SCHEMA_PREFIX)),
             codec.read_u32(raw_next) if raw_next else 1,
         )
+        raw_rownum = meta.get(_NEXT_ROWNUM)
+        self._next_rownum = codec.read_u64(raw_rownum) if raw_rownum else 1
         for key, value in self._store.iter_prefix("meta", _COUNT_PREFIX):
             self._counts[codec.read_u32(key, len(_COUNT_PREFIX))] = codec.read_u64(value)
         if meta.get(_INITIALISED) is None:
@@ -306,7 +310,9 @@ class Database:
         values: list[bytes] = []
         id_strings: list[str] = []
         count = self._counts.get(layout.table.table_id, 0)
+        rownum = self._next_rownum
         tid, dumps, index_keys, lookup_keys = layout.tid, orjson.dumps, layout.index_keys, layout.lookup_keys
+        u64 = codec.u64
         for body, (rid, _) in zip(bodies, rids, strict=True):
             old = existing.get(rid) if maybe else None
             id_string = idmod.to_str(rid)
@@ -320,7 +326,8 @@ class Database:
             values.append(value)
             new_index, new_lookup = index_keys(record, rid), lookup_keys(record, rid)
             if old is None:
-                put(rid, tid, ids_h)
+                put(rid, tid + u64(rownum), ids_h)
+                rownum += 1
                 count += 1
             elif old.get("deleted_at"):
                 count += 1
@@ -337,11 +344,14 @@ class Database:
                 put(key, b"", keys_h)
             if maybe:
                 existing[rid] = record
-        put(_COUNT_PREFIX + tid, codec.u64(count), store.handle["meta"])
+        put(_COUNT_PREFIX + tid, u64(count), store.handle["meta"])
+        if rownum != self._next_rownum:
+            put(_NEXT_ROWNUM, u64(rownum), store.handle["meta"])
         self._wal.append_rows(batch, "put", layout.table.name, values)
         store.write(batch)
         self._wal.commit()
         self._counts[layout.table.table_id] = count
+        self._next_rownum = rownum
         return id_strings
 
     def update(self, record_id: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -394,7 +404,15 @@ class Database:
             count = self._counts.get(layout.table.table_id, 0) - (1 if live else 0)
             batch.put(_COUNT_PREFIX + layout.tid, codec.u64(count), store.handle["meta"])
             self._wal.append(
-                batch, {"op": "delete", "table": table_name, "ids": [idmod.to_str(rid)], "hard": hard, "at": now}
+                batch,
+                {
+                    "op": "delete",
+                    "table": table_name,
+                    "ids": [idmod.to_str(rid)],
+                    "rownums": [codec.read_u64(store.cf["ids"][rid], 4)],
+                    "hard": hard,
+                    "at": now,
+                },
             )
             store.write(batch)
             self._wal.commit()
@@ -402,7 +420,8 @@ class Database:
 
     # ------------------------------------------------------------------ reads
     def _get_raw(self, rid: bytes, include_deleted: bool = False) -> tuple[str, dict[str, Any]]:
-        tid = self._store.cf["ids"].get(rid)
+        entry = self._store.cf["ids"].get(rid)
+        tid = entry[:4] if entry is not None else None
         value = self._store.cf["rows"].get(tid + rid) if tid is not None else None
         if value is None:
             raise NotFound(f"no record with id {idmod.to_str(rid)}")
@@ -424,7 +443,7 @@ class Database:
         if not rids:
             return []
         tids = self._store.cf["ids"][rids]
-        wanted = [(i, t + r) for i, (t, r) in enumerate(zip(tids, rids, strict=True)) if t is not None]
+        wanted = [(i, t[:4] + r) for i, (t, r) in enumerate(zip(tids, rids, strict=True)) if t is not None]
         out: list[dict[str, Any] | None] = [None] * len(rids)
         if wanted:
             values = self._store.cf["rows"][[k for _, k in wanted]]

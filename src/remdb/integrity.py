@@ -38,7 +38,7 @@ def check_database(
             record = orjson.loads(value)
             if record.get("id") != idmod.to_str(rid):
                 problems.append(f"{name}: row key {idmod.to_str(rid)} holds id {record.get('id')}")
-            if store.cf["ids"].get(rid) != layout.tid:
+            if (store.cf["ids"].get(rid) or b"")[:4] != layout.tid:
                 problems.append(f"{name}: id {idmod.to_str(rid)} missing from the id directory")
             if record.get("deleted_at"):
                 continue
@@ -56,10 +56,15 @@ def check_database(
     for key in sorted(stored_keys ^ expected_keys)[:20]:
         problems.append(f"lookup key mismatch: id {idmod.to_str(key[-16:])}")
     id_entries = 0
-    for _rid, tid in store.cf["ids"].items():
+    rownums = set()
+    for _rid, entry in store.cf["ids"].items():
         id_entries += 1
+        tid = entry[:4]
+        rownums.add(entry[4:])
         if tid not in table_tids:
             problems.append(f"id directory points at unknown table {codec.read_u32(tid)}")
+    if len(rownums) != id_entries:
+        problems.append("two rows share a row number")
     if id_entries != rows_seen:
         problems.append(f"id directory has {id_entries} entries for {rows_seen} rows")
     return {

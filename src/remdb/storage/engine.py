@@ -6,7 +6,8 @@ rocksdict never pickles; values are orjson documents encoded by the layers above
 Column families (the on-disk layout, format version 1):
     meta     settings, format version, schemas, table ids, row counters
     rows     table_id(4) + id(16)                  -> record (orjson)
-    ids      id(16)                                -> table_id(4)   (get by id without the table)
+    ids      id(16)                                -> table_id(4) + rownum(8) (get by id without the table;
+                                                     rownum labels the row in vector indexes)
     keys     encode(key) + table_id(4) + id(16)    -> ∅  (global natural-key/name lookup)
     index    table_id(4) + field_id(2) + encode(value) + id(16) -> ∅
     wal      seq(8)                                -> change entry (orjson)
