@@ -224,3 +224,21 @@ def test_closed_database_raises(tasks_db: remdb.Database) -> None:
     tasks_db.close()
     with pytest.raises(remdb.errors.DatabaseClosed):
         tasks_db.insert("notes", {"title": "x"})
+
+
+def test_system_fields_on_write(tasks_db: remdb.Database) -> None:
+    rid = tasks_db.insert("notes", {"title": "old", "created_at": "2020-05-01T00:00:00Z", "modified_at": "x"})
+    record = tasks_db.get(rid)
+    assert record["created_at"] == "2020-05-01T00:00:00Z" and record["modified_at"] > "2026"
+    assert tasks_db.insert("notes", record) == rid  # a record read back can be written as it is
+    with pytest.raises(ValidationError, match="created_at"):
+        tasks_db.insert("notes", {"title": "x", "created_at": "yesterday"})
+    with pytest.raises(ValidationError, match="delete"):
+        tasks_db.insert("notes", {"title": "x", "deleted_at": "2020-05-01T00:00:00Z"})
+
+
+def test_find_fetch_returns_records(tasks_db: remdb.Database) -> None:
+    tasks_db.insert_batch("tasks", [{"name": f"t{i}", "priority": i % 3} for i in range(9)])
+    records = tasks_db.find("tasks", "priority", eq=1, fetch=True)
+    assert sorted(r["name"] for r in records) == ["t1", "t4", "t7"]
+    assert [r["id"] for r in records] == tasks_db.find("tasks", "priority", eq=1)

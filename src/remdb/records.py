@@ -35,7 +35,7 @@ def get_path(record: dict[str, Any], parts: tuple[str, ...]) -> Any:
 
 
 class IndexedField:
-    __slots__ = ("name", "parts", "prefix", "string_prefix", "timestamp")
+    __slots__ = ("name", "parts", "prefix", "string_prefix", "timestamp", "top_level")
 
     def __init__(self, name: str, prefix: bytes, timestamp: bool) -> None:
         self.name = name
@@ -43,6 +43,7 @@ class IndexedField:
         self.prefix = prefix
         self.string_prefix = prefix + bytes((codec.STRING,))
         self.timestamp = timestamp
+        self.top_level = len(self.parts) == 1 and not timestamp
 
     def coerce(self, value: Any) -> Any:
         """Index form of a stored value: timestamps become Timestamp, dicts canonical JSON text."""
@@ -80,16 +81,24 @@ class TableLayout:
 
     def index_keys(self, record: dict[str, Any], rid: bytes) -> set[bytes]:
         keys = set()
+        encode = codec.encode
         for field in self.fields:
-            if len(field.parts) == 1 and not field.timestamp:
-                # Hot path: a top-level string is the common case; encode it inline.
+            if field.top_level:
+                # Hot path: a top-level scalar needs no path walk or coercion.
                 value = record.get(field.name)
-                if type(value) is str:
+                kind = type(value)
+                if kind is str:
                     keys.add(field.string_prefix + value.encode().replace(b"\x00", b"\x00\xff") + b"\x00\x00" + rid)
+                    continue
+                if kind is int or kind is float or value is None or kind is bool:
+                    try:
+                        keys.add(field.prefix + encode(value) + rid)
+                    except InvalidInput as exc:
+                        raise InvalidInput(f"{self.table.name}.{field.name}: {exc.message}") from None
                     continue
             for value in field.values(record):
                 try:
-                    keys.add(field.prefix + codec.encode(value) + rid)
+                    keys.add(field.prefix + encode(value) + rid)
                 except InvalidInput as exc:
                     raise InvalidInput(f"{self.table.name}.{field.name}: {exc.message}") from None
         return keys
@@ -100,16 +109,19 @@ class TableLayout:
         name = record.get("name")
         named = type(name) is str and name != ""
         if self.key_parts:
-            value = get_path(record, self.key_parts[0])
-            if isinstance(value, (str, int)) and not isinstance(value, bool) and (not named or str(value) != name):
-                key = codec.encode(str(value)) + suffix
+            first = self.key_parts[0]
+            value = record.get(first[0]) if len(first) == 1 else get_path(record, first)
+            if type(value) is not str:
+                value = str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+            if value is not None and (not named or value != name):
+                key = codec.encode(value) + suffix
                 return {key, codec.encode(name) + suffix} if named else {key}
         return {codec.encode(name) + suffix} if named else set()
 
     def key_values(self, record: dict[str, Any]) -> list[Any]:
         values = []
         for parts in self.key_parts:
-            value = get_path(record, parts)
+            value = record.get(parts[0]) if len(parts) == 1 else get_path(record, parts)
             if value is _MISSING or value is None:
                 raise InvalidInput(f"{self.table.name}: natural key field '{'.'.join(parts)}' is missing")
             values.append(value)

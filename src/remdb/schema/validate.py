@@ -10,6 +10,7 @@ measurement on this machine (a 5-field record with a nested model, per call): js
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema_rs
@@ -31,6 +32,25 @@ def to_json_native(value: Any) -> Any:
         raise ValidationError(f"record is not JSON-serialisable: {exc}") from None
 
 
+def _check_timestamp(table: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        value = to_json_native(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                value = parsed.replace(tzinfo=UTC).isoformat()
+            return value
+    raise ValidationError(
+        f"{table}: field 'created_at': {value!r} is not an ISO 8601 timestamp", field="created_at", table=table
+    )
+
+
 class RecordValidator:
     def __init__(self, table: TableSchema) -> None:
         self.table = table.name
@@ -48,15 +68,26 @@ class RecordValidator:
         self._mutable_defaults = any(isinstance(v, (dict, list)) for v in self._defaults.values())
 
     def validate(self, record: Any) -> dict[str, Any]:
-        """Return the record with defaults applied and system fields removed, or raise ValidationError.
+        """Return the record with defaults applied, or raise ValidationError.
 
-        `id` is kept when present (the caller checks it); other system fields are never user input.
+        System fields: `id` is kept when present (the caller checks it); a `created_at` is kept (an
+        import may preserve when a record was first made) after checking it is a timestamp;
+        `modified_at` is dropped (the database sets it); a non-null `deleted_at` is refused (use
+        delete()), so a record read with get() can be written back as it is.
         """
         if not isinstance(record, dict):
             record = to_json_native(record)
             if not isinstance(record, dict):
                 raise ValidationError(f"a record must be a JSON object, got {type(record).__name__}", table=self.table)
+        created_at = None
         if "created_at" in record or "modified_at" in record or "deleted_at" in record:
+            if record.get("deleted_at") is not None:
+                raise ValidationError(
+                    f"{self.table}: 'deleted_at' is set by delete(), not by a write",
+                    field="deleted_at",
+                    table=self.table,
+                )
+            created_at = _check_timestamp(self.table, record.get("created_at"))
             body = {k: v for k, v in record.items() if k not in _SYSTEM_ONLY}
         else:
             body = dict(record)
@@ -74,6 +105,8 @@ class RecordValidator:
             self._raise_first_error(body)
         if record_id is not None:
             body["id"] = record_id
+        if created_at is not None:
+            body["created_at"] = created_at
         return body
 
     def _raise_first_error(self, body: dict[str, Any]) -> None:

@@ -79,6 +79,9 @@ def _encode_number(value: int | float) -> bytes:
     return bytes((NUMBER,)) + _Q.pack(bits) + _I.pack(correction + 2**31)
 
 
+_SMALL_INTS = [_encode_number(i) for i in range(-1024, 1025)]  # priorities, counts, flags: the common case
+
+
 def _escape(raw: bytes, tag: int) -> bytes:
     return bytes((tag,)) + raw.replace(b"\x00", b"\x00\xff") + _TERM
 
@@ -97,6 +100,8 @@ def encode(value: Any) -> bytes:
         return bytes((TIMESTAMP,)) + _Q.pack((int(value) + _SIGN) & _MASK)
     if isinstance(value, str):
         return _escape(value.encode(), STRING)
+    if type(value) is int and -1024 <= value <= 1024:
+        return _SMALL_INTS[value + 1024]
     if isinstance(value, (int, float)):
         return _encode_number(value)
     if isinstance(value, datetime):
