@@ -119,9 +119,27 @@ class DatabaseClosed(StorageError):
     code = "database_closed"
 
 
+class EmbeddingError(RemDBError):
+    """An embedding provider failed: a missing or tampered model file, or an endpoint that errs.
+    The message names the file or URL at fault."""
+
+    http_status = 500
+    exit_code = 10
+    code = "embedding_error"
+
+
+class EmbeddingEndpointError(EmbeddingError):
+    """A remote embedding endpoint refused, failed or timed out (after the bounded retries)."""
+
+    http_status = 502
+    code = "embedding_endpoint_error"
+
+
 __all__ = [
     "DatabaseClosed",
     "DatabaseLocked",
+    "EmbeddingEndpointError",
+    "EmbeddingError",
     "FormatVersionError",
     "IncompatibleSchema",
     "InvalidId",

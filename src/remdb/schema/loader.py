@@ -142,9 +142,12 @@ def normalize(source: Any, name: str | None) -> tuple[str, dict[str, Any], dict[
         "indexed_fields": _string_list(extras, "indexed_fields"),
         "embedding_fields": _string_list(extras, "embedding_fields"),
         "text_fields": _string_list(extras, "text_fields"),
+        "embedding_metric": str(extras.get("embedding_metric") or "cos"),
         "description": str(extras.get("description") or schema.get("description") or ""),
         "category": str(extras.get("category") or ""),
     }
+    if options["embedding_metric"] not in ("cos", "ip", "l2"):
+        raise SchemaError(f"table {table}: embedding_metric must be cos, ip or l2, got {options['embedding_metric']!r}")
     version = extras.get("version")
     if version is not None:
         try:

@@ -14,6 +14,7 @@ EXTRA_KEYS = (
     "indexed_fields",
     "embedding_fields",
     "text_fields",
+    "embedding_metric",
     "description",
     "category",
     "version",
@@ -29,6 +30,7 @@ class TableSchema:
     indexed_fields: list[str] = field(default_factory=list)
     embedding_fields: list[str] = field(default_factory=list)
     text_fields: list[str] = field(default_factory=list)
+    embedding_metric: str = "cos"
     description: str = ""
     category: str = ""
     version: int = 1
@@ -55,6 +57,11 @@ class TableSchema:
         if not self.key_field:
             return None
         return self.key_field[0] if len(self.key_field) == 1 else list(self.key_field)
+
+    @property
+    def searchable_text_fields(self) -> list[str]:
+        """Fields with a BM25 index: `text_fields` when declared, else the `embedding_fields`."""
+        return list(self.text_fields or self.embedding_fields)
 
     @property
     def properties(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from remdb.schema.validate import RecordValidator
 
 SCHEMA_PREFIX = b"schema:"
 NEXT_TABLE_KEY = b"next_table_id"
+TEXT_PREFIX = "text:"  # field_ids key of a field's BM25 index
 
 
 @dataclass
@@ -23,6 +24,8 @@ class SchemaChange:
     previous: TableSchema | None
     added_indexes: list[str] = field(default_factory=list)
     removed_indexes: list[str] = field(default_factory=list)
+    added_text: list[str] = field(default_factory=list)
+    removed_text: list[str] = field(default_factory=list)
 
     @property
     def noop(self) -> bool:
@@ -82,6 +85,11 @@ def check_compatible(old: TableSchema, schema: dict[str, Any], options: dict[str
             raise IncompatibleSchema(
                 f"table {name}: property '{prop_name}' becomes required without a default; existing rows lack it"
             )
+    if options["embedding_metric"] != old.embedding_metric and old.embedding_fields:
+        raise IncompatibleSchema(
+            f"table {name}: embedding_metric changes from {old.embedding_metric} to {options['embedding_metric']}; "
+            "stored vector indexes were built for the old metric"
+        )
     declared = options.get("version")
     if declared is not None and declared < old.version:
         raise IncompatibleSchema(f"table {name}: version {declared} is older than the registered {old.version}")
@@ -150,24 +158,30 @@ class Registry:
             indexed_fields=options["indexed_fields"],
             embedding_fields=options["embedding_fields"],
             text_fields=options["text_fields"],
+            embedding_metric=options["embedding_metric"],
             description=options["description"],
             category=options["category"],
             version=old.version if old else options.get("version", 1),
             field_ids=dict(old.field_ids) if old else {},
             template=template or (old.template if old else False),
         )
-        for field_name in table.indexed_fields:
-            if field_name not in table.field_ids:
-                table.field_ids[field_name] = max(table.field_ids.values(), default=0) + 1
+        wanted = [*table.indexed_fields, *(TEXT_PREFIX + f for f in table.searchable_text_fields)]
+        for key in wanted:
+            if key not in table.field_ids:
+                table.field_ids[key] = max(table.field_ids.values(), default=0) + 1
         change = SchemaChange(table=table, previous=old)
         if old is not None:
             change.added_indexes = [f for f in table.indexed_fields if f not in old.indexed_fields]
             change.removed_indexes = [f for f in old.indexed_fields if f not in table.indexed_fields]
-            for removed in change.removed_indexes:
+            old_text, new_text = old.searchable_text_fields, table.searchable_text_fields
+            change.added_text = [f for f in new_text if f not in old_text]
+            change.removed_text = [f for f in old_text if f not in new_text]
+            for removed in [*change.removed_indexes, *(TEXT_PREFIX + f for f in change.removed_text)]:
                 table.field_ids.pop(removed, None)
             if not change.noop:
                 declared = options.get("version")
                 table.version = declared if declared is not None and declared > old.version else old.version + 1
         else:
             change.added_indexes = list(table.indexed_fields)
+            change.added_text = table.searchable_text_fields
         return change

@@ -11,7 +11,9 @@ Column families (the on-disk layout, format version 1):
     keys     encode(key) + table_id(4) + id(16)    -> ∅  (global natural-key/name lookup)
     index    table_id(4) + field_id(2) + encode(value) + id(16) -> ∅
     wal      seq(8)                                -> change entry (orjson)
-    vectors, edges_out, edges_in: reserved for the semantic and graph layers.
+    vectors  b"v" + table_id(4) + encode(field) + id(16) -> float32 vector; b"r" + rownum(8) -> table_id + id
+    postings, textstats: BM25 postings and corpus counters (see remdb.text.index)
+    edges_out, edges_in: reserved for the graph layer.
 """
 
 from __future__ import annotations
@@ -37,7 +39,19 @@ from remdb.errors import DatabaseClosed, DatabaseLocked, FormatVersionError, Sto
 from remdb.storage.codec import prefix_end
 
 FORMAT_VERSION = 1
-COLUMN_FAMILIES = ("meta", "rows", "ids", "keys", "index", "wal", "vectors", "edges_out", "edges_in")
+COLUMN_FAMILIES = (
+    "meta",
+    "rows",
+    "ids",
+    "keys",
+    "index",
+    "wal",
+    "vectors",
+    "postings",
+    "textstats",
+    "edges_out",
+    "edges_in",
+)
 _FORMAT_KEY = b"format_version"
 _POINT_LOOKUP_FAMILIES = {"rows", "ids"}
 # Memory budget: memtables are capped per column family and for the whole database, so RSS stays

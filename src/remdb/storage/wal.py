@@ -10,6 +10,7 @@ change does. Keys are big-endian sequence numbers (scans are in order); values a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -54,6 +55,11 @@ class WAL:
     def commit(self) -> None:
         """Call after the batch holding the entry was written."""
         self.seq = self._pending
+
+    def iter_after(self, after_seq: int) -> Iterator[dict[str, Any]]:
+        """Every entry with seq > after_seq, oldest first (catch-up of derived indexes)."""
+        for _key, value in self._store.cf["wal"].items(from_key=codec.u64(after_seq + 1)):
+            yield orjson.loads(value)
 
     def read(self, after_seq: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         if after_seq < 0 or limit < 0:

@@ -1,0 +1,73 @@
+"""Embedding providers: texts → L2-normalised float32 vectors, offline by default.
+
+    >>> from remdb.embed import get_provider
+    >>> provider = get_provider("hash", dimension=64)
+    >>> provider.embed(["a cat sat on the mat", "stock market crash"]).shape
+    (2, 64)
+
+Providers (`get_provider(name, model, **options)`; `name` defaults to `REMDB_EMBED_PROVIDER`, else
+"local"):
+- `local` — all-MiniLM-L6-v2 (384-d) as an int8 ONNX file shipped in a PyPI package, on
+  onnxruntime; loaded lazily on first use, never downloaded. See `remdb.embed.local`.
+- `openai` — any OpenAI-compatible `/embeddings` endpoint (`REMDB_EMBED_BASE_URL`,
+  `REMDB_EMBED_API_KEY`, `REMDB_EMBED_MODEL`). See `remdb.embed.openai`.
+- `hash` — deterministic feature hashing of words and word pairs, numpy only; for tests and
+  benchmarks. See `remdb.embed.hashing`.
+
+Importing this package is cheap: provider modules, numpy, onnxruntime and tokenizers are imported
+only when a provider is created or first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from remdb.embed.base import EmbeddingEndpointError, EmbeddingError, EmbeddingProvider
+from remdb.errors import InvalidInput
+
+ENV_PROVIDER = "REMDB_EMBED_PROVIDER"
+DEFAULT_PROVIDER = "local"
+PROVIDERS: dict[str, str] = {
+    "local": "remdb.embed.local:LocalProvider",
+    "openai": "remdb.embed.openai:OpenAIProvider",
+    "hash": "remdb.embed.hashing:HashProvider",
+}
+
+
+def provider_class(name: str) -> type[EmbeddingProvider]:
+    """The provider class registered under `name` (imports its module)."""
+    target = PROVIDERS.get(name)
+    if target is None:
+        known = ", ".join(sorted(PROVIDERS))
+        raise InvalidInput(f"unknown embedding provider {name!r}; known providers: {known}")
+    module, _, attr = target.partition(":")
+    cls: type[EmbeddingProvider] = getattr(importlib.import_module(module), attr)
+    return cls
+
+
+def get_provider(name: str | None = None, model: str | None = None, **options: Any) -> EmbeddingProvider:
+    """A new provider: `name` or `$REMDB_EMBED_PROVIDER` or "local"; `model` and `options` go to it.
+
+    Creating a provider never loads a model or opens a connection; the first `embed` does. Two
+    `local` providers with the same files and settings share one loaded model.
+    """
+    chosen = (name or os.environ.get(ENV_PROVIDER) or DEFAULT_PROVIDER).strip().lower()
+    cls = provider_class(chosen)
+    try:
+        return cls(model, **options)  # type: ignore[call-arg]
+    except TypeError as exc:
+        raise InvalidInput(f"bad option for the {chosen!r} embedding provider: {exc}") from exc
+
+
+__all__ = [
+    "DEFAULT_PROVIDER",
+    "ENV_PROVIDER",
+    "PROVIDERS",
+    "EmbeddingEndpointError",
+    "EmbeddingError",
+    "EmbeddingProvider",
+    "get_provider",
+    "provider_class",
+]

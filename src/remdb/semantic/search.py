@@ -1,0 +1,166 @@
+"""`Database.search`: vector, BM25 and hybrid search over a table, with real pre-filtering.
+
+The filter (`where`, a SQL boolean expression) is resolved first, through secondary indexes where
+it can be, into the exact set of admissible rows; vector and text search then run only over that
+set (exact numpy search when it is small, filtered HNSW otherwise), so `k` results come back
+whenever `k` matching rows exist. Hybrid fuses the two rankings by reciprocal rank fusion:
+score(d) = sum over rankings r of weight_r / (rrf_k + rank_r(d)).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from remdb import ids as idmod
+from remdb.errors import InvalidInput
+from remdb.semantic.keys import row_label_key
+from remdb.storage import codec
+
+MODES = ("vector", "text", "hybrid")
+
+
+class SearchMixin:
+    """Search methods of `remdb.Database` (kept here to keep the database module small)."""
+
+    def search(
+        self,
+        table: str,
+        query: Any,
+        k: int = 10,
+        *,
+        where: str | None = None,
+        params: Any = None,
+        mode: str = "vector",
+        field: str | None = None,
+        min_score: float | None = None,
+        rrf_k: int = 60,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> list[dict[str, Any]]:
+        """Rows of `table` best first, each with `_score` (cosine similarity for vector search, BM25
+        for text, the fused score for hybrid, where `_vector_score` / `_text_score` are added).
+
+        `query` is text (embedded with the field's provider) or, in vector mode, a vector.
+        """
+        db: Any = self
+        if mode not in MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise InvalidInput(f"k must be a positive integer, got {k!r}")
+        layout = db._layout(table)
+        allowed: set[bytes] | None = None
+        if where is not None:
+            allowed, _steps = self._filter(layout, where, params)
+            if not allowed:
+                return []
+        if mode == "vector":
+            hits = self._vector_hits(table, query, k, allowed, field)
+        elif mode == "text":
+            hits = self._text_hits(table, query, k, allowed, field)
+        else:
+            if not isinstance(query, str):
+                raise InvalidInput("hybrid search needs a text query")
+            depth = max(k * 4, 50)
+            vector_hits = self._vector_hits(table, query, depth, allowed, field)
+            text_hits = self._text_hits(table, query, depth, allowed, field)
+            hits = fuse(vector_hits, text_hits, k, rrf_k, weights)
+        if min_score is not None:
+            hits = [h for h in hits if h[1] >= min_score]
+        rows = db._fetch(layout, [rid for rid, *_ in hits])
+        by_id = {row["id"]: row for row in rows}
+        out = []
+        for rid, score, *parts in hits:
+            row = by_id.get(idmod.to_str(rid))
+            if row is None:
+                continue
+            row["_score"] = score
+            if parts:
+                row["_vector_score"], row["_text_score"] = parts
+            out.append(row)
+        return out
+
+    def _filter(self, layout: Any, where: str, params: Any) -> tuple[set[bytes], list[str]]:
+        from remdb.semantic.filters import allowed_ids
+
+        db: Any = self
+        return allowed_ids(
+            layout,
+            where,
+            params,
+            find=lambda name, bounds: db._find_raw(layout, name, bounds),
+            fetch=lambda rids: db._fetch(layout, rids),
+            scan=lambda: db._store.iter_prefix("rows", layout.tid),
+        )
+
+    def _pick_field(self, table: str, field: str | None, fields: list[str], what: str) -> str:
+        if not fields:
+            raise InvalidInput(f"{table} has no {what} fields (declare embedding_fields or text_fields)")
+        if field is None:
+            return fields[0]
+        if field not in fields:
+            raise InvalidInput(f"{table}.{field} is not one of its {what} fields: {', '.join(fields)}")
+        return field
+
+    def _vector_hits(
+        self, table: str, query: Any, k: int, allowed: set[bytes] | None, field: str | None
+    ) -> list[tuple[bytes, float]]:
+        import numpy as np
+
+        db: Any = self
+        table_vectors = db._vectors(table)
+        name = self._pick_field(table, field, list(table_vectors.fields), "embedding")
+        vectors = table_vectors.fields[name]
+        if vectors.config is None:
+            return []  # nothing embedded yet
+        if isinstance(query, str):
+            vector = table_vectors.provider(name).embed_one(query)
+        else:
+            vector = np.asarray(query, dtype=np.float32)
+            if vector.ndim != 1 or len(vector) != vectors.config["dimension"]:
+                raise InvalidInput(
+                    f"query vector must have {vectors.config['dimension']} dimensions, got shape {vector.shape}"
+                )
+        index = vectors.ensure_index(db._wal.seq, db._wal.iter_after, lambda rids: self._rownums(rids))
+        labels = None
+        if allowed is not None:
+            found = self._rownums(sorted(allowed))
+            labels = np.fromiter((n for n in found if n is not None), dtype=np.uint64)
+            if not len(labels):
+                return []
+        with vectors.lock:
+            found_labels, scores = index.search(vector, k, allowed=labels)
+        keys = [row_label_key(int(label)) for label in found_labels]
+        targets = db._store.cf["vectors"][keys] if keys else []
+        return [(t[4:], float(s)) for t, s in zip(targets, scores, strict=True) if t is not None]
+
+    def _text_hits(
+        self, table: str, query: Any, k: int, allowed: set[bytes] | None, field: str | None
+    ) -> list[tuple[bytes, float]]:
+        db: Any = self
+        if not isinstance(query, str):
+            raise InvalidInput("text search needs a text query")
+        text = db._text(table)
+        name = self._pick_field(table, field, list(text.fields), "text")
+        return text.index(name).search(query, k, allowed=allowed)
+
+    def _rownums(self, rids: list[bytes]) -> list[int | None]:
+        db: Any = self
+        entries = db._store.cf["ids"][rids] if rids else []
+        return [codec.read_u64(e, 4) if e is not None else None for e in entries]
+
+
+def fuse(
+    vector_hits: list[tuple[bytes, float]],
+    text_hits: list[tuple[bytes, float]],
+    k: int,
+    rrf_k: int,
+    weights: tuple[float, float],
+) -> list[tuple[bytes, float, float | None, float | None]]:
+    """Reciprocal rank fusion of two rankings; keeps each side's own score for inspection."""
+    scores: dict[bytes, float] = {}
+    vector_score = {rid: s for rid, s in vector_hits}
+    text_score = {rid: s for rid, s in text_hits}
+    for weight, hits in zip(weights, (vector_hits, text_hits), strict=True):
+        for rank, (rid, _score) in enumerate(hits, start=1):
+            scores[rid] = scores.get(rid, 0.0) + weight / (rrf_k + rank)
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+    return [(rid, score, vector_score.get(rid), text_score.get(rid)) for rid, score in ranked]
