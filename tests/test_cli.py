@@ -401,10 +401,17 @@ def test_every_command_has_the_common_options() -> None:
         assert set(COMMON_OPTIONS) <= opts, name
 
 
-def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path) -> None:
+GROUPS = ("schema", "index", "edge")  # commands with subcommands: `rem GROUP SUB`
+
+
+def test_json_output_parses_on_every_command(
+    notes_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REMDB_EMBED_PROVIDER", "hash")
     with remdb.connect(notes_root) as db:
         rid = db.insert("people", {"email": "ann@x.io", "name": "Ann"})
         gone = db.insert("notes", {"title": "to delete"})
+        db.insert("resources", {"uri": "file:///hello.md", "content": "hello semantic world"})
     (tmp_path / "extra.json").write_text(json.dumps({**NOTES, "name": "extra"}))
     cases: list[tuple[list[str], str | None, bool]] = [  # (args, stdin, many documents)
         (["init"], None, False),
@@ -423,13 +430,17 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path) -
         (["check"], None, False),
         (["delete", gone], None, False),
         (["schema", "drop", "extra", "--yes"], None, False),
+        (["search", "hello world", "--table", "resources", "--mode", "hybrid"], None, True),
+        (["reembed", "resources", "--provider", "hash"], None, False),
+        (["index", "status"], None, True),
+        (["index", "rebuild", "resources"], None, False),
     ]
     for args, stdin, many in cases:
         result = ok(rem(notes_root, *args, "--json", input=stdin))
         lines = result.stdout.splitlines()
         docs = [json.loads(line) for line in lines]
         assert docs and (many or len(docs) == 1), (args, result.stdout)
-    names = {" ".join(["rem", *args[: 2 if args[0] == "schema" else 1]]) for args, _, _ in cases}
+    names = {" ".join(["rem", *args[: 2 if args[0] in GROUPS else 1]]) for args, _, _ in cases}
     assert names == set(leaf_commands()), "add a --json case for every command"
 
 

@@ -23,6 +23,7 @@ from remdb.schema.loader import normalize
 from remdb.schema.model import TableSchema
 from remdb.schema.registry import NEXT_TABLE_KEY, SCHEMA_PREFIX, Registry, SchemaChange
 from remdb.schema.templates import TEMPLATES
+from remdb.semantic.admin import IndexAdminMixin
 from remdb.semantic.keys import row_label_key
 from remdb.semantic.search import SearchMixin
 from remdb.storage import codec
@@ -47,7 +48,7 @@ def default_root() -> Path:
     return Path(base) / "remdb"
 
 
-class Database(WriteMixin, SearchMixin):
+class Database(WriteMixin, SearchMixin, IndexAdminMixin):
     """An open remdb tenant database. Use `remdb.connect()` to get one."""
 
     def __init__(
@@ -188,7 +189,7 @@ class Database(WriteMixin, SearchMixin):
             batch.delete_range(layout.tid, end, store.handle["index"])
             self._text(name).drop_ops(batch)
             for field in table_vectors.fields.values():
-                batch.delete_range(field.prefix, codec.prefix_end(field.prefix), store.handle["vectors"])
+                batch.delete_range(field.field_prefix, codec.prefix_end(field.field_prefix), store.handle["vectors"])
                 batch.delete(field.config_key, store.handle["vectors"])
             batch.delete(SCHEMA_PREFIX + name.encode(), store.handle["meta"])
             batch.delete(COUNT_PREFIX + layout.tid, store.handle["meta"])

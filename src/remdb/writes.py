@@ -52,7 +52,8 @@ class WriteMixin:
         """Insert a record; with a natural key this is an upsert. Returns the id.
 
         `vectors={"field": vector}` supplies a precomputed embedding (then no model runs)."""
-        return self.insert_batch(table, [record], vectors=vectors)[0]
+        one = {name: [vector] for name, vector in vectors.items()} if vectors else None
+        return self.insert_batch(table, [record], vectors=one)[0]
 
     def insert_batch(
         self,
@@ -293,7 +294,9 @@ class WriteMixin:
                     if name.split(".")[0] not in changes and name not in (vectors or {})
                 )
                 if touched - {n.split(".")[0] for n in skip}:
-                    field_vectors, configs = table_vectors.compute([body], vectors, skip=skip)
+                    field_vectors, configs = table_vectors.compute(
+                        [body], {n: [v] for n, v in (vectors or {}).items()}, skip=skip
+                    )
             elif vectors:
                 raise InvalidInput(f"vectors given, but {table_name} has no embedding_fields")
             self._write_rows(layout, [body], [(rid, True)], field_vectors, configs)

@@ -9,7 +9,9 @@ Every command is the kebab-case twin of one `remdb.Database` method:
     update          Database.update        schema templates  Database.templates
     delete          Database.delete        wal               Database.wal
     list            Database.list          check             Database.check
-    count           Database.count
+    count           Database.count         search            Database.search
+    reembed         Database.reembed       index status      Database.index_status
+                                           index rebuild     Database.rebuild_index
 """
 
 from typing import Annotated
@@ -19,9 +21,10 @@ import typer
 import remdb
 from remdb.database import connect
 
-from . import output, records
+from . import output, records, search
 from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption
 from .schema import schema_app
+from .search import index_app
 
 app = typer.Typer(
     name="rem",
@@ -105,6 +108,9 @@ app.command("list")(records.list_)
 app.command("count")(records.count)
 app.command("wal")(wal)
 app.command("check")(check)
+app.command("search")(search.search)
+app.command("reembed")(search.reembed)
+app.add_typer(index_app, name="index")
 
 
 def main() -> None:

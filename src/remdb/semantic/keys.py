@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from remdb.storage import codec
 
-VECTOR = b"v"  # + table_id(4) + encode(field) + id(16) -> float32 vector bytes
+VECTOR = b"v"  # + table_id(4) + encode(field) + version(4) + id(16) -> float32 vector bytes
 ROW = b"r"  # + rownum(8) -> table_id(4) + id(16)
 CONFIG = b"c"  # + table_id(4) + encode(field) -> orjson {provider, model, dimension, metric}
 

@@ -79,8 +79,6 @@ class TableVectors:
         return vectors, provider.describe()
 
     def _precomputed(self, name: str, value: Any, rows: int) -> tuple[list[np.ndarray | None], dict[str, Any] | None]:
-        if isinstance(value, np.ndarray) and value.ndim == 1 and rows == 1:
-            value = value[None, :]
         items = list(value) if not isinstance(value, np.ndarray) else value
         if len(items) != rows:
             raise InvalidInput(f"{len(items)} vectors given for {name!r} but {rows} records")

@@ -1,11 +1,11 @@
 """Vectors of a table's embedding fields: stored in RocksDB, indexed by HNSW as derived state.
 
 Source of truth, written in the row's WriteBatch (column family `vectors`):
-    b"v" + table_id(4) + encode(field) + id(16) -> float32 vector bytes
+    b"v" + table_id(4) + encode(field) + version(4) + id(16) -> float32 vector bytes
     b"r" + rownum(8)                            -> table_id(4) + id(16)   (HNSW label -> row)
     b"c" + table_id(4) + encode(field)          -> orjson {provider, model, dimension, metric}
 The HNSW label of a row is its row number (`ids` column family), which never changes and is never
-reused. The index file `<tenant>/vectors/<table_id>-<field>.hnsw` records the change-log sequence it
+reused. The index file `<tenant>/vectors/<table_id>-<field>-v<version>.hnsw` records the change-log sequence it
 reflects. It is loaded lazily (first search), caught up from the change log (entries after its
 sequence name the rows to re-read), or rebuilt from the stored vectors when it is missing, torn, or
 newer than the log. It is saved on close and after every `SAVE_EVERY` changes, so a kill -9 loses
@@ -41,15 +41,35 @@ class FieldVectors:
         self.field = field
         self.metric = table.embedding_metric
         self.tid = codec.u32(table.table_id)
-        self.prefix = VECTOR + self.tid + codec.encode(field)
+        self.field_prefix = VECTOR + self.tid + codec.encode(field)
         self.config_key = CONFIG + self.tid + codec.encode(field)
-        self.path = directory / f"{table.table_id}-{field}.hnsw"
+        self.directory = directory
+        self.table_id = table.table_id
         raw = store.cf["vectors"].get(self.config_key)
         self.config: dict[str, Any] | None = orjson.loads(raw) if raw else None
         self.index: Any = None  # remdb.vector.VectorIndex once loaded
         self.index_seq = 0
         self.unsaved = 0
         self.lock = threading.RLock()
+
+    @property
+    def version(self) -> int:
+        """Vector-space version: bumped by a re-embed, which writes the new vectors beside the old."""
+        return int(self.config.get("version", 1)) if self.config else 1
+
+    def prefix_of(self, version: int) -> bytes:
+        return self.field_prefix + codec.u32(version)
+
+    @property
+    def prefix(self) -> bytes:
+        return self.prefix_of(self.version)
+
+    def path_of(self, version: int) -> Path:
+        return self.directory / f"{self.table_id}-{self.field}-v{version}.hnsw"
+
+    @property
+    def path(self) -> Path:
+        return self.path_of(self.version)
 
     # ------------------------------------------------------------------ configuration
     def check_config(self, provider: dict[str, Any]) -> dict[str, Any] | None:
@@ -198,4 +218,5 @@ class FieldVectors:
     def drop_files(self) -> None:
         with self.lock:
             self.index = None
-            self.path.unlink(missing_ok=True)
+            for stale in self.directory.glob(f"{self.table_id}-{self.field}-v*.hnsw"):
+                stale.unlink(missing_ok=True)

@@ -1,0 +1,159 @@
+"""Index maintenance of `remdb.Database`: status, rebuild, and re-embedding into a new version.
+
+Re-embedding writes the new vectors beside the old ones (a new version of the field's key space)
+while the old version keeps serving reads and taking writes; at the end, under the write lock, the
+rows changed since it started are re-embedded again and one WriteBatch switches the field's config
+to the new version and drops the old vectors. A crash before the switch leaves the old version in
+force (the half-written new version is cleared when the re-embed is retried).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from remdb.errors import InvalidInput
+from remdb.storage import codec
+
+
+class IndexAdminMixin:
+    """Index maintenance methods of `remdb.Database`."""
+
+    def index_status(self, table: str | None = None) -> list[dict[str, Any]]:
+        """Per embedding field: provider, model, dimension, version, stored vectors, whether the
+        HNSW index is loaded and how far behind the change log it is; per text field: documents."""
+        db: Any = self
+        out = []
+        names = [table] if table else [s["name"] for s in db.schemas()]
+        for name in names:
+            vectors = db._vectors(name)
+            for field, fv in vectors.fields.items():
+                stored = sum(1 for _ in db._store.iter_prefix("vectors", fv.prefix)) if fv.config else 0
+                out.append(
+                    {
+                        "table": name,
+                        "field": field,
+                        "kind": "vector",
+                        **{k: (fv.config or {}).get(k) for k in ("provider", "model", "dimension")},
+                        "metric": fv.metric,
+                        "version": fv.version,
+                        "vectors": stored,
+                        "loaded": fv.index is not None,
+                        "indexed": len(fv.index) if fv.index is not None else None,
+                        "behind": (db._wal.seq - fv.index_seq) if fv.index is not None else None,
+                        "file": str(fv.path) if fv.path.exists() else None,
+                    }
+                )
+            for field, (_parts, index) in db._text(name).fields.items():
+                stats = index.stats()
+                out.append({"table": name, "field": field, "kind": "text", **stats})
+        return out
+
+    def rebuild_index(self, table: str, field: str | None = None) -> dict[str, int]:
+        """Rebuild HNSW indexes from the stored vectors and save them; returns vectors per field."""
+        db: Any = self
+        vectors = db._vectors(table)
+        fields = [field] if field else list(vectors.fields)
+        done = {}
+        for name in fields:
+            fv = vectors.fields.get(name)
+            if fv is None:
+                raise InvalidInput(f"{table}.{name} is not an embedding field")
+            if fv.config is None:
+                done[name] = 0
+                continue
+            with db._store.write_lock:
+                done[name] = fv.rebuild(db._wal.seq, db._rownums)
+                fv.save()
+        return done
+
+    def reembed(
+        self,
+        table: str,
+        field: str | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        chunk_size: int = 256,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Re-embed every live row's `field` with `provider`/`model` (default: the database's
+        embedder) into a new version, then switch to it. Returns the new field config and counts."""
+        from remdb.embed import get_provider
+        from remdb.semantic.text import text_of
+
+        db: Any = self
+        vectors = db._vectors(table)
+        name = db._pick_field(table, field, list(vectors.fields), "embedding")
+        fv = vectors.fields[name]
+        new_provider = get_provider(provider, model) if (provider or model) else db._provider_for(None)
+        describe = new_provider.describe()
+        new_version = fv.version + 1
+        new_prefix = fv.prefix_of(new_version)
+        layout = db._layout(table)
+        handle = db._store.handle["vectors"]
+        db._delete_range("vectors", new_prefix)  # leftovers of an interrupted attempt
+        start_seq = db._wal.seq
+        total = db.count(table)
+        done = 0
+
+        def embed_rows(records: list[dict[str, Any]], batch: Any) -> None:
+            parts = tuple(name.split("."))
+            texts = [(r, text_of(r, parts)) for r in records]
+            wanted = [(r, t) for r, t in texts if t]
+            if wanted:
+                matrix = new_provider.embed([t for _, t in wanted])
+                for (record, _), vector in zip(wanted, matrix, strict=True):
+                    rid = bytes.fromhex(record["id"].replace("-", ""))
+                    batch.put(new_prefix + rid, vector.tobytes(), handle)
+
+        chunk: list[dict[str, Any]] = []
+        for record in db.scan(table):
+            chunk.append(record)
+            if len(chunk) >= chunk_size:
+                batch = db._store.batch()
+                embed_rows(chunk, batch)
+                db._store.write(batch)
+                done += len(chunk)
+                chunk = []
+                if progress:
+                    progress(done, total)
+        batch = db._store.batch()
+        embed_rows(chunk, batch)
+        db._store.write(batch)
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+        with db._store.write_lock:
+            changed: set[bytes] = set()
+            for entry in db._wal.iter_after(start_seq):
+                if entry.get("table") != table:
+                    continue
+                for row in entry.get("rows", []):
+                    changed.add(bytes.fromhex(row["id"].replace("-", "")))
+                for rid_text in entry.get("ids", []):
+                    changed.add(bytes.fromhex(rid_text.replace("-", "")))
+            batch = db._store.batch()
+            if changed:
+                live = db._fetch(layout, sorted(changed))
+                for rid in changed:
+                    batch.delete(new_prefix + rid, handle)
+                embed_rows(live, batch)
+            config = {**describe, "metric": fv.metric, "version": new_version}
+            batch.put(fv.config_key, orjson.dumps(config), handle)
+            batch.delete_range(fv.prefix, codec.prefix_end(fv.prefix), handle)
+            db._wal.append(batch, {"op": "reembed", "table": table, "field": name, "version": new_version, **describe})
+            db._store.write(batch)
+            db._wal.commit()
+            old_path = fv.path
+            fv.config, fv.index, fv.index_seq, fv.unsaved = config, None, 0, 0
+            old_path.unlink(missing_ok=True)
+        return {"table": table, "field": name, **config, "rows": done, "caught_up": len(changed)}
+
+    def _delete_range(self, family: str, prefix: bytes) -> None:
+        db: Any = self
+        batch = db._store.batch()
+        batch.delete_range(prefix, codec.prefix_end(prefix), db._store.handle[family])
+        db._store.write(batch)
