@@ -158,7 +158,8 @@ db = remdb.connect(sys.argv[1], embedder="hash")
 db.register_schema({schema!r})
 i = 0
 while True:
-    db.insert_batch("notes", [{{"title": f"b{{i}}-{{j}}", "body": f"batch {{i}} row {{j}} zebra{{i}}x{{j}}"}} for j in range(20)])
+    rows = [{{"title": f"b{{i}}-{{j}}", "body": f"batch {{i}} row {{j}} zebra{{i}}x{{j}}"}} for j in range(20)]
+    db.insert_batch("notes", rows)
     if i == 3:
         db.search("notes", "zebra", k=1)  # load the index, so later writes also go to it
     print(f"ack {{i}}", flush=True)
