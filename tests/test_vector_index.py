@@ -101,8 +101,8 @@ def test_recall_real_embeddings(request: pytest.FixtureRequest) -> None:
         pytest.skip("remdb.embed is not available")
     texts = doc_paragraphs()
     assert len(texts) >= 1_800
-    try:  # max_length=64 keeps embedding ~2,000 paragraphs near 10 s
-        provider, variant = get_provider("local", max_length=64), "64"
+    try:  # 48 tokens (~2 sentences) keeps embedding ~1,900 passages to ~8-14 s on 2 cores
+        provider, variant = get_provider("local", max_length=48), "48"
     except InvalidInput:  # a provider without that option: full length, just slower
         provider, variant = get_provider("local"), "full"
     key = hashlib.sha256("\n".join([variant, *texts]).encode()).hexdigest()[:16]
@@ -424,7 +424,8 @@ def test_save_is_atomic(saved: tuple[VectorIndex, Path, np.ndarray], monkeypatch
     index, path, vectors = saved
     before = path.read_bytes()
     # a crash after the temporary file was written but before the rename leaves a stray tmp file
-    persist.tmp_path(path).write_bytes(b"half-written index" * 100)
+    # (here longer than any real save, so a save that reused its bytes would be caught below)
+    persist.tmp_path(path).write_bytes(os.urandom(2 * len(before)))
     loaded, seq = VectorIndex.load(path)
     assert seq == 41 and len(loaded) == 1_000
 

@@ -95,6 +95,7 @@ def write_index_file(path: Path, write_payload: Callable[[Path], None], meta: di
     path = Path(path)
     tmp = tmp_path(path)
     try:
+        tmp.unlink(missing_ok=True)  # a stray one from a crash: never append to or reuse its bytes
         write_payload(tmp)
         with open(tmp, "r+b") as fh:
             payload_len = fh.seek(0, os.SEEK_END)
