@@ -206,3 +206,23 @@ def test_reembed_switches_to_a_new_version(sdb: remdb.Database) -> None:
     text_status = next(s for s in sdb.index_status("notes") if s["kind"] == "text")
     assert text_status["documents"] == len(DOCS)
     assert sdb.check()["ok"]
+
+
+def test_one_percent_filter_returns_exactly_k(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    n = 3000
+    matrix = rng.normal(size=(n, 16)).astype(np.float32)
+    with remdb.connect(tmp_path, embedder="hash") as db:
+        db.register_schema(dict(NOTES, name="many"))
+        topics = ["rare" if i % 100 == 7 else "common" for i in range(n)]
+        rows = [{"title": f"r{i}", "body": "x", "topic": topic, "rank": i} for i, topic in enumerate(topics)]
+        db.insert_batch("many", rows, vectors={"body": matrix})
+        for query in rng.normal(size=(20, 16)).astype(np.float32):
+            hits = db.search("many", query, k=10, where="topic = 'rare'")
+            assert len(hits) == 10 and {h["topic"] for h in hits} == {"rare"}
+            rare = np.array([i % 100 == 7 for i in range(n)])
+            unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+            scores = unit[rare] @ (query / np.linalg.norm(query))
+            expected = {f"r{i}" for i in np.flatnonzero(rare)[np.argsort(-scores)[:10]]}
+            assert {h["title"] for h in hits} == expected
+        assert len(db.search("many", matrix[0], k=50, where="topic = 'rare' AND rank < 1000")) == 10
