@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import Row, latency, print_table, throughput, write_results
+from harness import Row, latency, print_table, temp_dir, throughput, write_results
 from remdb.embed import get_provider
 
 SEED = 20240601
@@ -77,6 +77,26 @@ def cold_start(runs: int = 3) -> dict[str, float]:
     return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
 
 
+def database_rows(paragraph: str, corpus: list[str], runs: int) -> list[Row]:
+    """The same model through the database: `db.insert` of one resource (embed + store + index
+    write), and `insert_batch` of the corpus (one model call per batch)."""
+    import remdb
+
+    with temp_dir() as root, remdb.connect(root, embedder="local") as db:
+        counter = iter(range(10**9))
+        lat = latency(lambda: db.insert("resources", {"uri": f"p{next(counter)}", "content": paragraph}), repeat=100)
+        rate = throughput(
+            lambda: db.insert_batch("resources", [{"uri": f"b{i}", "content": t} for i, t in enumerate(corpus)]),
+            len(corpus),
+            runs=runs,
+        )
+    return [
+        Row(f"db.insert of a {len(paragraph)}-char resource p50", lat.p50_ms, None, "ms", False, 10.0, "embed + write"),
+        Row(f"db.insert of a {len(paragraph)}-char resource p95", lat.p95_ms, None, "ms", False),
+        Row(f"db.insert_batch of {len(corpus)} resources", rate, None, "rows/s", True, 100.0, "embed + write"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 texts, one run each: a smoke test")
@@ -108,6 +128,7 @@ def main() -> None:
         provider = get_provider("local", batch_size=batch_size)
         rate = throughput(lambda p=provider: p.embed(corpus), len(corpus), runs=runs)
         local_rows.append(Row(f"embed {len(corpus)} texts, batch {batch_size}", rate, None, "texts/s", True, 100.0))
+    local_rows += database_rows(paragraph, corpus, runs)
     print_table("local: all-MiniLM-L6-v2 int8 ONNX (onnxruntime, CPU)", local_rows, peer="-")
 
     hasher = get_provider("hash")
