@@ -25,6 +25,11 @@ rem list tasks
 step "queries through the library: index lookups and ranges"
 "${PYTHON:-python}" "$here/demo_queries.py"
 
+step "semantic search: resources are embedded on write by a local model shipped in a package (offline)"
+rem insert resources --batch < "$here/resources.jsonl"
+rem search "I forgot my login credentials" --table resources --k 2
+rem search "money back" --table resources --k 2 --mode hybrid --where "category = 'billing'"
+
 step "rem count tasks; rem schema list"
 rem count tasks
 rem schema list

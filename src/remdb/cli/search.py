@@ -44,21 +44,32 @@ def search(
     """Search a table by meaning (vector), by words (text) or both (hybrid), best first."""
     with connect(path, tenant) as db:
         rows = db.search(table, query, k=k, mode=mode, where=where, min_score=min_score, field=field)
+        info = db.schema(table)
     if as_json:
         output.emit_jsonl(rows)
         return
     if not rows:
         output.say("no results")
         return
-    view = Table(show_lines=False)
+    output.print_table(results_table(rows, info, field))
+
+
+def results_table(rows: list[dict[str, Any]], info: dict[str, Any], field: str | None) -> Table:
+    """Score, what the row is (title, name or key) and a snippet of the searched text."""
+    keys = info["key_field"] if isinstance(info["key_field"], list) else [info["key_field"]]
+    label = next((f for f in ("title", "name", *keys) if f and any(r.get(f) for r in rows)), None)
+    text_field = field or next(iter(info["embedding_fields"] or info["text_fields"] or []), None)
+    view = Table()
     view.add_column("score", justify="right")
-    fields = [f for f in output.user_fields(rows) if not f.startswith("_")][:4]
-    view.add_column("id", no_wrap=True)
-    for name in fields:
-        view.add_column(name, overflow="fold", max_width=60)
+    view.add_column(label or "id", overflow="fold", max_width=40)
+    if text_field:
+        view.add_column(text_field, overflow="fold")
     for row in rows:
-        view.add_row(f"{row['_score']:.4f}", row["id"], *(output.cell(row.get(name)) for name in fields))
-    output.print_table(view)
+        snippet = str(row.get(text_field) or "") if text_field else ""
+        snippet = snippet if len(snippet) <= 160 else snippet[:157] + "..."
+        cells = [f"{row['_score']:.4f}", str(row.get(label) if label else row["id"])]
+        view.add_row(*cells, *([snippet] if text_field else []))
+    return view
 
 
 def reembed(
