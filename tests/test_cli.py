@@ -411,6 +411,8 @@ def test_json_output_parses_on_every_command(
     with remdb.connect(notes_root) as db:
         rid = db.insert("people", {"email": "ann@x.io", "name": "Ann"})
         gone = db.insert("notes", {"title": "to delete"})
+        other = db.insert("people", {"email": "bob@x.io", "name": "Bob"})
+        db.insert("moments", {"name": "standup", "start_time": "2025-10-01T10:00:00Z"})
         db.insert("resources", {"uri": "file:///hello.md", "content": "hello semantic world"})
     (tmp_path / "extra.json").write_text(json.dumps({**NOTES, "name": "extra"}))
     cases: list[tuple[list[str], str | None, bool]] = [  # (args, stdin, many documents)
@@ -434,6 +436,14 @@ def test_json_output_parses_on_every_command(
         (["reembed", "resources", "--provider", "hash"], None, False),
         (["index", "status"], None, True),
         (["index", "rebuild", "resources"], None, False),
+        (["ingest", str(tmp_path / "extra.json")], None, False),
+        (["edge", "add", rid, other, "knows"], None, False),
+        (["edge", "list", rid], None, True),
+        (["traverse", rid], None, True),
+        (["path", rid, other], None, True),
+        (["moments", "--since", "2025-01-01"], None, True),
+        (["edge", "rm", rid, other, "knows"], None, False),
+        (["query", "SELECT name FROM people ORDER BY name"], None, True),
     ]
     for args, stdin, many in cases:
         result = ok(rem(notes_root, *args, "--json", input=stdin))

@@ -17,7 +17,12 @@ import orjson
 
 from remdb import ids as idmod
 from remdb.errors import InvalidInput, NotFound, SchemaError
+from remdb.graph import GraphMixin
+from remdb.graph.keys import delete_edge_ops
+from remdb.ingest.mixin import IngestMixin
 from remdb.migrate import apply_index_changes
+from remdb.moments import MomentsMixin
+from remdb.query.mixin import SQLMixin
 from remdb.records import MISSING, TableLayout
 from remdb.schema.loader import normalize
 from remdb.schema.model import TableSchema
@@ -48,7 +53,7 @@ def default_root() -> Path:
     return Path(base) / "remdb"
 
 
-class Database(WriteMixin, SearchMixin, IndexAdminMixin):
+class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin, MomentsMixin, SQLMixin):
     """An open remdb tenant database. Use `remdb.connect()` to get one."""
 
     def __init__(
@@ -171,7 +176,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin):
             raise SchemaError(f"{name} is a built-in template; pass force=True (CLI: --force) to drop it")
         store, layout = self._store, self._layout(name)
         table_vectors = self._vectors(name)
-        removed = 0
+        removed = edges_removed = 0
         with store.write_lock:
             batch = store.batch()
             for key, value in store.iter_prefix("rows", layout.tid):
@@ -181,6 +186,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin):
                     if entry is not None:
                         batch.delete(row_label_key(codec.read_u64(entry, 4)), store.handle["vectors"])
                 batch.delete(rid, store.handle["ids"])
+                edges_removed += len(delete_edge_ops(store, batch, rid))
                 for lookup_key in layout.lookup_keys(orjson.loads(value), rid):
                     batch.delete(lookup_key, store.handle["keys"])
                 removed += 1
@@ -193,7 +199,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin):
                 batch.delete(field.config_key, store.handle["vectors"])
             batch.delete(SCHEMA_PREFIX + name.encode(), store.handle["meta"])
             batch.delete(COUNT_PREFIX + layout.tid, store.handle["meta"])
-            self._wal.append(batch, {"op": "drop_schema", "table": name, "rows": removed})
+            self._wal.append(batch, {"op": "drop_schema", "table": name, "rows": removed, "edges": edges_removed})
             store.write(batch)
             self._wal.commit()
             self._registry.remove(name)
@@ -361,16 +367,26 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin):
         return [record for v in values if v is not None and (record := loads(v))["deleted_at"] is None]
 
     def lookup(self, key: str) -> list[dict[str, Any]]:
-        """Records whose natural key (or name) is `key`, across all tables, each with `_table`."""
+        """Live records whose natural key (or name) is `key`, across all tables, each with `_table`.
+
+        Single-field natural keys need no index: the id is computed from (tenant, table, key) for
+        every keyed table and fetched in one multi-get; names and composite-key prefixes come from
+        the `keys` column family."""
         if not isinstance(key, str):
             key = str(key)
-        prefix = codec.encode(key)
-        found = [(k[-20:-16], k[-16:]) for k, _ in self._store.iter_prefix("keys", prefix)]
-        values = self._store.cf["rows"][[t + r for t, r in found]] if found else []
+        found = {(k[-20:-16], k[-16:]): None for k, _ in self._store.iter_prefix("keys", codec.encode(key))}
+        for name in self._registry.names():
+            table = self._registry.get(name)
+            if len(table.key_field) == 1:
+                found[(codec.u32(table.table_id), idmod.key_id_bytes(self.tenant, name, key))] = None
+        pairs = list(found)
+        values = self._store.cf["rows"][[t + r for t, r in pairs]] if pairs else []
         out = []
-        for (tid, _), value in zip(found, values, strict=True):
+        for (tid, _), value in zip(pairs, values, strict=True):
             if value is not None:
-                out.append({**orjson.loads(value), "_table": self._registry.by_id(codec.read_u32(tid)).name})
+                record = orjson.loads(value)
+                if record.get("deleted_at") is None:
+                    out.append({**record, "_table": self._registry.by_id(codec.read_u32(tid)).name})
         return out
 
     def wal(self, after_seq: int = 0, limit: int = 100) -> list[dict[str, Any]]:

@@ -56,10 +56,23 @@ _NAMESPACE_BYTES = NAMESPACE.bytes
 
 def key_id_bytes(tenant: str, table: str, key: str) -> bytes:
     """uuid5(NAMESPACE, tenant/table/key), computed on bytes (3x faster than uuid.uuid5)."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{tenant}\x1f{table}\x1f{key}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return bytes(digest)
+    return key_ids(tenant, table, [key])[0]
+
+
+_VERSION_MASK = int.from_bytes(b"\xff" * 6 + b"\x0f\xff" + b"\x3f" + b"\xff" * 7, "big")
+_VERSION_BITS = int.from_bytes(b"\x00" * 6 + b"\x50\x00" + b"\x80" + b"\x00" * 7, "big")
+
+
+def key_ids(tenant: str, table: str, keys: list[str]) -> list[bytes]:
+    """uuid5 ids of many keys of one table: the shared prefix is hashed once, then copied."""
+    base = hashlib.sha1(_NAMESPACE_BYTES + f"{tenant}\x1f{table}\x1f".encode())
+    out = []
+    for key in keys:
+        h = base.copy()
+        h.update(key.encode())
+        value = (int.from_bytes(h.digest()[:16], "big") & _VERSION_MASK) | _VERSION_BITS
+        out.append(value.to_bytes(16, "big"))
+    return out
 
 
 def to_bytes(record_id: Any) -> bytes:

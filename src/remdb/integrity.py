@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from remdb import ids as idmod
+from remdb.moments import SPAN_PREFIX, has_time_index, span_of
 from remdb.records import TableLayout
 from remdb.schema.registry import Registry
 from remdb.storage import codec
@@ -32,10 +33,13 @@ def check_database(
         layout = layout_of(name)
         table_tids.add(layout.tid)
         live = 0
+        timed, longest = has_time_index(layout), 0
         for key, value in store.iter_prefix("rows", layout.tid):
             rows_seen += 1
             rid = key[4:]
             record = orjson.loads(value)
+            if timed:
+                longest = max(longest, span_of(record))
             if record.get("id") != idmod.to_str(rid):
                 problems.append(f"{name}: row key {idmod.to_str(rid)} holds id {record.get('id')}")
             if (store.cf["ids"].get(rid) or b"")[:4] != layout.tid:
@@ -47,6 +51,9 @@ def check_database(
             expected_keys |= layout.lookup_keys(record, rid)
         if counts.get(layout.table.table_id, 0) != live:
             problems.append(f"{name}: counter says {counts.get(layout.table.table_id, 0)}, rows say {live}")
+        span = store.cf["meta"].get(SPAN_PREFIX + layout.tid) if timed else None
+        if span is not None and codec.read_u64(span) < longest:
+            problems.append(f"{name}: max moment span {codec.read_u64(span)} µs is below a row's {longest} µs")
     stored_index = set(store.cf["index"].keys())
     stored_keys = set(store.cf["keys"].keys())
     for key in sorted(stored_index - expected_index)[:20]:
@@ -67,10 +74,32 @@ def check_database(
         problems.append("two rows share a row number")
     if id_entries != rows_seen:
         problems.append(f"id directory has {id_entries} entries for {rows_seen} rows")
+    edges = _check_edges(store, problems)
     return {
         "ok": not problems,
         "rows": rows_seen,
         "index_entries": len(stored_index),
         "lookup_keys": len(stored_keys),
+        "edges": edges,
         "problems": problems,
     }
+
+
+def _check_edges(store: Store, problems: list[str]) -> int:
+    """Every edges_out key has its edges_in twin and the other way round, and both endpoints of
+    every edge are rows (soft-deleted ones count: they keep their edges)."""
+    out_keys = set(store.iter_keys("edges_out", b"", None))
+    twins = {k[-16:] + k[16:-16] + k[:16] for k in store.iter_keys("edges_in", b"", None)}
+    for key in sorted(out_keys - twins)[:20]:
+        problems.append(f"edge {idmod.to_str(key[:16])} -> {idmod.to_str(key[-16:])} has no edges_in twin")
+    for key in sorted(twins - out_keys)[:20]:
+        problems.append(f"edges_in entry {idmod.to_str(key[-16:])} <- {idmod.to_str(key[:16])} has no edge")
+    endpoints = list({n for k in out_keys for n in (k[:16], k[-16:])})
+    missing = [
+        rid
+        for rid, entry in zip(endpoints, store.cf["ids"][endpoints] if endpoints else [], strict=True)
+        if entry is None
+    ]
+    for rid in sorted(missing)[:20]:
+        problems.append(f"edge endpoint {idmod.to_str(rid)} is not a record")
+    return len(out_keys)

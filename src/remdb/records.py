@@ -104,11 +104,13 @@ class TableLayout:
         return keys
 
     def lookup_keys(self, record: dict[str, Any], rid: bytes) -> set[bytes]:
-        """Global lookup entries: the natural key (its first part when composite) and `name`."""
+        """Global lookup entries for what `lookup()` cannot derive: `name` (unless it equals a
+        single-field natural key, whose id `lookup()` computes directly) and the first part of a
+        composite key (e.g. a resource's uri)."""
         suffix = self.tid + rid
         name = record.get("name")
         named = type(name) is str and name != ""
-        if self.key_parts:
+        if len(self.key_parts) > 1:
             first = self.key_parts[0]
             value = record.get(first[0]) if len(first) == 1 else get_path(record, first)
             if type(value) is not str:
@@ -116,6 +118,11 @@ class TableLayout:
             if value is not None and (not named or value != name):
                 key = codec.encode(value) + suffix
                 return {key, codec.encode(name) + suffix} if named else {key}
+        elif named and self.key_parts:
+            parts = self.key_parts[0]
+            value = record.get(parts[0]) if len(parts) == 1 else get_path(record, parts)
+            if value == name:
+                return set()
         return {codec.encode(name) + suffix} if named else set()
 
     def key_values(self, record: dict[str, Any]) -> list[Any]:

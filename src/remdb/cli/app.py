@@ -11,7 +11,11 @@ Every command is the kebab-case twin of one `remdb.Database` method:
     list            Database.list          check             Database.check
     count           Database.count         search            Database.search
     reembed         Database.reembed       index status      Database.index_status
-                                           index rebuild     Database.rebuild_index
+    ingest          Database.ingest        index rebuild     Database.rebuild_index
+    edge add        Database.add_edge      traverse          Database.traverse (--exact: neighbors)
+    edge rm         Database.remove_edge   path              Database.shortest_path (--all: all_paths)
+    edge list       Database.edges         moments           Database.moments
+    query           Database.sql (--explain: Database.explain)
 """
 
 from typing import Annotated
@@ -21,7 +25,7 @@ import typer
 import remdb
 from remdb.database import connect
 
-from . import output, records, search
+from . import graph, ingest, output, query, records, search
 from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption
 from .schema import schema_app
 from .search import index_app
@@ -111,6 +115,12 @@ app.command("check")(check)
 app.command("search")(search.search)
 app.command("reembed")(search.reembed)
 app.add_typer(index_app, name="index")
+app.add_typer(graph.edge_app, name="edge")
+app.command("traverse")(graph.traverse)
+app.command("path")(graph.path_)
+app.command("moments")(graph.moments)
+app.command("ingest")(ingest.ingest)
+app.command("query")(query.query)
 
 
 def main() -> None:

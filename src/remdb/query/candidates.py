@@ -8,19 +8,26 @@ type matches the field's declared JSON type, so index order and SQL comparison a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from sqlglot import exp
 
-from remdb.query.predicate import _MISSING, COMPARISONS, FLIPPED, field_path, literal_value
+from remdb.query.predicate import field_path, literal_value
+from remdb.query.values import _MISSING, COMPARISONS, FLIPPED
 from remdb.records import TableLayout
 
 # (field name, bounds) -> ids; bounds use the keywords of Database.find (eq, gt, gte, lt, lte)
 Finder = Callable[[str, dict[str, Any]], set[bytes]]
 
 
-def _declared_types(layout: TableLayout, name: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _declared_types(layout: TableLayout, name: str) -> frozenset[str]:
+    return frozenset(_declared(layout, name))
+
+
+def _declared(layout: TableLayout, name: str) -> set[str]:
     if name in ("created_at", "modified_at", "deleted_at"):
         return {"timestamp"}
     schema = layout.table.field_schema(name)
@@ -49,28 +56,49 @@ def _usable(layout: TableLayout, name: str, value: Any) -> bool:
 
 
 class CandidatePlanner:
-    def __init__(self, layout: TableLayout, finder: Finder, params: Any = None, aliases: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        layout: TableLayout,
+        finder: Finder,
+        params: Any = None,
+        aliases: tuple[str, ...] = (),
+        cap: int | None = None,
+    ) -> None:
         self.layout = layout
         self.finder = finder
         self.params = params
         self.aliases = aliases
+        self.cap = cap  # an index lookup finding more ids than this narrows nothing (None: no cap)
+        self.exact = True  # after ids(): the set is exactly the matching rows (no re-check needed)
         self.steps: list[str] = []  # what EXPLAIN shows
 
     def ids(self, node: exp.Expression) -> set[bytes] | None:
+        self.exact = True
+        return self._ids(node)
+
+    def _ids(self, node: exp.Expression) -> set[bytes] | None:
+        """Ids from the indexes; sets `self.exact` False when some part of `node` was not
+        answered by them (then the caller must re-check the rows)."""
+        found = self._node_ids(node)
+        if found is None:
+            self.exact = False
+        return found
+
+    def _node_ids(self, node: exp.Expression) -> set[bytes] | None:
         if isinstance(node, exp.Paren):
-            return self.ids(node.this)
+            return self._ids(node.this)
         if isinstance(node, exp.And):
-            left, right = self.ids(node.left), self.ids(node.right)
+            left, right = self._ids(node.left), self._ids(node.right)
             if left is None:
                 return right
             if right is None:
                 return left
             return left & right
         if isinstance(node, exp.Or):
-            left = self.ids(node.left)
+            left = self._ids(node.left)
             if left is None:
                 return None
-            right = self.ids(node.right)
+            right = self._ids(node.right)
             return None if right is None else left | right
         op = COMPARISONS.get(type(node))
         if op is not None and op != "neq":
@@ -91,7 +119,10 @@ class CandidatePlanner:
                 return None
             found: set[bytes] = set()
             for value in values:
-                found |= self._find(name, {"eq": value})
+                part = self._find(name, {"eq": value})
+                if part is None:
+                    return None
+                found |= part
             return found
         if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
             name = self._indexed_name(node.this)
@@ -120,8 +151,11 @@ class CandidatePlanner:
             return None
         return self._find(name, {op: value})
 
-    def _find(self, name: str, bounds: dict[str, Any]) -> set[bytes]:
-        found = self.finder(name, bounds)
+    def _find(self, name: str, bounds: dict[str, Any]) -> set[bytes] | None:
+        found = self.finder(name, bounds) if self.cap is None else self.finder(name, {**bounds, "limit": self.cap + 1})
         desc = ", ".join(f"{k}={v!r}" for k, v in bounds.items())
+        if self.cap is not None and len(found) > self.cap:
+            self.steps.append(f"index {self.layout.table.name}.{name} ({desc}) -> over {self.cap} ids, not used")
+            return None
         self.steps.append(f"index {self.layout.table.name}.{name} ({desc}) -> {len(found)} ids")
         return found

@@ -2,24 +2,38 @@
 
 NULL is three-valued (a comparison with NULL is unknown; WHERE keeps only true). Comparisons coerce
 the way a user of a JSON store expects: a number and a numeric string compare as numbers, and on
-timestamp fields ISO strings compare as instants. Nested fields: `a.b`, `a->'b'->>'c'`.
+timestamp fields ISO strings compare as instants. Values that cannot be compared (a boolean and a
+number, a number and a non-numeric string, an object and anything) are never equal, always
+unequal, and unknown under <, <=, >, >=. Arithmetic reads numbers and numeric strings (anything
+else gives NULL; x / 0 and x % 0 are NULL; % truncates like SQL). LIKE matches a string as it is
+and any other value as its JSON text. Nested fields: `a.b`, `a->'b'->>'c'`.
 Anything not understood raises QueryError naming it; nothing is silently ignored.
+
+The DuckDB executor (`remdb.query.translate`) implements the same rules; keep the two in step.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlglot import exp
 
-from remdb.errors import InvalidInput, QueryError
-from remdb.storage.codec import Timestamp
+from remdb.errors import QueryError
+from remdb.query.values import (
+    _MISSING,
+    COMPARISONS,
+    _as_timestamp,
+    as_number,
+    compare,
+    get_path,
+    like_regex,
+    like_text,
+    sql_mod,
+)
 
 Record = dict[str, Any]
 Getter = Callable[[Record], Any]
-_MISSING = object()
 
 
 def field_path(node: exp.Expression, aliases: Sequence[str] = ()) -> tuple[str, ...] | None:
@@ -81,6 +95,14 @@ def literal_value(node: exp.Expression, params: Any = None) -> Any:
 
 def bind(node: exp.Placeholder, params: Any) -> Any:
     name = node.name
+    if name.startswith("#") and name[1:].isdigit():  # the n-th `?` of the text (see dialect.normalize)
+        values = params.values if isinstance(params, _Positional) else params
+        if not isinstance(values, (list, tuple)):
+            raise QueryError("'?' parameters need a list of values")
+        index = int(name[1:]) - 1
+        if index >= len(values):
+            raise QueryError(f"the query has more '?' than the {len(values)} values given")
+        return values[index]
     if name and name != "?":
         if not isinstance(params, dict) or name not in params:
             raise QueryError(f"no value given for parameter :{name}")
@@ -116,10 +138,22 @@ def bind_params(tree: exp.Expression, params: Any) -> exp.Expression:
             return exp.convert(bind(node, prepared))
         return node
 
+    check_params(tree, params)
     bound = tree.transform(replace)
-    if isinstance(prepared, _Positional) and prepared.used != len(prepared.values):
+    if isinstance(prepared, _Positional) and prepared.used and prepared.used != len(prepared.values):
         raise QueryError(f"{len(prepared.values)} values given for {prepared.used} '?' placeholders")
     return bound
+
+
+def check_params(tree: exp.Expression, params: Any) -> None:
+    """Every placeholder has a value and every positional value a placeholder."""
+    numbered = {n.name for n in tree.find_all(exp.Placeholder) if n.name.startswith("#")}
+    if isinstance(params, (list, tuple)) and numbered and len(params) != len(numbered):
+        if len(params) < len(numbered):
+            raise QueryError(f"the query has more '?' than the {len(params)} values given")
+        raise QueryError(f"{len(params)} values given for {len(numbered)} '?' placeholders")
+    if params is not None and not isinstance(params, (list, tuple, dict)):
+        raise QueryError(f"params must be a list or a dict, got {type(params).__name__}")
 
 
 def prepare_params(params: Any) -> Any:
@@ -128,89 +162,6 @@ def prepare_params(params: Any) -> Any:
     if isinstance(params, (list, tuple)):
         return _Positional(params)
     raise QueryError(f"params must be a list or a dict, got {type(params).__name__}")
-
-
-def _as_number(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return float(value) if any(c in value for c in ".eE") else int(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _as_timestamp(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return Timestamp.parse(value)
-        except InvalidInput:
-            return value
-    return value
-
-
-def coerce_pair(a: Any, b: Any, timestamp: bool) -> tuple[Any, Any]:
-    if timestamp:
-        return _as_timestamp(a), _as_timestamp(b)
-    a_num = isinstance(a, (int, float)) and not isinstance(a, bool)
-    b_num = isinstance(b, (int, float)) and not isinstance(b, bool)
-    if a_num and isinstance(b, str):
-        return a, _as_number(b)
-    if b_num and isinstance(a, str):
-        return _as_number(a), b
-    return a, b
-
-
-def compare(op: str, a: Any, b: Any, timestamp: bool = False) -> bool | None:
-    if a is None or b is None or a is _MISSING or b is _MISSING:
-        return None
-    a, b = coerce_pair(a, b, timestamp)
-    try:
-        if op == "eq":
-            return bool(a == b)
-        if op == "neq":
-            return bool(a != b)
-        if op == "lt":
-            return bool(a < b)
-        if op == "lte":
-            return bool(a <= b)
-        if op == "gt":
-            return bool(a > b)
-        if op == "gte":
-            return bool(a >= b)
-    except TypeError:
-        return None if op not in ("eq", "neq") else op == "neq"
-    raise QueryError(f"unknown comparison {op}")
-
-
-def like_regex(pattern: str, case_insensitive: bool) -> re.Pattern[str]:
-    """SQL LIKE pattern (% and _, backslash escapes) as a compiled regular expression."""
-    out, i = [], 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-        i += 1
-    return re.compile("".join(out), re.DOTALL | (re.IGNORECASE if case_insensitive else 0))
-
-
-COMPARISONS = {exp.EQ: "eq", exp.NEQ: "neq", exp.LT: "lt", exp.LTE: "lte", exp.GT: "gt", exp.GTE: "gte"}
-FLIPPED = {"eq": "eq", "neq": "neq", "lt": "gt", "lte": "gte", "gt": "lt", "gte": "lte"}
-
-
-def get_path(record: Record, path: tuple[str, ...]) -> Any:
-    value: Any = record
-    for part in path:
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list) and part.lstrip("-").isdigit():
-            index = int(part)
-            value = value[index] if -len(value) <= index < len(value) else None
-        else:
-            return None
-    return value
 
 
 class Compiler:
@@ -246,6 +197,9 @@ class Compiler:
             return self.value(node.this)
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
             return self._arithmetic(node)
+        if isinstance(node, exp.Neg):
+            inner = self.value(node.this)
+            return lambda r: None if (v := as_number(inner(r))) is None else -v
         if isinstance(node, (exp.Lower, exp.Upper, exp.Length, exp.Abs, exp.Trim)):
             return self._unary_function(node)
         if isinstance(node, exp.Coalesce):
@@ -271,13 +225,13 @@ class Compiler:
             exp.Sub: lambda a, b: a - b,
             exp.Mul: lambda a, b: a * b,
             exp.Div: lambda a, b: a / b if b else None,
-            exp.Mod: lambda a, b: a % b if b else None,
+            exp.Mod: sql_mod,
         }
         op = ops[type(node)]
 
         def run(r: Record) -> Any:
-            a, b = _as_number(left(r)), _as_number(right(r))
-            if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+            a, b = as_number(left(r)), as_number(right(r))
+            if a is None or b is None:
                 return None
             return op(a, b)
 
@@ -289,7 +243,7 @@ class Compiler:
             exp.Lower: lambda v: v.lower() if isinstance(v, str) else None,
             exp.Upper: lambda v: v.upper() if isinstance(v, str) else None,
             exp.Length: lambda v: len(v) if isinstance(v, (str, list)) else None,
-            exp.Abs: lambda v: abs(v) if isinstance(v, (int, float)) else None,
+            exp.Abs: lambda v: None if (n := as_number(v)) is None else abs(n),
             exp.Trim: lambda v: v.strip() if isinstance(v, str) else None,
         }
         fn = fns[type(node)]
@@ -297,30 +251,32 @@ class Compiler:
 
     def _cast(self, node: exp.Cast) -> Getter:
         inner = self.value(node.this)
+        types = exp.DataType.Type
         target = node.to.this
+        if target in (types.INT, types.BIGINT, types.SMALLINT):
 
-        def cast(value: Any) -> Any:
-            if value is None:
-                return None
-            try:
-                if target in (exp.DataType.Type.INT, exp.DataType.Type.BIGINT, exp.DataType.Type.SMALLINT):
-                    return int(float(value))
-                if target in (exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE, exp.DataType.Type.DECIMAL):
-                    return float(value)
-                if target in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR):
-                    return value if isinstance(value, str) else str(value)
-                if target in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.DATE):
-                    return Timestamp.parse(value) if isinstance(value, str) else value
-                if target == exp.DataType.Type.BOOLEAN:
-                    return bool(value)
-            except (TypeError, ValueError, InvalidInput):
-                return None
-            raise QueryError(f"CAST to {node.to.sql()} is not supported")
+            def to_int(value: Any) -> Any:
+                number = as_number(value)
+                try:
+                    return None if number is None else int(number)
+                except (OverflowError, ValueError):
+                    return None
 
-        return lambda r: cast(inner(r))
+            return lambda r: to_int(inner(r))
+        if target in (types.FLOAT, types.DOUBLE, types.DECIMAL):
+            return lambda r: None if (n := as_number(inner(r))) is None else float(n)
+        if target in (types.TEXT, types.VARCHAR):
+            return lambda r: None if (v := inner(r)) is None else like_text(v)
+        if target in (types.TIMESTAMP, types.TIMESTAMPTZ, types.DATE):
+            return lambda r: _as_timestamp(inner(r))
+        raise QueryError(f"CAST to {node.to.sql()} is not supported")
 
     def _timestamp_side(self, *nodes: exp.Expression) -> bool:
         for node in nodes:
+            if isinstance(node, exp.Paren) and self._timestamp_side(node.this):
+                return True
+            if isinstance(node, exp.Coalesce) and self._timestamp_side(node.this, *node.expressions):
+                return True
             path = field_path(node, self.aliases)
             if path is not None and self.is_timestamp(path):
                 return True
@@ -399,7 +355,7 @@ class Compiler:
             if not isinstance(pattern, str):
                 raise QueryError(f"LIKE needs a string pattern: {node.sql()}")
             regex = like_regex(pattern, isinstance(node, exp.ILike))
-            return lambda r: None if (v := value(r)) is None else bool(regex.fullmatch(str(v)))
+            return lambda r: None if (v := value(r)) is None else bool(regex.fullmatch(like_text(v)))
         if isinstance(node, exp.Boolean):
             constant = bool(node.this)
             return lambda _r: constant

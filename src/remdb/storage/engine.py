@@ -13,7 +13,7 @@ Column families (the on-disk layout, format version 1):
     wal      seq(8)                                -> change entry (orjson)
     vectors  b"v" + table_id(4) + encode(field) + id(16) -> float32 vector; b"r" + rownum(8) -> table_id + id
     postings, textstats: BM25 postings and corpus counters (see remdb.text.index)
-    edges_out, edges_in: reserved for the graph layer.
+    edges_out src(16) + encode(type) + dst(16) -> orjson {properties, created_at}; edges_in: the reverse twin
 """
 
 from __future__ import annotations

@@ -1,0 +1,89 @@
+"""`Database.ingest`: files and directories → chunk records, a document record each, edges.
+
+The orchestrator: collect the files, then per file read + hash, sync (see `remdb.ingest.sync`),
+count, and report progress. A file that cannot be read, decoded, parsed or validated is recorded
+in `IngestReport.skipped` with its reason and the batch goes on; errors that would fail every file
+(an embedding model that cannot load, a closed database, a storage failure) stop the ingest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from remdb.errors import InvalidInput, RemDBError, SchemaError, ValidationError
+from remdb.ingest.files import collect
+from remdb.ingest.formats import BadFile, content_type
+from remdb.ingest.report import IngestReport, Progress
+from remdb.ingest.sync import DOCUMENTS, DOCUMENTS_SCHEMA, Source, Syncer
+
+DEFAULT_CHUNK_SIZE = 1000  # characters; ~250 tokens, within MiniLM's 256-token window
+DEFAULT_OVERLAP = 100
+_GRAPH = ("remove_edge", "edges")
+
+
+class IngestMixin:
+    """`ingest` of `remdb.Database`."""
+
+    def ingest(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        table: str = "resources",
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        overlap: int = DEFAULT_OVERLAP,
+        glob: str | Iterable[str] | None = None,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> IngestReport:
+        """Ingest files and directories (recursively; hidden ones skipped; `glob` filters names)
+        into `table`: text, Markdown, HTML and PDF are chunked (`chunk_size` characters at most,
+        `overlap` characters of whole sentences repeated), JSON Lines records are inserted as
+        they are. Only what changed since the last ingest is written; unchanged files write
+        nothing. `progress(Progress)` is called after every file. Returns an `IngestReport`."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise InvalidInput(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
+            raise InvalidInput(f"overlap must be an integer in [0, chunk_size), got {overlap!r}")
+        patterns = [glob] if isinstance(glob, str) else list(glob) if glob is not None else None
+        missing = [name for name in _GRAPH if not callable(getattr(self, name, None))]
+        if missing:
+            raise RemDBError(f"ingest links documents to chunks with edges, but this build has no {missing[0]}()")
+        db: Any = self
+        if table == DOCUMENTS:
+            raise InvalidInput(f"{DOCUMENTS} holds the document records of ingest; choose another table")
+        db.schema(table)  # UnknownTable before anything is read
+        self._documents_table()
+        started = time.perf_counter()
+        files, skipped = collect(paths, patterns)
+        report = IngestReport(table=table, skipped=list(skipped))
+        syncer = Syncer(db, table, chunk_size, overlap)
+        for done, path in enumerate(files, 1):
+            reason = None
+            try:
+                report.add(syncer.sync(Source.read(path, content_type(path))))
+            except BadFile as exc:
+                reason = str(exc)
+            except OSError as exc:
+                reason = f"cannot read: {exc.strerror or exc}"
+            except (ValidationError, InvalidInput) as exc:
+                reason = exc.message
+            if reason is not None:
+                report.skipped.append((str(path), reason))
+            if progress is not None:
+                progress(Progress(str(path), done, len(files), report.chunks, reason is not None))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _documents_table(self) -> None:
+        """Register the `documents` table on first use; refuse a user table of that name."""
+        db: Any = self
+        if DOCUMENTS in db._registry:
+            props = db._registry.get(DOCUMENTS).properties
+            if not {"uri", "chunk_table", "sha256", "status"} <= set(props):
+                raise SchemaError(f"a user table named {DOCUMENTS!r} exists; ingest needs that name for its records")
+            return
+        db.register_schema(DOCUMENTS_SCHEMA)

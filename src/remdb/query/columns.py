@@ -1,0 +1,317 @@
+"""Arrow columns of the fields a query reads, and a cache of them for whole tables.
+
+A column is built from the JSON values found at one field path. Its *kind* is what the values are:
+`int`, `float`, `str`, `bool`, `ts` (a timestamp field: ISO strings parsed to instants; a value
+that does not parse reads as NULL), `json` (objects/arrays, as JSON text) or `mixed` (values of
+several JSON types). Beside the typed values a column carries the extra *views* the DuckDB
+translator needs to keep remdb's comparison rules (see `remdb.query.predicate`):
+
+    v  the typed values (every kind but mixed; JSON text for json)
+    n  numbers and numeric strings as DOUBLE (str and mixed), else NULL
+    k  the JSON type of each value as a rank: 1 bool, 2 number, 4 string, 5 other (mixed)
+    s  strings as they are, other values as JSON text (mixed)
+    j  the value as JSON text (mixed, json): grouping keys and output
+
+`ColumnCache` keeps these arrays for whole tables (and the `entities` view) between queries, so
+scans, aggregations and joins do not re-read and re-parse every row. An entry records the WAL
+sequence number it reflects; when the log has moved on, the entries after that number are checked
+and the entry is dropped if any touched one of its tables (schema changes included). Rows that
+are soft-deleted are kept, flagged in the `_live` array. The cache holds at most `budget` bytes
+(least recently used relations are dropped first).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from remdb.errors import InvalidInput
+from remdb.query.catalog import Relation
+from remdb.query.values import as_number, get_path, like_text
+from remdb.storage import codec
+from remdb.storage.codec import Timestamp
+
+Path = tuple[str, ...]
+RANK_BOOL, RANK_NUMBER, RANK_STRING, RANK_OTHER = 1, 2, 4, 5
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass
+class Column:
+    kind: str
+    views: dict[str, pa.Array]
+
+    def view(self, name: str) -> pa.Array | None:
+        """A view, made on first use where that is possible (the numbers of a string column)."""
+        found = self.views.get(name)
+        if found is None and name == "n" and self.kind == "str":
+            found = self.views["n"] = _numeric(self.views["v"].to_pylist())
+        return found
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.views.values())
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _numeric(values: list[Any]) -> pa.Array:
+    return pa.array([None if (n := as_number(v)) is None else float(n) for v in values], pa.float64())
+
+
+def _timestamps(values: list[Any]) -> pa.Array:
+    """ISO strings as UTC instants (naive ones read as UTC, like Timestamp.parse); NULL where a
+    value does not parse. Arrow's parser does the common case (every value with, or every value
+    without, a zone); anything else goes through Timestamp.parse one by one."""
+    import pyarrow.compute as pc
+
+    strings = pa.array(values, pa.string())
+    for target in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):
+        try:
+            return pc.cast(strings, target).cast(pa.int64()).cast(pa.timestamp("us"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    parsed = []
+    for v in values:
+        try:
+            parsed.append(None if v is None else Timestamp.parse(v))
+        except InvalidInput:
+            parsed.append(None)
+    return pa.array(parsed, pa.int64()).cast(pa.timestamp("us"))
+
+
+def _strings(values: list[Any]) -> pa.Array:
+    """Strings; dictionary-encoded when few distinct values repeat (DuckDB then compares codes)."""
+    import pyarrow.compute as pc
+
+    strings = pa.array(values, pa.string())
+    if len(strings) >= 256 and pc.count_distinct(strings).as_py() * 20 <= len(strings):
+        return strings.dictionary_encode()
+    return strings
+
+
+def build_column(values: list[Any], timestamp: bool) -> Column:
+    """Typed arrays (and views) of the values found at one path, one per row."""
+    types = {type(v) for v in values if v is not None}
+    if timestamp and types <= {str}:
+        return Column("ts", {"v": _timestamps(values)})
+    if not types or types == {str}:
+        return Column("str", {"v": _strings(values)})  # "n" is made when first needed
+    if types == {bool}:
+        return Column("bool", {"v": pa.array(values, pa.bool_())})
+    if types <= {int, float}:
+        if types == {int} and all(v is None or _INT64[0] <= v <= _INT64[1] for v in values):
+            return Column("int", {"v": pa.array(values, pa.int64())})
+        return Column("float", {"v": pa.array([None if v is None else float(v) for v in values], pa.float64())})
+    if types <= {dict, list}:
+        return Column("json", {"v": pa.array([_json(v) for v in values], pa.string())})
+    kinds, texts = [], []
+    for v in values:
+        kind = type(v)
+        if v is None:
+            kinds.append(None)
+            texts.append(None)
+        elif kind is str:
+            kinds.append(RANK_STRING)
+            texts.append(v)
+        else:
+            kinds.append(RANK_BOOL if kind is bool else RANK_NUMBER if kind in (int, float) else RANK_OTHER)
+            texts.append(like_text(v))
+    return Column(
+        "mixed",
+        {
+            "k": pa.array(kinds, pa.int8()),
+            "n": _numeric(values),
+            "s": pa.array(texts, pa.string()),
+            "j": pa.array([_json(v) for v in values], pa.string()),
+        },
+    )
+
+
+def extract(rows: Iterable[dict[str, Any]], paths: list[Path]) -> list[list[Any]]:
+    """Per path, the value of every row (None where missing)."""
+    out: list[list[Any]] = [[] for _ in paths]
+    simple = [(p[0] if len(p) == 1 else None, p) for p in paths]
+    for row in rows:
+        for values, (key, path) in zip(out, simple, strict=True):
+            values.append(row.get(key) if key is not None else get_path(row, path))
+    return out
+
+
+@dataclass
+class RelationData:
+    """Arrow columns of one relation's rows, with how to find each row again (`refs`)."""
+
+    relation: Relation
+    refs: list[Any]  # row keys (table id + id) for cached relations, the rows themselves otherwise
+    live: pa.Array
+    columns: dict[Path, Column] = field(default_factory=dict)
+    seq: int = 0
+    cached: bool = False
+    positions: pa.Array | None = None
+    names: dict[tuple[Path, str], str] = field(default_factory=dict)  # (path, view) -> Arrow column name
+    version: int = 0  # bumped whenever columns are added (a registered table is then stale)
+    _table: pa.Table | None = None
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def column_name(self, path: Path, view: str) -> str:
+        name = self.names.get((path, view))
+        if name is None:
+            if self.columns[path].view(view) is None:
+                raise KeyError(view)
+            number = next(n for (p, _v), n in self.names.items() if p == path).split("_")[0]
+            name = self.names[(path, view)] = f"{number}_{view}"
+            self.version += 1
+            self._table = None
+        return name
+
+    def table(self) -> pa.Table:
+        """Every column (all views) as one Arrow table, with `_pos` and `_live`."""
+        if self._table is None:
+            arrays: dict[str, pa.Array] = {"_pos": self.pos(), "_live": self.live}
+            for (path, view), name in self.names.items():
+                arrays[name] = self.columns[path].views[view]
+            self._table = pa.table(arrays)
+        return self._table
+
+    @property
+    def nbytes(self) -> int:
+        return sum(c.nbytes for c in self.columns.values()) + 60 * len(self.refs) + self.live.nbytes
+
+    def pos(self) -> pa.Array:
+        if self.positions is None or len(self.positions) != len(self.refs):
+            self.positions = pa.array(range(len(self.refs)), pa.int64())
+        return self.positions
+
+    def add(self, paths: list[Path], values: list[list[Any]]) -> None:
+        for path, column_values in zip(paths, values, strict=True):
+            column = self.columns[path] = build_column(column_values, self.relation.is_timestamp(path))
+            number = len({p for p, _ in self.names})
+            for view in column.views:
+                self.names[(path, view)] = f"c{number}_{view}"
+        self.version += 1
+        self._table = None
+
+
+def rows_relation(relation: Relation, rows: list[dict[str, Any]], paths: Iterable[Path]) -> RelationData:
+    """Columns built from rows already in hand (index candidates, search hits)."""
+    data = RelationData(relation, rows, pa.array([True] * len(rows), pa.bool_()))
+    wanted = sorted(set(paths))
+    data.add(wanted, extract(rows, wanted))
+    return data
+
+
+def _field(head: bytes, name: bytes) -> str | None:
+    marker = b'"' + name + b'":"'
+    at = head.find(marker)
+    if at < 0:
+        return None
+    end = head.find(b'"', at + len(marker))
+    return head[at + len(marker) : end].decode() if end > 0 else None
+
+
+def wal_tables(values: Iterable[bytes]) -> Iterator[str | None]:
+    """The table each change-log entry touches, read from the entry's head without parsing the
+    rows it carries: "" for an edge-only change, None when unknown (treated as touching all)."""
+    for value in values:
+        head = value[:400]
+        table = _field(head, b"table")
+        if table is None and (_field(head, b"op") or "").startswith("edge_"):
+            table = ""
+        yield table
+
+
+class ColumnCache:
+    """Arrow columns of whole relations, valid at a WAL sequence number."""
+
+    def __init__(self, db: Any, budget: int = 256 << 20, on_drop: Callable[[str], None] | None = None) -> None:
+        self.db = db
+        self.budget = budget
+        self.on_drop = on_drop  # told the registered name of every entry dropped
+        self._entries: OrderedDict[tuple[str, str], RelationData] = OrderedDict()
+        self._lock = threading.RLock()
+        self.builds = 0  # how many scans filled the cache (tests and EXPLAIN read it)
+
+    @staticmethod
+    def key(relation: Relation) -> tuple[str, str]:
+        return ("view" if relation.is_view else "table", relation.name)
+
+    @staticmethod
+    def registered_name(relation: Relation) -> str:
+        kind, name = ColumnCache.key(relation)
+        return f"cache_{kind}_{name}"
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        self._entries.pop(key, None)
+        if self.on_drop is not None:
+            self.on_drop(f"cache_{key[0]}_{key[1]}")
+
+    def clear(self) -> None:
+        with self._lock:
+            for key in list(self._entries):
+                self._drop(key)
+
+    def fresh(self, relation: Relation, paths: Iterable[Path]) -> bool:
+        """Whether the relation's columns for `paths` are cached and current (no scan needed)."""
+        with self._lock:
+            entry = self._current(relation)
+            return entry is not None and all(p in entry.columns for p in paths)
+
+    def get(self, relation: Relation, paths: Iterable[Path]) -> RelationData:
+        wanted = sorted(set(paths))
+        with self._lock:
+            entry = self._current(relation)
+            missing = wanted if entry is None else [p for p in wanted if p not in entry.columns]
+            if entry is not None and not missing:
+                self._entries.move_to_end(self.key(relation))
+                return entry
+            seq = self.db._wal.seq
+            keys, live, values = relation.scan_columns(self.db, missing)
+            if entry is not None and keys != entry.refs:  # changed under us: start again, all columns
+                keys, live, values = relation.scan_columns(self.db, wanted)
+                entry, missing = None, wanted
+            if entry is None:
+                entry = RelationData(relation, keys, pa.array(live, pa.bool_()), seq=seq, cached=True)
+            entry.add(missing, values)
+            self.builds += 1
+            self._entries[self.key(relation)] = entry
+            self._entries.move_to_end(self.key(relation))
+            self._evict()
+            return entry
+
+    def _evict(self) -> None:
+        total = sum(e.nbytes for e in self._entries.values())
+        while total > self.budget and len(self._entries) > 1:
+            key, dropped = next(iter(self._entries.items()))
+            self._drop(key)
+            total -= dropped.nbytes
+
+    def _current(self, relation: Relation) -> RelationData | None:
+        key = self.key(relation)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        seq = self.db._wal.seq
+        if entry.seq == seq:
+            return entry
+        names = {t.name for t in relation.tables}
+        start = codec.u64(entry.seq + 1)
+        values = (v for _k, v in self.db._store.cf["wal"].items(from_key=start))
+        for table in wal_tables(values):
+            if table is None or relation.is_view or table in names:
+                self._drop(key)
+                return None
+        entry.seq = seq
+        return entry

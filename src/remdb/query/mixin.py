@@ -1,0 +1,36 @@
+"""`Database.sql` / `Database.explain`: a thin mixin that loads the SQL engine on first use.
+
+The engine pulls in sqlglot, DuckDB and pyarrow (~50 MB resident); importing them lazily keeps a
+bare `remdb.connect()` small for applications that never run SQL.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from remdb.query.engine import Engine
+    from remdb.query.result import Result
+
+
+class SQLMixin:
+    """The SQL methods of `remdb.Database`."""
+
+    def _sql_engine(self) -> Engine:
+        engine = self.__dict__.get("_sql_state")
+        if engine is None:
+            from remdb.query.engine import Engine
+
+            engine = self.__dict__["_sql_state"] = Engine(self)
+        return engine
+
+    def sql(self, text: str, params: Any = None, *, include_deleted: bool = False) -> Result:
+        """Run one SQL statement (or LOOKUP / SEARCH / TRAVERSE / EXPLAIN) and return its rows.
+
+        `params` fills `?` placeholders (a list, in order) or `:name` ones (a dict). Soft-deleted
+        rows are left out unless `include_deleted=True`. See docs/sql.md for the dialect."""
+        return self._sql_engine().run(text, params, include_deleted)
+
+    def explain(self, text: str, params: Any = None, *, include_deleted: bool = False) -> str:
+        """The plan `sql(text)` would run with, one step per line (the rows of `EXPLAIN text`)."""
+        return "\n".join(self._sql_engine().run(text, params, include_deleted, explain=True).plan)
