@@ -52,9 +52,10 @@ def apply_index_changes(store: Store, change: SchemaChange) -> None:
         if record.get("deleted_at"):
             continue
         rid = key[4:]
+        label = (store.cf["ids"].get(rid) or b"")[4:12] if table.embedding_fields else b""
         for field in added:
             for v in field.values(record):
-                batch.put(field.prefix + codec.encode(v) + rid, b"", index_handle)
+                batch.put(field.prefix + codec.encode(v) + rid, label, index_handle)
         if change.added_text:
             text.row_ops(batch, rid, None, record, only=change.added_text)
         pending += 1

@@ -172,12 +172,15 @@ class WriteMixin:
         store = self._store
         rows_h, ids_h, index_h, keys_h = (store.handle[n] for n in ("rows", "ids", "index", "keys"))
         maybe = [rid for rid, may_exist in rids if may_exist]
+        # Tables with vectors store each row's HNSW label (its row number) as the value of its index
+        # entries, so a pre-filter yields labels straight from the index scan.
+        labelled = bool(layout.table.embedding_fields)
         existing: dict[bytes, dict[str, Any]] = {}
         rownums: dict[bytes, int] = {}
         if maybe:
             found = store.cf["rows"][[layout.tid + r for r in maybe]]
             existing = {r: orjson.loads(v) for r, v in zip(maybe, found, strict=True) if v is not None}
-            if field_vectors:
+            if labelled:
                 entries = store.cf["ids"][maybe]
                 rownums = {r: codec.read_u64(e, 4) for r, e in zip(maybe, entries, strict=True) if e is not None}
         now = now_iso()
@@ -220,10 +223,11 @@ class WriteMixin:
             live_old = old is not None and not old.get("deleted_at")
             if text:
                 text.row_ops(batch, rid, old if live_old else None, record)
+            label = rownums.get(rid) if labelled else None
+            if labelled and label is None:
+                label = rownums[rid] = rownum
+            index_value = u64(label) if label is not None else b""
             if table_vectors is not None:
-                label = rownums.get(rid)
-                if label is None:
-                    label = rownums[rid] = rownum
                 self._vector_ops(
                     batch, table_vectors, field_vectors, position, rid, label, old is not None, adds, removes
                 )  # type: ignore[arg-type]
@@ -241,7 +245,7 @@ class WriteMixin:
                 for key in drop_lookup:
                     batch.delete(key, keys_h)
             for key in new_index:
-                put(key, b"", index_h)
+                put(key, index_value, index_h)
             for key in new_lookup:
                 put(key, b"", keys_h)
             if maybe:

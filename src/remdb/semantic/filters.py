@@ -37,6 +37,9 @@ def allowed_ids(
     tree, predicate = compile_where(layout, where, params)
     planner = CandidatePlanner(layout, lambda name, bounds: set(find(name, bounds)))
     candidates = planner.ids(tree)
+    if candidates is not None and planner.exact:
+        planner.steps.append(f"the indexes answer the whole filter -> {len(candidates)}")
+        return candidates, planner.steps
     if candidates is not None:
         ordered = sorted(candidates)
         rows = fetch(ordered)

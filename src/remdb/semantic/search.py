@@ -48,19 +48,20 @@ class SearchMixin:
             raise InvalidInput(f"k must be a positive integer, got {k!r}")
         layout = db._layout(table)
         allowed: set[bytes] | None = None
+        labels: dict[bytes, int] = {}  # rid -> HNSW label, read off the filter's index scans
         if where is not None:
-            allowed, _steps = self._filter(layout, where, params)
+            allowed, _steps = self._filter(layout, where, params, labels)
             if not allowed:
                 return []
         if mode == "vector":
-            hits = self._vector_hits(table, query, k, allowed, field)
+            hits = self._vector_hits(table, query, k, allowed, field, labels)
         elif mode == "text":
             hits = self._text_hits(table, query, k, allowed, field)
         else:
             if not isinstance(query, str):
                 raise InvalidInput("hybrid search needs a text query")
             depth = max(k * 4, 50)
-            vector_hits = self._vector_hits(table, query, depth, allowed, field)
+            vector_hits = self._vector_hits(table, query, depth, allowed, field, labels)
             text_hits = self._text_hits(table, query, depth, allowed, field)
             hits = fuse(vector_hits, text_hits, k, rrf_k, weights)
         if min_score is not None:
@@ -78,7 +79,9 @@ class SearchMixin:
             out.append(row)
         return out
 
-    def _filter(self, layout: Any, where: str, params: Any) -> tuple[set[bytes], list[str]]:
+    def _filter(
+        self, layout: Any, where: str, params: Any, labels: dict[bytes, int] | None = None
+    ) -> tuple[set[bytes], list[str]]:
         from remdb.semantic.filters import allowed_ids
 
         db: Any = self
@@ -86,10 +89,25 @@ class SearchMixin:
             layout,
             where,
             params,
-            find=lambda name, bounds: db._find_raw(layout, name, bounds),
+            find=lambda name, bounds: self._find_labelled(layout, name, bounds, labels if labels is not None else {}),
             fetch=lambda rids: db._fetch(layout, rids),
             scan=lambda: db._store.iter_prefix("rows", layout.tid),
         )
+
+    def _find_labelled(self, layout: Any, name: str, bounds: dict[str, Any], labels: dict[bytes, int]) -> list[bytes]:
+        """Index scan like `_find_raw`, also keeping the row labels stored as entry values."""
+        from remdb.records import MISSING
+
+        db: Any = self
+        bound = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
+        start, end = layout.range_keys(layout.field(name), **bound)
+        found: dict[bytes, None] = {}
+        for key, value in db._store._iterate("index", start, end, items=True):
+            rid = key[-16:]
+            found[rid] = None
+            if len(value) == 8:
+                labels[rid] = codec.read_u64(value)
+        return list(found)
 
     def _pick_field(self, table: str, field: str | None, fields: list[str], what: str) -> str:
         if not fields:
@@ -101,7 +119,13 @@ class SearchMixin:
         return field
 
     def _vector_hits(
-        self, table: str, query: Any, k: int, allowed: set[bytes] | None, field: str | None
+        self,
+        table: str,
+        query: Any,
+        k: int,
+        allowed: set[bytes] | None,
+        field: str | None,
+        labels: dict[bytes, int] | None = None,
     ) -> list[tuple[bytes, float]]:
         import numpy as np
 
@@ -120,14 +144,18 @@ class SearchMixin:
                     f"query vector must have {vectors.config['dimension']} dimensions, got shape {vector.shape}"
                 )
         index = vectors.ensure_index(db._wal.seq, db._wal.iter_after, lambda rids: self._rownums(rids))
-        labels = None
+        allowed_labels = None
         if allowed is not None:
-            found = self._rownums(sorted(allowed))
-            labels = np.fromiter((n for n in found if n is not None), dtype=np.uint64)
-            if not len(labels):
+            known = labels or {}
+            missing = [rid for rid in allowed if rid not in known]
+            extra = [n for n in self._rownums(missing) if n is not None] if missing else []
+            allowed_labels = np.fromiter((known[rid] for rid in allowed if rid in known), dtype=np.uint64)
+            if extra:
+                allowed_labels = np.concatenate([allowed_labels, np.asarray(extra, dtype=np.uint64)])
+            if not len(allowed_labels):
                 return []
         with vectors.lock:
-            found_labels, scores = index.search(vector, k, allowed=labels)
+            found_labels, scores = index.search(vector, k, allowed=allowed_labels)
         keys = [row_label_key(int(label)) for label in found_labels]
         targets = db._store.cf["vectors"][keys] if keys else []
         return [(t[4:], float(s)) for t, s in zip(targets, scores, strict=True) if t is not None]
