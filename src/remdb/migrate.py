@@ -16,7 +16,8 @@ from remdb.storage.engine import Store
 CHUNK = 5_000
 
 
-def _delete_prefix(store: Store, family: str, prefix: bytes) -> None:
+def delete_prefix(store: Store, family: str, prefix: bytes) -> None:
+    """Remove every key starting with `prefix` from `family`, in one range delete."""
     end = codec.prefix_end(prefix)
     batch = store.batch()
     batch.delete_range(prefix, end if end is not None else prefix + b"\xff" * 32, store.handle[family])
@@ -29,7 +30,7 @@ def apply_index_changes(store: Store, change: SchemaChange) -> None:
     table, previous = change.table, change.previous
     assert previous is not None
     for removed in change.removed_indexes:
-        _delete_prefix(store, "index", codec.u32(table.table_id) + previous.field_ids[removed].to_bytes(2, "big"))
+        delete_prefix(store, "index", codec.u32(table.table_id) + previous.field_ids[removed].to_bytes(2, "big"))
     if change.removed_text:
         batch = store.batch()
         TableText(store, previous).drop_ops(batch, change.removed_text)
@@ -39,7 +40,7 @@ def apply_index_changes(store: Store, change: SchemaChange) -> None:
     layout = TableLayout(table)
     added = [layout.by_name[f] for f in change.added_indexes]
     for field in added:
-        _delete_prefix(store, "index", field.prefix)
+        delete_prefix(store, "index", field.prefix)
     text = TableText(store, table)
     if change.added_text:
         batch = store.batch()

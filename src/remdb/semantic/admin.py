@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from remdb.errors import InvalidInput
+from remdb.migrate import delete_prefix
 from remdb.storage import codec
 
 
@@ -94,7 +95,7 @@ class IndexAdminMixin:
         new_prefix = fv.prefix_of(new_version)
         layout = db._layout(table)
         handle = db._store.handle["vectors"]
-        db._delete_range("vectors", new_prefix)  # leftovers of an interrupted attempt
+        delete_prefix(db._store, "vectors", new_prefix)  # leftovers of an interrupted attempt
         start_seq = db._wal.seq
         total = db.count(table)
         done = 0
@@ -151,9 +152,3 @@ class IndexAdminMixin:
             fv.config, fv.index, fv.index_seq, fv.unsaved = config, None, 0, 0
             old_path.unlink(missing_ok=True)
         return {"table": table, "field": name, **config, "rows": done, "caught_up": len(changed)}
-
-    def _delete_range(self, family: str, prefix: bytes) -> None:
-        db: Any = self
-        batch = db._store.batch()
-        batch.delete_range(prefix, codec.prefix_end(prefix), db._store.handle[family])
-        db._store.write(batch)
