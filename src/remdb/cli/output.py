@@ -124,6 +124,15 @@ def wal_summary(entry: dict[str, Any]) -> str:
         return f"version {entry.get('version')}"
     if op == "drop_schema":
         return f"{entry.get('rows', 0)} row(s) removed"
+    if op in ("edge_put", "edge_delete"):
+        edges = entry.get("edges") or [entry]
+        verb = "added" if op == "edge_put" else "removed"
+        if len(edges) == 1:
+            edge = edges[0]
+            return f"{verb} {edge.get('src')} -[{edge.get('type')}]-> {edge.get('dst')}"
+        return f"{len(edges)} edge(s) {verb}"
+    if op == "reembed":
+        return f"{entry.get('field')} -> {entry.get('provider')}/{entry.get('model')} v{entry.get('version')}"
     return ""
 
 
