@@ -25,6 +25,11 @@ rem list tasks
 step "queries through the library: index lookups and ranges"
 "${PYTHON:-python}" "$here/demo_queries.py"
 
+step "SQL: rem query (indexes for WHERE/ORDER BY, DuckDB for aggregates)"
+rem query "SELECT status, COUNT(*) AS n, AVG(priority) AS avg_priority FROM tasks GROUP BY status ORDER BY n DESC"
+rem query "SELECT name, priority FROM tasks WHERE priority >= 7 ORDER BY priority DESC LIMIT 3"
+rem query --explain "SELECT name, priority FROM tasks WHERE priority >= 7 ORDER BY priority DESC LIMIT 3"
+
 step "semantic search: resources are embedded on write by a local model shipped in a package (offline)"
 rem insert resources --batch < "$here/resources.jsonl"
 rem search "I forgot my login credentials" --table resources --k 2
