@@ -17,10 +17,11 @@ from remdb import ids as idmod
 from remdb.errors import InvalidInput, ValidationError
 from remdb.graph.edges import INLINE_KEY, pop_inline_edges
 from remdb.graph.keys import delete_edge_ops
-from remdb.records import TableLayout, diff, now_iso
+from remdb.records import TableLayout, diff
 from remdb.schema.validate import to_json_native
 from remdb.semantic.keys import row_label_key
 from remdb.storage import codec
+from remdb.storage.clock import now_iso
 
 if TYPE_CHECKING:
     from remdb.semantic.table_vectors import FieldBatch, TableVectors

@@ -32,8 +32,8 @@ from remdb.graph.keys import (
     require_live,
     type_prefixes,
 )
-from remdb.records import now_iso
 from remdb.storage import codec
+from remdb.storage.clock import now_iso
 
 EDGE_CHUNK = 50_000
 INLINE_KEY = "_edges"

@@ -18,13 +18,8 @@ from rocksdict import WriteBatch
 
 from remdb.errors import InvalidInput
 from remdb.storage import codec
+from remdb.storage.clock import now_iso
 from remdb.storage.engine import Store
-
-
-def _now() -> str:
-    from remdb.records import now_iso
-
-    return now_iso()
 
 
 class WAL:
@@ -40,14 +35,14 @@ class WAL:
 
     def append(self, batch: WriteBatch, entry: dict[str, Any]) -> int:
         seq = self._next()
-        value = orjson.dumps({"seq": seq, "ts": _now(), **entry})
+        value = orjson.dumps({"seq": seq, "ts": now_iso(), **entry})
         batch.put(codec.u64(seq), value, self._store.handle["wal"])
         return seq
 
     def append_rows(self, batch: WriteBatch, op: str, table: str, rows: list[bytes]) -> int:
         """A row-carrying entry, assembled from the already-serialised rows (no second encode)."""
         seq = self._next()
-        head = orjson.dumps({"seq": seq, "ts": _now(), "op": op, "table": table})
+        head = orjson.dumps({"seq": seq, "ts": now_iso(), "op": op, "table": table})
         value = head[:-1] + b',"rows":[' + b",".join(rows) + b"]}"
         batch.put(codec.u64(seq), value, self._store.handle["wal"])
         return seq
