@@ -347,13 +347,29 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         return self._fetch(layout, rids)
 
     def _find_raw(
-        self, layout: TableLayout, field: str, bounds: dict[str, Any], limit: int | None = None
+        self,
+        layout: TableLayout,
+        field: str,
+        bounds: dict[str, Any],
+        limit: int | None = None,
+        labels: dict[bytes, int] | None = None,
     ) -> list[bytes]:
+        """Ids from an index range scan, in index order. With `labels`, also collect each row's
+        HNSW label, which tables with vectors store as the index entry's value."""
         bound = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
         start, end = layout.range_keys(layout.field(field), **bound)
         seen: dict[bytes, None] = {}
-        for key in self._store.iter_keys("index", start, end):
-            seen[key[-16:]] = None
+        if labels is None:
+            for key in self._store.iter_keys("index", start, end):
+                seen[key[-16:]] = None
+                if limit is not None and len(seen) >= limit:
+                    break
+            return list(seen)
+        for key, value in self._store._iterate("index", start, end, items=True):
+            rid = key[-16:]
+            seen[rid] = None
+            if len(value) == 8:
+                labels[rid] = codec.read_u64(value)
             if limit is not None and len(seen) >= limit:
                 break
         return list(seen)

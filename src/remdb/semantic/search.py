@@ -89,25 +89,10 @@ class SearchMixin:
             layout,
             where,
             params,
-            find=lambda name, bounds: self._find_labelled(layout, name, bounds, labels if labels is not None else {}),
+            find=lambda name, bounds: db._find_raw(layout, name, bounds, labels=labels if labels is not None else {}),
             fetch=lambda rids: db._fetch(layout, rids),
             scan=lambda: db._store.iter_prefix("rows", layout.tid),
         )
-
-    def _find_labelled(self, layout: Any, name: str, bounds: dict[str, Any], labels: dict[bytes, int]) -> list[bytes]:
-        """Index scan like `_find_raw`, also keeping the row labels stored as entry values."""
-        from remdb.records import MISSING
-
-        db: Any = self
-        bound = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
-        start, end = layout.range_keys(layout.field(name), **bound)
-        found: dict[bytes, None] = {}
-        for key, value in db._store._iterate("index", start, end, items=True):
-            rid = key[-16:]
-            found[rid] = None
-            if len(value) == 8:
-                labels[rid] = codec.read_u64(value)
-        return list(found)
 
     def _pick_field(self, table: str, field: str | None, fields: list[str], what: str) -> str:
         if not fields:
