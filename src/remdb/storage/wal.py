@@ -39,11 +39,11 @@ class WAL:
         batch.put(codec.u64(seq), value, self._store.handle["wal"])
         return seq
 
-    def append_rows(self, batch: WriteBatch, op: str, table: str, rows: list[bytes]) -> int:
-        """A row-carrying entry, assembled from the already-serialised rows (no second encode)."""
+    def append_rows(self, batch: WriteBatch, op: str, table: str, rows: list[dict[str, Any]]) -> int:
+        """A row-carrying entry: the rows are encoded in one orjson call (one buffer for the chunk)."""
         seq = self._next()
         head = orjson.dumps({"seq": seq, "ts": now_iso(), "op": op, "table": table})
-        value = head[:-1] + b',"rows":[' + b",".join(rows) + b"]}"
+        value = head[:-1] + b',"rows":' + orjson.dumps(rows) + b"}"
         batch.put(codec.u64(seq), value, self._store.handle["wal"])
         return seq
 
