@@ -64,6 +64,7 @@ class TableLayout:
     def __init__(self, table: TableSchema) -> None:
         self.table = table
         self.tid = codec.u32(table.table_id)
+        self.tid_end = codec.prefix_end(self.tid)
         self.fields = [
             IndexedField(name, self.tid + table.field_ids[name].to_bytes(2, "big"), table.is_timestamp(name))
             for name in table.indexed_fields

@@ -39,13 +39,15 @@ class WAL:
         batch.put(codec.u64(seq), value, self._store.handle["wal"])
         return seq
 
-    def append_rows(self, batch: WriteBatch, op: str, table: str, rows: list[dict[str, Any]]) -> int:
-        """A row-carrying entry: the rows are encoded in one orjson call (one buffer for the chunk)."""
+    def rows_head(self, op: str, table: str) -> bytes:
+        """Reserve the next seq for a row-carrying entry and return its JSON up to the rows array
+        (`{..., "rows":[`): the caller appends the rows' JSON, closes the array and object, and
+        hands the whole to `put_entry`, so no row is encoded twice."""
         seq = self._next()
-        head = orjson.dumps({"seq": seq, "ts": now_iso(), "op": op, "table": table})
-        value = head[:-1] + b',"rows":' + orjson.dumps(rows) + b"}"
-        batch.put(codec.u64(seq), value, self._store.handle["wal"])
-        return seq
+        return orjson.dumps({"seq": seq, "ts": now_iso(), "op": op, "table": table})[:-1] + b',"rows":['
+
+    def put_entry(self, batch: WriteBatch, value: bytes) -> None:
+        batch.put(codec.u64(self._pending), value, self._store.handle["wal"])
 
     def commit(self) -> None:
         """Call after the batch holding the entry was written."""
