@@ -74,6 +74,27 @@ def test_bad_record_in_batch_writes_nothing(tasks_db: remdb.Database) -> None:
     assert tasks_db.count("tasks") == 0 and tasks_db.last_seq == seq
 
 
+def test_batch_errors_name_the_record(tasks_db: remdb.Database) -> None:
+    """Every kind of bad record in a batch is refused with its position, before anything is written."""
+    good = [{"name": f"t{i}", "priority": i} for i in range(3)]
+    cases = [
+        ({"name": "x", "priority": 1, "deleted_at": "2024-01-01T00:00:00Z"}, "deleted_at"),
+        ({"name": "x", "priority": 1, "created_at": "yesterday"}, "created_at"),
+        ("not an object", None),
+        ({"name": "x"}, "priority"),
+    ]
+    for bad, field in cases:
+        with pytest.raises(ValidationError) as err:
+            tasks_db.insert_batch("tasks", [*good, bad])
+        assert err.value.details["record"] == 3 and err.value.message.startswith("record 3: ")
+        assert err.value.field == field
+    assert tasks_db.count("tasks") == 0
+    when = datetime(2024, 5, 1, tzinfo=UTC)
+    ids = tasks_db.insert_batch("notes", [{"title": "a", "when": when}, {"title": "b", "key": uuid.UUID(int=2)}])
+    assert tasks_db.get(ids[0])["when"] == "2024-05-01T00:00:00+00:00"
+    assert tasks_db.get(ids[1])["key"] == "00000000-0000-0000-0000-000000000002"
+
+
 def test_get_batch(tasks_db: remdb.Database) -> None:
     ids = tasks_db.insert_batch("tasks", [{"name": f"t{i}", "priority": i} for i in range(5)])
     tasks_db.delete(ids[1])

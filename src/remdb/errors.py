@@ -52,6 +52,13 @@ class ValidationError(RemDBError):
         self.field = field
         self.table = table
 
+    def at_record(self, position: int) -> ValidationError:
+        """The same error, naming the record's position in a batch."""
+        self.message = f"record {position}: {self.message}"
+        self.args = (self.message,)
+        self.details["record"] = position
+        return self
+
 
 class SchemaError(RemDBError):
     """A schema that cannot be registered, changed or dropped, or an unknown table."""

@@ -137,16 +137,7 @@ class WriteMixin:
         layout = self._layout(table)
         validator = self._registry.validator(table)
         records, inline_edges = pop_inline_edges(records)
-        bodies = []
-        for position, record in enumerate(records):
-            try:
-                bodies.append(validator.validate(record))
-            except ValidationError as exc:
-                if len(records) > 1:
-                    exc.args = (f"record {position}: {exc.message}",)
-                    exc.message = exc.args[0]
-                    exc.details["record"] = position
-                raise
+        bodies = validator.validate_many(records)
         rids = self._record_ids(layout, bodies)
         table_vectors = self._vectors(table)
         field_vectors, configs = table_vectors.compute(bodies, vectors) if table_vectors else ({}, {})

@@ -10,6 +10,7 @@ measurement on this machine (a 5-field record with a nested model, per call): js
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +52,23 @@ def _check_timestamp(table: str, value: Any) -> str | None:
     )
 
 
+def _restamp(body: dict[str, Any], created_at: str | None, record_id: Any) -> dict[str, Any]:
+    """Put back the system fields a write may carry, after validation."""
+    if record_id is not None:
+        body["id"] = record_id
+    if created_at is not None:
+        body["created_at"] = created_at
+    return body
+
+
+def _list_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema for a list of records: `$defs` and the dialect stay at the root, where the record
+    schema's `$ref`s point."""
+    items = {k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema", "$id")}
+    root = {k: v for k, v in schema.items() if k in ("$defs", "definitions", "$schema", "$id")}
+    return {**root, "type": "array", "items": items}
+
+
 class RecordValidator:
     def __init__(self, table: TableSchema) -> None:
         self.table = table.name
@@ -58,6 +76,7 @@ class RecordValidator:
         self._declares_id = "id" in (schema.get("properties") or {})
         try:
             self._validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+            self._list_validator = jsonschema_rs.validator_for(_list_of(schema), validate_formats=True)
         except Exception as exc:
             raise ValidationError(f"table {table.name}: its JSON Schema does not compile: {exc}") from None
         self._defaults = {
@@ -75,39 +94,63 @@ class RecordValidator:
         `modified_at` is dropped (the database sets it); a non-null `deleted_at` is refused (use
         delete()), so a record read with get() can be written back as it is.
         """
+        body, created_at, record_id = self._prepare(record)
+        try:
+            ok = self._validator.is_valid(body)
+        except ValueError:  # a value JSON does not have (datetime, UUID, …): normalise and retry
+            body = to_json_native(body)
+            ok = self._validator.is_valid(body)
+        if not ok:
+            self._raise_first_error(body)
+        return _restamp(body, created_at, record_id)
+
+    def validate_many(self, records: Sequence[Any]) -> list[dict[str, Any]]:
+        """`validate` of each record, checked against the schema in one call for the whole list
+        (0.17 µs a record against 0.30 µs one by one). An error names the record's position when
+        there are several."""
+        bodies, stamps = [], []
+        position = 0
+        try:
+            for position, record in enumerate(records):  # noqa: B007 (named in the error)
+                body, created_at, record_id = self._prepare(record)
+                bodies.append(body)
+                stamps.append((created_at, record_id))
+            try:
+                ok = self._list_validator.is_valid(bodies)
+            except ValueError:  # a value JSON does not have (datetime, UUID, …): normalise and retry
+                bodies = [to_json_native(body) for body in bodies]
+                ok = self._list_validator.is_valid(bodies)
+            if not ok:
+                for position, body in enumerate(bodies):  # noqa: B007
+                    if not self._validator.is_valid(body):
+                        self._raise_first_error(body)
+        except ValidationError as exc:
+            raise (exc.at_record(position) if len(records) > 1 else exc) from None
+        return [_restamp(body, *stamp) for body, stamp in zip(bodies, stamps, strict=True)]
+
+    def _prepare(self, record: Any) -> tuple[dict[str, Any], str | None, Any]:
+        """(body without system fields, checked created_at, given id) of one record."""
         if not isinstance(record, dict):
             record = to_json_native(record)
             if not isinstance(record, dict):
                 raise ValidationError(f"a record must be a JSON object, got {type(record).__name__}", table=self.table)
+        body = dict(record)
         created_at = None
-        if "created_at" in record or "modified_at" in record or "deleted_at" in record:
-            if record.get("deleted_at") is not None:
+        if "created_at" in body or "modified_at" in body or "deleted_at" in body:
+            if body.pop("deleted_at", None) is not None:
                 raise ValidationError(
                     f"{self.table}: 'deleted_at' is set by delete(), not by a write",
                     field="deleted_at",
                     table=self.table,
                 )
-            created_at = _check_timestamp(self.table, record.get("created_at"))
-            body = {k: v for k, v in record.items() if k not in _SYSTEM_ONLY}
-        else:
-            body = dict(record)
+            body.pop("modified_at", None)
+            created_at = _check_timestamp(self.table, body.pop("created_at", None))
         record_id = None if self._declares_id else body.pop("id", None)
         if self._defaults:
             missing = {k: v for k, v in self._defaults.items() if k not in body}
             if missing:
                 body = {**(copy.deepcopy(missing) if self._mutable_defaults else missing), **body}
-        try:
-            ok = self._validator.is_valid(body)
-        except ValueError:
-            body = to_json_native(body)
-            ok = self._validator.is_valid(body)
-        if not ok:
-            self._raise_first_error(body)
-        if record_id is not None:
-            body["id"] = record_id
-        if created_at is not None:
-            body["created_at"] = created_at
-        return body
+        return body, created_at, record_id
 
     def _raise_first_error(self, body: dict[str, Any]) -> None:
         for error in self._validator.iter_errors(body):
