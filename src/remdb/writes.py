@@ -231,12 +231,22 @@ class WriteMixin:
         previous, latest = _stamp(records, rid_list, existing, now)
         count = self._counts.get(table.table_id, 0)
         rownum = self._next_rownum
-        fresh = rid_list if previous is None else [r for r, old in zip(rid_list, previous, strict=True) if old is None]
+        # Rows and ids go into the batch in id order (stable: a key repeated in the chunk keeps its
+        # input order); new UUIDv7s ascend already.
+        maybe_unsorted = any(may_exist for _, may_exist in rids)
+        order = sorted(range(len(rid_list)), key=rid_list.__getitem__) if maybe_unsorted else range(len(rid_list))
+        if previous is None:
+            fresh = [rid_list[position] for position in order]
+        else:
+            fresh = [rid_list[position] for position in order if previous[position] is None]
         put = batch.put
-        for rid in sorted(fresh):
-            put(rid, tid + codec.u64(rownum), ids_h)
-            labels[rid] = rownum
-            rownum += 1
+        numbers = range(rownum, rownum + len(fresh))
+        pack = codec.u64
+        for rid, number in zip(fresh, numbers, strict=True):
+            put(rid, tid + pack(number), ids_h)
+        if labelled:
+            labels.update(zip(fresh, numbers, strict=True))
+        rownum += len(fresh)
         count += len(fresh)
         if previous is not None:
             count += sum(1 for old in previous if old is not None and old.get("deleted_at"))  # revived
@@ -254,13 +264,15 @@ class WriteMixin:
         entry[-1:] = b"]," + dumps(edge_log)[1:] if edge_log else b"]}"  # rows carrying edges log both
         log_value = bytes(entry)
         del entry
-        maybe_unsorted = any(may_exist for _, may_exist in rids)  # new UUIDv7s ascend already
-        order = sorted(range(len(rid_list)), key=rid_list.__getitem__) if maybe_unsorted else range(len(rid_list))
         for position in order:
             put(tid + rid_list[position], log_value[starts[position] : ends[position]], rows_h)
         index_values = [codec.u64(labels[rid]) for rid in rid_list] if labelled else None
-        for column in layout.index_key_columns(records, rid_list):
-            _put_keys(put, column, index_values, index_h)
+        for column, single in layout.index_key_columns(records, rid_list):
+            if single and index_values is None:
+                for key in column:
+                    put(key, b"", index_h)
+            else:
+                _put_keys(put, column, index_values, index_h)
         if layout.stores_lookup_keys:
             _put_keys(put, [layout.lookup_keys(r, rid) for r, rid in zip(records, rid_list, strict=True)], None, keys_h)
         if previous is not None:
@@ -300,17 +312,21 @@ class WriteMixin:
     def _stored_versions(
         self, layout: TableLayout, maybe: list[bytes], labelled: bool
     ) -> tuple[dict[bytes, dict[str, Any]], dict[bytes, int]]:
-        """The stored rows among `maybe` ids, and (for labelled tables) their row numbers."""
-        store = self._store
-        if not maybe or (len(maybe) > 64 and next(store.iter_keys("rows", layout.tid, layout.tid_end), None) is None):
+        """The stored rows among `maybe` ids, and (for labelled tables) their row numbers.
+
+        Asks the id directory key by key: with its bloom filters that measured 0.16 µs an absent
+        id, against 0.40 µs through rocksdict's multi-get."""
+        store, tid = self._store, layout.tid
+        if not maybe or (len(maybe) > 64 and next(store.iter_keys("rows", tid, layout.tid_end), None) is None):
             return {}, {}  # an empty table: a bulk load skips reading for previous versions
-        found = store.cf["rows"][[layout.tid + rid for rid in maybe]]
-        existing = {rid: orjson.loads(v) for rid, v in zip(maybe, found, strict=True) if v is not None}
-        if not labelled or not existing:
-            return existing, {}
-        stored = list(existing)
-        entries = store.cf["ids"][stored]
-        return existing, {r: codec.read_u64(e, 4) for r, e in zip(stored, entries, strict=True) if e is not None}
+        in_directory = store.cf["ids"].get
+        entries = {rid: entry for rid in maybe if (entry := in_directory(rid)) is not None and entry[:4] == tid}
+        if not entries:
+            return {}, {}
+        read_row = store.cf["rows"].get
+        existing = {rid: orjson.loads(value) for rid in entries if (value := read_row(tid + rid)) is not None}
+        labels = {rid: codec.read_u64(entry, 4) for rid, entry in entries.items()} if labelled else {}
+        return existing, labels
 
     def _drop_stale_keys(
         self,

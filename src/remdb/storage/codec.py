@@ -172,8 +172,7 @@ def u32(n: int) -> bytes:
     return _I.pack(n)
 
 
-def u64(n: int) -> bytes:
-    return _Q.pack(n)
+u64 = _Q.pack  # int -> 8 big-endian bytes (bound method: no Python frame on hot paths)
 
 
 def read_u32(data: bytes, pos: int = 0) -> int:

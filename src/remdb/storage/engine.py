@@ -56,7 +56,7 @@ _FORMAT_KEY = b"format_version"
 _POINT_LOOKUP_FAMILIES = {"rows", "ids"}
 # Memory budget: memtables are capped per column family and for the whole database, so RSS stays
 # bounded under sustained writes (uncapped, 100k rows left ~176 MB resident).
-_WRITE_BUFFER_PER_FAMILY = 16 << 20
+_WRITE_BUFFER_PER_FAMILY = 4 << 20
 _WRITE_BUFFER_TOTAL = 64 << 20
 
 
