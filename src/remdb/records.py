@@ -17,6 +17,7 @@ from remdb.storage import codec
 
 _MISSING = object()
 _BY_VALUE = frozenset((str, int, type(None)))
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def get_path(record: dict[str, Any], parts: tuple[str, ...]) -> Any:
@@ -105,9 +106,14 @@ class TableLayout:
             if field.top_level:
                 name = field.name
                 values = [record.get(name) for record in records]
+                if len(values) < 8:  # a few rows (a single insert): encode each, no dict to build
+                    if all(type(value) in _SCALARS for value in values):
+                        pairs = zip(values, rids, strict=True)
+                        columns.append(([self._encoded(field, value) + rid for value, rid in pairs], True))
+                        continue
                 # Only str, int and None: with bool or float present, True == 1 == 1.0 would share
                 # one dict slot and one encoding.
-                if set(map(type, values)) <= _BY_VALUE:
+                elif set(map(type, values)) <= _BY_VALUE:
                     heads = {value: self._encoded(field, value) for value in set(values)}
                     columns.append(([heads[value] + rid for value, rid in zip(values, rids, strict=True)], True))
                     continue
