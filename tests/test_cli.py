@@ -363,6 +363,20 @@ def test_wal(notes_root: Path) -> None:
     assert "notes" in ok(rem(notes_root, "wal")).stdout
 
 
+def test_truncate_wal(notes_root: Path) -> None:
+    with remdb.connect(notes_root) as db:
+        for i in range(4):
+            db.insert("notes", {"title": str(i)})
+        last = db.last_seq
+    report = json.loads(ok(rem(notes_root, "truncate-wal", "--keep", "2", "--json")).stdout)
+    assert report == {"removed": last - 2, "first_seq": last - 1, "last_seq": last}
+    assert [e["seq"] for e in jsonl(ok(rem(notes_root, "wal", "--json")).stdout)] == [last - 1, last]
+    gone = rem(notes_root, "wal", "--after", "0")
+    assert gone.exit_code == 11 and "truncated" in gone.output and len(gone.output.strip().splitlines()) == 1
+    assert "removed 0 entries" in ok(rem(notes_root, "truncate-wal", "--before", "1")).stdout
+    assert rem(notes_root, "truncate-wal").exit_code == 2  # neither --keep nor --before
+
+
 def test_check(notes_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with remdb.connect(notes_root) as db:
         db.insert("notes", {"title": "x"})
@@ -404,9 +418,7 @@ def test_every_command_has_the_common_options() -> None:
 GROUPS = ("schema", "index", "edge")  # commands with subcommands: `rem GROUP SUB`
 
 
-def test_json_output_parses_on_every_command(
-    notes_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REMDB_EMBED_PROVIDER", "hash")
     with remdb.connect(notes_root) as db:
         rid = db.insert("people", {"email": "ann@x.io", "name": "Ann"})
@@ -430,6 +442,7 @@ def test_json_output_parses_on_every_command(
         (["count", "notes"], None, False),
         (["wal"], None, True),
         (["check"], None, False),
+        (["truncate-wal", "--keep", "1000"], None, False),
         (["delete", gone], None, False),
         (["schema", "drop", "extra", "--yes"], None, False),
         (["search", "hello world", "--table", "resources", "--mode", "hybrid"], None, True),

@@ -15,6 +15,7 @@ import pytest
 
 import remdb
 from remdb.errors import InvalidInput, QueryError
+from remdb.vector import VectorIndex
 
 DOCS = [
     ("cats", "the cat sat on the mat and purred at the kitten"),
@@ -149,6 +150,31 @@ def test_index_file_catch_up_and_torn_file_rebuild(tmp_path: Path) -> None:
     index_file.write_bytes(index_file.read_bytes()[:100])  # torn
     db = remdb.connect(tmp_path, embedder="hash")
     assert set(titles(db.search("notes", "kitten", k=7))) == {t for t, _ in DOCS} | {"new"}
+    db.close()
+
+
+def test_truncated_wal_never_strands_a_vector_index(tmp_path: Path) -> None:
+    """truncate_wal saves every vector index at the current seq first; an index file older than
+    the log's floor (restored from a backup, say) is rebuilt instead of caught up."""
+    db = remdb.connect(tmp_path, embedder="hash")
+    db.register_schema(NOTES)
+    db.insert_batch("notes", [{"title": t, "body": b} for t, b in DOCS[:4]])
+    assert len(db.search("notes", "kitten", k=10)) == 4  # loads the index; close saves it
+    db.close()
+    index_file = next((tmp_path / "default" / "vectors").glob("*.hnsw"))
+    stale = index_file.read_bytes()  # reflects only the first four rows
+    db = remdb.connect(tmp_path, embedder="hash")
+    db.insert_batch("notes", [{"title": t, "body": b} for t, b in DOCS[4:]])  # index not loaded
+    assert db.truncate_wal(keep=0)["removed"] > 0
+    assert VectorIndex.load(index_file)[1] == db.last_seq  # checkpointed: no rebuild needed
+    db._store.close()  # no save on close: truncate_wal must already have saved it
+    db = remdb.connect(tmp_path, embedder="hash")
+    assert set(titles(db.search("notes", "kitten", k=len(DOCS)))) == {t for t, _ in DOCS}
+    db.close()
+    index_file.write_bytes(stale)
+    db = remdb.connect(tmp_path, embedder="hash")
+    db.insert("notes", {"title": "late", "body": "a late kitten"})
+    assert set(titles(db.search("notes", "kitten", k=len(DOCS) + 1))) == {t for t, _ in DOCS} | {"late"}
     db.close()
 
 

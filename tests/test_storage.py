@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import remdb
-from remdb.errors import DatabaseLocked, FormatVersionError, InvalidInput
+from remdb.errors import DatabaseLocked, FormatVersionError, InvalidInput, WalTruncated
 from remdb.storage.engine import FORMAT_VERSION, Store
 
 
@@ -78,3 +78,27 @@ def test_wal_sequence_continues_after_reopen(tasks_db: remdb.Database) -> None:
         db.insert("notes", {"title": "b"})
         assert db.last_seq == seq + 1
         assert db.wal(seq)[0]["rows"][0]["title"] == "b"
+
+
+def test_truncate_wal_keeps_sequence_and_refuses_gaps(tasks_db: remdb.Database) -> None:
+    ids = tasks_db.insert_batch("tasks", [{"name": f"t{i}", "priority": i} for i in range(5)], chunk_size=1)
+    last, root = tasks_db.last_seq, tasks_db.root
+    report = tasks_db.truncate_wal(keep=2)
+    assert report == {"removed": last - 2, "first_seq": last - 1, "last_seq": last}
+    assert [e["seq"] for e in tasks_db.wal()] == [last - 1, last] == [e["seq"] for e in tasks_db.wal(last - 2)]
+    with pytest.raises(WalTruncated, match=f"up to seq {last - 2}"):
+        tasks_db.wal(0)
+    assert tasks_db.truncate_wal(before_seq=3)["removed"] == 0  # already gone: nothing to do
+    assert tasks_db.get(ids[0])["name"] == "t0" and tasks_db.check()["ok"]  # data untouched
+    for bad in ({}, {"keep": 1, "before_seq": 1}, {"keep": -1}):
+        with pytest.raises(InvalidInput):
+            tasks_db.truncate_wal(**bad)
+    tasks_db.truncate_wal(keep=0)  # every entry: the sequence must still not restart
+    assert tasks_db.wal() == []
+    tasks_db.close()
+    with remdb.connect(root) as db:
+        assert (db.first_seq, db.last_seq) == (last + 1, last)
+        db.insert("tasks", {"name": "after", "priority": 1})
+        assert [e["seq"] for e in db.wal()] == [last + 1]
+        with pytest.raises(WalTruncated):
+            db.wal(last - 1)

@@ -405,13 +405,46 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
                     out.append({**record, "_table": self._registry.by_id(codec.read_u32(tid)).name})
         return out
 
-    def wal(self, after_seq: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-        """Change entries with seq > after_seq, oldest first."""
+    def wal(self, after_seq: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Change entries with seq > after_seq (None: from the oldest kept), oldest first. Raises
+        WalTruncated when entries after `after_seq` were removed by `truncate_wal`."""
         return self._wal.read(after_seq, limit)
 
     @property
     def last_seq(self) -> int:
         return self._wal.seq
+
+    @property
+    def first_seq(self) -> int:
+        """The oldest sequence number the change log may still hold (1 until it is truncated)."""
+        return self._wal.floor
+
+    def truncate_wal(self, before_seq: int | None = None, *, keep: int | None = None) -> dict[str, int]:
+        """Remove change-log entries older than `before_seq`, or all but the newest `keep`.
+
+        The log otherwise grows with every write (a put entry holds the full rows). Derived state
+        is made independent of the removed entries first: every vector index is caught up and
+        saved at the current seq, so no reopen needs them. Readers of the log (replicas, feeds)
+        that are further behind get WalTruncated. Returns removed, first_seq and last_seq."""
+        if (before_seq is None) == (keep is None):
+            raise InvalidInput("give before_seq or keep (one of them)")
+        if (before_seq is not None and before_seq < 0) or (keep is not None and keep < 0):
+            raise InvalidInput("before_seq and keep must be >= 0")
+        with self._store.write_lock:
+            cut = before_seq if before_seq is not None else self._wal.seq - keep + 1  # type: ignore[operator]
+            if cut > self._wal.floor:
+                self._checkpoint_vectors()
+            removed = self._wal.truncate(cut)
+        return {"removed": removed, "first_seq": self._wal.floor, "last_seq": self._wal.seq}
+
+    def _checkpoint_vectors(self) -> None:
+        for table in self._registry.names():
+            if not self._registry.get(table).embedding_fields:
+                continue
+            for field in self._vectors(table).fields.values():
+                if field.config is not None:
+                    field.ensure_index(self._wal.seq, self._wal.iter_after, self._rownums)  # type: ignore[attr-defined]
+                    field.save(force=True)
 
     def check(self) -> dict[str, Any]:
         """Verify that counters, the id directory, indexes and lookup keys agree with the rows."""

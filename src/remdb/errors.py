@@ -159,3 +159,12 @@ __all__ = [
     "UnknownTable",
     "ValidationError",
 ]
+
+
+class WalTruncated(RemDBError):
+    """Change-log entries a reader asked for were removed by `truncate_wal`: a replica or feed that
+    far behind must start again from a copy of the database."""
+
+    http_status = 410
+    exit_code = 11
+    code = "wal_truncated"

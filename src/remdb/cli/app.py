@@ -67,7 +67,10 @@ def init(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json
 
 
 def wal(
-    after: Annotated[int, typer.Option("--after", help="Only entries with a sequence number above this.")] = 0,
+    after: Annotated[
+        int | None,
+        typer.Option("--after", help="Only entries with a sequence number above this (default: from the oldest kept)."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many entries.")] = 100,
     path: PathOption = None,
     tenant: TenantOption = DEFAULT_TENANT,
@@ -80,6 +83,25 @@ def wal(
         output.emit_jsonl(entries)
     else:
         output.print_table(output.wal_table(entries))
+
+
+def truncate_wal(
+    keep: Annotated[int | None, typer.Option("--keep", help="Keep only the newest N entries.")] = None,
+    before: Annotated[int | None, typer.Option("--before", help="Remove the entries with a seq below this.")] = None,
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove old change-log entries (the log keeps every change until truncated)."""
+    with connect(path, tenant) as db:
+        report = db.truncate_wal(before, keep=keep)
+    if as_json:
+        output.emit_json(report)
+    else:
+        output.say(
+            f"removed {report['removed']} entries; the change log now holds seq "
+            f"{report['first_seq']}..{report['last_seq']}"
+        )
 
 
 def check(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
@@ -111,6 +133,7 @@ app.command("delete")(records.delete)
 app.command("list")(records.list_)
 app.command("count")(records.count)
 app.command("wal")(wal)
+app.command("truncate-wal")(truncate_wal)
 app.command("check")(check)
 app.command("search")(search.search)
 app.command("reembed")(search.reembed)

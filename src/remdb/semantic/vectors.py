@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 from rocksdict import WriteBatch
 
-from remdb.errors import InvalidInput, StorageError
+from remdb.errors import InvalidInput, StorageError, WalTruncated
 from remdb.schema.model import TableSchema
 from remdb.semantic.keys import CONFIG, VECTOR, row_label_key
 from remdb.storage import codec
@@ -173,7 +173,12 @@ class FieldVectors:
         self, wal_seq: int, wal_after: Callable[[int], Any], rownum_of: Callable[[list[bytes]], list[int | None]]
     ) -> None:
         touched: dict[bytes, int | None] = {}
-        for entry in wal_after(self.index_seq):
+        try:
+            entries = wal_after(self.index_seq)
+        except WalTruncated:  # the log no longer reaches back to this index: rebuild it
+            self.rebuild(wal_seq, rownum_of)
+            return
+        for entry in entries:
             if entry.get("table") != self.table:
                 continue
             op = entry["op"]
@@ -207,9 +212,10 @@ class FieldVectors:
             self.unsaved += len(adds) + len(removes)
         self.index_seq = wal_seq
 
-    def save(self) -> None:
+    def save(self, force: bool = False) -> None:
+        """Write the index file if it has unsaved changes (`force`: also when only its seq moved)."""
         with self.lock:
-            if self.index is None or self.unsaved == 0:
+            if self.index is None or (self.unsaved == 0 and not force):
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.index.save(self.path, seq=self.index_seq)

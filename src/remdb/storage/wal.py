@@ -6,6 +6,10 @@ change does. Keys are big-endian sequence numbers (scans are in order); values a
     {"seq", "ts", "op": "put", "table", "rows": [record, ...]}
     {"seq", "ts", "op": "delete", "table", "ids": [...], "hard": bool, "at"}
     {"seq", "ts", "op": "schema" | "drop_schema", "table", ...}
+
+The log keeps every entry until `truncate()` removes a prefix of it. The first kept seq (the
+floor) is stored in `meta`, so sequence numbers never restart, even when every entry is gone, and a
+reader asking for removed entries gets `WalTruncated` instead of a silent gap.
 """
 
 from __future__ import annotations
@@ -16,17 +20,21 @@ from typing import Any
 import orjson
 from rocksdict import WriteBatch
 
-from remdb.errors import InvalidInput
+from remdb.errors import InvalidInput, WalTruncated
 from remdb.storage import codec
 from remdb.storage.clock import now_iso
 from remdb.storage.engine import Store
+
+FLOOR_KEY = b"wal_floor"
 
 
 class WAL:
     def __init__(self, store: Store) -> None:
         self._store = store
+        floor = store.cf["meta"].get(FLOOR_KEY)
+        self.floor = codec.read_u64(floor) if floor is not None else 1  # the oldest seq that may exist
         last = store.last_key("wal")
-        self.seq = codec.read_u64(last) if last is not None else 0
+        self.seq = codec.read_u64(last) if last is not None else self.floor - 1
         self._pending = self.seq
 
     def _next(self) -> int:
@@ -54,13 +62,42 @@ class WAL:
         self.seq = self._pending
 
     def iter_after(self, after_seq: int) -> Iterator[dict[str, Any]]:
-        """Every entry with seq > after_seq, oldest first (catch-up of derived indexes)."""
-        for _key, value in self._store.cf["wal"].items(from_key=codec.u64(after_seq + 1)):
-            yield orjson.loads(value)
+        """Every entry with seq > after_seq, oldest first (catch-up of derived indexes). Raises
+        WalTruncated at once (not on the first next()) when some of them were removed."""
+        self._check_kept(after_seq)
+        return (orjson.loads(value) for _key, value in self._store.cf["wal"].items(from_key=codec.u64(after_seq + 1)))
 
-    def read(self, after_seq: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    def _check_kept(self, after_seq: int) -> None:
+        if after_seq < self.floor - 1:
+            raise WalTruncated(
+                f"change-log entries up to seq {self.floor - 1} were truncated; "
+                f"read after seq {self.floor - 1} or later (a reader that far behind must start from a copy)"
+            )
+
+    def truncate(self, before_seq: int) -> int:
+        """Remove every entry with seq < before_seq (at most up to the last one). Returns how many
+        were removed. One range delete and a new floor, in one batch; then the range is compacted
+        so the disk space comes back."""
+        before_seq = min(before_seq, self.seq + 1)
+        if before_seq <= self.floor:
+            return 0
+        removed = before_seq - self.floor
+        batch = self._store.batch()
+        start, end = codec.u64(self.floor), codec.u64(before_seq)
+        batch.delete_range(start, end, self._store.handle["wal"])
+        batch.put(FLOOR_KEY, end, self._store.handle["meta"])
+        self._store.write(batch)
+        self.floor = before_seq
+        self._store.cf["wal"].compact_range(start, end)
+        return removed
+
+    def read(self, after_seq: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Entries with seq > after_seq (None: from the oldest kept), oldest first."""
+        if after_seq is None:
+            after_seq = self.floor - 1
         if after_seq < 0 or limit < 0:
             raise InvalidInput("after_seq and limit must be >= 0")
+        self._check_kept(after_seq)
         out: list[dict[str, Any]] = []
         if limit == 0:
             return out
