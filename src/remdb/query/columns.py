@@ -15,7 +15,8 @@ translator needs to keep remdb's comparison rules (see `remdb.query.predicate`):
 `ColumnCache` keeps these arrays for whole tables (and the `entities` view) between queries, so
 scans, aggregations and joins do not re-read and re-parse every row. An entry records the WAL
 sequence number it reflects; when the log has moved on, the entries after that number are checked
-and the entry is dropped if any touched one of its tables (schema changes included). Rows that
+and the entry is dropped if any touched one of its tables (schema changes included) or if some of
+them were truncated away. Rows that
 are soft-deleted are kept, flagged in the `_live` array. The cache holds at most `budget` bytes
 (least recently used relations are dropped first).
 """
@@ -306,6 +307,9 @@ class ColumnCache:
         seq = self.db._wal.seq
         if entry.seq == seq:
             return entry
+        if entry.seq + 1 < self.db._wal.floor:  # the entries since it were truncated: unknown
+            self._drop(key)
+            return None
         names = {t.name for t in relation.tables}
         start = codec.u64(entry.seq + 1)
         values = (v for _k, v in self.db._store.cf["wal"].items(from_key=start))
