@@ -229,6 +229,37 @@ def test_glob_filters_and_explicit_unknown_files_are_read_as_text(db: remdb.Data
     assert chunks_of(db, docs / "nested" / "data.bin")[0]["content"] == "a file with an unknown extension"
 
 
+def test_prune_removes_what_came_from_deleted_files(db: remdb.Database, docs: Path, tmp_path: Path) -> None:
+    db.register_schema(PEOPLE)
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_text("# Elsewhere\n\nA file outside the pruned directory.")
+    shared_a, shared_b = docs / "a.jsonl", docs / "b.jsonl"
+    shared_a.write_text('{"email": "ann@x.org", "name": "Ann"}\n{"email": "bob@x.org", "name": "Bob"}\n')
+    shared_b.write_text('{"email": "bob@x.org", "name": "Bob"}\n')
+    db.ingest([docs, elsewhere])
+    db.ingest([shared_a, shared_b], table="people")
+    guide_chunks = [c["id"] for c in chunks_of(db, docs / "guide.md")]
+    before = db.count("resources")
+    (docs / "guide.md").unlink()
+    elsewhere.unlink()  # gone too, but not under a directory being pruned: kept
+    assert db.ingest(docs).pruned == 0  # prune is opt-in
+    report = db.ingest(docs, prune=True)
+    assert report.pruned == 1 and report.removed == len(guide_chunks) > 0 and report.files == 2
+    assert db.get_batch(guide_chunks) == [None] * len(guide_chunks)
+    assert db.count("resources") == before - len(guide_chunks)
+    assert sorted(Path(d["path"]).name for d in db.list("documents") if d["chunk_table"] == "resources") == [
+        "elsewhere.md",
+        "notes.txt",
+        "page.html",
+    ]
+    assert db.ingest(docs, prune=True).pruned == 0  # nothing left to prune
+    shared_a.unlink()  # Bob is also linked from b.jsonl: unlinked, not deleted; Ann goes
+    report = db.ingest(docs, table="people", glob="*.jsonl", prune=True)
+    assert (report.pruned, report.removed) == (1, 1)
+    assert db.lookup("ann@x.org") == [] and db.lookup("bob@x.org")[0]["name"] == "Bob"
+    assert db.check()["ok"]
+
+
 def test_missing_paths_are_skipped_with_a_reason(db: remdb.Database, docs: Path) -> None:
     report = db.ingest([docs / "nope.md", docs / "guide.md"])
     assert report.files == 1 and report.skipped == [(str(docs / "nope.md"), "no such file or directory")]
@@ -427,5 +458,8 @@ def test_cli_ingest_through_the_library(tmp_path: Path, docs: Path) -> None:
     assert "ingested 1 files into resources (0 changed)" in human.stdout
     missing = runner.invoke(app, ["ingest", str(tmp_path / "nope"), "--path", str(root)])
     assert missing.exit_code == 0 and "skipped" in missing.stdout and "no such file" in missing.stdout
+    (docs / "nested" / "notes.txt").unlink()
+    pruned = runner.invoke(app, ["ingest", str(docs), "--prune", "--json", "--path", str(root)])
+    assert pruned.exit_code == 0 and json.loads(pruned.stdout)["pruned"] == 1
     unknown = runner.invoke(app, ["ingest", str(docs), "--table", "nope", "--path", str(root)])
     assert unknown.exit_code == 4 and unknown.stderr.startswith("error: ")

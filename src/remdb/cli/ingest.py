@@ -46,6 +46,7 @@ def _summary(report: IngestReport) -> Table:
         ("chunks moved", data["moved"]),
         ("chunks unchanged", data["unchanged"]),
         ("chunks removed", data["removed"]),
+        ("files pruned", data["pruned"]),
         ("skipped", len(report.skipped)),
         ("seconds", data["seconds"]),
         ("files/s", data["files_per_second"] or "-"),
@@ -75,6 +76,12 @@ def ingest(
             "--glob", "-g", help="In directories, only files matching this pattern (repeatable).", show_default=False
         ),
     ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune", help="Also remove what was ingested from files under these directories that no longer exist."
+        ),
+    ] = False,
     path: PathOption = None,
     tenant: TenantOption = DEFAULT_TENANT,
     as_json: JsonOption = False,
@@ -99,7 +106,9 @@ def ingest(
                 chunks_rate=f"{event.chunks_done / elapsed:,.0f}",
             )
 
-        report = db.ingest(paths, table, chunk_size=chunk_size, overlap=overlap, glob=glob or None, progress=advance)
+        report = db.ingest(
+            paths, table, chunk_size=chunk_size, overlap=overlap, glob=glob or None, progress=advance, prune=prune
+        )
     if as_json:
         output.emit_json(report.to_dict())
         return

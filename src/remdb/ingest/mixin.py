@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from remdb.errors import InvalidInput, RemDBError, SchemaError, ValidationError
@@ -36,14 +37,16 @@ class IngestMixin:
         overlap: int = DEFAULT_OVERLAP,
         glob: str | Iterable[str] | None = None,
         progress: Callable[[Progress], None] | None = None,
+        prune: bool = False,
     ) -> IngestReport:
         """Ingest files and directories (recursively; hidden ones skipped; `glob` filters names)
         into `table`: text, Markdown, HTML and PDF are chunked (`chunk_size` characters at most,
         `overlap` characters of whole sentences repeated), JSON Lines records are inserted as
         they are. Only what changed since the last ingest is written; unchanged files write
-        nothing. `progress(Progress)` is called after every file. Returns an `IngestReport`."""
-        if isinstance(paths, (str, os.PathLike)):
-            paths = [paths]
+        nothing. `progress(Progress)` is called after every file. `prune=True` also removes the
+        document record and the chunks of every file once ingested from under one of the given
+        directories (into `table`) that no longer exists. Returns an `IngestReport`."""
+        paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise InvalidInput(f"chunk_size must be a positive integer, got {chunk_size!r}")
         if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
@@ -75,6 +78,13 @@ class IngestMixin:
                 report.skipped.append((str(path), reason))
             if progress is not None:
                 progress(Progress(str(path), done, len(files), report.chunks, reason is not None))
+        if prune:
+            for root in {Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()}:
+                for document in db.find(DOCUMENTS, "chunk_table", eq=table, fetch=True):
+                    where = Path(document["path"])
+                    if where.is_relative_to(root) and not where.exists():
+                        report.pruned += 1
+                        report.removed += syncer.prune(document["id"])
         report.seconds = time.perf_counter() - started
         return report
 

@@ -14,8 +14,9 @@ class IngestReport:
     Chunk counts (records, for JSON Lines) are disjoint: `new` (id not stored before), `updated`
     (content changed: rewritten and re-embedded), `moved` (same content, new offsets, page or
     heading path: rewritten with `update`, which keeps the stored embedding), `unchanged` (not
-    written), `removed` (surplus chunks of a shortened document: hard-deleted). `skipped` lists
-    (path, reason) for every file or argument that could not be ingested.
+    written), `removed` (surplus chunks of a shortened document, or the chunks of a pruned one:
+    hard-deleted). `pruned` counts documents removed because their file is gone (`prune=True`).
+    `skipped` lists (path, reason) for every file or argument that could not be ingested.
     """
 
     table: str = "resources"
@@ -26,6 +27,7 @@ class IngestReport:
     moved: int = 0
     unchanged: int = 0
     removed: int = 0
+    pruned: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -58,6 +60,7 @@ class IngestReport:
             "moved": self.moved,
             "unchanged": self.unchanged,
             "removed": self.removed,
+            "pruned": self.pruned,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "seconds": round(self.seconds, 3),
             "files_per_second": round(self.files / self.seconds, 1) if self.seconds > 0 else None,
@@ -70,6 +73,7 @@ class IngestReport:
             f"ingested {self.files} files into {self.table} ({self.changed_files} changed){rate}: "
             f"{self.new} new, {self.updated} updated, {self.moved} moved, {self.unchanged} unchanged, "
             f"{self.removed} removed chunks; {len(self.skipped)} skipped"
+            + (f"; {self.pruned} pruned files" if self.pruned else "")
         )
 
 

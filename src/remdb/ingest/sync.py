@@ -261,6 +261,14 @@ class Syncer:
             removed += 1
         return removed
 
+    def prune(self, doc_id: str) -> int:
+        """Remove a document whose file is gone: its chunks (unlinked only, where another
+        document links them too), then the document record itself, last, so a crash part-way
+        leaves it in place for the next prune to finish. Returns the chunks removed."""
+        removed = self.remove(doc_id, sorted(self.linked(doc_id)))
+        self.db.delete(doc_id, hard=True)
+        return removed
+
     def document_record(self, source: Source, doc: Document, count: int) -> dict[str, Any]:
         return {
             "uri": source.uri,
