@@ -6,7 +6,6 @@ so the hot path does no schema interpretation: it walks precomputed (key prefix,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -211,12 +210,6 @@ class TableLayout:
             start = start or prefix + bytes((tag,))
             end = end or prefix + bytes((tag + 1,))
         return start or prefix, end if end is not None else codec.prefix_end(prefix)
-
-
-def diff(old: Iterable[bytes], new: set[bytes]) -> tuple[set[bytes], set[bytes]]:
-    """(keys to delete, keys to put)."""
-    old_set = set(old)
-    return old_set - new, new - old_set
 
 
 MISSING = _MISSING

@@ -59,9 +59,15 @@ def _stamp(
     return previous, latest
 
 
-def _put_keys(put: Callable[..., None], column: list[Any], values: list[bytes] | None, handle: Any) -> None:
-    """Put a column of keys (bytes, or a set of keys for a multi-valued field); values align with
-    the column, or are all empty."""
+def _put_keys(
+    put: Callable[..., None], column: list[Any], values: list[bytes] | None, handle: Any, single: bool = False
+) -> None:
+    """Put a column of keys (bytes, or a set of keys for a multi-valued field; `single`: bytes
+    only); values align with the column, or are all empty."""
+    if single and values is None:
+        for key in column:
+            put(key, b"", handle)
+        return
     if values is None:
         for key in column:
             if type(key) is bytes:
@@ -268,11 +274,7 @@ class WriteMixin:
             put(tid + rid_list[position], log_value[starts[position] : ends[position]], rows_h)
         index_values = [codec.u64(labels[rid]) for rid in rid_list] if labelled else None
         for column, single in layout.index_key_columns(records, rid_list):
-            if single and index_values is None:
-                for key in column:
-                    put(key, b"", index_h)
-            else:
-                _put_keys(put, column, index_values, index_h)
+            _put_keys(put, column, index_values, index_h, single)
         if layout.stores_lookup_keys:
             _put_keys(put, [layout.lookup_keys(r, rid) for r, rid in zip(records, rid_list, strict=True)], None, keys_h)
         if previous is not None:
