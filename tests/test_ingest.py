@@ -238,19 +238,20 @@ def test_prune_removes_what_came_from_deleted_files(db: remdb.Database, docs: Pa
     shared_b.write_text('{"email": "bob@x.org", "name": "Bob"}\n')
     db.ingest([docs, elsewhere])
     db.ingest([shared_a, shared_b], table="people")
-    guide_chunks = [c["id"] for c in chunks_of(db, docs / "guide.md")]
+    page = docs / "nested" / "page.html"
+    gone_chunks = [c["id"] for path in (docs / "guide.md", page) for c in chunks_of(db, path)]
     before = db.count("resources")
     (docs / "guide.md").unlink()
+    page.unlink()
     elsewhere.unlink()  # gone too, but not under a directory being pruned: kept
     assert db.ingest(docs).pruned == 0  # prune is opt-in
-    report = db.ingest(docs, prune=True)
-    assert report.pruned == 1 and report.removed == len(guide_chunks) > 0 and report.files == 2
-    assert db.get_batch(guide_chunks) == [None] * len(guide_chunks)
-    assert db.count("resources") == before - len(guide_chunks)
+    report = db.ingest([docs, docs, docs / "nested"], prune=True)  # overlapping roots: each pruned once
+    assert report.pruned == 2 and report.removed == len(gone_chunks) > 0 and report.files == 1
+    assert db.get_batch(gone_chunks) == [None] * len(gone_chunks)
+    assert db.count("resources") == before - len(gone_chunks)
     assert sorted(Path(d["path"]).name for d in db.list("documents") if d["chunk_table"] == "resources") == [
         "elsewhere.md",
         "notes.txt",
-        "page.html",
     ]
     assert db.ingest(docs, prune=True).pruned == 0  # nothing left to prune
     shared_a.unlink()  # Bob is also linked from b.jsonl: unlinked, not deleted; Ann goes

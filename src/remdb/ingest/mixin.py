@@ -78,13 +78,13 @@ class IngestMixin:
                 report.skipped.append((str(path), reason))
             if progress is not None:
                 progress(Progress(str(path), done, len(files), report.chunks, reason is not None))
-        if prune:
-            for root in {Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()}:
-                for document in db.find(DOCUMENTS, "chunk_table", eq=table, fetch=True):
-                    where = Path(document["path"])
-                    if where.is_relative_to(root) and not where.exists():
-                        report.pruned += 1
-                        report.removed += syncer.prune(document["id"])
+        roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()] if prune else []
+        if roots:
+            for document in db.find(DOCUMENTS, "chunk_table", eq=table, fetch=True):
+                where = Path(document["path"])
+                if any(where.is_relative_to(root) for root in roots) and not where.exists():
+                    report.pruned += 1
+                    report.removed += syncer.prune(document["id"])
         report.seconds = time.perf_counter() - started
         return report
 

@@ -20,8 +20,6 @@ import orjson
 from remdb.errors import ValidationError
 from remdb.schema.model import TableSchema
 
-_SYSTEM_ONLY = ("created_at", "modified_at", "deleted_at")
-
 
 def to_json_native(value: Any) -> Any:
     """Datetimes, UUIDs, dataclasses, numpy values and Pydantic models become JSON types."""
@@ -94,15 +92,7 @@ class RecordValidator:
         `modified_at` is dropped (the database sets it); a non-null `deleted_at` is refused (use
         delete()), so a record read with get() can be written back as it is.
         """
-        body, created_at, record_id = self._prepare(record)
-        try:
-            ok = self._validator.is_valid(body)
-        except ValueError:  # a value JSON does not have (datetime, UUID, …): normalise and retry
-            body = to_json_native(body)
-            ok = self._validator.is_valid(body)
-        if not ok:
-            self._raise_first_error(body)
-        return _restamp(body, created_at, record_id)
+        return self.validate_many([record])[0]
 
     def validate_many(self, records: Sequence[Any]) -> list[dict[str, Any]]:
         """`validate` of each record, checked against the schema in one call for the whole list

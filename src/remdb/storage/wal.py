@@ -15,6 +15,7 @@ reader asking for removed entries gets `WalTruncated` instead of a silent gap.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -97,12 +98,4 @@ class WAL:
             after_seq = self.floor - 1
         if after_seq < 0 or limit < 0:
             raise InvalidInput("after_seq and limit must be >= 0")
-        self._check_kept(after_seq)
-        out: list[dict[str, Any]] = []
-        if limit == 0:
-            return out
-        for _key, value in self._store.cf["wal"].items(from_key=codec.u64(after_seq + 1)):
-            out.append(orjson.loads(value))
-            if len(out) >= limit:
-                break
-        return out
+        return list(islice(self.iter_after(after_seq), limit))
