@@ -161,6 +161,18 @@ class TextIndex:
     def _key(self, term: str, doc_id: bytes) -> bytes:
         return self._prefix + term.encode() + _SEP + doc_id
 
+    @property
+    def key_prefix(self) -> bytes:
+        """table_id(4) + field_id(2): every posting and the counters of this index start with it."""
+        return self._prefix
+
+    def postings_of(self, doc_id: bytes, text: str | None) -> dict[bytes, bytes]:
+        """The postings (key -> value) that indexing `text` for `doc_id` stores; what `check()`
+        compares the stored postings with, encoded by the same code as `index_ops`."""
+        counts = _counts(text, "text")
+        length = min(sum(counts.values()), _MAX_DL)
+        return {self._key(term, doc_id): _POSTING.pack(min(tf, _MAX_TF), length) for term, tf in counts.items()}
+
     def index_ops(self, batch: WriteBatch, doc_id: bytes, old_text: str | None, new_text: str | None) -> None:
         """Add to `batch` what turns the indexed `old_text` of `doc_id` into `new_text`.
 
