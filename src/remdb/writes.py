@@ -15,7 +15,7 @@ import orjson
 
 from remdb import ids as idmod
 from remdb.errors import InvalidInput, ValidationError
-from remdb.graph.edges import INLINE_KEY, pop_inline_edges
+from remdb.graph.edges import INLINE_KEY, check_chunk_size, pop_inline_edges
 from remdb.graph.keys import delete_edge_ops
 from remdb.records import TableLayout
 from remdb.schema.validate import to_json_native
@@ -132,6 +132,7 @@ class WriteMixin:
         far)` after each. Embedding fields are embedded with one model call per field for the
         whole batch, unless `vectors={"field": matrix or list}` supplies them. Returns ids in input
         order."""
+        check_chunk_size(chunk_size)
         if len(records) > 1000 and gc.isenabled():
             # Building many short-lived dicts triggers the cyclic collector over and over; none of
             # them form cycles, so pausing it for the batch is safe and ~20% faster.

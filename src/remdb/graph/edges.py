@@ -42,6 +42,12 @@ _Spec = tuple[bytes, bytes, str, dict[str, Any], bytes]  # (src, dst, type, prop
 _RowSpec = tuple[bytes, bytes, str, dict[str, Any]]  # (src, dst, type, properties)
 
 
+def check_chunk_size(chunk_size: Any) -> None:
+    """Refuse, before any work, a chunk size that would write nothing (<= 0) or fail half-way."""
+    if type(chunk_size) is not int or chunk_size < 1:
+        raise InvalidInput(f"chunk_size must be a positive int, got {chunk_size!r}")
+
+
 def _edge_tuple(item: Any, position: int) -> tuple[Any, Any, Any, Any]:
     if isinstance(item, dict):
         return item.get("src"), item.get("dst"), item.get("type"), item.get("properties")
@@ -113,8 +119,7 @@ class EdgeMixin:
         dicts. Everything is validated and every endpoint checked first (nothing is written if one
         fails), then edges are written in atomic chunks of `chunk_size`, one WriteBatch and one
         change-log entry each. Returns the number of edges given."""
-        if chunk_size < 1:
-            raise InvalidInput("chunk_size must be >= 1")
+        check_chunk_size(chunk_size)
         paused = gc.isenabled()
         if paused:
             gc.disable()  # many short-lived tuples, no cycles: as in insert_batch
