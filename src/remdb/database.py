@@ -7,6 +7,7 @@ no lock; writes are serialised by the store's write lock (one writer process per
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -20,8 +21,8 @@ from remdb.errors import InvalidInput, NotFound, SchemaError
 from remdb.graph import GraphMixin
 from remdb.graph.keys import delete_edge_ops
 from remdb.ingest.mixin import IngestMixin
-from remdb.migrate import apply_index_changes
-from remdb.moments import MomentsMixin
+from remdb.migrate import MARKER_PREFIX, build_added_indexes, discard_interrupted, discard_partial, removal_ops
+from remdb.moments import MomentsMixin, has_time_index
 from remdb.query.mixin import SQLMixin
 from remdb.records import MISSING, TableLayout
 from remdb.schema.loader import normalize
@@ -89,6 +90,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
             list(self._store.iter_prefix("meta", SCHEMA_PREFIX)),
             codec.read_u32(raw_next) if raw_next else 1,
         )
+        discard_interrupted(self._store, self._registry)
         raw_rownum = meta.get(NEXT_ROWNUM)
         self._next_rownum = codec.read_u64(raw_rownum) if raw_rownum else 1
         for key, value in self._store.iter_prefix("meta", COUNT_PREFIX):
@@ -135,20 +137,34 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
             return change.table
 
     def _apply_schema_change(self, change: SchemaChange) -> None:
-        """Build or drop derived keys for the change, then publish the schema with its WAL entry."""
-        table, store = change.table, self._store
-        if change.previous is not None:
-            apply_index_changes(store, change)
-        batch = store.batch()
-        batch.put(SCHEMA_PREFIX + table.name.encode(), table.to_bytes(), store.handle["meta"])
-        batch.put(
-            NEXT_TABLE_KEY, codec.u32(max(self._registry.next_table_id, table.table_id + 1)), store.handle["meta"]
-        )
-        self._wal.append(
-            batch, {"op": "schema", "table": table.name, "version": table.version, "schema": table.describe()}
-        )
-        store.write(batch)
+        """Build the indexes the change adds, then publish the schema in one batch with the removal
+        of the indexes it drops and its WAL entry: an upgrade interrupted anywhere leaves either
+        schema whole. In-memory state changes only once that batch is written; a failure removes
+        the partial build (or the next open does, after a crash)."""
+        table, store, previous = change.table, self._store, change.previous
+        retimed = previous is not None and has_time_index(TableLayout(previous)) != has_time_index(TableLayout(table))
+        try:
+            if previous is not None:
+                build_added_indexes(store, change)
+            batch = store.batch()
+            removal_ops(store, change, batch)
+            if retimed:
+                self._span_reset_ops(batch, table.table_id)
+            batch.put(SCHEMA_PREFIX + table.name.encode(), table.to_bytes(), store.handle["meta"])
+            batch.put(
+                NEXT_TABLE_KEY, codec.u32(max(self._registry.next_table_id, table.table_id + 1)), store.handle["meta"]
+            )
+            self._wal.append(
+                batch, {"op": "schema", "table": table.name, "version": table.version, "schema": table.describe()}
+            )
+            store.write(batch)
+        except BaseException:
+            with contextlib.suppress(Exception):  # else the marker has the next open remove it
+                discard_partial(store, change)
+            raise
         self._wal.commit()
+        if retimed:
+            self._forget_span(table.table_id)
         self._registry.put(table)
         self._layouts.pop(table.name, None)
         self._texts.pop(table.name, None)
@@ -170,14 +186,15 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         return list(TEMPLATES)
 
     def drop_schema(self, name: str, *, force: bool = False) -> int:
-        """Drop a table and every row, index entry and lookup key of it; return the rows removed."""
-        table = self._registry.get(name)
-        if table.template and not force:
-            raise SchemaError(f"{name} is a built-in template; pass force=True (CLI: --force) to drop it")
-        store, layout = self._store, self._layout(name)
-        table_vectors = self._vectors(name)
+        """Drop a table and every row, index entry and lookup key of it; return the rows removed.
+        The schema is read under the write lock: an upgrade or drop that ran meanwhile is seen."""
+        store = self._store
         removed = edges_removed = 0
         with store.write_lock:
+            table = self._registry.get(name)
+            if table.template and not force:
+                raise SchemaError(f"{name} is a built-in template; pass force=True (CLI: --force) to drop it")
+            layout, table_vectors = self._layout(name), self._vectors(name)
             batch = store.batch()
             for key, value in store.iter_prefix("rows", layout.tid):
                 rid = key[4:]
@@ -191,14 +208,15 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
                     batch.delete(lookup_key, store.handle["keys"])
                 removed += 1
             end = codec.prefix_end(layout.tid)
-            batch.delete_range(layout.tid, end, store.handle["rows"])
-            batch.delete_range(layout.tid, end, store.handle["index"])
-            self._text(name).drop_ops(batch)
+            for family in ("rows", "index", "postings", "textstats"):  # with any partial upgrade build
+                batch.delete_range(layout.tid, end, store.handle[family])
             for field in table_vectors.fields.values():
                 batch.delete_range(field.field_prefix, codec.prefix_end(field.field_prefix), store.handle["vectors"])
                 batch.delete(field.config_key, store.handle["vectors"])
             batch.delete(SCHEMA_PREFIX + name.encode(), store.handle["meta"])
             batch.delete(COUNT_PREFIX + layout.tid, store.handle["meta"])
+            batch.delete(MARKER_PREFIX + layout.tid, store.handle["meta"])
+            self._span_reset_ops(batch, table.table_id)
             self._wal.append(batch, {"op": "drop_schema", "table": name, "rows": removed, "edges": edges_removed})
             store.write(batch)
             self._wal.commit()
@@ -206,9 +224,10 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
             self._layouts.pop(name, None)
             self._texts.pop(name, None)
             self._counts.pop(table.table_id, None)
+            self._forget_span(table.table_id)
+            self._table_vectors.pop(name, None)
             for field in table_vectors.fields.values():
                 field.drop_files()
-            self._table_vectors.pop(name, None)
         return removed
 
     def _text(self, table: str) -> TableText:

@@ -1,19 +1,31 @@
 """Applying a schema upgrade to existing rows: build new secondary and text indexes, drop old ones.
 
-Runs before the new schema is published, so a crash half-way leaves the old schema in force; the
-partial entries it wrote are cleared (range delete) and rebuilt when the upgrade is retried.
+An upgrade is atomic. New indexes are built first, under field ids the old schema does not have,
+so they are invisible until the new schema is published. The old indexes are removed in the very
+WriteBatch that publishes the new schema (`removal_ops`), so no moment exists where the old schema
+is in force without its indexes.
+
+A crash during the build leaves partial entries of fields no schema has. A marker (meta key
+`upgrading:<table_id>`, written before the first entry, removed with the publication) names their
+key prefixes: a failed upgrade removes them at once (`discard_partial`), and a process that died
+mid-build has them removed at the next open (`discard_interrupted`). A retried upgrade also clears
+them before building.
 """
 
 from __future__ import annotations
 
 import orjson
+from rocksdict import WriteBatch
 
 from remdb.records import TableLayout
-from remdb.schema.registry import SchemaChange
+from remdb.schema.registry import TEXT_PREFIX, Registry, SchemaChange
 from remdb.storage import codec
 from remdb.storage.engine import Store
 
 CHUNK = 5_000
+MARKER_PREFIX = b"upgrading:"
+_FIELD_PREFIX = 6  # table_id(4) + field_id(2): index entries, text postings and text counters
+_FAMILIES = ("index", "postings")
 
 
 def delete_prefix(store: Store, family: str, prefix: bytes) -> None:
@@ -24,28 +36,46 @@ def delete_prefix(store: Store, family: str, prefix: bytes) -> None:
     store.write(batch)
 
 
-def apply_index_changes(store: Store, change: SchemaChange) -> None:
+def _added_prefixes(change: SchemaChange) -> list[bytes]:
+    """Key prefixes of the index and text fields the upgrade builds."""
+    table = change.table
+    tid = codec.u32(table.table_id)
+    names = [*change.added_indexes, *(TEXT_PREFIX + f for f in change.added_text)]
+    return [tid + table.field_ids[name].to_bytes(2, "big") for name in names]
+
+
+def _clear_ops(store: Store, batch: WriteBatch, prefixes: list[bytes]) -> None:
+    """Add to `batch` the removal of every index entry, posting and text counter under `prefixes`."""
+    for prefix in prefixes:
+        end = codec.prefix_end(prefix)
+        for family in _FAMILIES:
+            batch.delete_range(prefix, end, store.handle[family])
+        batch.delete(prefix, store.handle["textstats"])
+
+
+def _unused(marker: bytes | None, in_use: set[int]) -> list[bytes]:
+    """The prefixes a build marker names whose field id the table's schema does not have."""
+    if not marker:
+        return []
+    prefixes = [marker[i : i + _FIELD_PREFIX] for i in range(0, len(marker), _FIELD_PREFIX)]
+    return [p for p in prefixes if int.from_bytes(p[4:], "big") not in in_use]
+
+
+def build_added_indexes(store: Store, change: SchemaChange) -> None:
+    """Backfill the indexes the upgrade adds from the live rows, in chunks, before publication."""
     from remdb.semantic.text import TableText
 
-    table, previous = change.table, change.previous
-    assert previous is not None
-    for removed in change.removed_indexes:
-        delete_prefix(store, "index", codec.u32(table.table_id) + previous.field_ids[removed].to_bytes(2, "big"))
-    if change.removed_text:
-        batch = store.batch()
-        TableText(store, previous).drop_ops(batch, change.removed_text)
-        store.write(batch)
-    if not change.added_indexes and not change.added_text:
+    prefixes = _added_prefixes(change)
+    if not prefixes:
         return
+    table = change.table
     layout = TableLayout(table)
+    batch = store.batch()
+    batch.put(MARKER_PREFIX + layout.tid, b"".join(prefixes), store.handle["meta"])
+    _clear_ops(store, batch, prefixes)  # entries of an earlier attempt that died half-way
+    store.write(batch)
     added = [layout.by_name[f] for f in change.added_indexes]
-    for field in added:
-        delete_prefix(store, "index", field.prefix)
     text = TableText(store, table)
-    if change.added_text:
-        batch = store.batch()
-        text.drop_ops(batch, change.added_text)
-        store.write(batch)
     batch, pending = store.batch(), 0
     index_handle = store.handle["index"]
     for key, value in store.iter_prefix("rows", layout.tid):
@@ -63,4 +93,54 @@ def apply_index_changes(store: Store, change: SchemaChange) -> None:
         if pending >= CHUNK:
             store.write(batch)
             batch, pending = store.batch(), 0
+    store.write(batch)
+
+
+def removal_ops(store: Store, change: SchemaChange, batch: WriteBatch) -> None:
+    """Add to the batch that publishes `change` the removal of the indexes it drops, and of its
+    build marker with any partial entries of an earlier failed build the new schema does not use."""
+    from remdb.semantic.text import TableText
+
+    table, previous = change.table, change.previous
+    marker_key = MARKER_PREFIX + codec.u32(table.table_id)
+    marker = store.cf["meta"].get(marker_key)
+    if marker is not None:
+        _clear_ops(store, batch, _unused(marker, set(table.field_ids.values())))
+        batch.delete(marker_key, store.handle["meta"])
+    if previous is None:
+        return
+    for removed in change.removed_indexes:
+        prefix = codec.u32(table.table_id) + previous.field_ids[removed].to_bytes(2, "big")
+        batch.delete_range(prefix, codec.prefix_end(prefix), store.handle["index"])
+    if change.removed_text:
+        TableText(store, previous).drop_ops(batch, change.removed_text)
+
+
+def discard_partial(store: Store, change: SchemaChange) -> None:
+    """Remove what a failed build wrote, and its marker (the old schema stays in force)."""
+    prefixes = _added_prefixes(change)
+    if not prefixes:
+        return
+    batch = store.batch()
+    _clear_ops(store, batch, prefixes)
+    batch.delete(MARKER_PREFIX + codec.u32(change.table.table_id), store.handle["meta"])
+    store.write(batch)
+
+
+def discard_interrupted(store: Store, registry: Registry) -> None:
+    """At open: remove the partial entries of upgrades whose process died before publishing. Only
+    prefixes of field ids the table's schema does not have are touched, so a stale marker can never
+    remove a published index."""
+    markers = list(store.iter_prefix("meta", MARKER_PREFIX))
+    if not markers:
+        return
+    batch = store.batch()
+    for key, value in markers:
+        table_id = codec.read_u32(key, len(MARKER_PREFIX))
+        try:
+            in_use = set(registry.by_id(table_id).field_ids.values())
+        except KeyError:  # the table was dropped: none of its entries are in use
+            in_use = set()
+        _clear_ops(store, batch, _unused(value, in_use))
+        batch.delete(key, store.handle["meta"])
     store.write(batch)

@@ -192,16 +192,31 @@ class MomentsMixin:
                 spans[layout.tid] = longest
         return spans[layout.tid]
 
-    def _span_ops(self, batch: Any, layout: TableLayout, bodies: list[dict[str, Any]]) -> None:
+    def _span_ops(self, batch: Any, layout: TableLayout, bodies: list[dict[str, Any]]) -> int | None:
         """Called by the write path for every chunk of rows: raise the table's max span in `batch`
-        if a row exceeds it. Only for tables with indexed start_time/end_time timestamps."""
+        if a row exceeds it. Only for tables with indexed start_time/end_time timestamps. Returns
+        the new span for `_publish_span` once the batch is written (None: unchanged): published
+        earlier, a batch that fails would leave a span in memory that no write stored."""
         if not has_time_index(layout):
-            return
+            return None
         current = self._max_span(layout)
         longest = max((span_of(b) for b in bodies), default=0)
         if longest > current or self._store.cf["meta"].get(SPAN_PREFIX + layout.tid) is None:
             batch.put(SPAN_PREFIX + layout.tid, codec.u64(max(longest, current)), self._store.handle["meta"])
-            self._moment_spans[layout.tid] = max(longest, current)  # type: ignore[attr-defined]
+            return max(longest, current)
+        return None
+
+    def _publish_span(self, layout: TableLayout, span: int) -> None:
+        self._moment_spans[layout.tid] = span  # type: ignore[attr-defined]
+
+    def _span_reset_ops(self, batch: Any, table_id: int) -> None:
+        """Add to `batch` the removal of a table's span statistic (a dropped table, or one whose
+        start_time/end_time index comes or goes: rows written without it never raised the span,
+        so it is recomputed from the rows when next needed). Then call `_forget_span`."""
+        batch.delete(SPAN_PREFIX + codec.u32(table_id), self._store.handle["meta"])
+
+    def _forget_span(self, table_id: int) -> None:
+        self.__dict__.get("_moment_spans", {}).pop(codec.u32(table_id), None)
 
 
 def _matches(

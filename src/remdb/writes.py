@@ -232,7 +232,7 @@ class WriteMixin:
         now = now_iso()
         batch = store.batch()
         edge_log = self._row_edge_ops(batch, table.name, bodies, rids, existing, inline_edges)
-        self._span_ops(batch, layout, bodies)
+        span = self._span_ops(batch, layout, bodies)
         id_strings = idmod.to_strs(rid_list)
         records = [{"id": id_string, **body} for id_string, body in zip(id_strings, bodies, strict=True)]
         previous, latest = _stamp(records, rid_list, existing, now)
@@ -304,6 +304,8 @@ class WriteMixin:
         self._wal.commit()
         self._counts[table.table_id] = count
         self._next_rownum = rownum
+        if span is not None:
+            self._publish_span(layout, span)
         if table_vectors is not None:
             for name, field in table_vectors.fields.items():
                 if name in (configs or {}):
