@@ -65,7 +65,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         sync: bool = False,
         embedder: Any = None,
     ) -> None:
-        if not isinstance(tenant, str) or not _TENANT_RE.match(tenant):
+        if not isinstance(tenant, str) or not _TENANT_RE.fullmatch(tenant):
             raise InvalidInput(f"invalid tenant name {tenant!r}: letters, digits, '.', '_', '-'")
         self.root = Path(path) if path is not None else default_root()
         self.tenant = tenant
@@ -105,6 +105,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         """Save loaded vector indexes (so the next open need not catch up), then close RocksDB."""
         if self._store.closed:
             return
+        self._close_sql()
         for vectors in self._table_vectors.values():
             vectors.save()
         self._store.close()
@@ -370,6 +371,8 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         layout: TableLayout,
         field: str,
         bounds: dict[str, Any],
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise InvalidInput(f"limit must be a non-negative integer or None, got {limit!r}")
         limit: int | None = None,
         labels: dict[bytes, int] | None = None,
     ) -> list[bytes]:

@@ -147,6 +147,8 @@ class WriteMixin:
         bodies = validator.validate_many(records)
         rids = self._record_ids(layout, bodies)
         table_vectors = self._vectors(table)
+        if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
+            raise InvalidInput(f"records must be a list of records, got {type(records).__name__}")
         field_vectors, configs = table_vectors.compute(bodies, vectors) if table_vectors else ({}, {})
         if vectors and not table_vectors:
             raise InvalidInput(f"vectors given, but {table} has no embedding_fields")

@@ -132,8 +132,8 @@ class EdgeMixin:
                     (src, dst, edge_type), props = item, None
                 else:
                     src, dst, edge_type, props = _edge_tuple(item, position)
-                    if props is not None and not isinstance(props, dict):
-                        raise InvalidInput(f"edge {position}: properties must be a JSON object")
+                    if props is not None:
+                        check_properties(props)
                 s = ids.get(src) if type(src) is str else None
                 if s is None:
                     s = ids[src] = to_bytes(src)

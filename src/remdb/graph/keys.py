@@ -19,6 +19,7 @@ import orjson
 
 from remdb import ids as idmod
 from remdb.errors import InvalidInput, NotFound
+from remdb.schema.validate import check_json_value
 from remdb.storage import codec
 
 OUT = "edges_out"
@@ -80,6 +81,8 @@ def check_properties(props: Any) -> dict[str, Any]:
         return {}
     if not isinstance(props, dict):
         raise InvalidInput(f"edge properties must be a JSON object, got {type(props).__name__}")
+    if props:
+        check_json_value(props, "edge properties")
     return props
 
 

@@ -23,13 +23,13 @@ from sqlglot import exp
 
 from remdb.errors import UnknownTable
 from remdb.query.values import get_path
-from remdb.schema.model import SYSTEM_FIELDS, TIMESTAMP_SYSTEM_FIELDS, TableSchema
+from remdb.schema.model import EDGES_VIEW, SYSTEM_FIELDS, TIMESTAMP_SYSTEM_FIELDS, TableSchema
 from remdb.storage import codec
 
 ENTITIES = "entities"
 TABLES_SCHEMA = "tables"
 ENTITY_COLUMNS = ("id", "type", "name", "properties", "created_at", "modified_at", "deleted_at")
-EDGES = "edges"
+EDGES = EDGES_VIEW
 EDGE_COLUMNS = ("src", "dst", "type", "properties", "created_at")
 
 

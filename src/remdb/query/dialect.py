@@ -19,6 +19,8 @@ from sqlglot.tokens import Token, TokenType
 
 from remdb.errors import QueryError
 
+MAX_NESTING = 256  # levels of a query's expression tree; a deep one would exhaust Python's stack
+
 
 def _positional(parser: Any) -> exp.Expression:
     # `?` is named after its offset in the text, then numbered in text order by `normalize`
@@ -139,9 +141,11 @@ def parse_condition(text: str) -> exp.Expression:
         raise QueryError("empty filter expression")
     _check_tokens(text, tokenize(text))
     try:
-        tree = normalize(sqlglot.parse_one(text, dialect=RemDialect))
+        tree = _bounded(normalize(sqlglot.parse_one(text, dialect=RemDialect)))
     except (ParseError, TokenError) as exc:
         raise _parse_error(exc, text) from None
+    except RecursionError:
+        raise _too_deep() from None
     if isinstance(tree, (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Command)):
         raise error_at(text, 0, f"expected a boolean expression, got a {tree.key.upper()} statement")
     return tree
@@ -153,6 +157,24 @@ def parse_statements(text: str) -> list[exp.Expression]:
         raise QueryError("empty query")
     _check_tokens(text, tokenize(text))
     try:
-        return [normalize(t) for t in sqlglot.parse(text, dialect=RemDialect) if t is not None]
+        return [_bounded(normalize(t)) for t in sqlglot.parse(text, dialect=RemDialect) if t is not None]
     except (ParseError, TokenError) as exc:
         raise _parse_error(exc, text) from None
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _too_deep() -> QueryError:
+    return QueryError(f"the query nests expressions or parentheses too deeply (at most {MAX_NESTING} levels)")
+
+
+def _bounded(tree: exp.Expression) -> exp.Expression:
+    """Refuse a tree deeper than MAX_NESTING: every later stage (analysis, planning, the predicate
+    compiler, DuckDB's SQL) recurses over it, and Python's recursion limit is about 1,000 frames."""
+    depths = {id(tree): 0}
+    for node in tree.walk():  # breadth-first, without recursion
+        if node is not tree:
+            depth = depths[id(node)] = depths[id(node.parent)] + 1
+            if depth > MAX_NESTING:
+                raise _too_deep()
+    return tree

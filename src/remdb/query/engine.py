@@ -39,6 +39,12 @@ class Engine:
         self._parsed: OrderedDict[str, Statement] = OrderedDict()
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        self.cache.clear()
+        self.duck.close()
+        with self._lock:
+            self._parsed.clear()
+
     def statement(self, text: str) -> Statement:
         if not isinstance(text, str):
             raise QueryError(f"the query must be a string, not {type(text).__name__}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from remdb.errors import DatabaseClosed
+
 if TYPE_CHECKING:
     from remdb.query.engine import Engine
     from remdb.query.result import Result
@@ -16,13 +18,25 @@ if TYPE_CHECKING:
 class SQLMixin:
     """The SQL methods of `remdb.Database`."""
 
+    closed: bool
+
     def _sql_engine(self) -> Engine:
+        # Checked on every call: the column cache would otherwise keep answering aggregates from
+        # memory after close().
+        if self.closed:
+            raise DatabaseClosed("the database is closed")
         engine = self.__dict__.get("_sql_state")
         if engine is None:
             from remdb.query.engine import Engine
 
             engine = self.__dict__["_sql_state"] = Engine(self)
         return engine
+
+    def _close_sql(self) -> None:
+        """Release the column cache and the DuckDB connection (`close()` calls this)."""
+        engine = self.__dict__.pop("_sql_state", None)
+        if engine is not None:
+            engine.close()
 
     def sql(self, text: str, params: Any = None, *, include_deleted: bool = False) -> Result:
         """Run one SQL statement (or LOOKUP / SEARCH / TRAVERSE / EXPLAIN) and return its rows.

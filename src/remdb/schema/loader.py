@@ -8,18 +8,24 @@ emits a dict `json_schema_extra`).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import orjson
 
-from remdb.errors import SchemaError
-from remdb.schema.model import EXTRA_KEYS
+from remdb.errors import SchemaError, ValidationError
+from remdb.schema.model import EXTRA_KEYS, RESERVED_TABLE_NAMES
+from remdb.schema.validate import check_json_value
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")  # always fullmatch: `$` also matches before a final newline
+_MODEL_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+_REF_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
+_DATA_KEYS = frozenset(("enum", "const", "default", "examples"))  # instances, not schemas: a "$ref" there is data
 
 
 def snake_case(title: str) -> str:
@@ -30,8 +36,10 @@ def snake_case(title: str) -> str:
 
 
 def check_table_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise SchemaError(f"invalid table name {name!r}: use letters, digits and underscores, starting with a letter")
+    if name.lower() in RESERVED_TABLE_NAMES:
+        raise SchemaError(f"table name {name!r} is reserved: SQL's `FROM {name.lower()}` is a built-in view")
     return name
 
 
@@ -51,7 +59,7 @@ def parse_document(text: str, origin: str, yaml: bool | None = None) -> dict[str
         if yaml:
             import yaml as pyyaml
 
-            doc = pyyaml.safe_load(text)
+            doc = pyyaml.load(text, Loader=_no_alias_loader())
         else:
             doc = orjson.loads(text)
     except Exception as exc:
@@ -59,6 +67,24 @@ def parse_document(text: str, origin: str, yaml: bool | None = None) -> dict[str
     if not isinstance(doc, dict):
         raise SchemaError(f"{origin}: a schema must be a mapping, got {type(doc).__name__}")
     return doc
+
+
+@functools.cache
+def _no_alias_loader() -> Any:
+    """PyYAML's SafeLoader refusing aliases: a few hundred bytes of nested aliases expand to
+    billions of nodes ("billion laughs"), and a schema has no use for them."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, f"aliases (*{event.anchor}) are not allowed in a schema", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
 
 
 def _import_model(spec: str) -> Any:
@@ -86,7 +112,7 @@ def load_source(source: Any) -> tuple[dict[str, Any], str | None]:
             if not path.exists():
                 raise SchemaError(f"schema file not found: {path}")
             return read_document(path), None
-        if re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", text):
+        if _MODEL_SPEC.fullmatch(text):
             return load_source(_import_model(text))
         raise SchemaError(f"not a schema file, dict or 'module:Model': {text!r}")
     raise SchemaError(
@@ -123,17 +149,51 @@ def _string_list(extras: dict[str, Any], key: str) -> list[str]:
     return list(dict.fromkeys(value))
 
 
+def _remote_ref(node: Any) -> str | None:
+    """The first `$ref` (or dynamic/recursive ref) in the schema that is not local (`#...`)."""
+    if isinstance(node, list):
+        return next((found for item in node if (found := _remote_ref(item)) is not None), None)
+    if not isinstance(node, dict):
+        return None
+    for key, value in node.items():
+        if key in _REF_KEYS and isinstance(value, str) and not value.startswith("#"):
+            return value
+        if key not in _DATA_KEYS and (found := _remote_ref(value)) is not None:
+            return found
+    return None
+
+
+def check_compiles(table: str, schema: dict[str, Any]) -> None:
+    """Refuse a schema that could never validate a row: one the JSON Schema meta-schema rejects
+    (a misspelt type, a bad pattern), a dangling `$ref`, or a `$ref` to another document, which
+    compiling would fetch over HTTP or read from a local file (`offline` makes sure of it)."""
+    remote = _remote_ref(schema)
+    if remote is not None:
+        raise SchemaError(f"table {table}: $ref {remote!r} points outside the schema; only local refs ('#/...') work")
+    try:
+        jsonschema_rs.validator_for(schema, validate_formats=True, offline=True)
+    except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SchemaError(f"table {table}: not a valid JSON Schema: {first}") from None
+
+
 def normalize(source: Any, name: str | None) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Return (table name, JSON Schema, options) with options checked against the schema."""
     doc, model_name = load_source(source)
+    try:
+        check_json_value(doc, "schema")
+    except ValidationError as exc:
+        raise SchemaError(exc.message) from None
     schema, extras = split_extras(doc)
-    table = name or extras.get("name") or (snake_case(schema["title"]) if schema.get("title") else model_name)
+    title = schema.get("title")
+    table = name or extras.get("name") or (snake_case(title) if isinstance(title, str) and title else model_name)
     if not table:
         raise SchemaError("the schema has no name: pass name=, or give it a top-level 'name' or 'title'")
     check_table_name(table)
     if schema.get("type", "object") != "object":
         raise SchemaError(f"table {table}: a schema must describe an object, got type {schema.get('type')!r}")
     schema.setdefault("type", "object")
+    check_compiles(table, schema)
     properties = schema.get("properties") or {}
     if not isinstance(properties, dict):
         raise SchemaError(f"table {table}: 'properties' must be a mapping")
@@ -163,7 +223,7 @@ def normalize(source: Any, name: str | None) -> tuple[str, dict[str, Any], dict[
         if top not in properties and top not in ("created_at", "modified_at", "deleted_at"):
             raise SchemaError(f"table {table}: indexed_fields names {field_name!r}, which is not a property")
     required = set(schema.get("required") or [])
-    missing = [f for f in options["key_field"] if f not in required and "default" not in properties[f]]
+    missing = [f for f in options["key_field"] if f not in required and "default" not in (properties[f] or {})]
     if missing:
         schema["required"] = [*schema.get("required", []), *missing]
     return table, schema, options

@@ -8,6 +8,10 @@ from typing import Any
 import orjson
 
 SYSTEM_FIELDS = ("id", "created_at", "modified_at", "deleted_at")
+EDGES_VIEW = "edges"  # SQL's view of the graph (remdb.query.catalog)
+# Names a table may not take: `FROM edges` must keep meaning the graph. (`FROM entities` always
+# means the view over every table, so the built-in `entities` table is not hidden by it.)
+RESERVED_TABLE_NAMES = frozenset((EDGES_VIEW,))
 TIMESTAMP_SYSTEM_FIELDS = frozenset({"created_at", "modified_at", "deleted_at"})
 EXTRA_KEYS = (
     "key_field",

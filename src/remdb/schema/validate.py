@@ -10,8 +10,10 @@ measurement on this machine (a 5-field record with a nested model, per call): js
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 import jsonschema_rs
@@ -29,6 +31,126 @@ def to_json_native(value: Any) -> Any:
         return orjson.loads(orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY))
     except TypeError as exc:
         raise ValidationError(f"record is not JSON-serialisable: {exc}") from None
+
+
+_DUMP_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson (and so a stored row) holds: int64 and uint64
+# orjson refuses nesting beyond 254 containers; a record is checked inside a list, one level more.
+MAX_DEPTH = 253
+_NONE = type(None)
+_FLAT = frozenset((str, int, bool, _NONE))
+_SCALARS = _FLAT | {float}
+_float_check = float.__instancecheck__
+
+
+def _fault(value: Any, path: list[str], depth: int) -> tuple[str, str] | None:
+    """(dotted path, why) of the first value in `value` that a row cannot hold exactly, or None.
+
+    The slow, exhaustive walk: it runs only when the fast checks of `json_value_fault` saw something
+    (orjson refused the values, a float sum was not finite, or there are nested containers)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        if kind is str and not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return ".".join(path), f"{value!r} is not valid Unicode (a lone surrogate)"
+        return None
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            return ".".join(path), f"integer {value} is outside the 64-bit range JSON rows hold"
+        return None
+    if isinstance(value, float):
+        if value - value != 0.0:
+            return ".".join(path), f"{value} is not a finite number (JSON has no NaN or Infinity)"
+        return None
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= MAX_DEPTH:
+            return ".".join(path), f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(value, dict):
+            items: Any = value.items()
+        else:
+            items = ((str(i), item) for i, item in enumerate(value))
+        for key, item in items:
+            if not isinstance(key, str):
+                return ".".join(path), f"key {key!r} is not a string"
+            found = _fault(key, [*path, key], depth) or _fault(item, [*path, key], depth + 1)
+            if found is not None:
+                return found
+        return None
+    if hasattr(value, "model_dump") and not isinstance(value, type):
+        return _fault(value.model_dump(), path, depth)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _fault(dataclasses.asdict(value), path, depth)
+    if hasattr(value, "tolist"):  # numpy arrays and scalars: orjson writes their NaN as null
+        return _fault(value.tolist(), path, depth)
+    try:
+        orjson.dumps(value, option=_DUMP_OPTIONS)
+    except TypeError:
+        return ".".join(path), f"a {kind.__name__} is not a JSON value"
+    return None
+
+
+def _floats_finite(value: Any) -> bool:
+    """Whether every float in `value` is finite (orjson, which checked everything else, writes a
+    non-finite float as null without a word)."""
+    kind = type(value)
+    if kind is dict:
+        return all(map(_floats_finite, value.values()))
+    if kind is list or kind is tuple:
+        return all(map(_floats_finite, value))
+    if isinstance(value, float):
+        return value - value == 0.0
+    if kind in _FLAT:
+        return True
+    return not hasattr(value, "tolist") or _floats_finite(value.tolist())
+
+
+def json_value_fault(records: Sequence[dict[str, Any]]) -> tuple[int, str, str] | None:
+    """(position, field path, why) of the first record value a row cannot hold exactly, else None:
+    NaN and ±Infinity (orjson would store null, an index +inf), integers beyond 64 bits, lone
+    surrogates, non-string keys, nesting orjson refuses, and types JSON does not have.
+
+    Runs on every write, so the common case is C-level passes over the whole batch: one orjson
+    encoding, which refuses everything but non-finite floats and writes those as null, so output
+    whose nulls are all top-level Nones is clean; otherwise a sum of the top-level floats, finite
+    only if each is, and a walk of the values that are not scalars."""
+    try:
+        encoded = orjson.dumps(records, option=_DUMP_OPTIONS)
+    except TypeError:
+        pass
+    else:
+        if b"null" not in encoded:  # orjson writes NaN and ±Infinity as null: none anywhere
+            return None
+        values = list(chain.from_iterable(map(dict.values, records)))
+        types = list(map(type, values))
+        if encoded.count(b"null") == types.count(_NONE):  # every null is a top-level None
+            return None
+        kinds = set(types)
+        if (float not in kinds or _finite_sum(filter(_float_check, values))) and (
+            kinds <= _SCALARS or all(_floats_finite(v) for v in values if type(v) not in _SCALARS)
+        ):
+            return None
+    for position, record in enumerate(records):
+        found = _fault(record, [], 1)
+        if found is not None:
+            return position, *found
+    return None
+
+
+def _finite_sum(floats: Any) -> bool:
+    """Whether every float is finite: a NaN or infinity makes the sum non-finite (a sum that
+    overflows only sends the caller to the exact walk)."""
+    total = sum(floats)
+    return total - total == 0.0
+
+
+def check_json_value(value: Any, what: str = "value") -> None:
+    """Raise ValidationError naming the path of the first part of `value` a row cannot hold."""
+    found = _fault(value, [], 1)
+    if found is not None:
+        path, why = found
+        raise ValidationError(f"{what}: field '{path}': {why}" if path else f"{what}: {why}", field=path or None)
 
 
 def _check_timestamp(table: str, value: Any) -> str | None:
@@ -73,8 +195,9 @@ class RecordValidator:
         schema = dict(table.json_schema)
         self._declares_id = "id" in (schema.get("properties") or {})
         try:
-            self._validator = jsonschema_rs.validator_for(schema, validate_formats=True)
-            self._list_validator = jsonschema_rs.validator_for(_list_of(schema), validate_formats=True)
+            # offline: a `$ref` to another document is never fetched (registration refuses them)
+            self._validator = jsonschema_rs.validator_for(schema, validate_formats=True, offline=True)
+            self._list_validator = jsonschema_rs.validator_for(_list_of(schema), validate_formats=True, offline=True)
         except Exception as exc:
             raise ValidationError(f"table {table.name}: its JSON Schema does not compile: {exc}") from None
         self._defaults = {
@@ -105,6 +228,10 @@ class RecordValidator:
                 body, created_at, record_id = self._prepare(record)
                 bodies.append(body)
                 stamps.append((created_at, record_id))
+            fault = json_value_fault(bodies)
+            if fault is not None:
+                position, path, why = fault
+                raise ValidationError(f"{self.table}: field '{path}': {why}", field=path, table=self.table)
             try:
                 ok = self._list_validator.is_valid(bodies)
             except ValueError:  # a value JSON does not have (datetime, UUID, …): normalise and retry

@@ -89,7 +89,10 @@ def _escape(raw: bytes, tag: int) -> bytes:
 def encode(value: Any) -> bytes:
     """Encode one scalar value. Lists and dicts are not scalars: callers index list items separately."""
     if type(value) is str:
-        return b"\x06" + value.encode().replace(b"\x00", b"\x00\xff") + _TERM
+        try:
+            return b"\x06" + value.encode().replace(b"\x00", b"\x00\xff") + _TERM
+        except UnicodeEncodeError:
+            raise InvalidInput(f"{value!r} is not valid Unicode (it holds a lone surrogate)") from None
     if value is None:
         return b"\x01"
     if value is True:
@@ -99,7 +102,7 @@ def encode(value: Any) -> bytes:
     if isinstance(value, Timestamp):
         return bytes((TIMESTAMP,)) + _Q.pack((int(value) + _SIGN) & _MASK)
     if isinstance(value, str):
-        return _escape(value.encode(), STRING)
+        return encode(str(value))
     if type(value) is int and -1024 <= value <= 1024:
         return _SMALL_INTS[value + 1024]
     if isinstance(value, (int, float)):

@@ -1,0 +1,431 @@
+"""Bad library input: every kind gets a remdb error and leaves the stored bytes as they were.
+
+Issue 9, faults 6 (non-finite floats), 13 (reserved SQL view names), 14 (SQL after close), 15 (integers beyond
+64 bits) and 18 (inputs escaping as non-remdb exceptions, YAML alias bombs, schemas that can never accept a row,
+remote `$ref`s, names with a trailing newline).
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import timeit
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+import remdb
+from remdb.errors import DatabaseClosed, InvalidInput, QueryError, RemDBError, SchemaError, ValidationError
+from remdb.storage.engine import COLUMN_FAMILIES
+
+FREE = {
+    "name": "free",
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "v": {}, "o": {}},
+    "indexed_fields": ["v", "title"],
+}
+KEYED = {
+    "name": "keyed",
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "n": {"type": "integer"}, "x": {"type": "number"}},
+    "key_field": "name",
+    "indexed_fields": ["n"],
+}
+INF, NAN = float("inf"), float("nan")
+LONE = "\ud800"
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def _gen() -> Iterator[int]:
+    yield 1
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[remdb.Database]:
+    database = remdb.connect(tmp_path / "db")
+    database.register_schema(FREE)
+    database.register_schema(KEYED)
+    first = database.insert("free", {"title": "first", "v": 1})
+    second = database.insert("keyed", {"name": "k1", "n": 1, "x": 1.5})
+    database.add_edge(first, second, "links", {"w": 1})
+    database.__dict__["test_ids"] = (first, second)
+    yield database
+    database.close()
+
+
+def _snapshot(db: remdb.Database) -> dict[str, list[tuple[bytes, bytes]]]:
+    return {name: list(db._store.iter_prefix(name, b"")) for name in COLUMN_FAMILIES}
+
+
+def _ids(db: remdb.Database) -> tuple[str, str]:
+    return db.__dict__["test_ids"]
+
+
+_Call = Callable[[remdb.Database], Any]
+
+BAD_INPUTS: list[tuple[str, _Call]] = [
+    # fault 6: non-finite floats, at the top level, nested, in lists and in edge properties
+    ("insert +inf indexed", lambda db: db.insert("free", {"v": INF})),
+    ("insert -inf indexed", lambda db: db.insert("free", {"v": -INF})),
+    ("insert nan indexed", lambda db: db.insert("free", {"v": NAN})),
+    ("insert nan nested", lambda db: db.insert("free", {"o": {"deep": [1, {"x": NAN}]}})),
+    ("insert inf in list", lambda db: db.insert("free", {"o": [1.0, INF]})),
+    ("insert inf typed number", lambda db: db.insert("keyed", {"name": "k2", "n": 2, "x": INF})),
+    ("insert_batch inf", lambda db: db.insert_batch("free", [{"v": 1}, {"o": {"x": -INF}}])),
+    ("update nan", lambda db: db.update(_ids(db)[0], {"o": {"x": NAN}})),
+    ("add_edge nan property", lambda db: db.add_edge(*_ids(db), "links", {"w": NAN})),
+    ("add_edge inf nested property", lambda db: db.add_edge(*_ids(db), "links", {"w": {"x": [INF]}})),
+    ("add_edges inf property", lambda db: db.add_edges([(*_ids(db), "links", {"w": INF})])),
+    (
+        "insert inline edge nan",
+        lambda db: db.insert("free", {"v": 2}, edges=[{"dst": _ids(db)[1], "type": "t", "properties": {"w": NAN}}]),
+    ),
+    # fault 15: integers beyond 64 bits
+    ("insert 2**70", lambda db: db.insert("free", {"v": 2**70})),
+    ("insert -2**64 nested", lambda db: db.insert("free", {"o": {"x": -(2**64)}})),
+    ("insert 2**70 typed integer", lambda db: db.insert("keyed", {"name": "k3", "n": 2**70})),
+    ("insert_batch 2**70", lambda db: db.insert_batch("free", [{"v": 1}, {"o": [2**70]}])),
+    ("update 2**70", lambda db: db.update(_ids(db)[0], {"v": 2**70})),
+    ("add_edge 2**70 property", lambda db: db.add_edge(*_ids(db), "links", {"w": 2**70})),
+    ("find eq 2**70", lambda db: db.find("free", "v", eq=2**70)),
+    # fault 18: values JSON does not have
+    ("insert set", lambda db: db.insert("free", {"v": {1, 2}})),
+    ("insert bytes", lambda db: db.insert("free", {"v": b"raw"})),
+    ("insert generator value", lambda db: db.insert("free", {"o": _gen()})),
+    ("insert object", lambda db: db.insert("free", {"o": object()})),
+    ("insert int key", lambda db: db.insert("free", {"o": {1: "x"}})),
+    ("insert lone surrogate", lambda db: db.insert("free", {"title": LONE})),
+    ("insert lone surrogate key", lambda db: db.insert("free", {"o": {LONE: 1}})),
+    ("insert nested 300", lambda db: db.insert("free", {"o": _nested(300)})),
+    ("insert nested 254", lambda db: db.insert("free", {"o": _nested(254)})),
+    ("insert not a record", lambda db: db.insert("free", 5)),
+    ("insert_batch generator", lambda db: db.insert_batch("free", ({"v": i} for i in range(3)))),
+    ("insert_batch int", lambda db: db.insert_batch("free", 5)),
+    ("insert_batch surrogate", lambda db: db.insert_batch("free", [{"v": 1}, {"title": LONE}])),
+    ("insert_batch set", lambda db: db.insert_batch("free", [{"v": 1}, {"o": {3}}])),
+    ("insert_batch nested", lambda db: db.insert_batch("free", [{"v": 1}, {"o": _nested(260)}])),
+    ("insert keyed surrogate key", lambda db: db.insert("keyed", {"name": LONE, "n": 1})),
+    ("update surrogate", lambda db: db.update(_ids(db)[0], {"title": LONE})),
+    ("update set", lambda db: db.update(_ids(db)[0], {"o": {1}})),
+    ("update not a dict", lambda db: db.update(_ids(db)[0], [1])),
+    ("update bad id", lambda db: db.update(LONE, {"v": 1})),
+    ("get surrogate", lambda db: db.get(LONE)),
+    ("get int", lambda db: db.get(5)),
+    ("get bytes", lambda db: db.get(b"0123456789abcdef")),
+    ("get None", lambda db: db.get(None)),
+    ("find surrogate", lambda db: db.find("free", "title", eq=LONE)),
+    ("find nan", lambda db: db.find("free", "v", eq=NAN)),
+    ("find set", lambda db: db.find("free", "v", eq={1})),
+    ("find int field", lambda db: db.find("free", 5, eq=1)),
+    ("find bad limit", lambda db: db.find("free", "v", gte=0, limit="x")),
+    ("search surrogate table", lambda db: db.search(LONE, "x")),
+    ("search int query", lambda db: db.search("free", 5)),
+    ("search bad where", lambda db: db.search("free", "x", where="(" * 5000 + "v = 1" + ")" * 5000)),
+    ("sql deep parentheses", lambda db: db.sql("SELECT * FROM free WHERE " + "(" * 5000 + "v = 1" + ")" * 5000)),
+    ("sql deep expression", lambda db: db.sql("SELECT " + "1 + " * 5000 + "1 FROM free")),
+    ("sql surrogate", lambda db: db.sql(f"SELECT * FROM free WHERE title = '{LONE}'")),
+    ("sql surrogate param", lambda db: db.sql("SELECT * FROM free WHERE title = ?", [LONE])),
+    ("sql set param", lambda db: db.sql("SELECT * FROM free WHERE v = ?", [{1}])),
+    ("sql bytes", lambda db: db.sql(b"SELECT 1")),
+    ("sql bad params", lambda db: db.sql("SELECT * FROM free WHERE v = ?", 5)),
+    ("add_edge surrogate type", lambda db: db.add_edge(*_ids(db), LONE)),
+    ("add_edge int type", lambda db: db.add_edge(*_ids(db), 5)),
+    ("add_edge surrogate property", lambda db: db.add_edge(*_ids(db), "links", {"w": LONE})),
+    ("add_edge set property", lambda db: db.add_edge(*_ids(db), "links", {"w": {1}})),
+    ("add_edge nested property", lambda db: db.add_edge(*_ids(db), "links", {"w": _nested(300)})),
+    ("add_edge bad id", lambda db: db.add_edge(LONE, _ids(db)[1], "links")),
+    ("lookup surrogate", lambda db: db.lookup(LONE)),
+    ("register set", lambda db: db.register_schema({1, 2})),
+    ("register int", lambda db: db.register_schema(5)),
+    ("register bad type", lambda db: db.register_schema({"name": "bad", "properties": {"a": {"type": "strin"}}})),
+    ("register dangling ref", lambda db: db.register_schema({"name": "bad", "properties": {"a": {"$ref": "#/x"}}})),
+    ("register bad pattern", lambda db: db.register_schema({"name": "bad", "properties": {"a": {"pattern": "("}}})),
+    ("register name newline", lambda db: db.register_schema({"properties": {}}, name="bad\n")),
+    ("register title newline", lambda db: db.register_schema({"name": "bad\n", "properties": {}})),
+    ("register reserved edges", lambda db: db.register_schema({"name": "edges", "properties": {}})),
+    ("register surrogate name", lambda db: db.register_schema({"name": LONE, "properties": {}})),
+    ("register inf default", lambda db: db.register_schema({"name": "bad", "properties": {"a": {"default": INF}}})),
+    ("register huge int", lambda db: db.register_schema({"name": "bad", "properties": {"a": {"maximum": 2**70}}})),
+    ("register set in schema", lambda db: db.register_schema({"name": "bad", "properties": {"a": {"enum": {1}}}})),
+    ("register nested", lambda db: db.register_schema({"name": "bad", "properties": {"a": _nested(300)}})),
+    ("register bytes", lambda db: db.register_schema(b"{}")),
+    ("register surrogate path", lambda db: db.register_schema(LONE + ".json")),
+    ("register nul path", lambda db: db.register_schema("a\x00b.json")),
+]
+
+
+@pytest.mark.parametrize("call", [c for _, c in BAD_INPUTS], ids=[n for n, _ in BAD_INPUTS])
+def test_bad_input_raises_remdb_error_and_leaves_data_intact(db: remdb.Database, call: _Call) -> None:
+    before = _snapshot(db)
+    with pytest.raises(RemDBError):
+        call(db)
+    assert _snapshot(db) == before
+    assert db.check()["ok"]
+
+
+# ------------------------------------------------------------------ fault 6: non-finite floats
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [({"v": INF}, "v"), ({"v": -INF}, "v"), ({"o": {"a": [1, {"b": NAN}]}}, "o.a.1.b"), ({"o": [INF]}, "o.0")],
+)
+def test_non_finite_float_names_the_field(db: remdb.Database, record: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        db.insert("free", record)
+    assert info.value.field == field
+    assert field in info.value.message
+
+
+def test_non_finite_edge_property_names_the_property(db: remdb.Database) -> None:
+    with pytest.raises(ValidationError) as info:
+        db.add_edge(*_ids(db), "links", {"w": {"x": NAN}})
+    assert info.value.field == "w.x"
+
+
+def test_infinity_in_batch_names_record_and_field(db: remdb.Database) -> None:
+    with pytest.raises(ValidationError) as info:
+        db.insert_batch("free", [{"v": 1.5}, {"v": 2.5}, {"o": {"x": INF}}])
+    assert info.value.field == "o.x"
+    assert info.value.details["record"] == 2
+
+
+def test_finite_floats_still_stored(db: remdb.Database) -> None:
+    rid = db.insert("free", {"v": 1e308, "o": {"x": [-1e-308, 0.0, -0.0]}})
+    assert db.get(rid)["v"] == 1e308
+    assert db.check()["ok"]
+
+
+def test_value_check_cost_per_record() -> None:
+    """The check runs on every write: a typical flat record must cost well under a microsecond."""
+    from remdb.schema.validate import json_value_fault
+
+    flat = [
+        {"name": f"n{i}", "status": "open", "priority": i % 5, "score": 0.5, "done": False, "n": i} for i in range(1000)
+    ]
+    assert json_value_fault(flat) is None
+    seconds = min(timeit.repeat(lambda: json_value_fault(flat), number=20, repeat=5)) / 20 / len(flat)
+    assert seconds < 1e-6, f"{seconds * 1e6:.2f} µs a record"
+
+
+@pytest.mark.parametrize(
+    ("records", "expected"),
+    [
+        ([{"a": None, "b": 1.5}], None),
+        ([{"a": "null", "b": [None, {"c": None}]}], None),
+        ([{"a": 1e308, "b": 1e308}], None),  # the float sum overflows; the exact walk clears it
+        ([{"a": None, "b": INF}], (0, "b")),
+        ([{"a": "null", "b": NAN}], (0, "b")),
+        ([{"a": {"x": None}}, {"b": [1, NAN]}], (1, "b.1")),
+        ([{"a": [None]}, {"b": {"c": -INF}}], (1, "b.c")),
+        ([{"a": 1}, {"a": 2**64}], (1, "a")),
+        ([{"a": {"k": (1, INF)}}], (0, "a.k.1")),
+    ],
+)
+def test_json_value_fault_finds_the_first_bad_value(
+    records: list[dict[str, Any]], expected: tuple[int, str] | None
+) -> None:
+    from remdb.schema.validate import json_value_fault
+
+    found = json_value_fault(records)
+    assert (found[:2] if found else None) == expected
+
+
+def test_numpy_infinity_is_refused(db: remdb.Database) -> None:
+    np = pytest.importorskip("numpy")
+    with pytest.raises(ValidationError) as info:
+        db.insert("free", {"v": np.float32("inf")})
+    assert info.value.field == "v"
+    with pytest.raises(ValidationError):
+        db.insert("free", {"o": np.array([1.0, np.nan])})
+
+
+# ------------------------------------------------------------------ fault 15: integers beyond 64 bits
+
+
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1, 2**70])
+def test_integer_out_of_range_names_the_field(db: remdb.Database, value: int) -> None:
+    with pytest.raises(ValidationError) as info:
+        db.insert("free", {"o": {"big": value}})
+    assert info.value.field == "o.big"
+
+
+@pytest.mark.parametrize("value", [2**64 - 1, -(2**63), 2**63])
+def test_integers_within_64_bits_accepted(db: remdb.Database, value: int) -> None:
+    rid = db.insert("free", {"o": {"big": value}})
+    assert db.get(rid)["o"]["big"] == value
+
+
+# ------------------------------------------------------------------ fault 13: reserved SQL view names
+
+
+@pytest.mark.parametrize("name", ["edges", "EDGES"])
+def test_view_name_is_reserved(db: remdb.Database, name: str) -> None:
+    with pytest.raises(SchemaError, match="reserved"):
+        db.register_schema({"properties": {"a": {"type": "string"}}}, name=name)
+    assert "edges" in db.sql("SELECT * FROM edges").columns[:3] or db.sql("SELECT * FROM edges").columns[0] == "src"
+
+
+def test_edges_view_still_answers(db: remdb.Database) -> None:
+    with pytest.raises(SchemaError):
+        db.register_schema({"name": "edges", "properties": {"a": {"type": "string"}}})
+    assert db.sql("SELECT src, dst, type FROM edges").rows[0]["type"] == "links"
+
+
+# ------------------------------------------------------------------ fault 14: SQL after close
+
+
+@pytest.mark.parametrize(
+    "query", ["SELECT count(*) AS n FROM free", "SELECT title, count(*) FROM free GROUP BY title", "LOOKUP 'k1'"]
+)
+def test_sql_after_close_raises(tmp_path: Path, query: str) -> None:
+    database = remdb.connect(tmp_path / "db")
+    database.register_schema(FREE)
+    database.insert_batch("free", [{"title": f"t{i}", "v": i} for i in range(20)])
+    database.sql(query)  # warms the column cache and DuckDB
+    database.sql(query)
+    database.close()
+    with pytest.raises(DatabaseClosed):
+        database.sql(query)
+    with pytest.raises(DatabaseClosed):
+        database.explain(query)
+    assert "_sql_state" not in database.__dict__  # the column cache and DuckDB connection are released
+
+
+# ------------------------------------------------------------------ fault 18: schemas
+
+
+def test_yaml_alias_bomb_is_refused_fast(tmp_path: Path, db: remdb.Database) -> None:
+    bomb = ["name: bomb", "type: object", 'a: &a ["x","x","x","x","x","x","x","x","x"]']
+    previous = "a"
+    for level in "bcdefghi":
+        bomb.append(f"{level}: &{level} [" + ",".join([f"*{previous}"] * 9) + "]")
+        previous = level
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(bomb) + "\n")
+    assert len(path.read_bytes()) < 600
+    result: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            db.register_schema(path)
+        except BaseException as exc:
+            result.append(exc)
+        else:
+            result.append(None)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert result, "register_schema hung on a YAML alias bomb"
+    assert isinstance(result[0], SchemaError)
+    assert "alias" in str(result[0])
+
+
+def test_yaml_without_aliases_still_loads(tmp_path: Path, db: remdb.Database) -> None:
+    path = tmp_path / "plain.yaml"
+    path.write_text("name: plain\ntype: object\nproperties:\n  a: {type: string}\n")
+    assert db.register_schema(path)["name"] == "plain"
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        {"a": {"type": "strin"}},
+        {"a": {"$ref": "#/$defs/Missing"}},
+        {"a": {"type": "string", "pattern": "(unclosed"}},
+        {"a": {"type": "string", "minLength": -1}},
+    ],
+)
+def test_schema_that_cannot_compile_is_refused(db: remdb.Database, properties: dict[str, Any]) -> None:
+    with pytest.raises(SchemaError):
+        db.register_schema({"name": "never", "type": "object", "properties": properties})
+    assert "never" not in [s["name"] for s in db.schemas()]
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        _Recorder.hits.append(self.path)
+        body = b'{"type": "string"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.hits = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_remote_ref_is_refused_and_not_fetched(db: remdb.Database, http_server: str) -> None:
+    schema = {"name": "remote", "properties": {"a": {"$ref": f"{http_server}/schema.json"}}}
+    with pytest.raises(SchemaError, match="ref"):
+        db.register_schema(schema)
+    nested = {"name": "remote2", "$defs": {"x": {"$ref": f"{http_server}/x.json#/y"}}, "properties": {}}
+    with pytest.raises(SchemaError, match="ref"):
+        db.register_schema(nested)
+    assert _Recorder.hits == []
+
+
+def test_file_ref_is_refused(tmp_path: Path, db: remdb.Database) -> None:
+    target = tmp_path / "secret.json"
+    target.write_text('{"type": "string"}')
+    for ref in (target.as_uri(), "secret.json", "other.json#/a"):
+        with pytest.raises(SchemaError, match="ref"):
+            db.register_schema({"name": "fileref", "properties": {"a": {"$ref": ref}}})
+
+
+def test_local_refs_still_work(db: remdb.Database) -> None:
+    schema = {
+        "name": "local",
+        "$defs": {"Team": {"type": "object", "properties": {"t": {"type": "string"}}}},
+        "properties": {"team": {"$ref": "#/$defs/Team"}},
+    }
+    db.register_schema(schema)
+    rid = db.insert("local", {"team": {"t": "x"}})
+    with pytest.raises(ValidationError):
+        db.insert("local", {"team": {"t": 5}})
+    assert db.get(rid)["team"] == {"t": "x"}
+
+
+@pytest.mark.parametrize("name", ["notes\n", "notes\n\n", "\nnotes", "no tes", "", "1notes"])
+def test_table_name_must_match_fully(db: remdb.Database, name: str) -> None:
+    with pytest.raises(SchemaError):
+        db.register_schema({"properties": {"a": {"type": "string"}}}, name=name)
+
+
+def test_tenant_name_with_trailing_newline(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput):
+        remdb.connect(tmp_path, tenant="acme\n")
+    assert not (tmp_path / "acme\n").exists()
+
+
+# ------------------------------------------------------------------ fault 18: deep SQL
+
+
+def test_deep_parentheses_give_query_error(db: remdb.Database) -> None:
+    with pytest.raises(QueryError, match="nest"):
+        db.sql("SELECT * FROM free WHERE " + "(" * 5000 + "v = 1" + ")" * 5000)
+    assert db.sql("SELECT * FROM free WHERE " + "(" * 20 + "v = 1" + ")" * 20).rows[0]["title"] == "first"
