@@ -278,17 +278,19 @@ def test_a_table_losing_and_regaining_its_time_index_keeps_a_true_span(db: remdb
 
 
 class _PauseAfterValidation:
-    """Holds the inserting thread between validation (outside the write lock) and the write, until
-    the other thread has changed the schema: the interleaving of the race, made deterministic."""
+    """Holds the inserting thread between its first validation of a batch (outside the write lock)
+    and the write, until the other thread has changed the schema: the race, made deterministic."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, inserter: str) -> None:
         self.validated = threading.Event()
         self.upgraded = threading.Event()
+        self.armed = False  # set by the inserter before each batch: a re-validation does not pause
         real = RecordValidator.validate_many
 
         def validate_many(validator: RecordValidator, records: Any) -> Any:
             bodies = real(validator, records)
-            if threading.current_thread().name == inserter:
+            if threading.current_thread().name == inserter and self.armed:
+                self.armed = False
                 self.validated.set()
                 assert self.upgraded.wait(20), "the upgrading thread never finished"
                 self.upgraded.clear()
@@ -311,14 +313,15 @@ class _PauseAfterValidation:
 
 
 def _race(
-    db: remdb.Database, monkeypatch: pytest.MonkeyPatch, change: Callable[[int], None], insert: Callable[[int], None]
+    monkeypatch: pytest.MonkeyPatch, change: Callable[[int], None], insert: Callable[[int], None], rounds: int = 6
 ) -> tuple[list[BaseException], list[BaseException]]:
-    rounds = 6
+    """Errors of the inserts and of the schema changes, `insert(i)` racing `change(i)` each round."""
     pause = _PauseAfterValidation(monkeypatch, "inserter")
     insert_errors: list[BaseException] = []
 
     def inserter() -> None:
         for i in range(rounds):
+            pause.armed = True
             try:
                 insert(i)
             except BaseException as exc:
@@ -340,7 +343,6 @@ def test_insert_batch_racing_schema_upgrades_writes_under_the_current_schema(
     db.insert_batch("items", items(10))
     batch = 25
     inserted, changed = _race(
-        db,
         monkeypatch,
         lambda i: db.register_schema(ITEMS_V2 if i % 2 == 0 else ITEMS_V1),
         lambda i: db.insert_batch("items", items(batch, 10 + i * batch), chunk_size=10),
@@ -350,7 +352,8 @@ def test_insert_batch_racing_schema_upgrades_writes_under_the_current_schema(
     assert db.count("items") == total
     assert_ok(db)
     assert len(db.find("items", "kind", eq="k")) == total
-    assert len(db.find("items", "title", gte="")) == total  # ITEMS_V2 is in force after 6 rounds
+    db.register_schema(ITEMS_V2)
+    assert len(db.find("items", "title", gte="")) == total
     assert len(db.search("items", "shared", k=total, mode="text")) == total
 
 
@@ -358,7 +361,6 @@ def test_insert_racing_a_stricter_schema_is_refused_whole(db: remdb.Database, mo
     db.register_schema(ITEMS_V1)
     strict = {**ITEMS_V1, "properties": {**ITEMS_V1["properties"], "kind": {"type": "string", "maxLength": 1}}}
     inserted, changed = _race(
-        db,
         monkeypatch,
         lambda i: db.register_schema(strict) if i == 0 else None,
         lambda i: db.insert_batch("items", [{"kind": "k"}, {"kind": "long kind"}] if i == 0 else [{"kind": "x"}]),
@@ -369,18 +371,57 @@ def test_insert_racing_a_stricter_schema_is_refused_whole(db: remdb.Database, mo
     assert_ok(db)
 
 
-def test_insert_racing_a_drop_of_its_table_is_refused(db: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_insert_racing_a_drop_of_its_table(db: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
     db.register_schema(ITEMS_V1)
     inserted, changed = _race(
-        db,
-        monkeypatch,
-        lambda i: db.drop_schema("items") if i == 0 else db.register_schema(ITEMS_V1) if i == 1 else None,
-        lambda i: db.insert_batch("items", items(3, i * 3)),
+        monkeypatch, lambda i: db.drop_schema("items"), lambda i: db.insert_batch("items", items(3)), 1
     )
     assert not changed
     assert len(inserted) == 1 and isinstance(inserted[0], UnknownTable), inserted
-    assert db.count("items") == 3 * 4
     assert_ok(db)
+
+    db.register_schema(ITEMS_V1)
+
+    def drop_and_recreate(i: int) -> None:
+        if i == 0:
+            db.drop_schema("items")
+            db.register_schema(ITEMS_V1)
+
+    inserted, changed = _race(monkeypatch, drop_and_recreate, lambda i: db.insert_batch("items", items(3, i * 3)), 3)
+    assert not inserted and not changed
+    assert db.count("items") == 9
+    assert_ok(db)
+
+
+def test_a_layout_cached_while_an_upgrade_publishes_is_not_stale(
+    db: remdb.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader building the table's layout from the old schema must not store it after the
+    upgrade emptied the cache (later writes would index the old schema's fields)."""
+    db.register_schema(ITEMS_V1)
+    db.insert_batch("items", items(10))
+    db.register_schema(ITEMS_V2)  # empties the cache
+    building, upgraded = threading.Event(), threading.Event()
+    real = TableLayout.__init__
+
+    def init(self: TableLayout, table: Any) -> None:
+        if threading.current_thread().name == "reader":
+            building.set()
+            upgraded.wait(2)  # fixed: the upgrade waits for this build instead (a deadlock, broken by the timeout)
+        real(self, table)
+
+    monkeypatch.setattr(TableLayout, "__init__", init)
+    reader = threading.Thread(target=lambda: db.find("items", "kind", eq="k"), name="reader")
+    reader.start()
+    assert building.wait(20)
+    upgrader = threading.Thread(target=lambda: (db.register_schema(ITEMS_V1), upgraded.set()))
+    upgrader.start()
+    reader.join(30)
+    upgrader.join(30)
+    monkeypatch.undo()
+    db.insert_batch("items", items(5, 10))
+    assert_ok(db)
+    assert len(db.find("items", "size", gte=0)) == 15
 
 
 # ---------------------------------------------------------------------- fault 7: in-memory state

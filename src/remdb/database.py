@@ -231,12 +231,17 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
                 field.drop_files()
         return removed
 
+    # The per-table caches below are filled under the write lock: schema changes publish and empty
+    # them under it, so a fill that read the old schema can never land after the emptying.
     def _text(self, table: str) -> TableText:
         text = self._texts.get(table)
         if text is None:
             from remdb.semantic.text import TableText
 
-            text = self._texts[table] = TableText(self._store, self._registry.get(table))
+            with self._store.write_lock:
+                text = self._texts.get(table)
+                if text is None:
+                    text = self._texts[table] = TableText(self._store, self._registry.get(table))
         return text
 
     def _vectors(self, table: str) -> TableVectors:
@@ -244,9 +249,12 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         if vectors is None:
             from remdb.semantic.table_vectors import TableVectors
 
-            vectors = self._table_vectors[table] = TableVectors(
-                self._store, self._registry.get(table), self.path / "vectors", self._provider_for
-            )
+            with self._store.write_lock:
+                vectors = self._table_vectors.get(table)
+                if vectors is None:
+                    vectors = self._table_vectors[table] = TableVectors(
+                        self._store, self._registry.get(table), self.path / "vectors", self._provider_for
+                    )
         return vectors
 
     def _provider_for(self, config: dict[str, Any] | None) -> Any:
@@ -273,7 +281,10 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
     def _layout(self, table: str) -> TableLayout:
         layout = self._layouts.get(table)
         if layout is None:
-            layout = self._layouts[table] = TableLayout(self._registry.get(table))
+            with self._store.write_lock:
+                layout = self._layouts.get(table)
+                if layout is None:
+                    layout = self._layouts[table] = TableLayout(self._registry.get(table))
         return layout
 
     # ------------------------------------------------------------------ reads
@@ -360,6 +371,8 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
     ) -> list[Any]:
         """Ids of live records whose indexed `field` matches, in index (value, id) order; with
         `fetch=True` the records themselves (one multi-get, no id round trip)."""
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise InvalidInput(f"limit must be a non-negative integer or None, got {limit!r}")
         layout = self._layout(table)
         rids = self._find_raw(layout, field, {"eq": eq, "gt": gt, "gte": gte, "lt": lt, "lte": lte}, limit)
         if not fetch:
@@ -371,8 +384,6 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         layout: TableLayout,
         field: str,
         bounds: dict[str, Any],
-        if limit is not None and (type(limit) is not int or limit < 0):
-            raise InvalidInput(f"limit must be a non-negative integer or None, got {limit!r}")
         limit: int | None = None,
         labels: dict[bytes, int] | None = None,
     ) -> list[bytes]:

@@ -88,6 +88,23 @@ def pop_inline_edges(records: Sequence[Any]) -> tuple[Sequence[Any], list[Any] |
     return stripped, inline
 
 
+def check_inline_endpoints(store: Any, rids: list[tuple[bytes, bool]], inline: list[Any], chunk_size: int) -> None:
+    """Raise NotFound, before the first chunk of a batch is written, for an inline edge whose other
+    end is neither a live record nor a row of its own or an earlier chunk (those are written by
+    the time its chunk is). Call under the write lock: liveness must not change until the write."""
+    first_chunk: dict[bytes, int] = {}
+    for position, (rid, _) in enumerate(rids):
+        first_chunk.setdefault(rid, position // chunk_size)
+    outside: list[bytes] = []
+    for position, edges in enumerate(inline):
+        chunk = position // chunk_size
+        for s, d, _type, _props in edges or ():
+            other = d if s is None else s
+            if first_chunk.get(other, chunk + 1) > chunk:
+                outside.append(other)
+    require_live(store, outside)
+
+
 class EdgeMixin:
     """Edge methods of `remdb.Database`; state (`_store`, `_wal`) lives there."""
 
@@ -233,21 +250,20 @@ class EdgeMixin:
         inline: list[Any] | None,
     ) -> dict[str, list[dict[str, Any]]] | None:
         """Called by the write path before a chunk of rows is written: add to `batch` the record's
-        inline edges and, for moments, `references` edges kept in step with `resource_ids` (to the
-        ids that are live records). Returns the change-log additions, or None when there are none."""
+        inline edges (their endpoints checked by `check_inline_endpoints`) and, for moments,
+        `references` edges kept in step with `resource_ids` (to the ids that are live records).
+        Returns the change-log additions, or None when there are none."""
         is_moment = table == "moments"
         if inline is None and not is_moment:
             return None
         specs: list[_RowSpec] = []
         removed: list[tuple[bytes, bytes, str]] = []
-        chunk_ids = frozenset(rid for rid, _ in rids)
         if inline is not None:
             for (rid, _), edges in zip(rids, inline, strict=True):
                 for s, d, t, props in edges or ():
                     specs.append((s or rid, d or rid, t, props))
-            require_live(self._store, [s for s, _, _, _ in specs] + [d for _, d, _, _ in specs], chunk_ids)
         if is_moment:
-            self._moment_links(bodies, rids, existing, chunk_ids, specs, removed)
+            self._moment_links(bodies, rids, existing, frozenset(rid for rid, _ in rids), specs, removed)
         if not specs and not removed:
             return None
         return self._row_edges_into(batch, specs, removed)
