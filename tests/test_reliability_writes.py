@@ -498,3 +498,34 @@ def test_a_bad_inline_edge_endpoint_in_the_last_chunk_writes_nothing(db: remdb.D
     db.insert_batch("items", backward, chunk_size=3)
     assert {e["dst"] for e in db.edges(ids[7])} == {ids[1]}
     assert_ok(db)
+
+
+def test_a_reembed_racing_a_schema_upgrade_takes_effect(db: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgrade that leaves the embedding fields alone keeps the table's vector state, so a re-embed
+    that started before it switches the field objects every later write and search uses."""
+    from remdb.semantic import admin
+
+    docs = {**ITEMS_V1, "embedding_fields": ["body"]}
+    db.register_schema(docs)
+    db.insert_batch("items", items(20))
+    started, go = threading.Event(), threading.Event()
+    real = admin.delete_prefix
+
+    def paused(*args: Any) -> None:
+        started.set()
+        assert go.wait(20)
+        real(*args)
+
+    monkeypatch.setattr(admin, "delete_prefix", paused)
+    reembed = threading.Thread(target=lambda: db.reembed("items", "body", provider="hash"))
+    reembed.start()
+    assert started.wait(20)
+    db.register_schema({**docs, "indexed_fields": ["kind", "title"]})
+    db.insert("items", {"kind": "k", "body": "before the switch"})  # vector state looked up after the upgrade
+    go.set()
+    reembed.join(30)
+    monkeypatch.undo()
+    assert db._vectors("items").fields["body"].version == 2
+    rid = db.insert("items", {"kind": "k", "body": "zebra quartz nebula"})
+    assert [hit["id"] for hit in db.search("items", "zebra quartz nebula", k=1)] == [rid]
+    assert_ok(db)

@@ -169,7 +169,12 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         self._registry.put(table)
         self._layouts.pop(table.name, None)
         self._texts.pop(table.name, None)
-        self._table_vectors.pop(table.name, None)
+        same_vectors = previous is not None and (previous.embedding_fields, previous.embedding_metric) == (
+            table.embedding_fields,
+            table.embedding_metric,
+        )
+        if not same_vectors:  # kept otherwise: a re-embed or a loaded index holds its field objects
+            self._table_vectors.pop(table.name, None)
 
     def schemas(self) -> list[dict[str, Any]]:
         """Every registered table, with its row count."""
