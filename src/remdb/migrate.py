@@ -14,9 +14,12 @@ them before building.
 
 from __future__ import annotations
 
+import contextlib
+
 import orjson
 from rocksdict import WriteBatch
 
+from remdb.errors import StorageError
 from remdb.records import TableLayout
 from remdb.schema.registry import TEXT_PREFIX, Registry, SchemaChange
 from remdb.storage import codec
@@ -143,4 +146,5 @@ def discard_interrupted(store: Store, registry: Registry) -> None:
             in_use = set()
         _clear_ops(store, batch, _unused(value, in_use))
         batch.delete(key, store.handle["meta"])
-    store.write(batch)
+    with contextlib.suppress(StorageError):  # a full disk must not stop the open: the next one retries
+        store.write(batch)
