@@ -446,6 +446,9 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
     def wal(self, after_seq: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Change entries with seq > after_seq (None: from the oldest kept), oldest first. Raises
         WalTruncated when entries after `after_seq` were removed by `truncate_wal`."""
+        for name, value in (("after_seq", after_seq), ("limit", limit)):
+            if value is not None and (type(value) is not int or not 0 <= value < 2**63):
+                raise InvalidInput(f"{name} must be an integer from 0 to 2**63 - 1, got {value!r}")
         return self._wal.read(after_seq, limit)
 
     @property

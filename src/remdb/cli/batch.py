@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from remdb.database import Database
 from remdb.errors import InvalidInput, ValidationError
 
+from .common import loads_exact
 from .output import console
 
 CHUNK_SIZE = 10_000
@@ -59,7 +60,7 @@ def parse_jsonl(lines: Iterable[bytes], origin: str) -> tuple[list[Any], list[in
         if not line.strip():
             continue
         try:
-            records.append(orjson.loads(line))
+            records.append(loads_exact(line))
         except orjson.JSONDecodeError as exc:
             raise InvalidInput(f"{origin} line {number}: not valid JSON: {exc}", line=number) from None
         numbers.append(number)

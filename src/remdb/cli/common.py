@@ -5,6 +5,8 @@ The options are Annotated types declared on every command (not only on the root 
 `rem list notes --json --path db` works with the options in any position, as users type them.
 """
 
+import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -54,9 +56,22 @@ DEFAULT_TENANT = "default"
 def parse_json(text: str, what: str) -> Any:
     """Parse a JSON command-line argument; malformed JSON is the user's input error (exit 2)."""
     try:
-        return orjson.loads(text)
+        return loads_exact(text)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_LONG_DIGIT_BYTES = re.compile(rb"[0-9]{19}")
+
+
+def loads_exact(data: str | bytes) -> Any:
+    """orjson.loads, but integers beyond 64 bits stay exact (orjson reads them as floats, which
+    would store 2**70 as 1.1805916207174113e+21; the library refuses the exact integer instead)."""
+    value = orjson.loads(data)
+    if (_LONG_DIGIT_BYTES if isinstance(data, bytes) else _LONG_DIGITS).search(data):  # type: ignore[arg-type]
+        return json.loads(data)  # valid JSON (orjson said so), read with Python's exact integers
+    return value
 
 
 def one_line(text: str) -> str:

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from remdb.database import connect
+from remdb.errors import SchemaError
 from remdb.schema.loader import parse_document
 
 from . import output
 from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption
 
 NameArg = Annotated[str, typer.Argument(help="Table (schema) name.", show_default=False)]
-_MODEL_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_MODEL_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # fullmatch: `$` also matches before a final newline
 
 schema_app = typer.Typer(help="Register, inspect and drop table schemas.", no_args_is_help=True)
 
@@ -28,10 +29,21 @@ def _source(source: str) -> Any:
     without this a model defined next to the user's files could not be imported.
     """
     if source == "-":
-        return parse_document(sys.stdin.read(), "<stdin>")
-    if _MODEL_SPEC.match(source) and not Path(source).exists() and os.getcwd() not in sys.path:
+        try:
+            text = sys.stdin.buffer.read().decode()
+        except UnicodeDecodeError as exc:
+            raise SchemaError(f"<stdin> is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+        return parse_document(text, "<stdin>")
+    if _MODEL_SPEC.fullmatch(source) and os.getcwd() not in sys.path and not _exists(source):
         sys.path.insert(0, os.getcwd())
     return source
+
+
+def _exists(source: str) -> bool:
+    try:
+        return Path(source).exists()
+    except OSError:  # a name too long: register_schema says so
+        return False
 
 
 @schema_app.command("add")

@@ -29,7 +29,12 @@ def collect(
     missing: list[tuple[str, str]] = []
     for given in paths:
         path = Path(given).expanduser()
-        if path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError as exc:  # a name too long, say: is_dir() passes on only "does not exist"
+            missing.append((str(given), exc.strerror or "cannot be read"))
+            continue
+        if is_dir:
             root = path.resolve()
             for directory, dirs, names in os.walk(root):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))

@@ -46,9 +46,11 @@ def check_table_name(name: str) -> str:
 def read_document(path: Path) -> dict[str, Any]:
     """Parse a JSON or YAML file into a dict, with errors that name the file."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SchemaError(f"cannot read schema file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"schema file {path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     return parse_document(text, str(path), yaml=path.suffix.lower() in (".yaml", ".yml"))
 
 
@@ -108,8 +110,12 @@ def load_source(source: Any) -> tuple[dict[str, Any], str | None]:
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         path = Path(text)
-        if path.suffix.lower() in (".json", ".yaml", ".yml") or path.exists():
-            if not path.exists():
+        try:
+            exists = path.exists()
+        except OSError as exc:  # a name too long: exists() passes on all but "no such file"
+            raise SchemaError(f"not a usable schema path {text[:80]!r}: {exc.strerror}") from None
+        if path.suffix.lower() in (".json", ".yaml", ".yml") or exists:
+            if not exists:
                 raise SchemaError(f"schema file not found: {path}")
             return read_document(path), None
         if _MODEL_SPEC.fullmatch(text):
