@@ -144,8 +144,14 @@ BAD_INPUTS: list[tuple[str, _Call]] = [
     ("add_edge bad id", lambda db: db.add_edge(LONE, _ids(db)[1], "links")),
     ("lookup surrogate", lambda db: db.lookup(LONE)),
     ("wal huge after", lambda db: db.wal(10**30)),
+    ("moments huge offset", lambda db: db.moments(since="99999999d")),
+    ("moments huge until", lambda db: db.moments(until="+99999999999w")),
     ("wal huge limit", lambda db: db.wal(limit=10**30)),
     ("wal str limit", lambda db: db.wal(limit="5")),
+    ("wal None limit", lambda db: db.wal(limit=None)),
+    ("scan str limit", lambda db: db.list("free", limit="5")),
+    ("sql surrogate named param aggregate", lambda db: db.sql("SELECT count(*) FROM free WHERE o = :p", {"p": LONE})),
+    ("sql surrogate literal aggregate", lambda db: db.sql(f"SELECT count(*) FROM free WHERE o = '{LONE}'")),
     ("register set", lambda db: db.register_schema({1, 2})),
     ("register int", lambda db: db.register_schema(5)),
     ("register bad type", lambda db: db.register_schema({"name": "bad", "properties": {"a": {"type": "strin"}}})),
@@ -240,6 +246,14 @@ def test_json_value_fault_finds_the_first_bad_value(
 
     found = json_value_fault(records)
     assert (found[:2] if found else None) == expected
+
+
+def test_json_value_fault_position_beyond_the_first_slice() -> None:
+    from remdb.schema.validate import json_value_fault
+
+    records: list[dict[str, Any]] = [{"a": i, "b": None} for i in range(10_000)]
+    records[9_000] = {"a": [INF]}
+    assert json_value_fault(records) == (9_000, "a.0", "inf is not a finite number (JSON has no NaN or Infinity)")
 
 
 def test_numpy_infinity_is_refused(db: remdb.Database) -> None:

@@ -338,8 +338,8 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         """Stream a table's records in key (id) order; `after` is the last id of the previous page."""
         layout = self._layout(table)
         start = layout.tid + idmod.to_bytes(after) + b"\x00" if after is not None else None
-        if limit is not None and limit < 0:
-            raise InvalidInput("limit must be >= 0")
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise InvalidInput(f"limit must be an integer >= 0 or None, got {limit!r}")
         return self._scan(layout, start, limit, include_deleted)
 
     def _scan(
@@ -447,7 +447,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         """Change entries with seq > after_seq (None: from the oldest kept), oldest first. Raises
         WalTruncated when entries after `after_seq` were removed by `truncate_wal`."""
         for name, value in (("after_seq", after_seq), ("limit", limit)):
-            if value is not None and (type(value) is not int or not 0 <= value < 2**63):
+            if (value is not None or name == "limit") and (type(value) is not int or not 0 <= value < 2**63):
                 raise InvalidInput(f"{name} must be an integer from 0 to 2**63 - 1, got {value!r}")
         return self._wal.read(after_seq, limit)
 

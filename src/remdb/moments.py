@@ -58,8 +58,11 @@ def parse_when(value: Any, *, end: bool = False, now: datetime | None = None) ->
     match = _RELATIVE.match(text)
     if match:
         sign, amount, unit = match.groups()
-        delta = timedelta(**{_UNITS[unit]: int(amount)})
-        return codec.Timestamp.from_datetime(current + delta if sign == "+" else current - delta)
+        try:
+            delta = timedelta(**{_UNITS[unit]: int(amount)})
+            return codec.Timestamp.from_datetime(current + delta if sign == "+" else current - delta)
+        except OverflowError:
+            raise InvalidInput(f"offset out of range: {value!r}") from None
     if _DATE.match(text):
         try:
             day_start = datetime.fromisoformat(text).replace(tzinfo=UTC)

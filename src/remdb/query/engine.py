@@ -53,6 +53,7 @@ class Engine:
             if found is not None:
                 self._parsed.move_to_end(text)
                 return found
+        _check_unicode(text, "the query")
         statement = parse(text)
         with self._lock:
             self._parsed[text] = statement
@@ -62,6 +63,8 @@ class Engine:
 
     def run(self, text: str, params: Any, include_deleted: bool, explain: bool = False) -> Result:
         statement = self.statement(text)
+        if params:
+            _check_params(params)
         explain = explain or statement.explain
         if statement.extended is not None:
             return self._extended(statement.extended, params, explain)
@@ -139,6 +142,21 @@ class Engine:
             why = "no record" if not found else f"{len(found)} records"
             raise QueryError(f"TRAVERSE FROM {start!r}: not an id, and {why} has that key or name")
         return found[0]["id"]
+
+
+def _check_unicode(value: Any, what: str) -> None:
+    """Lone surrogates cannot be encoded as UTF-8: DuckDB and the key codec would fail on them."""
+    if type(value) is str and not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise QueryError(f"{what} is not valid Unicode (it holds a lone surrogate)") from None
+
+
+def _check_params(params: Any) -> None:
+    values = params.values() if isinstance(params, dict) else params if isinstance(params, (list, tuple)) else ()
+    for value in values:
+        _check_unicode(value, "a parameter")
 
 
 def _plan_result(lines: list[str]) -> Result:

@@ -41,6 +41,7 @@ _NONE = type(None)
 _FLAT = frozenset((str, int, bool, _NONE))
 _SCALARS = _FLAT | {float}
 _float_check = float.__instancecheck__
+_SLICE = 4096  # records checked per orjson encoding (about 0.5 MB of transient output)
 
 
 def _fault(value: Any, path: list[str], depth: int) -> tuple[str, str] | None:
@@ -111,10 +112,21 @@ def json_value_fault(records: Sequence[dict[str, Any]]) -> tuple[int, str, str] 
     NaN and ±Infinity (orjson would store null, an index +inf), integers beyond 64 bits, lone
     surrogates, non-string keys, nesting orjson refuses, and types JSON does not have.
 
-    Runs on every write, so the common case is C-level passes over the whole batch: one orjson
+    Runs on every write, so the common case is C-level passes over a slice of records: one orjson
     encoding, which refuses everything but non-finite floats and writes those as null, so output
     whose nulls are all top-level Nones is clean; otherwise a sum of the top-level floats, finite
-    only if each is, and a walk of the values that are not scalars."""
+    only if each is, and a walk of the values that are not scalars. Slices bound the encoding's
+    transient memory for large batches."""
+    if len(records) <= _SLICE:
+        return _slice_fault(records)
+    for start in range(0, len(records), _SLICE):
+        found = _slice_fault(records[start : start + _SLICE])
+        if found is not None:
+            return start + found[0], found[1], found[2]
+    return None
+
+
+def _slice_fault(records: Sequence[dict[str, Any]]) -> tuple[int, str, str] | None:
     try:
         encoded = orjson.dumps(records, option=_DUMP_OPTIONS)
     except TypeError:
