@@ -10,13 +10,16 @@ force (the half-written new version is cleared when the re-embed is retried).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from remdb.errors import InvalidInput
 from remdb.migrate import delete_prefix
 from remdb.storage import codec
+
+if TYPE_CHECKING:
+    from remdb.embed import EmbeddingProvider
 
 
 class IndexAdminMixin:
@@ -75,21 +78,25 @@ class IndexAdminMixin:
         table: str,
         field: str | None = None,
         *,
-        provider: str | None = None,
+        provider: str | EmbeddingProvider | None = None,
         model: str | None = None,
         chunk_size: int = 256,
         progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
-        """Re-embed every live row's `field` with `provider`/`model` (default: the database's
-        embedder) into a new version, then switch to it. Returns the new field config and counts."""
-        from remdb.embed import get_provider
+        """Re-embed every live row's `field` with `provider`/`model` (a provider name, or a provider
+        instance; default: the database's embedder) into a new version, then switch to it. Returns
+        the new field config and counts."""
+        from remdb.embed import EmbeddingProvider, get_provider
         from remdb.semantic.text import text_of
 
         db: Any = self
         vectors = db._vectors(table)
         name = db._pick_field(table, field, list(vectors.fields), "embedding")
         fv = vectors.fields[name]
-        new_provider = get_provider(provider, model) if (provider or model) else db._provider_for(None)
+        if isinstance(provider, EmbeddingProvider):
+            new_provider = provider
+        else:
+            new_provider = get_provider(provider, model) if (provider or model) else db._provider_for(None)
         describe = new_provider.describe()
         new_version = fv.version + 1
         new_prefix = fv.prefix_of(new_version)
@@ -146,9 +153,10 @@ class IndexAdminMixin:
             batch.put(fv.config_key, orjson.dumps(config), handle)
             batch.delete_range(fv.prefix, codec.prefix_end(fv.prefix), handle)
             db._wal.append(batch, {"op": "reembed", "table": table, "field": name, "version": new_version, **describe})
-            db._store.write(batch)
-            db._wal.commit()
-            old_path = fv.path
-            fv.config, fv.index, fv.index_seq, fv.unsaved = config, None, 0, 0
+            with fv.lock:  # a search sees the old space (config, vectors, index) or the new, never a mix
+                db._store.write(batch)
+                db._wal.commit()
+                old_path = fv.path
+                fv.config, fv.index, fv.index_seq, fv.unsaved = config, None, 0, 0
             old_path.unlink(missing_ok=True)
         return {"table": table, "field": name, **config, "rows": done, "caught_up": len(changed)}

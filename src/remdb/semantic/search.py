@@ -13,7 +13,6 @@ from typing import Any
 
 from remdb import ids as idmod
 from remdb.errors import InvalidInput
-from remdb.semantic.keys import row_label_key
 from remdb.storage import codec
 
 MODES = ("vector", "text", "hybrid")
@@ -53,8 +52,9 @@ class SearchMixin:
             allowed, _steps = self._filter(layout, where, params, labels)
             if not allowed:
                 return []
+        rows: dict[str, dict[str, Any]] = {}  # live rows by id, fetched while vector hits are checked
         if mode == "vector":
-            hits = self._vector_hits(table, query, k, allowed, field, labels)
+            hits = self._vector_hits(table, query, k, allowed, field, labels, rows)
         elif mode == "text":
             hits = self._text_hits(table, query, k, allowed, field)
         else:
@@ -66,11 +66,13 @@ class SearchMixin:
             hits = fuse(vector_hits, text_hits, k, rrf_k, weights)
         if min_score is not None:
             hits = [h for h in hits if h[1] >= min_score]
-        rows = db._fetch(layout, [rid for rid, *_ in hits])
-        by_id = {row["id"]: row for row in rows}
+        names = idmod.to_strs([rid for rid, *_ in hits])
+        missing = [rid for (rid, *_), name in zip(hits, names, strict=True) if name not in rows]
+        if missing:
+            rows.update((row["id"], row) for row in db._fetch(layout, missing))
         out = []
-        for rid, score, *parts in hits:
-            row = by_id.get(idmod.to_str(rid))
+        for (_rid, score, *parts), name in zip(hits, names, strict=True):
+            row = rows.get(name)
             if row is None:
                 continue
             row["_score"] = score
@@ -111,24 +113,25 @@ class SearchMixin:
         allowed: set[bytes] | None,
         field: str | None,
         labels: dict[bytes, int] | None = None,
+        rows: dict[str, dict[str, Any]] | None = None,
     ) -> list[tuple[bytes, float]]:
+        """(row id, score) best first.
+
+        A label that no longer maps to a live embedded row (a ghost: its row was hard or soft deleted,
+        or lost its text, and the index missed it) is dropped from the index and the search runs
+        again, so ghosts never shorten the result. With `rows` (vector mode) the hits' rows are read
+        here, checked, and handed back in it (by id string), so checking costs no extra read. Without
+        it (hybrid, whose deep candidate list is mostly not returned, so reading its rows would cost
+        ~10%) only the row-label keys are checked: a soft-deleted ghost is dropped by the final read."""
         import numpy as np
+
+        from remdb.semantic.text import text_of
 
         db: Any = self
         table_vectors = db._vectors(table)
         name = self._pick_field(table, field, list(table_vectors.fields), "embedding")
         vectors = table_vectors.fields[name]
-        if vectors.config is None:
-            return []  # nothing embedded yet
-        if isinstance(query, str):
-            vector = table_vectors.provider(name).embed_one(query)
-        else:
-            vector = np.asarray(query, dtype=np.float32)
-            if vector.ndim != 1 or len(vector) != vectors.config["dimension"]:
-                raise InvalidInput(
-                    f"query vector must have {vectors.config['dimension']} dimensions, got shape {vector.shape}"
-                )
-        index = vectors.ensure_index(db._wal.seq, db._wal.iter_after, lambda rids: self._rownums(rids))
+        layout, parts = db._layout(table), tuple(name.split("."))
         allowed_labels = None
         if allowed is not None:
             known = labels or {}
@@ -139,11 +142,51 @@ class SearchMixin:
                 allowed_labels = np.concatenate([allowed_labels, np.asarray(extra, dtype=np.uint64)])
             if not len(allowed_labels):
                 return []
-        with vectors.lock:
-            found_labels, scores = index.search(vector, k, allowed=allowed_labels)
-        keys = [row_label_key(int(label)) for label in found_labels]
-        targets = db._store.cf["vectors"][keys] if keys else []
-        return [(t[4:], float(s)) for t, s in zip(targets, scores, strict=True) if t is not None]
+        embedded_for = -1  # the generation `vector` was made for
+        while True:
+            generation, config = vectors.space
+            if config is None:
+                return []  # nothing embedded yet
+            if embedded_for != generation and isinstance(query, str):
+                vector = table_vectors.provider_for(config).embed_one(query)
+            elif embedded_for != generation:
+                vector = np.asarray(query, dtype=np.float32)
+                if vector.ndim != 1 or len(vector) != config["dimension"]:
+                    raise InvalidInput(
+                        f"query vector must have {config['dimension']} dimensions, got shape {vector.shape}"
+                    )
+            embedded_for = generation
+            with vectors.lock:
+                if vectors.generation != generation:
+                    continue  # a re-embed switched models after the query was embedded: embed it again
+                index = vectors.ensure_index(db._wal.seq, db._wal.iter_after, self._rownums)
+                found_labels, scores = index.search(vector, k, allowed=allowed_labels)
+            found = found_labels.tolist()
+            rids = vectors.rids_of(found)
+            fetched: dict[str, dict[str, Any]] = {}
+            if rows is not None:
+                present = [rid for rid in rids if rid is not None]
+                name_of = dict(zip(present, idmod.to_strs(present), strict=True))
+                fetched = {row["id"]: row for row in db._fetch(layout, present)}
+            hits, suspects = [], []
+            for label, rid, score in zip(found, rids, scores.tolist(), strict=True):
+                if rid is None:
+                    suspects.append(label)  # hard deleted
+                    continue
+                if rows is not None:
+                    row = fetched.get(name_of[rid])
+                    if row is None:
+                        suspects.append(label)  # soft deleted
+                        continue
+                    if not text_of(row, parts):
+                        suspects.append(label)  # no text: a ghost unless its vector was given
+                hits.append((rid, score))
+            ghosts = vectors.ghosts(suspects) if suspects else []
+            if not ghosts:
+                if rows is not None:
+                    rows.update(fetched)
+                return hits
+            vectors.forget(ghosts, generation)
 
     def _text_hits(
         self, table: str, query: Any, k: int, allowed: set[bytes] | None, field: str | None

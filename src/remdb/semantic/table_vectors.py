@@ -34,6 +34,16 @@ class TableVectors:
     def provider(self, field: str) -> Any:
         return self._provider_for(self.fields[field].config)
 
+    def provider_for(self, config: dict[str, Any] | None) -> Any:
+        """The provider of a config read earlier (the field's may have changed since)."""
+        return self._provider_for(config)
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever a field's vector space does: read it before `compute`, compare under the
+        write lock; a change means the vectors were made for a space that is no longer current."""
+        return sum(field.generation for field in self.fields.values())
+
     def compute(
         self,
         bodies: Sequence[dict[str, Any]],
@@ -53,32 +63,35 @@ class TableVectors:
         for name, field in self.fields.items():
             if name in skip:
                 continue
+            current = field.config  # one read: embedding and the check below agree on the space
             if name in given:
-                vectors, describe = self._precomputed(name, given[name], len(bodies))
+                vectors, describe = self._precomputed(name, given[name], len(bodies), current)
             else:
-                vectors, describe = self._embed(name, bodies)
+                vectors, describe = self._embed(name, bodies, current)
             if describe is not None:
-                config = field.check_config(describe)
+                config = field.check_config(describe, current)
                 if config is not None:
                     configs[name] = config
             out[name] = vectors
         return out, configs
 
     def _embed(
-        self, name: str, bodies: Sequence[dict[str, Any]]
+        self, name: str, bodies: Sequence[dict[str, Any]], config: dict[str, Any] | None
     ) -> tuple[list[np.ndarray | None], dict[str, Any] | None]:
         texts = [text_of(body, self._parts[name]) for body in bodies]
         wanted = [i for i, text in enumerate(texts) if text]
         vectors: list[np.ndarray | None] = [None] * len(bodies)
         if not wanted:
             return vectors, None
-        provider = self.provider(name)
+        provider = self._provider_for(config)
         matrix = provider.embed([texts[i] for i in wanted])  # type: ignore[misc]
         for row, i in enumerate(wanted):
             vectors[i] = matrix[row]
         return vectors, provider.describe()
 
-    def _precomputed(self, name: str, value: Any, rows: int) -> tuple[list[np.ndarray | None], dict[str, Any] | None]:
+    def _precomputed(
+        self, name: str, value: Any, rows: int, existing: dict[str, Any] | None
+    ) -> tuple[list[np.ndarray | None], dict[str, Any] | None]:
         items = list(value) if not isinstance(value, np.ndarray) else value
         if len(items) != rows:
             raise InvalidInput(f"{len(items)} vectors given for {name!r} but {rows} records")
@@ -98,10 +111,8 @@ class TableVectors:
         if not dims:
             return out, None
         dimension = dims.pop()
-        field = self.fields[name]
-        if field.metric == "cos":
+        if self.fields[name].metric == "cos":
             out = [None if v is None else _unit(v) for v in out]
-        existing = field.config
         describe = {
             "provider": existing["provider"] if existing else "precomputed",
             "model": existing["model"] if existing else "precomputed",

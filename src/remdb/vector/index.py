@@ -287,10 +287,13 @@ class VectorIndex:
 
     # -- persistence ---------------------------------------------------------------------------
 
-    def save(self, path: Path | str, *, seq: int) -> None:
-        """Atomically save to `path`, recording `seq` (the change-log sequence this index reflects)."""
+    def save(self, path: Path | str, *, seq: int, extra_meta: dict[str, Any] | None = None) -> None:
+        """Atomically save to `path`, recording `seq` (the change-log sequence this index reflects)
+        and `extra_meta` (the owner's JSON facts, e.g. which database the index belongs to; read
+        back through `info`). StorageError if the file cannot be written (no `.tmp` is left)."""
         seq = positive_int("seq", seq, 0)
         meta: dict[str, Any] = {
+            **(extra_meta or {}),
             "seq": seq,
             "dimension": self.dimension,
             "metric": self.metric,

@@ -14,7 +14,8 @@ A truncated (torn) file loses its footer or no longer adds up; a flipped byte fa
 checksums; a foreign file has no magic. All of these raise StorageError, and the caller rebuilds
 the index from the source of truth. Saving writes ``<name>.tmp`` beside the target, fsyncs it,
 renames it over the target and fsyncs the directory, so a crash at any point leaves either the old
-file or the new one — a stray ``.tmp`` is simply overwritten by the next save.
+file or the new one — a stray ``.tmp`` is simply overwritten by the next save. A save that fails
+(a full disk, say) removes its ``.tmp`` at once: a large index must not keep the space it could not use.
 
 usearch (2.26) reads its index from a path and ignores bytes after its own serialisation, which is
 what lets the payload be loaded in place without copying it into memory first.
@@ -22,6 +23,7 @@ what lets the payload be loaded in place without copying it into memory first.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -109,7 +111,11 @@ def write_index_file(path: Path, write_payload: Callable[[Path], None], meta: di
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, StorageError) or not isinstance(exc, Exception):
+            raise
         raise StorageError(f"cannot save vector index to {path}: {exc}", path=str(path)) from exc
     _fsync_dir(path.parent)
 
