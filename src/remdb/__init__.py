@@ -1,7 +1,7 @@
 """remdb: an embedded database for AI applications — Resources, Entities, Moments and edges."""
 
 from remdb import errors
-from remdb.database import Database, REMDatabase, connect
+from remdb.database import Database, REMDatabase, connect, repair
 from remdb.errors import (
     InvalidInput,
     NotFound,
@@ -27,4 +27,5 @@ __all__ = [
     "__version__",
     "connect",
     "errors",
+    "repair",
 ]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from remdb import ids as idmod
-from remdb.errors import InvalidInput, NotFound, SchemaError
+from remdb.errors import InvalidInput, NotFound, SchemaError, StorageError
 from remdb.graph import GraphMixin
 from remdb.graph.keys import delete_edge_ops
 from remdb.ingest.mixin import IngestMixin
@@ -33,7 +33,7 @@ from remdb.semantic.admin import IndexAdminMixin
 from remdb.semantic.keys import row_label_key
 from remdb.semantic.search import SearchMixin
 from remdb.storage import codec
-from remdb.storage.engine import Store
+from remdb.storage.engine import Store, repair_store
 from remdb.storage.wal import WAL
 from remdb.writes import COUNT_PREFIX, NEXT_ROWNUM, WriteMixin
 
@@ -64,13 +64,19 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         *,
         sync: bool = False,
         embedder: Any = None,
+        create: bool = True,
     ) -> None:
-        if not isinstance(tenant, str) or not _TENANT_RE.fullmatch(tenant):
-            raise InvalidInput(f"invalid tenant name {tenant!r}: letters, digits, '.', '_', '-'")
-        self.root = Path(path) if path is not None else default_root()
+        self.root, self.path = _tenant_path(path, tenant)
         self.tenant = tenant
-        self.path = self.root / tenant
-        self._store = Store(self.path, sync=sync)
+        try:
+            self._store = Store(self.path, sync=sync, create=create)
+        except NotFound:
+            raise NotFound(
+                f"tenant {tenant!r} has no database at {self.path}: nothing was created "
+                f"(`rem init --tenant {tenant}` or connect(create=True) creates one)",
+                tenant=tenant,
+                path=str(self.path),
+            ) from None
         self._registry = Registry()
         self._layouts: dict[str, TableLayout] = {}
         self._texts: dict[str, TableText] = {}
@@ -79,8 +85,12 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         self._providers: dict[tuple[str, str, int], Any] = {}
         self._counts: dict[int, int] = {}
         self._next_rownum = 1
-        self._wal = WAL(self._store)
-        self._load()
+        try:
+            self._wal = WAL(self._store)
+            self._load()
+        except Exception as exc:  # release the lock: a half-opened handle is never returned to close
+            self._store.close()
+            raise self._store.read_error(exc, "the database's settings") from None
 
     # ------------------------------------------------------------------ lifecycle
     def _load(self) -> None:
@@ -102,13 +112,36 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
             meta.put(_INITIALISED, b"1")
 
     def close(self) -> None:
-        """Save loaded vector indexes (so the next open need not catch up), then close RocksDB."""
+        """Save loaded vector indexes (so the next open need not catch up), then close RocksDB.
+
+        RocksDB is released (and its lock) even when a save fails (a full disk): a handle left
+        open could not be closed again nor the database reopened. StorageError then says what was
+        not saved; the next open catches vector indexes up from the change log."""
         if self._store.closed:
             return
-        self._close_sql()
-        for vectors in self._table_vectors.values():
-            vectors.save()
-        self._store.close()
+        problems: list[str] = []
+        try:
+            self._close_sql()
+            for table, vectors in self._table_vectors.items():
+                try:
+                    vectors.save()
+                except Exception as exc:
+                    problems.append(f"the vector index of {table} was not saved ({exc})")
+        finally:
+            try:
+                self._store.close()
+            except StorageError as exc:
+                problems.append(exc.message)
+        if problems:
+            raise StorageError(f"closed {self.path}, but: {'; '.join(problems)}", path=str(self.path))
+
+    @staticmethod
+    def repair(path: str | os.PathLike[str] | None = None, tenant: str = "default") -> None:
+        """Rebuild a damaged tenant database (no CURRENT file, a corrupt MANIFEST or table file)
+        with RocksDB's repair, keeping every readable record. Table files it cannot read are
+        moved to `lost/` in the directory. Run `check()` afterwards: counters and derived keys may
+        need attention when rows were lost."""
+        repair_store(_tenant_path(path, tenant)[1])
 
     def __enter__(self) -> Database:
         return self
@@ -294,9 +327,12 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
 
     # ------------------------------------------------------------------ reads
     def _get_raw(self, rid: bytes, include_deleted: bool = False) -> tuple[str, dict[str, Any]]:
-        entry = self._store.cf["ids"].get(rid)
-        tid = entry[:4] if entry is not None else None
-        value = self._store.cf["rows"].get(tid + rid) if tid is not None else None
+        try:  # free when nothing is raised (Python 3.11): a corrupt block raises a bare Exception
+            entry = self._store.cf["ids"].get(rid)
+            tid = entry[:4] if entry is not None else None
+            value = self._store.cf["rows"].get(tid + rid) if tid is not None else None
+        except Exception as exc:
+            raise self._store.read_error(exc, f"record {idmod.to_str(rid)}") from None
         if value is None:
             raise NotFound(f"no record with id {idmod.to_str(rid)}")
         record = orjson.loads(value)
@@ -316,11 +352,14 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         rids = [idmod.to_bytes(r) for r in record_ids]
         if not rids:
             return []
-        tids = self._store.cf["ids"][rids]
-        wanted = [(i, t[:4] + r) for i, (t, r) in enumerate(zip(tids, rids, strict=True)) if t is not None]
+        try:
+            tids = self._store.cf["ids"][rids]
+            wanted = [(i, t[:4] + r) for i, (t, r) in enumerate(zip(tids, rids, strict=True)) if t is not None]
+            values = self._store.cf["rows"][[k for _, k in wanted]] if wanted else []
+        except Exception as exc:
+            raise self._store.read_error(exc, "records") from None
         out: list[dict[str, Any] | None] = [None] * len(rids)
         if wanted:
-            values = self._store.cf["rows"][[k for _, k in wanted]]
             for (i, _), value in zip(wanted, values, strict=True):
                 if value is not None:
                     record = orjson.loads(value)
@@ -417,7 +456,10 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         if not rids:
             return []
         loads, tid = orjson.loads, layout.tid
-        values = self._store.cf["rows"][[tid + r for r in rids]]
+        try:
+            values = self._store.cf["rows"][[tid + r for r in rids]]
+        except Exception as exc:
+            raise self._store.read_error(exc, "records") from None
         return [record for v in values if v is not None and (record := loads(v))["deleted_at"] is None]
 
     def lookup(self, key: str) -> list[dict[str, Any]]:
@@ -494,8 +536,21 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         return check_database(self._store, self._registry, self._layout, self._counts)
 
 
+def _tenant_path(path: str | os.PathLike[str] | None, tenant: str) -> tuple[Path, Path]:
+    """(root, the tenant's directory); the tenant name is checked, so it never escapes the root."""
+    if not isinstance(tenant, str) or not _TENANT_RE.fullmatch(tenant):
+        raise InvalidInput(f"invalid tenant name {tenant!r}: letters, digits, '.', '_', '-'")
+    root = Path(path) if path is not None else default_root()
+    return root, root / tenant
+
+
 def connect(
-    path: str | os.PathLike[str] | None = None, tenant: str = "default", *, sync: bool = False, embedder: Any = None
+    path: str | os.PathLike[str] | None = None,
+    tenant: str = "default",
+    *,
+    sync: bool = False,
+    embedder: Any = None,
+    create: bool = True,
 ) -> Database:
     """Open (creating if needed) the database of `tenant` under the root `path`.
 
@@ -503,9 +558,18 @@ def connect(
     embedding provider for new vector fields (a name: "local", "openai", "hash", or a provider
     instance; default `REMDB_EMBED_PROVIDER`, else "local"). `sync=True` fsyncs every
     write (survives power loss; ~100x slower). Without it every acknowledged write still survives a
-    process crash (kill -9): RocksDB's log is written before the call returns.
+    process crash (kill -9): RocksDB's log is written before the call returns. `create=False`
+    raises NotFound instead of creating a missing tenant (a mistyped name must not make one).
+
+    A handle belongs to the process that opened it: in a child made by fork() (multiprocessing
+    on Linux) every use raises StorageError; open the database in the child instead.
     """
-    return Database(path, tenant, sync=sync, embedder=embedder)
+    return Database(path, tenant, sync=sync, embedder=embedder, create=create)
+
+
+def repair(path: str | os.PathLike[str] | None = None, tenant: str = "default") -> None:
+    """`Database.repair`: rebuild a damaged tenant database from its readable files."""
+    Database.repair(path, tenant)
 
 
 def REMDatabase(tenant_id: str = "default", path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Database:  # noqa: N802

@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rocksdict import ReadOptions
-
 from remdb.graph.keys import IN, OUT
 
 # parent links: node -> (previous node, encoded type, edge followed forwards?, depth)
@@ -27,11 +25,12 @@ class Adjacency:
 
     def __init__(self, store: Any, direction: str, types: Sequence[bytes] | None) -> None:
         self.types = list(types) if types else None
+        self._store = store
         self._sides: list[tuple[Any, bool]] = []
         if direction in ("out", "both"):
-            self._sides.append((store.cf[OUT].iter(ReadOptions()), True))
+            self._sides.append((store.iterator(OUT), True))
         if direction in ("in", "both"):
-            self._sides.append((store.cf[IN].iter(ReadOptions()), False))
+            self._sides.append((store.iterator(IN), False))
         self._cache: dict[bytes, list[tuple[bytes, bytes, bool]]] = {}
         self._unique: dict[bytes, list[bytes]] = {}
 
@@ -54,6 +53,8 @@ class Adjacency:
                         break
                     append((key[-16:], key[16:-16], forwards))
                     it.next()
+                else:  # the end of the family, or a read error
+                    self._store.check_iterator(it, OUT if forwards else IN)
         return out
 
     def cached_edges(self, node: bytes) -> list[tuple[bytes, bytes, bool]]:
@@ -74,7 +75,7 @@ class Adjacency:
         """Neighbour ids only (the shortest-path hot loop)."""
         out: list[bytes] = []
         append = out.append
-        for it, _ in self._sides:
+        for it, forwards in self._sides:
             for prefix in [node] if self.types is None else [node + t for t in self.types]:
                 it.seek(prefix)
                 while it.valid():
@@ -83,6 +84,8 @@ class Adjacency:
                         break
                     append(key[-16:])
                     it.next()
+                else:  # the end of the family, or a read error
+                    self._store.check_iterator(it, OUT if forwards else IN)
         return out
 
 

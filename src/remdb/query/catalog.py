@@ -255,7 +255,7 @@ class EdgesView(Relation):
     def scan(self, db: Any) -> Iterator[tuple[bytes, dict[str, Any]]]:
         from remdb.graph.keys import OUT, edge_dict
 
-        for key, value in db._store.cf[OUT].items():
+        for key, value in db._store.iter_from(OUT):
             yield key, edge_dict(key[:16], key[16:-16], key[-16:], value)
 
     def fetch(self, db: Any, keys: list[bytes]) -> list[dict[str, Any] | None]:

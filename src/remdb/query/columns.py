@@ -312,7 +312,7 @@ class ColumnCache:
             return None
         names = {t.name for t in relation.tables}
         start = codec.u64(entry.seq + 1)
-        values = (v for _k, v in self.db._store.cf["wal"].items(from_key=start))
+        values = (v for _k, v in self.db._store.iter_from("wal", start))
         for table in wal_tables(values):
             if table is None or relation.is_view or table in names:
                 self._drop(key)

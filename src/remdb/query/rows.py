@@ -47,15 +47,7 @@ def ordered_ids(
             for key in db._store.iter_keys("index", start, end):
                 yield key[-16:]
             continue
-        # rocksdict ignores a lower bound when iterating backwards: stop by hand.
-        source = db._store.cf["index"].keys(backwards=True, from_key=end) if end else None
-        if source is None:
-            source = db._store.cf["index"].keys(backwards=True)
-        for key in source:
-            if key < start:
-                break
-            if end is not None and key >= end:
-                continue
+        for key in db._store.iter_keys_reverse("index", start, end):
             yield key[-16:]
 
 

@@ -66,7 +66,7 @@ class WAL:
         """Every entry with seq > after_seq, oldest first (catch-up of derived indexes). Raises
         WalTruncated at once (not on the first next()) when some of them were removed."""
         self._check_kept(after_seq)
-        return (orjson.loads(value) for _key, value in self._store.cf["wal"].items(from_key=codec.u64(after_seq + 1)))
+        return (orjson.loads(value) for _key, value in self._store.iter_from("wal", codec.u64(after_seq + 1)))
 
     def _check_kept(self, after_seq: int) -> None:
         if after_seq < self.floor - 1:
