@@ -442,6 +442,7 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
         (["count", "notes"], None, False),
         (["wal"], None, True),
         (["check"], None, False),
+        (["repair"], None, False),
         (["truncate-wal", "--keep", "1000"], None, False),
         (["delete", gone], None, False),
         (["schema", "drop", "extra", "--yes"], None, False),

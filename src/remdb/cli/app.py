@@ -25,7 +25,7 @@ import typer
 import remdb
 from remdb.database import connect
 
-from . import graph, ingest, output, query, records, search
+from . import admin, graph, ingest, output, query, records, search
 from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption
 from .schema import schema_app
 from .search import index_app
@@ -77,7 +77,7 @@ def wal(
     as_json: JsonOption = False,
 ) -> None:
     """Show the change log (remdb's replication feed), oldest first."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         entries = db.wal(after, limit)
     if as_json:
         output.emit_jsonl(entries)
@@ -93,7 +93,7 @@ def truncate_wal(
     as_json: JsonOption = False,
 ) -> None:
     """Remove old change-log entries (the log keeps every change until truncated)."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         report = db.truncate_wal(before, keep=keep)
     if as_json:
         output.emit_json(report)
@@ -106,7 +106,7 @@ def truncate_wal(
 
 def check(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
     """Verify counters, id directory, indexes and lookup keys against the rows (exit 1 if not ok)."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         report = db.check()
     if as_json:
         output.emit_json(report)
@@ -135,6 +135,7 @@ app.command("count")(records.count)
 app.command("wal")(wal)
 app.command("truncate-wal")(truncate_wal)
 app.command("check")(check)
+app.command("repair")(admin.repair)
 app.command("search")(search.search)
 app.command("reembed")(search.reembed)
 app.add_typer(index_app, name="index")

@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from remdb.errors import InvalidInput, RemDBError
+from remdb.storage.engine import is_rocksdb_error, storage_error
 
 _JSON_META_KEY = "remdb.cli.json"
 
@@ -99,3 +100,7 @@ class RemGroup(TyperGroup):
             return super().invoke(ctx)
         except RemDBError as exc:
             fail(exc, as_json=bool(ctx.meta.get(_JSON_META_KEY)))
+        except Exception as exc:  # a read the library does not wrap hit a corrupt block: one line, no traceback
+            if not is_rocksdb_error(exc):
+                raise
+            fail(storage_error(exc, None, "reading"), as_json=bool(ctx.meta.get(_JSON_META_KEY)))  # type: ignore[arg-type]

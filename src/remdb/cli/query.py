@@ -42,7 +42,7 @@ def query(
         raise InvalidInput("give --json or --csv, not both")
     text = sys.stdin.read() if sql == "-" else sql
     values = parse_json(params, "--params") if params is not None else None
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         if explain:
             lines = db.explain(text, values, include_deleted=include_deleted).splitlines()
         else:

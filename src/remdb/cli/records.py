@@ -76,7 +76,7 @@ def get(
     as_json: JsonOption = False,
 ) -> None:
     """Print the record with this id (exit 5 when there is none)."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         record = db.get(record_id, include_deleted=include_deleted)
     if as_json:
         output.emit_json(record)
@@ -91,7 +91,7 @@ def lookup(
     as_json: JsonOption = False,
 ) -> None:
     """Find records by natural key (or name) across all tables."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         records = db.lookup(key)
     if as_json:
         output.emit_jsonl(records)
@@ -110,7 +110,7 @@ def update(
 ) -> None:
     """Merge fields into a record, re-validate it and print the result."""
     value = parse_json(changes, "the changes")
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         record = db.update(record_id, value)
     if as_json:
         output.emit_json(record)
@@ -128,7 +128,7 @@ def delete(
     as_json: JsonOption = False,
 ) -> None:
     """Delete a record: soft by default (sets deleted_at, hides it), or --hard."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         db.delete(record_id, hard=hard)
     if as_json:
         output.emit_json({"id": record_id, "deleted": True, "hard": hard})
@@ -148,7 +148,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List a table's live records in id order, one page at a time."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         records = db.list(table, limit=limit, after=after)
     if as_json:
         output.emit_jsonl(records)
@@ -165,7 +165,7 @@ def count(
     as_json: JsonOption = False,
 ) -> None:
     """Print the number of live records in a table."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         n = db.count(table)
     if as_json:
         output.emit_json({"table": table, "count": n})

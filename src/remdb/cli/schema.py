@@ -77,7 +77,7 @@ def add(
 @schema_app.command("list")
 def list_(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
     """List every registered table with its key, indexed fields, row count and version."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         schemas = db.schemas()
     if as_json:
         output.emit_jsonl(schemas)
@@ -90,7 +90,7 @@ def show(
     name: NameArg, path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False
 ) -> None:
     """Print one table's full definition: JSON Schema, options and row count."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         described = db.schema(name)
     if as_json:
         output.emit_json(described)
@@ -110,11 +110,11 @@ def drop(
     """Drop a table with all its rows, index entries and lookup keys (asks first unless --yes)."""
     if not yes:
         # Ask with the database closed: a pending prompt must not hold the writer lock.
-        with connect(path, tenant) as db:
+        with connect(path, tenant, create=False) as db:
             info = db.schema(name)
         if force or not info.get("template"):
             typer.confirm(f"drop table {name} and its {info['count']} live row(s)?", abort=True, err=True)
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         removed = db.drop_schema(name, force=force)
     if as_json:
         output.emit_json({"table": name, "dropped": True, "rows_removed": removed})

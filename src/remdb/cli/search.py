@@ -42,7 +42,7 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search a table by meaning (vector), by words (text) or both (hybrid), best first."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         rows = db.search(table, query, k=k, mode=mode, where=where, min_score=min_score, field=field)
         info = db.schema(table)
     if as_json:
@@ -85,7 +85,7 @@ def reembed(
     as_json: JsonOption = False,
 ) -> None:
     """Re-embed a table's field into a new vector version; searches use the old one until it is done."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         total = db.count(table)
         columns: list[Any] = [TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=output.console(stderr=True), transient=True) as bar:
@@ -109,7 +109,7 @@ def index_status(
     as_json: JsonOption = False,
 ) -> None:
     """Show every vector and text index: provider, model, size, and how far behind the log it is."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         status = db.index_status(table)
     if as_json:
         output.emit_jsonl(status)
@@ -139,7 +139,7 @@ def index_rebuild(
     as_json: JsonOption = False,
 ) -> None:
     """Rebuild a table's HNSW indexes from the stored vectors (the source of truth) and save them."""
-    with connect(path, tenant) as db:
+    with connect(path, tenant, create=False) as db:
         done = db.rebuild_index(table, field)
     if as_json:
         output.emit_json(done)
