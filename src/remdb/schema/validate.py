@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import chain
@@ -34,7 +35,10 @@ def to_json_native(value: Any) -> Any:
 
 
 _DUMP_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson (and so a stored row) holds: int64 and uint64
+# Integers are signed 64-bit everywhere: index keys and SQL BIGINT columns hold no more, and orjson
+# (which also takes uint64) refuses the rest. A value from 2**63 has 19+ digits in the encoding.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_LONG_DIGITS = re.compile(rb"\d{19}")
 # orjson refuses nesting beyond 254 containers; a record is checked inside a list, one level more.
 MAX_DEPTH = 253
 _NONE = type(None)
@@ -59,7 +63,7 @@ def _fault(value: Any, path: list[str], depth: int) -> tuple[str, str] | None:
         return None
     if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
-            return ".".join(path), f"integer {value} is outside the 64-bit range JSON rows hold"
+            return ".".join(path), f"integer {value} is outside the signed 64-bit range (-2**63 to 2**63-1)"
         return None
     if isinstance(value, float):
         if value - value != 0.0:
@@ -132,22 +136,29 @@ def _slice_fault(records: Sequence[dict[str, Any]]) -> tuple[int, str, str] | No
     except TypeError:
         pass
     else:
-        if b"null" not in encoded:  # orjson writes NaN and ±Infinity as null: none anywhere
-            return None
-        values = list(chain.from_iterable(map(dict.values, records)))
-        types = list(map(type, values))
-        if encoded.count(b"null") == types.count(_NONE):  # every null is a top-level None
-            return None
-        kinds = set(types)
-        if (float not in kinds or _finite_sum(filter(_float_check, values))) and (
-            kinds <= _SCALARS or all(_floats_finite(v) for v in values if type(v) not in _SCALARS)
-        ):
+        if _clean(records, encoded):
             return None
     for position, record in enumerate(records):
         found = _fault(record, [], 1)
         if found is not None:
             return position, *found
     return None
+
+
+def _clean(records: Sequence[dict[str, Any]], encoded: bytes) -> bool:
+    """Whether orjson's encoding of `records` proves them clean, so the exact walk can be skipped."""
+    if _LONG_DIGITS.search(encoded) is not None:
+        return False  # an integer from 2**63 on (or a long run of digits in a string)
+    if b"null" not in encoded:  # orjson writes NaN and ±Infinity as null: none anywhere
+        return True
+    values = list(chain.from_iterable(map(dict.values, records)))
+    types = list(map(type, values))
+    if encoded.count(b"null") == types.count(_NONE):  # every null is a top-level None
+        return True
+    kinds = set(types)
+    return (float not in kinds or _finite_sum(filter(_float_check, values))) and (
+        kinds <= _SCALARS or all(_floats_finite(v) for v in values if type(v) not in _SCALARS)
+    )
 
 
 def _finite_sum(floats: Any) -> bool:
