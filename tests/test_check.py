@@ -101,3 +101,13 @@ def test_index_entry_with_a_wrong_row_label_is_reported(tmp_path: Path) -> None:
         assert len(value) == 8
         db._store.cf["index"].put(key, codec.u64(codec.read_u64(value) + 1000))
         assert any("wrong row label" in p for p in _problems(db))
+
+
+def test_vector_damage_is_reported_by_check(tmp_path: Path) -> None:
+    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+        rid = db.insert("resources", {"uri": "u", "content": "refunds take days", "category": "c"})
+        assert db.check()["ok"], db.check()["problems"]
+        raw = bytes.fromhex(rid.replace("-", ""))
+        key = next(k for k, _ in db._store.iter_prefix("vectors", b"v") if k.endswith(raw))
+        db._store.cf["vectors"].delete(key)
+        assert any(rid in p and "vector" in p for p in _problems(db))

@@ -530,10 +530,17 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
                     field.save(force=True)
 
     def check(self) -> dict[str, Any]:
-        """Verify that counters, the id directory, indexes and lookup keys agree with the rows."""
+        """Recompute every derived structure from the rows and report where the stored one differs:
+        counters, the id directory, index entries and their row labels, lookup keys, moment spans,
+        edges, BM25 postings, the change log's continuity, vectors and HNSW labels."""
         from remdb.integrity import check_database
 
-        return check_database(self._store, self._registry, self._layout, self._counts)
+        def vectors() -> list[str]:
+            from remdb.semantic.check import check_vectors
+
+            return check_vectors(self._store, self._registry, self._layout, self._vectors)
+
+        return check_database(self._store, self._registry, self._layout, self._counts, extra=[vectors])
 
 
 def _tenant_path(path: str | os.PathLike[str] | None, tenant: str) -> tuple[Path, Path]:
