@@ -128,8 +128,10 @@ def run_and_kill(
 
     def read() -> None:
         assert child.stdout is not None
-        for line in child.stdout:
-            line = line.rstrip("\n")
+        for raw in child.stdout:
+            if not raw.endswith("\n"):
+                break  # cut off by the kill mid-line: not an acknowledgement anyone could have read
+            line = raw[:-1]
             if line == "ready":
                 ready.set()
             elif line.startswith("ack "):

@@ -28,7 +28,7 @@ BIG = {
     "indexed_fields": ["grp"],
 }
 BIG_ROWS = 20_000
-TRIALS = 12
+TRIALS = 24
 QUERIES = ["river stone cloud", "copper lantern meadow signal", "zephyr"]
 
 
