@@ -43,8 +43,7 @@ class SearchMixin:
         db: Any = self
         if mode not in MODES:
             raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise InvalidInput(f"k must be a positive integer, got {k!r}")
+        _check_options(k, min_score, rrf_k, weights)
         layout = db._layout(table)
         allowed: set[bytes] | None = None
         labels: dict[bytes, int] = {}  # rid -> HNSW label, read off the filter's index scans
@@ -220,3 +219,20 @@ def fuse(
             scores[rid] = scores.get(rid, 0.0) + weight / (rrf_k + rank)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
     return [(rid, score, vector_score.get(rid), text_score.get(rid)) for rid, score in ranked]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value - value == 0
+
+
+def _check_options(k: Any, min_score: Any, rrf_k: Any, weights: Any) -> None:
+    """Refuse option values that would fail deep inside ranking (or, for min_score on an empty
+    result, pass unnoticed) with an error naming the option."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InvalidInput(f"k must be a positive integer, got {k!r}")
+    if min_score is not None and not _is_number(min_score):
+        raise InvalidInput(f"min_score must be a finite number or None, got {min_score!r}")
+    if not isinstance(rrf_k, int) or isinstance(rrf_k, bool) or rrf_k < 0:
+        raise InvalidInput(f"rrf_k must be a non-negative integer, got {rrf_k!r}")
+    if not isinstance(weights, (tuple, list)) or len(weights) != 2 or not all(map(_is_number, weights)):
+        raise InvalidInput(f"weights must be two finite numbers (vector, text), got {weights!r}")
