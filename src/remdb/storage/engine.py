@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import traceback
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -92,14 +93,15 @@ def storage_error(exc: BaseException, path: Path | None, doing: str) -> BaseExce
     if type(exc) is not Exception:
         return exc
     text, where = str(exc), f"the database at {path}" if path is not None else "the database"
+    at = str(path) if path is not None else None
     if "Corruption:" in text:
-        return StorageError(f"{where} is corrupt ({doing}): {text}; {_REPAIR_HINT}", path=str(path))
+        return StorageError(f"{where} is corrupt ({doing}): {text}; {_REPAIR_HINT}", path=at)
     if any(marker in text for marker in _LOCK_TEXTS):
         return DatabaseLocked(
             f"{where} is open in another process (or twice in this one); "
             "one writer per database: talk to `rem serve` or close the other handle"
         )
-    return StorageError(f"{doing} failed for {where}: {text}", path=str(path))
+    return StorageError(f"{doing} failed for {where}: {text}", path=at)
 
 
 def _options(cache: Cache, bloom: bool) -> Options:
@@ -189,6 +191,7 @@ class Store:
         self.handle: dict[str, Any] = {name: self._db.get_column_family_handle(name) for name in families}
         self._write_opts = WriteOptions()
         self._write_opts.sync = sync
+        self._failed_writes: weakref.WeakSet[StorageError] = weakref.WeakSet()  # those still referenced
         _OPEN_STORES.add(self)
         try:
             self._check_format(fresh)
@@ -242,7 +245,10 @@ class Store:
         try:
             self.db.write(batch, self._write_opts)
         except Exception as exc:
-            raise storage_error(exc, self.path, "write") from None
+            error = storage_error(exc, self.path, "write")
+            if isinstance(error, StorageError):
+                self._failed_writes.add(error)
+            raise error from None
 
     def read_error(self, exc: BaseException, what: str) -> BaseException:
         """The remdb error for a failed read of `what` (a corrupt block raises from rocksdict)."""
@@ -333,20 +339,29 @@ class Store:
         import ctypes  # only ever needed in a forked child
 
         ctypes.pythonapi.Py_IncRef(ctypes.py_object((self._db, self.cf, self.handle)))
+        self.write_lock = threading.RLock()  # a parent thread may have held it at fork(): never released here
         self._db = None
         self.cf = self.handle = _Unusable(self._refusal)
 
-    def close(self) -> None:
-        """Close RocksDB (in a forked child: only mark the inherited handle unusable)."""
-        if self._db is None:
-            return
+    def check_process(self) -> None:
+        """Raise if this handle was inherited through fork() (it belongs to the parent)."""
         if self._pid != os.getpid():
             self._disown()
+            raise self._refusal()
+
+    def close(self) -> None:
+        """Close RocksDB. In a forked child: raise, touching nothing (closing it there hung)."""
+        self.check_process()
+        if self._db is None:
             return
         db, self._db = self._db, None
         _OPEN_STORES.discard(self)
-        # rocksdict keeps the LOCK while column-family handles are referenced: drop them first.
+        # rocksdict keeps the LOCK while column-family handles are referenced: drop them first,
+        # and those held by the finished frames of a failed write (a caller that keeps the error,
+        # e.g. after a full disk, would otherwise keep the database locked after close).
         self.cf = self.handle = _Unusable(self._refusal)
+        for error in list(self._failed_writes):
+            traceback.clear_frames(error.__traceback__)
         try:
             db.close()
         except Exception as exc:
