@@ -169,3 +169,8 @@ def test_cli_binary_stdin_through_the_installed_script(root: Path, args: tuple[s
     assert done.returncode != 0
     assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
     assert _snapshot(root) == before
+
+
+def test_cli_reembed_unknown_provider_is_one_error_line(root: Path) -> None:
+    """The progress bar is off when stderr is no terminal: it used to leave a blank line first."""
+    assert_one_error_line(rem(root, "reembed", "resources", "--provider", "nope"))

@@ -118,7 +118,7 @@ def test_precomputed_vectors(tmp_path: Path) -> None:
             db.insert("vecs", {"title": "bad", "body": "x"}, vectors={"body": [1.0, 2.0]})
         with pytest.raises(InvalidInput, match="not embedding fields"):
             db.insert("vecs", {"title": "bad"}, vectors={"title": [1.0] * 8})
-        with pytest.raises(InvalidInput, match="dimensions"):
+        with pytest.raises(InvalidInput, match="has dimension 2 but the index has dimension 8"):
             db.search("vecs", [1.0, 2.0])
         assert db.count("vecs") == 50
 

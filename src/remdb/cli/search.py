@@ -88,7 +88,8 @@ def reembed(
     with connect(path, tenant, create=False) as db:
         total = db.count(table)
         columns: list[Any] = [TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-        with Progress(*columns, console=output.console(stderr=True), transient=True) as bar:
+        err = output.console(stderr=True)  # a bar only on a terminal: elsewhere it leaves a blank line
+        with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
             task = bar.add_task("embed", total=total)
             result = db.reembed(
                 table, field, provider=provider, model=model, progress=lambda done, _t: bar.update(task, completed=done)

@@ -46,12 +46,12 @@ class IngestMixin:
         nothing. `progress(Progress)` is called after every file. `prune=True` also removes the
         document record and the chunks of every file once ingested from under one of the given
         directories (into `table`) that no longer exists. Returns an `IngestReport`."""
-        paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        paths = _path_list(paths)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise InvalidInput(f"chunk_size must be a positive integer, got {chunk_size!r}")
         if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
             raise InvalidInput(f"overlap must be an integer in [0, chunk_size), got {overlap!r}")
-        patterns = [glob] if isinstance(glob, str) else list(glob) if glob is not None else None
+        patterns = None if glob is None else _text_list(glob, "glob")
         missing = [name for name in _GRAPH if not callable(getattr(self, name, None))]
         if missing:
             raise RemDBError(f"ingest links documents to chunks with edges, but this build has no {missing[0]}()")
@@ -97,3 +97,23 @@ class IngestMixin:
                 raise SchemaError(f"a user table named {DOCUMENTS!r} exists; ingest needs that name for its records")
             return
         db.register_schema(DOCUMENTS_SCHEMA)
+
+
+def _text_list(value: Any, what: str) -> list[Any]:
+    """`value` as a list of strings (one string, or any iterable of them); InvalidInput otherwise."""
+    items = [value] if isinstance(value, str) else list(value) if isinstance(value, Iterable) else None
+    if items is None or not all(isinstance(item, str) for item in items):
+        raise InvalidInput(f"{what} must be a string or a list of strings, got {value!r}")
+    return items
+
+
+def _path_list(value: Any) -> list[str | os.PathLike[str]]:
+    """The paths to ingest: one path or an iterable of them (str or os.PathLike, no NUL)."""
+    items = [value] if isinstance(value, (str, os.PathLike)) else list(value) if isinstance(value, Iterable) else None
+    if items is None or isinstance(value, (bytes, bytearray)):
+        raise InvalidInput(f"paths must be a path or a list of paths, got {value!r}")
+    for item in items:
+        text = os.fspath(item) if isinstance(item, (str, os.PathLike)) else None
+        if not isinstance(text, str) or "\x00" in text:
+            raise InvalidInput(f"not a file or directory path: {item!r}")
+    return items

@@ -44,6 +44,8 @@ class SearchMixin:
         if mode not in MODES:
             raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         _check_options(k, min_score, rrf_k, weights)
+        if not isinstance(query, str):
+            _check_query_vector(query)
         layout = db._layout(table)
         allowed: set[bytes] | None = None
         labels: dict[bytes, int] = {}  # rid -> HNSW label, read off the filter's index scans
@@ -125,6 +127,7 @@ class SearchMixin:
         import numpy as np
 
         from remdb.semantic.text import text_of
+        from remdb.vector.checks import as_query
 
         db: Any = self
         table_vectors = db._vectors(table)
@@ -149,11 +152,7 @@ class SearchMixin:
             if embedded_for != generation and isinstance(query, str):
                 vector = table_vectors.provider_for(config).embed_one(query)
             elif embedded_for != generation:
-                vector = np.asarray(query, dtype=np.float32)
-                if vector.ndim != 1 or len(vector) != config["dimension"]:
-                    raise InvalidInput(
-                        f"query vector must have {config['dimension']} dimensions, got shape {vector.shape}"
-                    )
+                vector = as_query(query, config["dimension"])
             embedded_for = generation
             with vectors.lock:
                 if vectors.generation != generation:
@@ -236,3 +235,16 @@ def _check_options(k: Any, min_score: Any, rrf_k: Any, weights: Any) -> None:
         raise InvalidInput(f"rrf_k must be a non-negative integer, got {rrf_k!r}")
     if not isinstance(weights, (tuple, list)) or len(weights) != 2 or not all(map(_is_number, weights)):
         raise InvalidInput(f"weights must be two finite numbers (vector, text), got {weights!r}")
+
+
+def _check_query_vector(query: Any) -> None:
+    """A query that is not text must be one vector of numbers, refused before anything is read
+    (its dimension is checked against the field once the field's model is known)."""
+    import numpy as np
+
+    try:
+        vector = np.asarray(query, dtype=np.float32)
+    except (TypeError, ValueError):
+        vector = None
+    if vector is None or vector.ndim not in (1, 2) or (vector.ndim == 2 and vector.shape[0] != 1):
+        raise InvalidInput(f"query must be text or one vector of numbers, got {type(query).__name__}")

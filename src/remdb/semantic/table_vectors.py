@@ -101,7 +101,10 @@ class TableVectors:
             if item is None:
                 out.append(None)
                 continue
-            vector = np.asarray(item, dtype=np.float32)
+            try:
+                vector = np.asarray(item, dtype=np.float32)
+            except (TypeError, ValueError):
+                vector = np.empty(0, np.float32)  # not numbers at all: refused just below
             if vector.ndim != 1 or not len(vector) or not np.all(np.isfinite(vector)):
                 raise InvalidInput(f"vector {i} for {name!r} must be a non-empty 1-d array of finite numbers")
             dims.add(len(vector))
