@@ -12,7 +12,7 @@ import functools
 import inspect
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -320,7 +320,10 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         return provider
 
     def _layout(self, table: str) -> TableLayout:
-        layout = self._layouts.get(table)
+        try:
+            layout = self._layouts.get(table)
+        except TypeError:  # unhashable: a set or a list given as the table name
+            raise InvalidInput(f"a table name is a string, got {type(table).__name__}") from None
         if layout is None:
             with self._store.write_lock:
                 layout = self._layouts.get(table)
@@ -352,6 +355,8 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
 
     def get_batch(self, record_ids: Sequence[str], *, include_deleted: bool = False) -> list[dict[str, Any] | None]:
         """Records in the order asked; None where an id is unknown or deleted."""
+        if isinstance(record_ids, (str, bytes)) or not isinstance(record_ids, Iterable):
+            raise InvalidInput(f"record_ids must be a list of ids, got {type(record_ids).__name__}")
         rids = [idmod.to_bytes(r) for r in record_ids]
         if not rids:
             return []

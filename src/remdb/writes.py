@@ -127,6 +127,8 @@ class WriteMixin:
         are written in the row's WriteBatch; a record key `_edges` does the same (see remdb.graph)."""
         if edges is not None:
             record = {**(record if isinstance(record, dict) else to_json_native(record)), INLINE_KEY: edges}
+        if vectors is not None and not isinstance(vectors, dict):
+            raise InvalidInput(f"vectors must be a dict of field name to vector, got {type(vectors).__name__}")
         one = {name: [vector] for name, vector in vectors.items()} if vectors else None
         return self.insert_batch(table, [record], vectors=one)[0]
 

@@ -137,6 +137,8 @@ class EdgeMixin:
         fails), then edges are written in atomic chunks of `chunk_size`, one WriteBatch and one
         change-log entry each. Returns the number of edges given."""
         check_chunk_size(chunk_size)
+        if isinstance(edges, (str, bytes, dict)) or not isinstance(edges, Iterable):
+            raise InvalidInput(f"edges must be a list of edges, got {type(edges).__name__}")
         paused = gc.isenabled()
         if paused:
             gc.disable()  # many short-lived tuples, no cycles: as in insert_batch

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from remdb.errors import IncompatibleSchema, UnknownTable
+from remdb.errors import IncompatibleSchema, InvalidInput, UnknownTable
 from remdb.schema.model import TableSchema, _resolve
 from remdb.schema.validate import RecordValidator
 
@@ -131,6 +131,8 @@ class Registry:
         return name in self._by_name
 
     def get(self, name: str) -> TableSchema:
+        if not isinstance(name, str):
+            raise InvalidInput(f"a table name is a string, got {type(name).__name__}")
         try:
             return self._by_name[name]
         except KeyError:
