@@ -43,6 +43,13 @@ def _nested(depth: int) -> Any:
     return value
 
 
+def _nested_list(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def _gen() -> Iterator[int]:
     yield 1
 
@@ -190,6 +197,7 @@ BAD_INPUTS: list[tuple[str, _Call]] = [
     ("search generator query", lambda db: db.search("resources", (x for x in [1.0]))),
     ("search nested query", lambda db: db.search("resources", _nested(100))),
     ("insert object vector", lambda db: db.insert("resources", {"uri": "u"}, vectors={"content": [{}]})),
+    ("ingest deep list path", lambda db: db.ingest([_nested_list(3000)])),
 ]
 
 

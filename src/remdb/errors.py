@@ -6,6 +6,7 @@ in exactly one place each and never guess.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 
@@ -168,3 +169,13 @@ class WalTruncated(RemDBError):
     http_status = 410
     exit_code = 11
     code = "wal_truncated"
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlevel = 80, 80, 3
+
+
+def shown(value: Any) -> str:
+    """A caller's value as an error message shows it: bounded, since the builtin repr of a list nested
+    thousands deep raises RecursionError instead of the error being built, and a huge value floods the message."""
+    return _SHOWN.repr(value)

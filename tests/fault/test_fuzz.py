@@ -255,6 +255,14 @@ def _records(draw: st.DrawFn) -> Any:
 records = st.composite(_records)()
 
 
+class Labelled(tuple[str, Callable[[remdb.Database], Any]]):
+    """(label, call) that Hypothesis reports by its label: its own printer walks the arguments of every
+    `.map`, and a value thousands of levels deep made it raise RecursionError, hiding the real failure."""
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self[0])
+
+
 class Calls:
     """Strategies for one library call with bad input: (label, function of the database)."""
 
@@ -409,7 +417,7 @@ class Calls:
                     lambda db: db.insert("docs", s.doc_row(5_000 + a[1], "v"), vectors={"body": a[0]}),
                 )
             ),
-        )
+        ).map(Labelled)
 
 
 def _files(tmp: Path) -> None:

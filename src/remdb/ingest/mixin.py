@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from remdb.errors import InvalidInput, RemDBError, SchemaError, ValidationError
+from remdb.errors import InvalidInput, RemDBError, SchemaError, ValidationError, shown
 from remdb.ingest.files import collect
 from remdb.ingest.formats import BadFile, content_type
 from remdb.ingest.report import IngestReport, Progress
@@ -103,7 +103,7 @@ def _text_list(value: Any, what: str) -> list[Any]:
     """`value` as a list of strings (one string, or any iterable of them); InvalidInput otherwise."""
     items = [value] if isinstance(value, str) else list(value) if isinstance(value, Iterable) else None
     if items is None or not all(isinstance(item, str) for item in items):
-        raise InvalidInput(f"{what} must be a string or a list of strings, got {value!r}")
+        raise InvalidInput(f"{what} must be a string or a list of strings, got {shown(value)}")
     return items
 
 
@@ -111,9 +111,9 @@ def _path_list(value: Any) -> list[str | os.PathLike[str]]:
     """The paths to ingest: one path or an iterable of them (str or os.PathLike, no NUL)."""
     items = [value] if isinstance(value, (str, os.PathLike)) else list(value) if isinstance(value, Iterable) else None
     if items is None or isinstance(value, (bytes, bytearray)):
-        raise InvalidInput(f"paths must be a path or a list of paths, got {value!r}")
+        raise InvalidInput(f"paths must be a path or a list of paths, got {shown(value)}")
     for item in items:
         text = os.fspath(item) if isinstance(item, (str, os.PathLike)) else None
         if not isinstance(text, str) or "\x00" in text:
-            raise InvalidInput(f"not a file or directory path: {item!r}")
+            raise InvalidInput(f"not a file or directory path: {shown(item)}")
     return items
