@@ -198,6 +198,45 @@ BAD_INPUTS: list[tuple[str, _Call]] = [
     ("search nested query", lambda db: db.search("resources", _nested(100))),
     ("insert object vector", lambda db: db.insert("resources", {"uri": "u"}, vectors={"content": [{}]})),
     ("ingest deep list path", lambda db: db.ingest([_nested_list(3000)])),
+    ("add_edges deep item", lambda db: db.add_edges([(*_ids(db), "links"), _nested_list(3000)])),
+    ("add_edge deep type", lambda db: db.add_edge(*_ids(db), _nested_list(3000))),
+    ("add_edge deep dst", lambda db: db.add_edge(_ids(db)[0], _nested_list(3000), "links")),
+    ("search deep k", lambda db: db.search("resources", "x", k=_nested_list(3000))),
+    ("search deep min_score", lambda db: db.search("resources", "x", min_score=_nested_list(3000))),
+    ("search deep rrf_k", lambda db: db.search("resources", "x", mode="hybrid", rrf_k=_nested_list(3000))),
+    ("search deep weights", lambda db: db.search("resources", "x", mode="hybrid", weights=_nested_list(3000))),
+    ("search deep mode", lambda db: db.search("resources", "x", mode=_nested_list(3000))),
+    ("search deep field", lambda db: db.search("resources", "x", field=_nested_list(3000))),
+    ("list deep limit", lambda db: db.list("free", limit=_nested_list(3000))),
+    ("find deep limit", lambda db: db.find("free", "v", eq=1, limit=_nested_list(3000))),
+    ("find deep field", lambda db: db.find("free", _nested_list(3000), eq=1)),
+    ("find list field", lambda db: db.find("free", ["v"], eq=1)),
+    ("get deep id", lambda db: db.get(_nested_list(3000))),
+    ("delete deep hard", lambda db: db.delete(_ids(db)[0], hard=_nested_list(3000))),
+    ("traverse deep depth", lambda db: db.traverse(_ids(db)[0], depth=_nested_list(3000))),
+    ("traverse deep direction", lambda db: db.traverse(_ids(db)[0], direction=_nested_list(3000))),
+    ("traverse deep type", lambda db: db.traverse(_ids(db)[0], type=[_nested_list(3000)])),
+    ("moments deep since", lambda db: db.moments(since=_nested_list(3000))),
+    ("truncate_wal object keep", lambda db: db.truncate_wal(None, keep=object())),
+    ("truncate_wal object", lambda db: db.truncate_wal(object())),
+    ("truncate_wal str keep", lambda db: db.truncate_wal(None, keep="10")),
+    ("truncate_wal nan", lambda db: db.truncate_wal(float("nan"))),
+    ("truncate_wal float", lambda db: db.truncate_wal(2.0)),
+    ("truncate_wal bool keep", lambda db: db.truncate_wal(None, keep=True)),
+    ("truncate_wal bool", lambda db: db.truncate_wal(True)),
+    ("insert_batch deep chunk_size", lambda db: db.insert_batch("free", [{"v": 1}], chunk_size=_nested_list(3000))),
+    ("ingest deep chunk_size", lambda db: db.ingest([str(db.path)], chunk_size=_nested_list(3000))),
+    ("ingest deep glob", lambda db: db.ingest([str(db.path)], glob=_nested_list(3000))),
+    ("reembed deep provider", lambda db: db.reembed("resources", provider=_nested_list(3000))),
+    ("reembed list model", lambda db: db.reembed("resources", model=["x"])),
+    ("reembed deep model", lambda db: db.reembed("resources", provider="hash", model=_nested_list(3000))),
+    ("reembed deep field", lambda db: db.reembed("resources", _nested_list(3000), provider="hash")),
+    ("rebuild_index deep field", lambda db: db.rebuild_index("resources", _nested_list(3000))),
+    ("wal deep after", lambda db: db.wal(_nested_list(3000))),
+    ("lookup deep", lambda db: db.lookup(_nested_list(3000))),
+    ("insert deep inline edge", lambda db: db.insert("free", {"v": 1}, edges=[_nested_list(3000)])),
+    ("search surrogate query", lambda db: db.search("resources", LONE)),
+    ("search surrogate inside query", lambda db: db.search("resources", "a\udfffb", mode="vector")),
 ]
 
 
@@ -477,3 +516,17 @@ def test_deep_parentheses_give_query_error(db: remdb.Database) -> None:
     with pytest.raises(QueryError, match="nest"):
         db.sql("SELECT * FROM free WHERE " + "(" * 5000 + "v = 1" + ")" * 5000)
     assert db.sql("SELECT * FROM free WHERE " + "(" * 20 + "v = 1" + ")" * 20).rows[0]["title"] == "first"
+
+
+# ------------------------------------------------------------------ lone surrogates at the embedding boundary
+
+
+@pytest.mark.parametrize("provider", ["hash", "local"])
+@pytest.mark.parametrize("text", [LONE, "a\udfffb", "caf\u00e9 \udc80"])
+def test_embedding_a_lone_surrogate_is_invalid_input(provider: str, text: str) -> None:
+    from remdb.embed import get_provider
+
+    embedder = get_provider(provider)
+    with pytest.raises(InvalidInput, match="surrogate"):
+        embedder.embed(["fine", text])
+    assert embedder.embed(["caf\u00e9"]).shape == (1, embedder.dimension)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from remdb import ids as idmod
-from remdb.errors import InvalidInput, NotFound, SchemaError, StorageError
+from remdb.errors import InvalidInput, NotFound, SchemaError, StorageError, shown
 from remdb.graph import GraphMixin
 from remdb.graph.keys import delete_edge_ops
 from remdb.ingest.mixin import IngestMixin
@@ -27,6 +27,7 @@ from remdb.migrate import MARKER_PREFIX, build_added_indexes, discard_interrupte
 from remdb.moments import MomentsMixin, has_time_index
 from remdb.query.mixin import SQLMixin
 from remdb.records import MISSING, TableLayout
+from remdb.runtime import Runtime, default_runtime
 from remdb.schema.loader import normalize
 from remdb.schema.model import TableSchema
 from remdb.schema.registry import NEXT_TABLE_KEY, SCHEMA_PREFIX, Registry, SchemaChange
@@ -34,6 +35,7 @@ from remdb.schema.templates import TEMPLATES
 from remdb.semantic.admin import IndexAdminMixin
 from remdb.semantic.keys import row_label_key
 from remdb.semantic.search import SearchMixin
+from remdb.settings import Settings
 from remdb.storage import codec
 from remdb.storage.engine import Store, is_rocksdb_error, repair_store, storage_error
 from remdb.storage.wal import WAL
@@ -49,11 +51,7 @@ _INITIALISED = b"initialised"
 
 def default_root() -> Path:
     """`REMDB_PATH`, else the per-user data directory."""
-    env = os.environ.get("REMDB_PATH")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "remdb"
+    return Settings.from_env().path
 
 
 class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin, MomentsMixin, SQLMixin):
@@ -67,11 +65,15 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         sync: bool = False,
         embedder: Any = None,
         create: bool = True,
+        runtime: Runtime | None = None,
     ) -> None:
         self.root, self.path = _tenant_path(path, tenant)
         self.tenant = tenant
+        if runtime is not None and not isinstance(runtime, Runtime):
+            raise InvalidInput(f"runtime must be a remdb.Runtime, got {type(runtime).__name__}")
+        self._runtime = runtime if runtime is not None else default_runtime()
         try:
-            self._store = Store(self.path, sync=sync, create=create)
+            self._store = Store(self.path, sync=sync, create=create, shared=self._runtime.memory)
         except NotFound:
             raise NotFound(
                 f"tenant {tenant!r} has no database at {self.path}: nothing was created "
@@ -83,8 +85,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         self._layouts: dict[str, TableLayout] = {}
         self._texts: dict[str, TableText] = {}
         self._table_vectors: dict[str, TableVectors] = {}
-        self._embedder = embedder
-        self._providers: dict[tuple[str, str, int], Any] = {}
+        self._embedder = embedder if embedder is not None else Settings.from_env().embed_provider
         self._counts: dict[int, int] = {}
         self._next_rownum = 1
         try:
@@ -313,11 +314,8 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
             )
         name, model = (None if own else default, None) if config is None else (config["provider"], config["model"])
         key = (str(name), str(model), config["dimension"] if config else 0)
-        provider = self._providers.get(key)
-        if provider is None:
-            options = {"dimension": config["dimension"]} if config and config["provider"] == "hash" else {}
-            provider = self._providers[key] = get_provider(name, model, **options)
-        return provider
+        options = {"dimension": config["dimension"]} if config and config["provider"] == "hash" else {}
+        return self._runtime.provider(key, lambda: get_provider(name, model, **options))
 
     def _layout(self, table: str) -> TableLayout:
         try:
@@ -386,7 +384,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         layout = self._layout(table)
         start = layout.tid + idmod.to_bytes(after) + b"\x00" if after is not None else None
         if limit is not None and (type(limit) is not int or limit < 0):
-            raise InvalidInput(f"limit must be an integer >= 0 or None, got {limit!r}")
+            raise InvalidInput(f"limit must be an integer >= 0 or None, got {shown(limit)}")
         return self._scan(layout, start, limit, include_deleted)
 
     def _scan(
@@ -424,7 +422,9 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         """Ids of live records whose indexed `field` matches, in index (value, id) order; with
         `fetch=True` the records themselves (one multi-get, no id round trip)."""
         if limit is not None and (type(limit) is not int or limit < 0):
-            raise InvalidInput(f"limit must be a non-negative integer or None, got {limit!r}")
+            raise InvalidInput(f"limit must be a non-negative integer or None, got {shown(limit)}")
+        if not isinstance(field, str):
+            raise InvalidInput(f"field must be a field name (a string), got {shown(field)}")
         layout = self._layout(table)
         rids = self._find_raw(layout, field, {"eq": eq, "gt": gt, "gte": gte, "lt": lt, "lte": lte}, limit)
         if not fetch:
@@ -477,6 +477,8 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         every keyed table and fetched in one multi-get; names and composite-key prefixes come from
         the `keys` column family."""
         if not isinstance(key, str):
+            if not isinstance(key, (int, float)):  # str() of a list nested thousands deep raises RecursionError
+                raise InvalidInput(f"key must be a string (or a number), got {shown(key)}")
             key = str(key)
         found = {(k[-20:-16], k[-16:]): None for k, _ in self._store.iter_prefix("keys", codec.encode(key))}
         for name in self._registry.names():
@@ -498,7 +500,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         WalTruncated when entries after `after_seq` were removed by `truncate_wal`."""
         for name, value in (("after_seq", after_seq), ("limit", limit)):
             if (value is not None or name == "limit") and (type(value) is not int or not 0 <= value < 2**63):
-                raise InvalidInput(f"{name} must be an integer from 0 to 2**63 - 1, got {value!r}")
+                raise InvalidInput(f"{name} must be an integer from 0 to 2**63 - 1, got {shown(value)}")
         return self._wal.read(after_seq, limit)
 
     @property
@@ -519,8 +521,9 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         that are further behind get WalTruncated. Returns removed, first_seq and last_seq."""
         if (before_seq is None) == (keep is None):
             raise InvalidInput("give before_seq or keep (one of them)")
-        if (before_seq is not None and before_seq < 0) or (keep is not None and keep < 0):
-            raise InvalidInput("before_seq and keep must be >= 0")
+        for name, value in (("before_seq", before_seq), ("keep", keep)):
+            if value is not None and (type(value) is not int or value < 0):
+                raise InvalidInput(f"{name} must be an integer >= 0 (or None), got {shown(value)}")
         with self._store.write_lock:
             cut = before_seq if before_seq is not None else self._wal.seq - keep + 1  # type: ignore[operator]
             if cut > self._wal.floor:
@@ -591,6 +594,7 @@ def connect(
     sync: bool = False,
     embedder: Any = None,
     create: bool = True,
+    runtime: Runtime | None = None,
 ) -> Database:
     """Open (creating if needed) the database of `tenant` under the root `path`.
 
@@ -600,11 +604,13 @@ def connect(
     write (survives power loss; ~100x slower). Without it every acknowledged write still survives a
     process crash (kill -9): RocksDB's log is written before the call returns. `create=False`
     raises NotFound instead of creating a missing tenant (a mistyped name must not make one).
+    `runtime` is the `remdb.Runtime` whose caches, DuckDB connection and embedding providers the
+    handle shares (default: the process's `remdb.default_runtime()`).
 
     A handle belongs to the process that opened it: in a child made by fork() (multiprocessing
     on Linux) every use raises StorageError; open the database in the child instead.
     """
-    return Database(path, tenant, sync=sync, embedder=embedder, create=create)
+    return Database(path, tenant, sync=sync, embedder=embedder, create=create, runtime=runtime)
 
 
 def repair(path: str | os.PathLike[str] | None = None, tenant: str = "default") -> None:

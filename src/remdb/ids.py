@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from remdb.errors import InvalidId
+from remdb.errors import InvalidId, shown
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://remdb.dev/ids")
 _last_ms = 0
@@ -102,7 +102,7 @@ def to_bytes(record_id: Any) -> bytes:
             return uuid.UUID(record_id).bytes
         except ValueError:
             pass
-    raise InvalidId(f"not a record id (ids are UUIDs): {record_id!r}")
+    raise InvalidId(f"not a record id (ids are UUIDs): {shown(record_id)}")
 
 
 def to_str(raw: bytes) -> str:

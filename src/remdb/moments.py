@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from remdb.errors import InvalidInput
+from remdb.errors import InvalidInput, shown
 from remdb.records import TableLayout
 from remdb.storage import codec
 from remdb.writes import COUNT_PREFIX
@@ -47,7 +47,7 @@ def parse_when(value: Any, *, end: bool = False, now: datetime | None = None) ->
     if isinstance(value, datetime):
         return codec.Timestamp.from_datetime(value)
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"not a time: {value!r} (use ISO 8601, a date, 'now', or an offset like 7d)")
+        raise InvalidInput(f"not a time: {shown(value)} (use ISO 8601, a date, 'now', or an offset like 7d)")
     text = value.strip().lower()
     current = now or datetime.now(UTC)
     if text == "now":
@@ -114,7 +114,7 @@ def _listed(value: Any, name: str) -> list[str]:
         return [value]
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
-    raise InvalidInput(f"{name} must be a string or a list of strings, got {value!r}")
+    raise InvalidInput(f"{name} must be a string or a list of strings, got {shown(value)}")
 
 
 class MomentsMixin:

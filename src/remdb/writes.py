@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from remdb import ids as idmod
-from remdb.errors import InvalidInput, ValidationError
+from remdb.errors import InvalidInput, ValidationError, shown
 from remdb.graph.edges import INLINE_KEY, check_chunk_size, check_inline_endpoints, pop_inline_edges
 from remdb.graph.keys import delete_edge_ops
 from remdb.records import TableLayout
@@ -455,6 +455,8 @@ class WriteMixin:
     def delete(self, record_id: str, hard: bool = False) -> None:
         """Soft delete (sets `deleted_at`, hides the record) or, with hard=True, remove it entirely."""
         rid = idmod.to_bytes(record_id)
+        if type(hard) is not bool:  # it is written into the change log
+            raise InvalidInput(f"hard must be True or False, got {shown(hard)}")
         store = self._store
         with store.write_lock:
             table_name, record = self._get_raw(rid, include_deleted=hard)

@@ -21,11 +21,10 @@ only when a provider is created or first used.
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
 from remdb.embed.base import EmbeddingEndpointError, EmbeddingError, EmbeddingProvider
-from remdb.errors import InvalidInput
+from remdb.errors import InvalidInput, shown
 
 ENV_PROVIDER = "REMDB_EMBED_PROVIDER"
 DEFAULT_PROVIDER = "local"
@@ -53,7 +52,12 @@ def get_provider(name: str | None = None, model: str | None = None, **options: A
     Creating a provider never loads a model or opens a connection; the first `embed` does. Two
     `local` providers with the same files and settings share one loaded model.
     """
-    chosen = (name or os.environ.get(ENV_PROVIDER) or DEFAULT_PROVIDER).strip().lower()
+    for label, value in (("provider", name), ("model", model)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"embedding {label} must be a name (a string), got {shown(value)}")
+    from remdb.settings import Settings
+
+    chosen = (name or Settings.from_env().embed_provider).strip().lower()
     cls = provider_class(chosen)
     try:
         return cls(model, **options)  # type: ignore[call-arg]

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from remdb.errors import EmbeddingEndpointError, EmbeddingError, InvalidInput
+from remdb.errors import EmbeddingEndpointError, EmbeddingError, InvalidInput, shown
 
 __all__ = ["EmbeddingEndpointError", "EmbeddingError", "EmbeddingProvider", "check_texts", "l2_normalize"]
 
@@ -68,13 +68,21 @@ class EmbeddingProvider(ABC):
 
 
 def check_texts(texts: Sequence[str]) -> list[str]:
-    """A list of the texts, or InvalidInput naming the first item that is not a string."""
+    """A list of the texts, or InvalidInput naming the first item that is not a string, or not valid
+    Unicode: a lone surrogate cannot be encoded for a tokenizer (it raised TypeError) or an endpoint."""
     if isinstance(texts, str | bytes):
         raise InvalidInput("embed() takes a list of texts; use embed_one() for a single string")
     items = list(texts)
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise InvalidInput(f"text #{i} to embed must be a string, not {type(item).__name__}")
+        if not item.isascii():  # isascii() is O(1); only other texts pay for an encode
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInput(
+                    f"text #{i} to embed is not valid Unicode (it holds a lone surrogate): {shown(item)}"
+                ) from None
     return items
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from remdb import ids as idmod
-from remdb.errors import InvalidInput
+from remdb.errors import InvalidInput, shown
 from remdb.graph.keys import (
     IN,
     OUT,
@@ -45,7 +45,7 @@ _RowSpec = tuple[bytes, bytes, str, dict[str, Any]]  # (src, dst, type, properti
 def check_chunk_size(chunk_size: Any) -> None:
     """Refuse, before any work, a chunk size that would write nothing (<= 0) or fail half-way."""
     if type(chunk_size) is not int or chunk_size < 1:
-        raise InvalidInput(f"chunk_size must be a positive int, got {chunk_size!r}")
+        raise InvalidInput(f"chunk_size must be a positive int, got {shown(chunk_size)}")
 
 
 def _edge_tuple(item: Any, position: int) -> tuple[Any, Any, Any, Any]:
@@ -53,7 +53,7 @@ def _edge_tuple(item: Any, position: int) -> tuple[Any, Any, Any, Any]:
         return item.get("src"), item.get("dst"), item.get("type"), item.get("properties")
     if isinstance(item, (tuple, list)) and len(item) in (3, 4):
         return item[0], item[1], item[2], item[3] if len(item) == 4 else None
-    raise InvalidInput(f"edge {position}: give (src, dst, type[, properties]) or a dict, got {item!r}")
+    raise InvalidInput(f"edge {position}: give (src, dst, type[, properties]) or a dict, got {shown(item)}")
 
 
 def parse_inline(spec: Any) -> list[tuple[bytes | None, bytes | None, str, dict[str, Any]]]:
@@ -64,7 +64,8 @@ def parse_inline(spec: Any) -> list[tuple[bytes | None, bytes | None, str, dict[
     out = []
     for item in spec:
         if not isinstance(item, dict) or ("dst" in item) == ("src" in item):
-            raise InvalidInput(f'an inline edge is {{"dst" or "src": id, "type": ..., "properties": {{}}}}: {item!r}')
+            shape = '{"dst" or "src": id, "type": ..., "properties": {}}'
+            raise InvalidInput(f"an inline edge is {shape}: {shown(item)}")
         encode_type(item.get("type"))
         other = idmod.to_bytes(item["dst"] if "dst" in item else item["src"])
         props = check_properties(item.get("properties"))

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from remdb import ids as idmod
-from remdb.errors import InvalidInput, NotFound
+from remdb.errors import InvalidInput, NotFound, shown
 from remdb.schema.validate import check_json_value
 from remdb.storage import codec
 
@@ -37,7 +37,7 @@ def encode_type(edge_type: Any) -> bytes:
     if cached is not None:
         return cached
     if not isinstance(edge_type, str) or not edge_type:
-        raise InvalidInput(f"an edge type is a non-empty string, got {edge_type!r}")
+        raise InvalidInput(f"an edge type is a non-empty string, got {shown(edge_type)}")
     encoded = codec.encode(edge_type)
     if len(_type_cache) < 100_000:
         _type_cache[edge_type] = encoded
@@ -66,13 +66,13 @@ def encode_types(edge_type: str | Sequence[str] | None) -> list[bytes] | None:
     if isinstance(edge_type, str):
         return [encode_type(edge_type)]
     if not isinstance(edge_type, (list, tuple, set, frozenset)) or not edge_type:
-        raise InvalidInput(f"type must be an edge type or a non-empty list of them, got {edge_type!r}")
+        raise InvalidInput(f"type must be an edge type or a non-empty list of them, got {shown(edge_type)}")
     return sorted({encode_type(t) for t in edge_type})
 
 
 def check_direction(direction: str) -> str:
     if direction not in DIRECTIONS:
-        raise InvalidInput(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+        raise InvalidInput(f"direction must be one of {', '.join(DIRECTIONS)}, not {shown(direction)}")
     return direction
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from remdb import ids as idmod
-from remdb.errors import InvalidInput, NotFound
+from remdb.errors import InvalidInput, NotFound, shown
 from remdb.graph import algorithms as alg
 from remdb.graph.keys import check_direction, decode_type, encode_types
 from remdb.storage import codec
@@ -28,7 +28,7 @@ _REVERSE = {"out": "in", "in": "out", "both": "both"}
 
 def _check_depth(depth: Any, name: str = "depth") -> int:
     if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= MAX_DEPTH:
-        raise InvalidInput(f"{name} must be an integer from 0 to {MAX_DEPTH}, got {depth!r}")
+        raise InvalidInput(f"{name} must be an integer from 0 to {MAX_DEPTH}, got {shown(depth)}")
     return depth
 
 
@@ -163,7 +163,7 @@ class TraversalMixin:
         _check_depth(max_depth, "max_depth")
         check_direction(direction)
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
+            raise InvalidInput(f"limit must be a positive integer, got {shown(limit)}")
         types = encode_types(type)
         self._require(s)
         self._require(d)

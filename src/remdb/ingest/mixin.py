@@ -48,9 +48,9 @@ class IngestMixin:
         directories (into `table`) that no longer exists. Returns an `IngestReport`."""
         paths = _path_list(paths)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise InvalidInput(f"chunk_size must be a positive integer, got {chunk_size!r}")
+            raise InvalidInput(f"chunk_size must be a positive integer, got {shown(chunk_size)}")
         if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
-            raise InvalidInput(f"overlap must be an integer in [0, chunk_size), got {overlap!r}")
+            raise InvalidInput(f"overlap must be an integer in [0, chunk_size), got {shown(overlap)}")
         patterns = None if glob is None else _text_list(glob, "glob")
         missing = [name for name in _GRAPH if not callable(getattr(self, name, None))]
         if missing:

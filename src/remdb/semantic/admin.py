@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from remdb.errors import InvalidInput
+from remdb.errors import InvalidInput, shown
 from remdb.migrate import delete_prefix
 from remdb.storage import codec
 
@@ -59,6 +59,8 @@ class IndexAdminMixin:
         """Rebuild HNSW indexes from the stored vectors and save them; returns vectors per field."""
         db: Any = self
         vectors = db._vectors(table)
+        if field is not None and not isinstance(field, str):
+            raise InvalidInput(f"field must be a field name (a string), got {shown(field)}")
         fields = [field] if field else list(vectors.fields)
         done = {}
         for name in fields:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from remdb import ids as idmod
-from remdb.errors import InvalidInput
+from remdb.errors import InvalidInput, shown
 from remdb.storage import codec
 
 MODES = ("vector", "text", "hybrid")
@@ -42,10 +42,12 @@ class SearchMixin:
         """
         db: Any = self
         if mode not in MODES:
-            raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+            raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {shown(mode)}")
         _check_options(k, min_score, rrf_k, weights)
         if not isinstance(query, str):
             _check_query_vector(query)
+        elif not query.isascii():  # O(1); only non-ASCII text pays for the encode
+            _check_query_text(query)
         layout = db._layout(table)
         allowed: set[bytes] | None = None
         labels: dict[bytes, int] = {}  # rid -> HNSW label, read off the filter's index scans
@@ -102,6 +104,8 @@ class SearchMixin:
             raise InvalidInput(f"{table} has no {what} fields (declare embedding_fields or text_fields)")
         if field is None:
             return fields[0]
+        if not isinstance(field, str):
+            raise InvalidInput(f"field must be a field name (a string), got {shown(field)}")
         if field not in fields:
             raise InvalidInput(f"{table}.{field} is not one of its {what} fields: {', '.join(fields)}")
         return field
@@ -228,13 +232,22 @@ def _check_options(k: Any, min_score: Any, rrf_k: Any, weights: Any) -> None:
     """Refuse option values that would fail deep inside ranking (or, for min_score on an empty
     result, pass unnoticed) with an error naming the option."""
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise InvalidInput(f"k must be a positive integer, got {k!r}")
+        raise InvalidInput(f"k must be a positive integer, got {shown(k)}")
     if min_score is not None and not _is_number(min_score):
-        raise InvalidInput(f"min_score must be a finite number or None, got {min_score!r}")
+        raise InvalidInput(f"min_score must be a finite number or None, got {shown(min_score)}")
     if not isinstance(rrf_k, int) or isinstance(rrf_k, bool) or rrf_k < 0:
-        raise InvalidInput(f"rrf_k must be a non-negative integer, got {rrf_k!r}")
+        raise InvalidInput(f"rrf_k must be a non-negative integer, got {shown(rrf_k)}")
     if not isinstance(weights, (tuple, list)) or len(weights) != 2 or not all(map(_is_number, weights)):
-        raise InvalidInput(f"weights must be two finite numbers (vector, text), got {weights!r}")
+        raise InvalidInput(f"weights must be two finite numbers (vector, text), got {shown(weights)}")
+
+
+def _check_query_text(query: str) -> None:
+    """A lone surrogate cannot be encoded for a tokenizer or an endpoint (the local model raised
+    TypeError on it): refused in every mode, and on an empty table too."""
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"query is not valid Unicode (it holds a lone surrogate): {shown(query)}") from None
 
 
 def _check_query_vector(query: Any) -> None:
