@@ -27,7 +27,6 @@ from remdb.migrate import MARKER_PREFIX, build_added_indexes, discard_interrupte
 from remdb.moments import MomentsMixin, has_time_index
 from remdb.query.mixin import SQLMixin
 from remdb.records import MISSING, TableLayout
-from remdb.runtime import Runtime, default_runtime
 from remdb.schema.loader import normalize
 from remdb.schema.model import TableSchema
 from remdb.schema.registry import NEXT_TABLE_KEY, SCHEMA_PREFIX, Registry, SchemaChange
@@ -35,7 +34,6 @@ from remdb.schema.templates import TEMPLATES
 from remdb.semantic.admin import IndexAdminMixin
 from remdb.semantic.keys import row_label_key
 from remdb.semantic.search import SearchMixin
-from remdb.settings import Settings
 from remdb.storage import codec
 from remdb.storage.engine import Store, is_rocksdb_error, repair_store, storage_error
 from remdb.storage.wal import WAL
@@ -51,7 +49,11 @@ _INITIALISED = b"initialised"
 
 def default_root() -> Path:
     """`REMDB_PATH`, else the per-user data directory."""
-    return Settings.from_env().path
+    env = os.environ.get("REMDB_PATH")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "remdb"
 
 
 class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin, MomentsMixin, SQLMixin):
@@ -65,15 +67,11 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         sync: bool = False,
         embedder: Any = None,
         create: bool = True,
-        runtime: Runtime | None = None,
     ) -> None:
         self.root, self.path = _tenant_path(path, tenant)
         self.tenant = tenant
-        if runtime is not None and not isinstance(runtime, Runtime):
-            raise InvalidInput(f"runtime must be a remdb.Runtime, got {type(runtime).__name__}")
-        self._runtime = runtime if runtime is not None else default_runtime()
         try:
-            self._store = Store(self.path, sync=sync, create=create, shared=self._runtime.memory)
+            self._store = Store(self.path, sync=sync, create=create)
         except NotFound:
             raise NotFound(
                 f"tenant {tenant!r} has no database at {self.path}: nothing was created "
@@ -85,7 +83,8 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         self._layouts: dict[str, TableLayout] = {}
         self._texts: dict[str, TableText] = {}
         self._table_vectors: dict[str, TableVectors] = {}
-        self._embedder = embedder if embedder is not None else Settings.from_env().embed_provider
+        self._embedder = embedder
+        self._providers: dict[tuple[str, str, int], Any] = {}
         self._counts: dict[int, int] = {}
         self._next_rownum = 1
         try:
@@ -314,8 +313,11 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
             )
         name, model = (None if own else default, None) if config is None else (config["provider"], config["model"])
         key = (str(name), str(model), config["dimension"] if config else 0)
-        options = {"dimension": config["dimension"]} if config and config["provider"] == "hash" else {}
-        return self._runtime.provider(key, lambda: get_provider(name, model, **options))
+        provider = self._providers.get(key)
+        if provider is None:
+            options = {"dimension": config["dimension"]} if config and config["provider"] == "hash" else {}
+            provider = self._providers[key] = get_provider(name, model, **options)
+        return provider
 
     def _layout(self, table: str) -> TableLayout:
         try:
@@ -594,7 +596,6 @@ def connect(
     sync: bool = False,
     embedder: Any = None,
     create: bool = True,
-    runtime: Runtime | None = None,
 ) -> Database:
     """Open (creating if needed) the database of `tenant` under the root `path`.
 
@@ -604,13 +605,11 @@ def connect(
     write (survives power loss; ~100x slower). Without it every acknowledged write still survives a
     process crash (kill -9): RocksDB's log is written before the call returns. `create=False`
     raises NotFound instead of creating a missing tenant (a mistyped name must not make one).
-    `runtime` is the `remdb.Runtime` whose caches, DuckDB connection and embedding providers the
-    handle shares (default: the process's `remdb.default_runtime()`).
 
     A handle belongs to the process that opened it: in a child made by fork() (multiprocessing
     on Linux) every use raises StorageError; open the database in the child instead.
     """
-    return Database(path, tenant, sync=sync, embedder=embedder, create=create, runtime=runtime)
+    return Database(path, tenant, sync=sync, embedder=embedder, create=create)
 
 
 def repair(path: str | os.PathLike[str] | None = None, tenant: str = "default") -> None:

@@ -21,6 +21,7 @@ only when a provider is created or first used.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from remdb.embed.base import EmbeddingEndpointError, EmbeddingError, EmbeddingProvider
@@ -55,9 +56,7 @@ def get_provider(name: str | None = None, model: str | None = None, **options: A
     for label, value in (("provider", name), ("model", model)):
         if value is not None and not isinstance(value, str):
             raise InvalidInput(f"embedding {label} must be a name (a string), got {shown(value)}")
-    from remdb.settings import Settings
-
-    chosen = (name or Settings.from_env().embed_provider).strip().lower()
+    chosen = (name or os.environ.get(ENV_PROVIDER) or DEFAULT_PROVIDER).strip().lower()
     cls = provider_class(chosen)
     try:
         return cls(model, **options)  # type: ignore[call-arg]
