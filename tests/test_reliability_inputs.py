@@ -237,6 +237,9 @@ BAD_INPUTS: list[tuple[str, _Call]] = [
     ("insert deep inline edge", lambda db: db.insert("free", {"v": 1}, edges=[_nested_list(3000)])),
     ("search surrogate query", lambda db: db.search("resources", LONE)),
     ("search surrogate inside query", lambda db: db.search("resources", "a\udfffb", mode="vector")),
+    ("find deep dict bound", lambda db: db.find("free", "v", gte=_nested(300), lt=1)),
+    ("find deep dict eq", lambda db: db.find("free", "v", eq=_nested(300))),
+    ("find dict bound int key", lambda db: db.find("free", "v", gte={1: 2})),
 ]
 
 

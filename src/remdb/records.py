@@ -49,7 +49,10 @@ class IndexedField:
             except InvalidInput:
                 return value
         if isinstance(value, dict):
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+            try:
+                return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+            except orjson.JSONEncodeError as exc:  # only a query bound can get here: stored rows are validated
+                raise InvalidInput(f"{self.name}: a dict to compare with must be JSON ({exc})") from None
         return value
 
     def values(self, record: dict[str, Any]) -> list[Any]:
