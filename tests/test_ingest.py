@@ -395,23 +395,23 @@ def test_an_interrupted_ingest_leaves_a_pending_document_that_the_next_run_compl
     assert_linked(db, doc)
 
 
-def test_a_new_document_interrupted_before_its_record_is_found_again_by_uri(
+def test_a_new_document_interrupted_before_its_commit_is_found_again(
     db: remdb.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
     insert = db.insert
 
-    def crash(table: str, *args: Any, **kwargs: Any) -> str:
-        if table == "documents":
+    def crash(table: str, record: dict[str, Any], *args: Any, **kwargs: Any) -> str:
+        if table == "documents" and record["status"] == "complete":
             raise RuntimeError("power cut")
-        return insert(table, *args, **kwargs)
+        return insert(table, record, *args, **kwargs)
 
-    monkeypatch.setattr(db, "insert", crash)  # the chunks are written, the document record is not
+    monkeypatch.setattr(db, "insert", crash)  # the chunks are written, the document is pending
     with pytest.raises(RuntimeError):
         db.ingest(doc, chunk_size=120, overlap=0)
     monkeypatch.undo()
-    assert db.count("resources") == 8 and db.lookup(doc.resolve().as_uri())[0]["_table"] == "resources"
+    assert db.count("resources") == 8 and [d["status"] for d in db.scan("documents")] == ["pending"]
     _paragraph_doc(doc, PARAGRAPHS[:6])  # and the file shrank meanwhile
     report = db.ingest(doc, chunk_size=120, overlap=0)
     assert (report.new, report.unchanged, report.removed) == (0, 6, 2)

@@ -113,8 +113,10 @@ def ingest(db: remdb.Database, start: int, directory: str) -> None:
             path = Path(directory) / name
             if content is None:
                 path.unlink(missing_ok=True)
-            else:
-                path.write_text(content)
+            else:  # write-then-rename: a kill inside write_text left the file empty for the parent's ingest
+                staged = path.with_name(f".{name}.tmp")  # hidden, so no ingest reads it
+                staged.write_text(content)
+                staged.replace(path)
         db.ingest([directory], glob="*.md", chunk_size=200, overlap=20, prune=True)
         ack(n)
 

@@ -84,7 +84,7 @@ class IngestMixin:
                 where = Path(document["path"])
                 if any(where.is_relative_to(root) for root in roots) and not where.exists():
                     report.pruned += 1
-                    report.removed += syncer.prune(document["id"])
+                    report.removed += syncer.prune(document)
         report.seconds = time.perf_counter() - started
         return report
 

@@ -7,11 +7,12 @@ for JSON Lines, its records) are linked from it by `has_chunk` edges.
 The write protocol for a file whose content (or chunking parameters) changed:
 
 1. document record -> status "pending", chunk_count = max(old, new): an upper bound on the
-   ordinals that may exist, so a later run finds every chunk a crashed run may have written.
-   Skipped for a new document when the table indexes `uri` (the resources template does): a
-   later run finds a crashed run's chunks through that index;
+   ordinals that may exist. Written for a new document too: a prune finds a file's records
+   only through its document, so a crashed run must leave one even if the file is then deleted;
 2. new and content-changed chunks: one `insert_batch` (one WriteBatch up to 10,000 chunks, one
-   model call per batch for the table's embedding fields);
+   model call per batch for the table's embedding fields), each chunk not yet linked carrying
+   its `has_chunk` edge in the same WriteBatch: whatever a crashed run wrote is linked, so the
+   next sync or prune of the document finds it whether the file changed, went back or is gone;
 3. chunks whose content is the same but whose offsets / page / heading path moved: `update` of
    those fields only, which keeps the stored embedding (no model call);
 4. surplus chunks (the file got shorter): hard-deleted, which removes their edges — unless
@@ -20,11 +21,15 @@ The write protocol for a file whose content (or chunking parameters) changed:
 5. document record -> status "complete" with the new hash, and the missing `has_chunk` edges,
    in one WriteBatch (`insert(..., edges=)`): the commit point.
 
-A crash anywhere before step 5 leaves the document "pending" or at its old hash (or, for a new
-document, absent), so the next ingest redoes it and converges: unchanged chunks are then not
+A crash anywhere before step 5 leaves the document "pending" (or, for a new document, absent
+with nothing written), so the next ingest redoes it and converges: unchanged chunks are then not
 rewritten, surplus ones are found and removed. Readers can tell a partial document by its status.
 A file whose hash and parameters match a complete document record is skipped without parsing: no
 write at all.
+
+A prune (the file is gone) marks the document "pending" first, then removes its records, then
+the document record: a crash part-way leaves a pending document for the next prune (or, if the
+file came back, the next sync) to finish, never a complete one lacking chunks.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import Any
 
 from remdb import ids as idmod
 from remdb.errors import InvalidInput, ValidationError
+from remdb.graph.edges import INLINE_KEY
 from remdb.ingest.chunker import chunk
 from remdb.ingest.formats import JSONL, Document, parse
 from remdb.ingest.report import DocumentResult
@@ -148,16 +154,16 @@ class Syncer:
         previous = self.previous_ids(source.uri, old, doc, linked)
         stored = dict(zip(previous + ids, db.get_batch(previous + ids, include_deleted=True), strict=True))
         result = DocumentResult(changed=True)
-        write: list[dict[str, Any]] = []
+        write: list[tuple[str, dict[str, Any]]] = []
         moves: list[tuple[str, dict[str, Any]]] = []
         for rid, body in zip(ids, bodies, strict=True):
             kind, changes = self.compare(stored.get(rid), body, doc.records is None)
             if kind == "new":
                 result.new += 1
-                write.append(body)
+                write.append((rid, body))
             elif kind == "updated":
                 result.updated += 1
-                write.append(body)
+                write.append((rid, body))
             elif kind == "moved":
                 result.moved += 1
                 moves.append((rid, changes))
@@ -165,23 +171,24 @@ class Syncer:
                 result.unchanged += 1
         keep = set(ids)
         surplus = [rid for rid in dict.fromkeys(previous) if rid not in keep and stored.get(rid) is not None]
-        missing_edges = [rid for rid in ids if rid not in linked]
         gone = set(surplus)
         stale_edges = [rid for rid in linked if rid not in keep and rid not in gone]
         count = len(ids)
         record = self.document_record(source, doc, count)
         if write or moves or surplus or stale_edges:
-            if old is not None or not self.uri_indexed:
-                bound = max(count, old.get("chunk_count", 0) if old else 0)
-                db.insert(DOCUMENTS, {**record, "status": "pending", "chunk_count": bound})
+            bound = max(count, old.get("chunk_count", 0) if old else 0)
+            db.insert(DOCUMENTS, {**record, "status": "pending", "chunk_count": bound})
             if write:
-                db.insert_batch(self.table, write)
+                link = [{"src": doc_id, "type": EDGE}]
+                rows = [body if rid in linked else {**body, INLINE_KEY: link} for rid, body in write]
+                db.insert_batch(self.table, rows)
+                linked |= {rid for rid, _ in write}
             for rid, changes in moves:
                 db.update(rid, changes)
             result.removed = self.remove(doc_id, surplus)
             for rid in stale_edges:
                 db.remove_edge(doc_id, rid, EDGE)
-        edges = [{"dst": rid, "type": EDGE} for rid in missing_edges]
+        edges = [{"dst": rid, "type": EDGE} for rid in ids if rid not in linked]
         db.insert(DOCUMENTS, record, edges=edges or None)  # the commit point, with its edges
         return result
 
@@ -261,10 +268,14 @@ class Syncer:
             removed += 1
         return removed
 
-    def prune(self, doc_id: str) -> int:
-        """Remove a document whose file is gone: its chunks (unlinked only, where another
-        document links them too), then the document record itself, last, so a crash part-way
-        leaves it in place for the next prune to finish. Returns the chunks removed."""
+    def prune(self, document: dict[str, Any]) -> int:
+        """Remove a document whose file is gone: mark it pending, remove its chunks (unlinked
+        only, where another document links them too), then the document record itself, last, so
+        a crash part-way leaves a pending document for the next prune (or sync, if the file comes
+        back) to finish. Returns the chunks removed."""
+        doc_id = document["id"]
+        if document.get("status") != "pending":
+            self.db.update(doc_id, {"status": "pending"})
         removed = self.remove(doc_id, sorted(self.linked(doc_id)))
         self.db.delete(doc_id, hard=True)
         return removed
