@@ -240,6 +240,11 @@ BAD_INPUTS: list[tuple[str, _Call]] = [
     ("find deep dict bound", lambda db: db.find("free", "v", gte=_nested(300), lt=1)),
     ("find deep dict eq", lambda db: db.find("free", "v", eq=_nested(300))),
     ("find dict bound int key", lambda db: db.find("free", "v", gte={1: 2})),
+    ("register deep name", lambda db: db.register_schema({"properties": {}}, name=_nested_list(3000))),
+    ("reembed list table", lambda db: db.reembed(["resources"], provider="hash")),
+    ("rebuild_index set table", lambda db: db.rebuild_index({"resources"})),
+    ("reembed str chunk_size", lambda db: db.reembed("resources", provider="hash", chunk_size="5")),
+    ("reembed zero chunk_size", lambda db: db.reembed("resources", provider="hash", chunk_size=0)),
 ]
 
 

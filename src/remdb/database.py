@@ -286,7 +286,10 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         return text
 
     def _vectors(self, table: str) -> TableVectors:
-        vectors = self._table_vectors.get(table)
+        try:
+            vectors = self._table_vectors.get(table)
+        except TypeError:  # unhashable: reembed/rebuild_index given a list or a set as the table name
+            raise InvalidInput(f"a table name is a string, got {type(table).__name__}") from None
         if vectors is None:
             from remdb.semantic.table_vectors import TableVectors
 

@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from remdb.errors import SchemaError, ValidationError
+from remdb.errors import SchemaError, ValidationError, shown
 from remdb.schema.model import EXTRA_KEYS, RESERVED_TABLE_NAMES
 from remdb.schema.validate import check_json_value
 
@@ -37,7 +37,9 @@ def snake_case(title: str) -> str:
 
 def check_table_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise SchemaError(f"invalid table name {name!r}: use letters, digits and underscores, starting with a letter")
+        raise SchemaError(
+            f"invalid table name {shown(name)}: use letters, digits and underscores, starting with a letter"
+        )
     if name.lower() in RESERVED_TABLE_NAMES:
         raise SchemaError(f"table name {name!r} is reserved: SQL's `FROM {name.lower()}` is a built-in view")
     return name

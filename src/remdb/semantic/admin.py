@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from remdb.errors import InvalidInput, shown
+from remdb.graph.edges import check_chunk_size
 from remdb.migrate import delete_prefix
 from remdb.storage import codec
 
@@ -92,6 +93,7 @@ class IndexAdminMixin:
         from remdb.semantic.text import text_of
 
         db: Any = self
+        check_chunk_size(chunk_size)  # a non-number failed after the new version's leftovers were cleared
         vectors = db._vectors(table)
         name = db._pick_field(table, field, list(vectors.fields), "embedding")
         fv = vectors.fields[name]
