@@ -98,12 +98,13 @@ def drop(db: remdb.Database, start: int) -> None:
 
 
 def reembed(db: remdb.Database, start: int) -> None:
-    ready()
     for n in range(start, 1 << 30):
         db.insert("docs", s.doc_row(n, "r"))
         ack("ins", n)
         result = db.reembed("docs", "body", provider="hash")
         ack("re", result["version"])
+        if n == start:
+            ready()  # one whole cycle first: a loaded machine must not leave a run with no switch at all
 
 
 def ingest(db: remdb.Database, start: int, directory: str) -> None:
@@ -132,12 +133,13 @@ def truncate(db: remdb.Database, start: int) -> None:
 
 
 def rebuild(db: remdb.Database, start: int) -> None:
-    ready()
     for n in range(start, 1 << 30):
         db.insert_batch("docs", [s.doc_row(n * 3 + i, "b") for i in range(3)])
         ack("ins", n)
         db.rebuild_index("docs")
         ack("rebuilt", n)
+        if n == start:
+            ready()  # one whole cycle first: a loaded machine must not leave a run with no rebuild at all
 
 
 OPS: dict[str, Callable[..., None]] = {
