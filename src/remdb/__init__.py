@@ -11,6 +11,8 @@ from remdb.errors import (
     StorageError,
     ValidationError,
 )
+from remdb.runtime import Runtime, default_runtime
+from remdb.settings import Settings
 
 __version__ = "0.1.0"
 
@@ -21,11 +23,14 @@ __all__ = [
     "QueryError",
     "REMDatabase",
     "RemDBError",
+    "Runtime",
     "SchemaError",
+    "Settings",
     "StorageError",
     "ValidationError",
     "__version__",
     "connect",
+    "default_runtime",
     "errors",
     "repair",
 ]

@@ -27,6 +27,7 @@ from remdb.migrate import MARKER_PREFIX, build_added_indexes, discard_interrupte
 from remdb.moments import MomentsMixin, has_time_index
 from remdb.query.mixin import SQLMixin
 from remdb.records import MISSING, TableLayout
+from remdb.runtime import Runtime, default_runtime
 from remdb.schema.loader import normalize
 from remdb.schema.model import TableSchema
 from remdb.schema.registry import NEXT_TABLE_KEY, SCHEMA_PREFIX, Registry, SchemaChange
@@ -34,7 +35,10 @@ from remdb.schema.templates import TEMPLATES
 from remdb.semantic.admin import IndexAdminMixin
 from remdb.semantic.keys import row_label_key
 from remdb.semantic.search import SearchMixin
+from remdb.settings import Settings
 from remdb.storage import codec
+from remdb.storage.changelog import SchemaDropped, SchemaPut
+from remdb.storage.clock import now_iso
 from remdb.storage.engine import Store, is_rocksdb_error, repair_store, storage_error
 from remdb.storage.wal import WAL
 from remdb.writes import COUNT_PREFIX, NEXT_ROWNUM, WriteMixin
@@ -49,11 +53,7 @@ _INITIALISED = b"initialised"
 
 def default_root() -> Path:
     """`REMDB_PATH`, else the per-user data directory."""
-    env = os.environ.get("REMDB_PATH")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "remdb"
+    return Settings.from_env().path
 
 
 class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin, MomentsMixin, SQLMixin):
@@ -67,11 +67,15 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         sync: bool = False,
         embedder: Any = None,
         create: bool = True,
+        runtime: Runtime | None = None,
     ) -> None:
         self.root, self.path = _tenant_path(path, tenant)
         self.tenant = tenant
+        if runtime is not None and not isinstance(runtime, Runtime):
+            raise InvalidInput(f"runtime must be a remdb.Runtime, got {type(runtime).__name__}")
+        self._runtime = runtime if runtime is not None else default_runtime()
         try:
-            self._store = Store(self.path, sync=sync, create=create)
+            self._store = Store(self.path, sync=sync, create=create, shared=self._runtime.memory)
         except NotFound:
             raise NotFound(
                 f"tenant {tenant!r} has no database at {self.path}: nothing was created "
@@ -83,8 +87,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
         self._layouts: dict[str, TableLayout] = {}
         self._texts: dict[str, TableText] = {}
         self._table_vectors: dict[str, TableVectors] = {}
-        self._embedder = embedder
-        self._providers: dict[tuple[str, str, int], Any] = {}
+        self._embedder = embedder if embedder is not None else Settings.from_env().embed_provider
         self._counts: dict[int, int] = {}
         self._next_rownum = 1
         try:
@@ -173,7 +176,7 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
             self._apply_schema_change(change)
             return change.table
 
-    def _apply_schema_change(self, change: SchemaChange) -> None:
+    def _apply_schema_change(self, change: SchemaChange, replay: SchemaPut | None = None) -> None:
         """Build the indexes the change adds, then publish the schema in one batch with the removal
         of the indexes it drops and its WAL entry: an upgrade interrupted anywhere leaves either
         schema whole. In-memory state changes only once that batch is written; a failure removes
@@ -191,15 +194,12 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
             batch.put(
                 NEXT_TABLE_KEY, codec.u32(max(self._registry.next_table_id, table.table_id + 1)), store.handle["meta"]
             )
-            self._wal.append(
-                batch, {"op": "schema", "table": table.name, "version": table.version, "schema": table.describe()}
-            )
-            store.write(batch)
+            entry = replay or SchemaPut(self._wal.next_seq, now_iso(), table.name, table.version, table.to_bytes())
+            self._wal.commit(batch, entry)
         except BaseException:
             with contextlib.suppress(Exception):  # else the marker has the next open remove it
                 discard_partial(store, change)
             raise
-        self._wal.commit()
         if retimed:
             self._forget_span(table.table_id)
         self._registry.put(table)
@@ -230,12 +230,17 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
     def drop_schema(self, name: str, *, force: bool = False) -> int:
         """Drop a table and every row, index entry and lookup key of it; return the rows removed.
         The schema is read under the write lock: an upgrade or drop that ran meanwhile is seen."""
+        with self._store.write_lock:
+            table = self._registry.get(name)
+            if table.template and not force:
+                raise SchemaError(f"{name} is a built-in template; pass force=True (CLI: --force) to drop it")
+            return self._drop_table(name)
+
+    def _drop_table(self, name: str, replay: SchemaDropped | None = None) -> int:
         store = self._store
         removed = edges_removed = 0
         with store.write_lock:
             table = self._registry.get(name)
-            if table.template and not force:
-                raise SchemaError(f"{name} is a built-in template; pass force=True (CLI: --force) to drop it")
             layout, table_vectors = self._layout(name), self._vectors(name)
             batch = store.batch()
             for key, value in store.iter_prefix("rows", layout.tid):
@@ -259,9 +264,8 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
             batch.delete(COUNT_PREFIX + layout.tid, store.handle["meta"])
             batch.delete(MARKER_PREFIX + layout.tid, store.handle["meta"])
             self._span_reset_ops(batch, table.table_id)
-            self._wal.append(batch, {"op": "drop_schema", "table": name, "rows": removed, "edges": edges_removed})
-            store.write(batch)
-            self._wal.commit()
+            entry = replay or SchemaDropped(self._wal.next_seq, now_iso(), name, removed, edges_removed)
+            self._wal.commit(batch, entry)
             self._registry.remove(name)
             self._layouts.pop(name, None)
             self._texts.pop(name, None)
@@ -316,11 +320,8 @@ class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin
             )
         name, model = (None if own else default, None) if config is None else (config["provider"], config["model"])
         key = (str(name), str(model), config["dimension"] if config else 0)
-        provider = self._providers.get(key)
-        if provider is None:
-            options = {"dimension": config["dimension"]} if config and config["provider"] == "hash" else {}
-            provider = self._providers[key] = get_provider(name, model, **options)
-        return provider
+        options = {"dimension": config["dimension"]} if config and config["provider"] == "hash" else {}
+        return self._runtime.provider(key, lambda: get_provider(name, model, **options))
 
     def _layout(self, table: str) -> TableLayout:
         try:
@@ -599,6 +600,7 @@ def connect(
     sync: bool = False,
     embedder: Any = None,
     create: bool = True,
+    runtime: Runtime | None = None,
 ) -> Database:
     """Open (creating if needed) the database of `tenant` under the root `path`.
 
@@ -608,11 +610,13 @@ def connect(
     write (survives power loss; ~100x slower). Without it every acknowledged write still survives a
     process crash (kill -9): RocksDB's log is written before the call returns. `create=False`
     raises NotFound instead of creating a missing tenant (a mistyped name must not make one).
+    `runtime` is the `remdb.Runtime` whose caches, DuckDB connection and embedding providers the
+    handle shares (default: the process's `remdb.default_runtime()`).
 
     A handle belongs to the process that opened it: in a child made by fork() (multiprocessing
     on Linux) every use raises StorageError; open the database in the child instead.
     """
-    return Database(path, tenant, sync=sync, embedder=embedder, create=create)
+    return Database(path, tenant, sync=sync, embedder=embedder, create=create, runtime=runtime)
 
 
 def repair(path: str | os.PathLike[str] | None = None, tenant: str = "default") -> None:

@@ -21,7 +21,6 @@ only when a provider is created or first used.
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
 from remdb.embed.base import EmbeddingEndpointError, EmbeddingError, EmbeddingProvider
@@ -56,7 +55,9 @@ def get_provider(name: str | None = None, model: str | None = None, **options: A
     for label, value in (("provider", name), ("model", model)):
         if value is not None and not isinstance(value, str):
             raise InvalidInput(f"embedding {label} must be a name (a string), got {shown(value)}")
-    chosen = (name or os.environ.get(ENV_PROVIDER) or DEFAULT_PROVIDER).strip().lower()
+    from remdb.settings import Settings
+
+    chosen = (name or Settings.from_env().embed_provider).strip().lower()
     cls = provider_class(chosen)
     try:
         return cls(model, **options)  # type: ignore[call-arg]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from remdb.embed.base import EmbeddingEndpointError, EmbeddingError, EmbeddingProvider
 from remdb.errors import InvalidInput
+from remdb.settings import Settings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,7 +65,8 @@ class OpenAIProvider(EmbeddingProvider):
         max_backoff: float = 20.0,
         headers: dict[str, str] | None = None,
     ) -> None:
-        base = base_url or os.environ.get("REMDB_EMBED_BASE_URL")
+        env = Settings.from_env()
+        base = base_url or env.embed_base_url
         if not base:
             raise EmbeddingError(
                 "the openai embedding provider needs a base URL: set REMDB_EMBED_BASE_URL or pass base_url"
@@ -80,7 +81,7 @@ class OpenAIProvider(EmbeddingProvider):
             raise InvalidInput(f"max_retries must be an integer in [0, 10], got {max_retries!r}")
         if timeout <= 0:
             raise InvalidInput(f"timeout must be positive, got {timeout!r}")
-        self.model = model or os.environ.get("REMDB_EMBED_MODEL") or DEFAULT_MODEL
+        self.model = model or env.embed_model or DEFAULT_MODEL
         self.url = base.rstrip("/") + "/embeddings"
         self._dimension = dimension
         self.batch_size = batch_size
@@ -88,7 +89,7 @@ class OpenAIProvider(EmbeddingProvider):
         self.max_retries = max_retries
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
-        key = api_key if api_key is not None else os.environ.get("REMDB_EMBED_API_KEY")
+        key = api_key if api_key is not None else env.embed_api_key
         self._headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
         if key:
             self._headers["Authorization"] = f"Bearer {key}"

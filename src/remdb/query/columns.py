@@ -17,13 +17,15 @@ scans, aggregations and joins do not re-read and re-parse every row. An entry re
 sequence number it reflects; when the log has moved on, the entries after that number are checked
 and the entry is dropped if any touched one of its tables (schema changes included) or if some of
 them were truncated away. Rows that
-are soft-deleted are kept, flagged in the `_live` array. The cache holds at most `budget` bytes
-(least recently used relations are dropped first).
+are soft-deleted are kept, flagged in the `_live` array. The caches of every tenant of a
+`remdb.Runtime` share one `ColumnBudget`: together they hold at most its bytes, and the least
+recently used relation of any tenant is dropped first.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -162,6 +164,7 @@ class RelationData:
     positions: pa.Array | None = None
     names: dict[tuple[Path, str], str] = field(default_factory=dict)  # (path, view) -> Arrow column name
     version: int = 0  # bumped whenever columns are added (a registered table is then stale)
+    registered: str = ""  # cached relations: the name it stays registered under in DuckDB
     _table: pa.Table | None = None
 
     def __len__(self) -> int:
@@ -234,13 +237,72 @@ def wal_tables(values: Iterable[bytes]) -> Iterator[str | None]:
         yield table
 
 
-class ColumnCache:
-    """Arrow columns of whole relations, valid at a WAL sequence number."""
+class ColumnBudget:
+    """One memory budget for the column caches of many databases, least recently used first.
 
-    def __init__(self, db: Any, budget: int = 256 << 20, on_drop: Callable[[str], None] | None = None) -> None:
+    A cache charges an entry after filling it and is told to drop entries the budget evicts. The
+    budget's lock is never held while a cache's lock is taken (caches charge after releasing
+    theirs), so two tenants filling at once cannot deadlock. Caches are held weakly: a database
+    dropped without close() is not kept alive (its sizes leave in LRU order)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._sizes: OrderedDict[tuple[weakref.ref[ColumnCache], tuple[str, str]], int] = OrderedDict()
+        self._total = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        return self._total
+
+    def charge(self, cache: ColumnCache, key: tuple[str, str], nbytes: int, hit: bool = False) -> None:
+        """Record the entry's size as most recently used; evict the least recently used entries
+        of any cache (never this entry) until the total fits. A hit only moves the entry up (an
+        entry dropped meanwhile stays uncounted)."""
+        victims = []
+        slot = (weakref.ref(cache), key)
+        with self._lock:
+            if hit:
+                if slot in self._sizes:
+                    self._sizes.move_to_end(slot)
+                return
+            self._total += nbytes - self._sizes.pop(slot, 0)
+            self._sizes[slot] = nbytes
+            while self._total > self.limit and len(self._sizes) > 1:
+                oldest, size = next(iter(self._sizes.items()))
+                del self._sizes[oldest]
+                self._total -= size
+                victims.append(oldest)
+        for owner, old in victims:
+            found = owner()
+            if found is not None:
+                found.evict(old)
+
+    def release(self, cache: ColumnCache, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._total -= self._sizes.pop((weakref.ref(cache), key), 0)
+
+
+class ColumnCache:
+    """Arrow columns of whole relations, valid at a WAL sequence number.
+
+    `shared` is the budget of every cache of the runtime; `budget` optionally caps this database's
+    own entries too. `prefix` makes the names the relations are registered under in DuckDB unique
+    to this database (tenants sharing one DuckDB connection may have tables of the same name)."""
+
+    def __init__(
+        self,
+        db: Any,
+        shared: ColumnBudget,
+        on_drop: Callable[[str], None] | None = None,
+        prefix: str = "",
+        budget: int | None = None,
+    ) -> None:
         self.db = db
+        self.shared = shared
         self.budget = budget
         self.on_drop = on_drop  # told the registered name of every entry dropped
+        self.prefix = prefix
         self._entries: OrderedDict[tuple[str, str], RelationData] = OrderedDict()
         self._lock = threading.RLock()
         self.builds = 0  # how many scans filled the cache (tests and EXPLAIN read it)
@@ -249,15 +311,20 @@ class ColumnCache:
     def key(relation: Relation) -> tuple[str, str]:
         return ("view" if relation.is_view else "table", relation.name)
 
-    @staticmethod
-    def registered_name(relation: Relation) -> str:
-        kind, name = ColumnCache.key(relation)
-        return f"cache_{kind}_{name}"
+    def _name(self, key: tuple[str, str]) -> str:
+        return f"{self.prefix}cache_{key[0]}_{key[1]}"
 
     def _drop(self, key: tuple[str, str]) -> None:
-        self._entries.pop(key, None)
+        if self._entries.pop(key, None) is not None:
+            self.shared.release(self, key)
         if self.on_drop is not None:
-            self.on_drop(f"cache_{key[0]}_{key[1]}")
+            self.on_drop(self._name(key))
+
+    def evict(self, key: tuple[str, str]) -> None:
+        """Drop an entry the shared budget chose (it no longer counts it)."""
+        with self._lock:
+            if self._entries.pop(key, None) is not None and self.on_drop is not None:
+                self.on_drop(self._name(key))
 
     def clear(self) -> None:
         with self._lock:
@@ -272,29 +339,44 @@ class ColumnCache:
 
     def get(self, relation: Relation, paths: Iterable[Path]) -> RelationData:
         wanted = sorted(set(paths))
+        key = self.key(relation)
         with self._lock:
             entry = self._current(relation)
             missing = wanted if entry is None else [p for p in wanted if p not in entry.columns]
             if entry is not None and not missing:
-                self._entries.move_to_end(self.key(relation))
-                return entry
-            seq = self.db._wal.seq
-            keys, live, values = relation.scan_columns(self.db, missing)
-            if entry is not None and keys != entry.refs:  # changed under us: start again, all columns
-                keys, live, values = relation.scan_columns(self.db, wanted)
-                entry, missing = None, wanted
-            if entry is None:
-                entry = RelationData(relation, keys, pa.array(live, pa.bool_()), seq=seq, cached=True)
-            entry.add(missing, values)
-            self.builds += 1
-            self._entries[self.key(relation)] = entry
-            self._entries.move_to_end(self.key(relation))
-            self._evict()
-            return entry
+                self._entries.move_to_end(key)
+                hit = True
+            else:
+                hit = False
+                entry = self._fill(relation, entry, wanted, missing)
+            nbytes = 0 if hit else entry.nbytes
+        self.shared.charge(self, key, nbytes, hit)  # outside our lock: it may evict from other caches
+        return entry
 
-    def _evict(self) -> None:
+    def _fill(
+        self, relation: Relation, entry: RelationData | None, wanted: list[Path], missing: list[Path]
+    ) -> RelationData:
+        key = self.key(relation)
+        seq = self.db._wal.seq
+        keys, live, values = relation.scan_columns(self.db, missing)
+        if entry is not None and keys != entry.refs:  # changed under us: start again, all columns
+            keys, live, values = relation.scan_columns(self.db, wanted)
+            entry, missing = None, wanted
+        if entry is None:
+            entry = RelationData(
+                relation, keys, pa.array(live, pa.bool_()), seq=seq, cached=True, registered=self._name(key)
+            )
+        entry.add(missing, values)
+        self.builds += 1
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        if self.budget is not None:
+            self._evict(self.budget)
+        return entry
+
+    def _evict(self, budget: int) -> None:
         total = sum(e.nbytes for e in self._entries.values())
-        while total > self.budget and len(self._entries) > 1:
+        while total > budget and len(self._entries) > 1:
             key, dropped = next(iter(self._entries.items()))
             self._drop(key)
             total -= dropped.nbytes

@@ -10,6 +10,7 @@ Two forms:
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,21 +26,27 @@ Path = tuple[str, ...]
 
 
 class Duck:
-    """One in-process DuckDB connection per database, used under a lock (connections are not
-    thread-safe). Cached relations stay registered (re-registered when their columns change);
-    rows in hand are registered for one query."""
+    """One in-process DuckDB connection shared by the databases of a `remdb.Runtime`, used under a
+    lock (connections are not thread-safe). One connection, not one per tenant: each would be a
+    DuckDB instance of its own (catalog, buffer pool, threads).
+    Cached relations stay registered under names unique to their database (re-registered when
+    their columns change), so tenants never see each other's tables; rows in hand are registered
+    for one query under a fresh name. A query waits for another tenant's to finish: DuckDB
+    parallelises each query itself, and per-query registration instead cost ~0.8 ms a query."""
 
     def __init__(self) -> None:
         self._con: Any = None
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._serial = 0
         self._registered: dict[str, tuple[int, int]] = {}  # name -> (id of the data, its version)
 
     def _connection(self) -> Any:
-        if self._con is None:
+        if self._con is None or self._pid != os.getpid():  # a forked child cannot use the parent's
             import duckdb
 
-            self._con = duckdb.connect(":memory:")
+            self._con, self._pid = duckdb.connect(":memory:"), os.getpid()
+            self._registered.clear()
         return self._con
 
     def run(self, sql: str, inputs: dict[str, RelationData]) -> list[tuple[Any, ...]]:
@@ -70,6 +77,14 @@ class Duck:
             if name in self._registered and self._con is not None:
                 self._con.unregister(name)
             self._registered.pop(name, None)
+
+    def forget_prefix(self, prefix: str) -> None:
+        """Unregister every relation of one database (one dropped without close())."""
+        with self._lock:
+            for name in [n for n in self._registered if n.startswith(prefix)]:
+                if self._con is not None:
+                    self._con.unregister(name)
+                del self._registered[name]
 
     def next_name(self) -> str:
         with self._lock:
@@ -192,12 +207,7 @@ class DuckBuilder:
     def _table_name(self, alias: str) -> str:
         data = self.inputs[alias]
         if alias not in self._tables_by_alias:
-            if data.cached:
-                from remdb.query.columns import ColumnCache
-
-                name = ColumnCache.registered_name(data.relation)
-            else:
-                name = self.duck.next_name()
+            name = data.registered if data.cached else self.duck.next_name()
             self._tables_by_alias[alias] = name
         return self._tables_by_alias[alias]
 

@@ -9,6 +9,7 @@ text → statements.parse (sqlglot; LOOKUP / SEARCH / TRAVERSE / EXPLAIN from it
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -17,7 +18,6 @@ from remdb.errors import InvalidId, QueryError
 from remdb.query.analyze import Analyzer
 from remdb.query.catalog import Catalog
 from remdb.query.columns import ColumnCache
-from remdb.query.duck import Duck
 from remdb.query.model import Query, bind_query
 from remdb.query.plan import Planner
 from remdb.query.result import Result
@@ -28,20 +28,22 @@ _PARSED = 256  # statements kept parsed, by text
 
 
 class Engine:
-    """Per-database query state: parsed statements, the column cache and the DuckDB connection."""
+    """Per-database query state: parsed statements and the column cache, on the DuckDB
+    connection and column budget of the database's runtime."""
 
     def __init__(self, db: Any) -> None:
         self.db = db
-        self.duck = Duck()
-        self.cache = ColumnCache(db, on_drop=self.duck.forget)
+        self.duck, budget, prefix = db._runtime.sql_state()
+        self.cache = ColumnCache(db, budget, on_drop=self.duck.forget, prefix=prefix)
+        # A database dropped without close() must not leave its tables in the shared connection.
+        weakref.finalize(self, self.duck.forget_prefix, prefix)
         self.use_indexes = True  # tests turn these off to compare executors
         self.use_cache = True
         self._parsed: OrderedDict[str, Statement] = OrderedDict()
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self.cache.clear()
-        self.duck.close()
+        self.cache.clear()  # unregisters this database's relations; the connection is the runtime's
         with self._lock:
             self._parsed.clear()
 
