@@ -375,7 +375,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("a real full disk needs a tmpfs mount, which needs root")
     mount = tmp_path / "tmpfs"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"mount -t tmpfs is not permitted here: {done.stderr.decode().strip()}")
     try:

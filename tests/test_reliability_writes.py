@@ -503,20 +503,19 @@ def test_a_bad_inline_edge_endpoint_in_the_last_chunk_writes_nothing(db: remdb.D
 def test_a_reembed_racing_a_schema_upgrade_takes_effect(db: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """An upgrade that leaves the embedding fields alone keeps the table's vector state, so a re-embed
     that started before it switches the field objects every later write and search uses."""
-    from remdb.semantic import admin
 
     docs = {**ITEMS_V1, "embedding_fields": ["body"]}
     db.register_schema(docs)
     db.insert_batch("items", items(20))
     started, go = threading.Event(), threading.Event()
-    real = admin.delete_prefix
+    real = db.scan
 
-    def paused(*args: Any) -> None:
+    def paused(*args: Any) -> Any:  # the re-embed has picked its field object and starts reading rows
         started.set()
         assert go.wait(20)
-        real(*args)
+        return real(*args)
 
-    monkeypatch.setattr(admin, "delete_prefix", paused)
+    monkeypatch.setattr(db, "scan", paused)
     reembed = threading.Thread(target=lambda: db.reembed("items", "body", provider="hash"))
     reembed.start()
     assert started.wait(20)

@@ -27,6 +27,7 @@ from remdb.migrate import MARKER_PREFIX, build_added_indexes, discard_interrupte
 from remdb.moments import MomentsMixin, has_time_index
 from remdb.query.mixin import SQLMixin
 from remdb.records import MISSING, TableLayout
+from remdb.replay import ReplayMixin
 from remdb.runtime import Runtime, default_runtime
 from remdb.schema.loader import normalize
 from remdb.schema.model import TableSchema
@@ -56,7 +57,9 @@ def default_root() -> Path:
     return Settings.from_env().path
 
 
-class Database(WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin, MomentsMixin, SQLMixin):
+class Database(
+    WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin, MomentsMixin, SQLMixin, ReplayMixin
+):
     """An open remdb tenant database. Use `remdb.connect()` to get one."""
 
     def __init__(

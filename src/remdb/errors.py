@@ -179,3 +179,12 @@ def shown(value: Any) -> str:
     """A caller's value as an error message shows it: bounded, since the builtin repr of a list nested
     thousands deep raises RecursionError instead of the error being built, and a huge value floods the message."""
     return _SHOWN.repr(value)
+
+
+class ChangeLogConflict(RemDBError):
+    """`Database.apply` was given entries that do not continue this database's change log: a seq
+    it holds with different content (another lineage), a gap, or an entry replay cannot use."""
+
+    http_status = 409
+    exit_code = 12
+    code = "change_log_conflict"

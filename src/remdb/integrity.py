@@ -16,10 +16,12 @@ from typing import Any
 import orjson
 
 from remdb import ids as idmod
+from remdb.errors import StorageError
 from remdb.moments import SPAN_PREFIX, has_time_index, span_of
 from remdb.records import TableLayout
 from remdb.schema.registry import TEXT_PREFIX, Registry
 from remdb.storage import codec
+from remdb.storage.changelog import Entry
 from remdb.storage.engine import Store
 from remdb.storage.wal import FLOOR_KEY
 
@@ -173,8 +175,8 @@ def _check_log(store: Store, problems: list[str]) -> int:
             problems.append(f"change log: expected seq {expected}, found {seq}")
             reported += 1
         try:
-            named = orjson.loads(value).get("seq")
-        except orjson.JSONDecodeError:
+            named: int | None = Entry.from_bytes(value).seq
+        except StorageError:
             named = None
         if named != seq:
             problems.append(f"change log: entry at seq {seq} is unreadable or names seq {named}")

@@ -31,14 +31,6 @@ _FIELD_PREFIX = 6  # table_id(4) + field_id(2): index entries, text postings and
 _FAMILIES = ("index", "postings")
 
 
-def delete_prefix(store: Store, family: str, prefix: bytes) -> None:
-    """Remove every key starting with `prefix` from `family`, in one range delete."""
-    end = codec.prefix_end(prefix)
-    batch = store.batch()
-    batch.delete_range(prefix, end if end is not None else prefix + b"\xff" * 32, store.handle[family])
-    store.write(batch)
-
-
 def _added_prefixes(change: SchemaChange) -> list[bytes]:
     """Key prefixes of the index and text fields the upgrade builds."""
     table = change.table

@@ -21,6 +21,7 @@ from remdb.records import TableLayout
 from remdb.schema.validate import to_json_native
 from remdb.semantic.keys import row_label_key
 from remdb.storage import codec
+from remdb.storage.changelog import RowsDeleted, RowsPut
 from remdb.storage.clock import now_iso
 
 if TYPE_CHECKING:
@@ -242,8 +243,10 @@ class WriteMixin:
         field_vectors: FieldBatch | None = None,
         configs: dict[str, dict[str, Any]] | None = None,
         inline_edges: list[Any] | None = None,
+        replay: RowsPut | None = None,
     ) -> list[str]:
-        """Write one atomic chunk; return the ids as strings.
+        """Write one atomic chunk; return the ids as strings. `replay` is a source database's entry
+        being applied: its time stamps the rows and its logged edges are written as they are.
 
         Column-wise: id strings, records and index keys are built for the whole chunk, then put.
         Per-row work is left only for rows that replace a version (index diffs), text and vectors.
@@ -258,9 +261,12 @@ class WriteMixin:
         # entries, so a pre-filter yields labels straight from the index scan.
         labelled = bool(table.embedding_fields)
         existing, labels = self._stored_versions(layout, [rid for rid, may_exist in rids if may_exist], labelled)
-        now = now_iso()
+        now = now_iso() if replay is None else replay.ts
         batch = store.batch()
-        edge_log = self._row_edge_ops(batch, table.name, bodies, rids, existing, inline_edges)
+        if replay is None:
+            edge_log = self._row_edge_ops(batch, table.name, bodies, rids, existing, inline_edges)
+        else:
+            edge_log = self._logged_edge_ops(batch, replay.edges, replay.edges_removed)
         span = self._span_ops(batch, layout, bodies)
         id_strings = idmod.to_strs(rid_list)
         records = [{"id": id_string, **body} for id_string, body in zip(id_strings, bodies, strict=True)]
@@ -290,14 +296,27 @@ class WriteMixin:
         # values are slices of it. Keeping each dumps() result alive instead fragments the heap
         # (orjson allocates 1 KiB per call): that measured 2 µs a row.
         dumps = orjson.dumps
-        entry = bytearray(self._wal.rows_head("put", table.name))
+        seq = self._wal.next_seq
+        entry = RowsPut.head(seq, now, table.name, configs or {}, edge_log)
+        rows_at = len(entry)
+        entry += b"["
         starts, ends = [], []
         for record in records:
             starts.append(len(entry))
             entry += dumps(record)
             ends.append(len(entry))
             entry += b","
-        entry[-1:] = b"]," + dumps(edge_log)[1:] if edge_log else b"]}"  # rows carrying edges log both
+        if records:
+            entry[-1] = 0x5D  # "]"
+        else:
+            entry += b"]"
+        rows_end = len(entry)
+        vector_log = (
+            {name: [None if v is None else v.tobytes() for v in values] for name, values in field_vectors.items()}
+            if field_vectors
+            else None
+        )
+        RowsPut.finish(entry, rows_at, vector_log)
         log_value = bytes(entry)
         del entry
         for position in order:
@@ -328,9 +347,11 @@ class WriteMixin:
         put(COUNT_PREFIX + tid, codec.u64(count), store.handle["meta"])
         if rownum != self._next_rownum:
             put(NEXT_ROWNUM, codec.u64(rownum), store.handle["meta"])
-        self._wal.put_entry(batch, log_value)
-        store.write(batch)
-        self._wal.commit()
+        committed = RowsPut(
+            seq, now, table.name, memoryview(log_value)[rows_at:rows_end], vector_log, configs, **(edge_log or {})
+        )
+        committed._raw = log_value
+        self._wal.commit(batch, committed)
         self._counts[table.table_id] = count
         self._next_rownum = rownum
         if span is not None:
@@ -340,7 +361,7 @@ class WriteMixin:
                 if name in (configs or {}):
                     field.config = configs[name]  # type: ignore[index]
                 if name in adds:
-                    field.apply(adds[name], removes[name], self._wal.seq)
+                    field.apply(adds[name], removes[name], seq)
         return id_strings
 
     def _stored_versions(
@@ -457,50 +478,40 @@ class WriteMixin:
         rid = idmod.to_bytes(record_id)
         if type(hard) is not bool:  # it is written into the change log
             raise InvalidInput(f"hard must be True or False, got {shown(hard)}")
-        store = self._store
-        with store.write_lock:
+        with self._store.write_lock:
             table_name, record = self._get_raw(rid, include_deleted=hard)
-            layout = self._layout(table_name)
-            batch = store.batch()
-            live = not record.get("deleted_at")
-            if live:
-                for key in layout.index_keys(record, rid):
-                    batch.delete(key, store.handle["index"])
-                for key in layout.lookup_keys(record, rid):
-                    batch.delete(key, store.handle["keys"])
-                self._text(table_name).row_ops(batch, rid, record, None)
-            entry = store.cf["ids"][rid]
-            rownum = codec.read_u64(entry, 4)
-            table_vectors = self._vectors(table_name)
-            for field in table_vectors.fields.values():
-                field.delete_ops(batch, rid)
-            if hard and table_vectors:
-                batch.delete(row_label_key(rownum), store.handle["vectors"])
-            now = now_iso()
-            edges_removed = delete_edge_ops(store, batch, rid) if hard else []
-            if hard:
-                batch.delete(layout.tid + rid, store.handle["rows"])
-                batch.delete(rid, store.handle["ids"])
-            else:
-                record["deleted_at"] = now
-                record["modified_at"] = now
-                batch.put(layout.tid + rid, orjson.dumps(record), store.handle["rows"])
-            count = self._counts.get(layout.table.table_id, 0) - (1 if live else 0)
-            batch.put(COUNT_PREFIX + layout.tid, codec.u64(count), store.handle["meta"])
-            self._wal.append(
-                batch,
-                {
-                    "op": "delete",
-                    "table": table_name,
-                    "ids": [idmod.to_str(rid)],
-                    "rownums": [rownum],
-                    "hard": hard,
-                    "at": now,
-                    **({"edges_removed": edges_removed} if edges_removed else {}),
-                },
-            )
-            store.write(batch)
-            self._wal.commit()
-            self._counts[layout.table.table_id] = count
-            for field in table_vectors.fields.values():
-                field.apply([], [rownum], self._wal.seq)
+            self._delete_row(table_name, rid, record, hard, now_iso())
+
+    def _delete_row(self, table_name: str, rid: bytes, record: dict[str, Any], hard: bool, now: str) -> None:
+        """Delete one row as of time `now` (the source's, when a logged delete is applied)."""
+        store = self._store
+        layout = self._layout(table_name)
+        batch = store.batch()
+        live = not record.get("deleted_at")
+        if live:
+            for key in layout.index_keys(record, rid):
+                batch.delete(key, store.handle["index"])
+            for key in layout.lookup_keys(record, rid):
+                batch.delete(key, store.handle["keys"])
+            self._text(table_name).row_ops(batch, rid, record, None)
+        rownum = codec.read_u64(store.cf["ids"][rid], 4)
+        table_vectors = self._vectors(table_name)
+        for field in table_vectors.fields.values():
+            field.delete_ops(batch, rid)
+        if hard and table_vectors:
+            batch.delete(row_label_key(rownum), store.handle["vectors"])
+        edges_removed = delete_edge_ops(store, batch, rid) if hard else []
+        if hard:
+            batch.delete(layout.tid + rid, store.handle["rows"])
+            batch.delete(rid, store.handle["ids"])
+        else:
+            record["deleted_at"] = now
+            record["modified_at"] = now
+            batch.put(layout.tid + rid, orjson.dumps(record), store.handle["rows"])
+        count = self._counts.get(layout.table.table_id, 0) - (1 if live else 0)
+        batch.put(COUNT_PREFIX + layout.tid, codec.u64(count), store.handle["meta"])
+        entry = RowsDeleted(self._wal.next_seq, now, table_name, [idmod.to_str(rid)], hard, edges_removed)
+        self._wal.commit(batch, entry)
+        self._counts[layout.table.table_id] = count
+        for field in table_vectors.fields.values():
+            field.apply([], [rownum], entry.seq)

@@ -33,6 +33,7 @@ from remdb.graph.keys import (
     type_prefixes,
 )
 from remdb.storage import codec
+from remdb.storage.changelog import EdgeDeleted, EdgesPut
 from remdb.storage.clock import now_iso
 
 EDGE_CHUNK = 50_000
@@ -122,14 +123,13 @@ class EdgeMixin:
             require_live(store, [s, d])
             key = s + tkey + d
             old = store.cf[OUT].get(key)
-            created = orjson.loads(old)["created_at"] if old else now_iso()
+            now = now_iso()
+            created = orjson.loads(old)["created_at"] if old else now
             batch = store.batch()
             batch.put(key, edge_value(props, created), store.handle[OUT])
             batch.put(d + tkey + s, b"", store.handle[IN])
             edge = {"src": idmod.to_str(s), "dst": idmod.to_str(d), "type": type, "properties": props}
-            self._wal.append(batch, {"op": "edge_put", **edge, "created_at": created})
-            store.write(batch)
-            self._wal.commit()
+            self._wal.commit(batch, EdgesPut(self._wal.next_seq, now, [{**edge, "created_at": created}], single=True))
         return {**edge, "created_at": created}
 
     def add_edges(self, edges: Iterable[Any], *, chunk_size: int = EDGE_CHUNK) -> int:
@@ -194,9 +194,7 @@ class EdgeMixin:
             if dst is None:
                 dst = names[d] = to_str(d)
             log.append({"src": src, "dst": dst, "type": t, "properties": props, "created_at": created})
-        self._wal.append(batch, {"op": "edge_put", "edges": log})
-        store.write(batch)
-        self._wal.commit()
+        self._wal.commit(batch, EdgesPut(self._wal.next_seq, now, log))
 
     def remove_edge(self, src: str, dst: str, type: str) -> bool:
         """Remove the edge src -[type]-> dst; False when there was none."""
@@ -209,9 +207,8 @@ class EdgeMixin:
             batch = store.batch()
             batch.delete(key, store.handle[OUT])
             batch.delete(d + tkey + s, store.handle[IN])
-            self._wal.append(batch, {"op": "edge_delete", "src": idmod.to_str(s), "dst": idmod.to_str(d), "type": type})
-            store.write(batch)
-            self._wal.commit()
+            entry = EdgeDeleted(self._wal.next_seq, now_iso(), idmod.to_str(s), idmod.to_str(d), type)
+            self._wal.commit(batch, entry)
         return True
 
     def edges(
@@ -241,6 +238,31 @@ class EdgeMixin:
                 for key, value in zip(twins, store.cf[OUT][twins], strict=True):
                     out.append(edge_dict(key[:16], key[16:-16], key[-16:], value))
         return out
+
+    def _apply_edge_entry(self, entry: EdgesPut | EdgeDeleted) -> None:
+        """Replay a source database's edge entry: the edges as logged (their created_at kept)."""
+        batch = self._store.batch()
+        if isinstance(entry, EdgesPut):
+            self._logged_edge_ops(batch, entry.edges, [])
+        else:
+            self._logged_edge_ops(batch, [], [{"src": entry.src, "dst": entry.dst, "type": entry.type}])
+        self._wal.commit(batch, entry)
+
+    def _logged_edge_ops(
+        self, batch: Any, edges: list[dict[str, Any]], removed: list[dict[str, Any]]
+    ) -> dict[str, list[dict[str, Any]]] | None:
+        """Add to `batch` edge writes exactly as a change-log entry lists them; return its edge log."""
+        out_h, in_h = self._store.handle[OUT], self._store.handle[IN]
+        to_bytes = idmod.to_bytes
+        for edge in removed:
+            s, d, tkey = to_bytes(edge["src"]), to_bytes(edge["dst"]), encode_type(edge["type"])
+            batch.delete(s + tkey + d, out_h)
+            batch.delete(d + tkey + s, in_h)
+        for edge in edges:
+            s, d, tkey = to_bytes(edge["src"]), to_bytes(edge["dst"]), encode_type(edge["type"])
+            batch.put(s + tkey + d, edge_value(edge["properties"], edge["created_at"]), out_h)
+            batch.put(d + tkey + s, b"", in_h)
+        return {"edges": edges, "edges_removed": removed} if edges or removed else None
 
     # ------------------------------------------------------------------ edges written with rows
     def _row_edge_ops(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,6 @@ import pyarrow as pa
 from remdb.errors import InvalidInput
 from remdb.query.catalog import Relation
 from remdb.query.values import as_number, get_path, like_text
-from remdb.storage import codec
 from remdb.storage.codec import Timestamp
 
 Path = tuple[str, ...]
@@ -217,26 +216,6 @@ def rows_relation(relation: Relation, rows: list[dict[str, Any]], paths: Iterabl
     return data
 
 
-def _field(head: bytes, name: bytes) -> str | None:
-    marker = b'"' + name + b'":"'
-    at = head.find(marker)
-    if at < 0:
-        return None
-    end = head.find(b'"', at + len(marker))
-    return head[at + len(marker) : end].decode() if end > 0 else None
-
-
-def wal_tables(values: Iterable[bytes]) -> Iterator[str | None]:
-    """The table each change-log entry touches, read from the entry's head without parsing the
-    rows it carries: "" for an edge-only change, None when unknown (treated as touching all)."""
-    for value in values:
-        head = value[:400]
-        table = _field(head, b"table")
-        if table is None and (_field(head, b"op") or "").startswith("edge_"):
-            table = ""
-        yield table
-
-
 class ColumnBudget:
     """One memory budget for the column caches of many databases, least recently used first.
 
@@ -392,12 +371,9 @@ class ColumnCache:
         if entry.seq + 1 < self.db._wal.floor:  # the entries since it were truncated: unknown
             self._drop(key)
             return None
-        names = {t.name for t in relation.tables}
-        start = codec.u64(entry.seq + 1)
-        values = (v for _k, v in self.db._store.iter_from("wal", start))
-        for table in wal_tables(values):
-            if table is None or relation.is_view or table in names:
-                self._drop(key)
-                return None
+        # The change log tells which tables each commit touched (`WAL.changed_since`): no log read.
+        if relation.is_view or self.db._wal.changed_since([t.name for t in relation.tables], entry.seq):
+            self._drop(key)
+            return None
         entry.seq = seq
         return entry

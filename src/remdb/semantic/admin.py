@@ -4,7 +4,9 @@ Re-embedding writes the new vectors beside the old ones (a new version of the fi
 while the old version keeps serving reads and taking writes; at the end, under the write lock, the
 rows changed since it started are re-embedded again and one WriteBatch switches the field's config
 to the new version and drops the old vectors. A crash before the switch leaves the old version in
-force (the half-written new version is cleared when the re-embed is retried).
+force (the half-written new version is cleared when the re-embed is retried). Every step is a
+change-log entry (`ReembedVectors` chunks, then `Reembedded`), so a replica gets the same vectors
+without running the model.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from remdb import ids as idmod
 from remdb.errors import InvalidInput, shown
 from remdb.graph.edges import check_chunk_size
-from remdb.migrate import delete_prefix
 from remdb.storage import codec
+from remdb.storage.changelog import Reembedded, ReembedVectors, RowsDeleted, RowsPut
+from remdb.storage.clock import now_iso
 
 if TYPE_CHECKING:
     from remdb.embed import EmbeddingProvider
@@ -103,64 +107,79 @@ class IndexAdminMixin:
             new_provider = get_provider(provider, model) if (provider or model) else db._provider_for(None)
         describe = new_provider.describe()
         new_version = fv.version + 1
-        new_prefix = fv.prefix_of(new_version)
         layout = db._layout(table)
-        handle = db._store.handle["vectors"]
-        delete_prefix(db._store, "vectors", new_prefix)  # leftovers of an interrupted attempt
         start_seq = db._wal.seq
         total = db.count(table)
         done = 0
 
-        def embed_rows(records: list[dict[str, Any]], batch: Any) -> None:
+        def embed_rows(records: list[dict[str, Any]]) -> tuple[list[str], bytes]:
             parts = tuple(name.split("."))
-            texts = [(r, text_of(r, parts)) for r in records]
-            wanted = [(r, t) for r, t in texts if t]
-            if wanted:
-                matrix = new_provider.embed([t for _, t in wanted])
-                for (record, _), vector in zip(wanted, matrix, strict=True):
-                    rid = bytes.fromhex(record["id"].replace("-", ""))
-                    batch.put(new_prefix + rid, vector.tobytes(), handle)
+            wanted = [(r["id"], t) for r in records if (t := text_of(r, parts))]
+            if not wanted:
+                return [], b""
+            matrix = new_provider.embed([t for _, t in wanted])
+            return [rid for rid, _ in wanted], b"".join(vector.tobytes() for vector in matrix)
 
+        def log_chunk(records: list[dict[str, Any]], first: bool) -> None:
+            ids, vectors = embed_rows(records)
+            if ids or first:  # the first clears leftovers of an interrupted attempt, on replicas too
+                with db._store.write_lock:
+                    entry = ReembedVectors(db._wal.next_seq, now_iso(), table, name, new_version, ids, vectors, first)
+                    db._apply_reembed(entry)
+
+        log_chunk([], True)
         chunk: list[dict[str, Any]] = []
         for record in db.scan(table):
             chunk.append(record)
             if len(chunk) >= chunk_size:
-                batch = db._store.batch()
-                embed_rows(chunk, batch)
-                db._store.write(batch)
+                log_chunk(chunk, False)
                 done += len(chunk)
                 chunk = []
                 if progress:
                     progress(done, total)
-        batch = db._store.batch()
-        embed_rows(chunk, batch)
-        db._store.write(batch)
+        log_chunk(chunk, False)
         done += len(chunk)
         if progress:
             progress(done, total)
         with db._store.write_lock:
-            changed: set[bytes] = set()
+            changed: set[str] = set()
             for entry in db._wal.iter_after(start_seq):
-                if entry.get("table") != table:
+                if entry.table != table:
                     continue
-                for row in entry.get("rows", []):
-                    changed.add(bytes.fromhex(row["id"].replace("-", "")))
-                for rid_text in entry.get("ids", []):
-                    changed.add(bytes.fromhex(rid_text.replace("-", "")))
-            batch = db._store.batch()
-            if changed:
-                live = db._fetch(layout, sorted(changed))
-                for rid in changed:
-                    batch.delete(new_prefix + rid, handle)
-                embed_rows(live, batch)
+                if isinstance(entry, RowsPut):
+                    changed.update(row["id"] for row in entry.rows)
+                elif isinstance(entry, RowsDeleted):
+                    changed.update(entry.ids)
+            live = db._fetch(layout, sorted(idmod.to_bytes(rid) for rid in changed)) if changed else []
+            ids, vectors = embed_rows(live)
             config = {**describe, "metric": fv.metric, "version": new_version}
-            batch.put(fv.config_key, orjson.dumps(config), handle)
-            batch.delete_range(fv.prefix, codec.prefix_end(fv.prefix), handle)
-            db._wal.append(batch, {"op": "reembed", "table": table, "field": name, "version": new_version, **describe})
-            with fv.lock:  # a search sees the old space (config, vectors, index) or the new, never a mix
-                db._store.write(batch)
-                db._wal.commit()
-                old_path = fv.path
-                fv.config, fv.index, fv.index_seq, fv.unsaved = config, None, 0, 0
-            old_path.unlink(missing_ok=True)
+            switch = Reembedded(db._wal.next_seq, now_iso(), table, name, config, ids, vectors, sorted(changed))
+            db._apply_reembed(switch)
         return {"table": table, "field": name, **config, "rows": done, "caught_up": len(changed)}
+
+    def _apply_reembed(self, entry: ReembedVectors | Reembedded) -> None:
+        """Commit a re-embed entry (this database's, or a source's being applied): a chunk of the
+        new version's vectors, or the switch to it (under the field's lock, so a search sees the old
+        space (config, vectors, index) or the new, never a mix). Call under the write lock."""
+        db: Any = self
+        fv = db._vectors(entry.table).fields[entry.field]
+        prefix, handle = fv.prefix_of(entry.version), db._store.handle["vectors"]
+        batch = db._store.batch()
+        if isinstance(entry, ReembedVectors) and entry.first:
+            batch.delete_range(prefix, codec.prefix_end(prefix), handle)
+        if isinstance(entry, Reembedded):
+            for rid in entry.removed:
+                batch.delete(prefix + idmod.to_bytes(rid), handle)
+        size = len(entry.vectors) // len(entry.ids) if entry.ids else 0
+        for position, rid in enumerate(entry.ids):
+            batch.put(prefix + idmod.to_bytes(rid), entry.vectors[position * size : (position + 1) * size], handle)
+        if isinstance(entry, ReembedVectors):
+            db._wal.commit(batch, entry)
+            return
+        batch.put(fv.config_key, orjson.dumps(entry.config), handle)
+        batch.delete_range(fv.prefix, codec.prefix_end(fv.prefix), handle)
+        with fv.lock:
+            db._wal.commit(batch, entry)
+            old_path = fv.path
+            fv.config, fv.index, fv.index_seq, fv.unsaved = entry.config, None, 0, 0
+        old_path.unlink(missing_ok=True)

@@ -7,7 +7,8 @@ Source of truth, written in the row's WriteBatch (column family `vectors`):
 The HNSW label of a row is its row number (`ids` column family), which never changes and is never
 reused. The index file `<tenant>/vectors/<table_id>-<field>-v<version>.hnsw` records the change-log sequence it
 reflects. It is loaded lazily (first search), caught up from the change log (entries after its
-sequence name the rows to re-read, deletes also the labels they freed), or rebuilt from the stored
+sequence name the rows to re-read; a hard delete's freed label is found by its missing row-label
+key), or rebuilt from the stored
 vectors when it is missing, torn, newer than the log, or not provably this database's state at its
 sequence. It is saved on close and after every `SAVE_EVERY` changes, so a kill -9 loses no
 searchable row: the next open catches the file up.
@@ -39,6 +40,7 @@ from remdb.errors import InvalidInput, StorageError, WalTruncated
 from remdb.schema.model import TableSchema
 from remdb.semantic.keys import CONFIG, VECTOR, row_label_key
 from remdb.storage import codec
+from remdb.storage.changelog import Reembedded, RowsDeleted, RowsPut, SchemaDropped
 from remdb.storage.engine import Store
 from remdb.storage.wal import FLOOR_KEY
 
@@ -255,20 +257,30 @@ class FieldVectors:
         except WalTruncated:  # the log no longer reaches back to this index: rebuild it
             self.rebuild(wal_seq, rownum_of)
             return
+        hard_deleted = False
         for entry in entries:
-            last = max(last, entry["seq"])
-            if entry.get("table") != self.table:
+            last = max(last, entry.seq)
+            if entry.table != self.table:
                 continue
-            op = entry["op"]
-            if op == "put":
-                for row in entry["rows"]:
+            if isinstance(entry, RowsPut):
+                for row in entry.rows:
                     freed.setdefault(_rid(row["id"]), set())
-            elif op == "delete":
-                for rid_text, rownum in zip(entry["ids"], entry.get("rownums", []), strict=False):
-                    freed.setdefault(_rid(rid_text), set()).add(rownum)
-            elif op in ("drop_schema", "reembed"):
+            elif isinstance(entry, RowsDeleted):
+                for rid_text in entry.ids:
+                    freed.setdefault(_rid(rid_text), set())
+                hard_deleted = hard_deleted or entry.hard
+            elif isinstance(entry, (SchemaDropped, Reembedded)):
                 self.rebuild(wal_seq, rownum_of)
                 return
+        if hard_deleted:
+            # The log names rows by id, not by this database's labels: a hard-deleted row's label is
+            # found as a label whose row-label key is gone (rare: only a file behind the log).
+            labels = [int(label) for label in self.index.labels()]
+            targets = self.store.cf["vectors"][[row_label_key(label) for label in labels]] if labels else []
+            gone = [label for label, target in zip(labels, targets, strict=True) if target is None]
+            if gone:
+                self.index.remove(np.asarray(gone, dtype=np.uint64))
+                self.unsaved += len(gone)
         if freed:
             rids = list(freed)
             values = self.store.cf["vectors"][[self.prefix + r for r in rids]]

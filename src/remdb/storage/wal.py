@@ -1,11 +1,22 @@
-"""remdb's own change log: one entry per logical change, in the `wal` column family.
+"""remdb's own change log and its one commit path, in the `wal` column family.
 
 RocksDB has a write-ahead log of its own; this one is remdb's replication and catch-up feed: an
-entry is written in the same WriteBatch as the change it describes, so it exists exactly when the
-change does. Keys are big-endian sequence numbers (scans are in order); values are orjson objects:
-    {"seq", "ts", "op": "put", "table", "rows": [record, ...]}
-    {"seq", "ts", "op": "delete", "table", "ids": [...], "hard": bool, "at"}
-    {"seq", "ts", "op": "schema" | "drop_schema", "table", ...}
+entry (a typed `remdb.storage.changelog.Entry`) is written in the same WriteBatch as the change it
+describes, so it exists exactly when the change does. Keys are big-endian sequence numbers (scans
+are in order).
+
+Every logged change goes through `WAL.commit(batch, entry)`: under the store's write lock it checks
+the entry holds the next seq, puts the encoded entry in the batch, writes the batch, advances the
+seq and calls `then` (the writer's in-memory updates: counters, loaded vector indexes) and the
+registered listeners (`listen`). Writes to the store outside this path are classified:
+    derived (rebuilt from logged state, so replay recomputes them): remdb.migrate's index-backfill
+        batches written before the `SchemaPut` that publishes them, their build marker and the
+        removal of an interrupted build's leftovers; a moments table's longest-span counter
+        (remdb.moments, recomputed from the rows); HNSW index files (outside RocksDB);
+    local (this database's own, meaningless elsewhere): the vector-index identity `database_id`
+        (binds index files to this database), the log's floor (`truncate`) and the `initialised`
+        flag. The built-in templates are registered by every new database alike and logged, so
+        logs of one lineage agree from seq 1.
 
 The log keeps every entry until `truncate()` removes a prefix of it. The first kept seq (the
 floor) is stored in `meta`, so sequence numbers never restart, even when every entry is gone, and a
@@ -14,19 +25,19 @@ reader asking for removed entries gets `WalTruncated` instead of a silent gap.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-import orjson
 from rocksdict import WriteBatch
 
-from remdb.errors import InvalidInput, WalTruncated
+from remdb.errors import InvalidInput, StorageError, WalTruncated
 from remdb.storage import codec
-from remdb.storage.clock import now_iso
+from remdb.storage.changelog import Entry
 from remdb.storage.engine import Store
 
 FLOOR_KEY = b"wal_floor"
+Listener = Callable[[Entry], None]
 
 
 class WAL:
@@ -36,37 +47,52 @@ class WAL:
         self.floor = codec.read_u64(floor) if floor is not None else 1  # the oldest seq that may exist
         last = store.last_key("wal")
         self.seq = codec.read_u64(last) if last is not None else self.floor - 1
-        self._pending = self.seq
+        self._listeners: list[Listener] = []
+        # The seq of the last commit touching each table since open ("" for edges): what the SQL
+        # column cache asks instead of re-reading the log.
+        self._touched: dict[str, int] = {}
 
-    def _next(self) -> int:
-        self._pending = self.seq + 1
-        return self._pending
+    @property
+    def next_seq(self) -> int:
+        """The seq the next commit takes; stable while the caller holds the write lock."""
+        return self.seq + 1
 
-    def append(self, batch: WriteBatch, entry: dict[str, Any]) -> int:
-        seq = self._next()
-        value = orjson.dumps({"seq": seq, "ts": now_iso(), **entry})
-        batch.put(codec.u64(seq), value, self._store.handle["wal"])
-        return seq
+    def listen(self, listener: Listener) -> None:
+        """Call `listener(entry)` after every commit, under the write lock (keep it quick)."""
+        self._listeners.append(listener)
 
-    def rows_head(self, op: str, table: str) -> bytes:
-        """Reserve the next seq for a row-carrying entry and return its JSON up to the rows array
-        (`{..., "rows":[`): the caller appends the rows' JSON, closes the array and object, and
-        hands the whole to `put_entry`, so no row is encoded twice."""
-        seq = self._next()
-        return orjson.dumps({"seq": seq, "ts": now_iso(), "op": op, "table": table})[:-1] + b',"rows":['
+    def commit(self, batch: WriteBatch, entry: Entry, then: Callable[[], None] | None = None) -> Entry:
+        """Write `batch` with `entry` as one atomic change, then update in-memory state: `then`
+        (the writer's own), the seq, and the listeners. The entry's seq must be `next_seq`."""
+        store = self._store
+        with store.write_lock:
+            if entry.seq != self.seq + 1:
+                raise StorageError(f"change-log entry has seq {entry.seq}; the next is {self.seq + 1}")
+            batch.put(codec.u64(entry.seq), entry.to_bytes(), store.handle["wal"])
+            store.write(batch)
+            self.seq = entry.seq
+            self._touched[entry.table or ""] = entry.seq
+            if then is not None:
+                then()
+            for listener in self._listeners:
+                listener(entry)
+        return entry
 
-    def put_entry(self, batch: WriteBatch, value: bytes) -> None:
-        batch.put(codec.u64(self._pending), value, self._store.handle["wal"])
+    def changed_since(self, tables: Iterable[str], seq: int) -> bool:
+        """Whether a commit after `seq` touched one of `tables` (only commits since open are known:
+        callers hold no state older than that)."""
+        touched = self._touched
+        return any(touched.get(table, 0) > seq for table in tables)
 
-    def commit(self) -> None:
-        """Call after the batch holding the entry was written."""
-        self.seq = self._pending
-
-    def iter_after(self, after_seq: int) -> Iterator[dict[str, Any]]:
+    def iter_after(self, after_seq: int) -> Iterator[Entry]:
         """Every entry with seq > after_seq, oldest first (catch-up of derived indexes). Raises
         WalTruncated at once (not on the first next()) when some of them were removed."""
         self._check_kept(after_seq)
-        return (orjson.loads(value) for _key, value in self._store.iter_from("wal", codec.u64(after_seq + 1)))
+        return (Entry.from_bytes(value) for _key, value in self._store.iter_from("wal", codec.u64(after_seq + 1)))
+
+    def entry_at(self, seq: int) -> Entry | None:
+        raw = self._store.cf["wal"].get(codec.u64(seq))
+        return Entry.from_bytes(raw) if raw is not None else None
 
     def _check_kept(self, after_seq: int) -> None:
         if after_seq < self.floor - 1:
@@ -77,8 +103,8 @@ class WAL:
 
     def truncate(self, before_seq: int) -> int:
         """Remove every entry with seq < before_seq (at most up to the last one). Returns how many
-        were removed. One range delete and a new floor, in one batch; then the range is compacted
-        so the disk space comes back."""
+        were removed. One range delete and a new floor, in one batch (a local write: the floor is
+        this log's, not a change); then the range is compacted so the disk space comes back."""
         before_seq = min(before_seq, self.seq + 1)
         if before_seq <= self.floor:
             return 0
@@ -92,10 +118,14 @@ class WAL:
         self._store.cf["wal"].compact_range(start, end)
         return removed
 
-    def read(self, after_seq: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def entries(self, after_seq: int | None = None, limit: int = 100) -> list[Entry]:
         """Entries with seq > after_seq (None: from the oldest kept), oldest first."""
         if after_seq is None:
             after_seq = self.floor - 1
         if after_seq < 0 or limit < 0:
             raise InvalidInput("after_seq and limit must be >= 0")
         return list(islice(self.iter_after(after_seq), limit))
+
+    def read(self, after_seq: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """`entries` as JSON objects (the view `Database.wal()` returns)."""
+        return [entry.to_json() for entry in self.entries(after_seq, limit)]
