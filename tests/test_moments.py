@@ -12,8 +12,9 @@ import pytest
 
 import remdb
 from remdb import errors
-from remdb.moments import SPAN_PREFIX, parse_between, parse_when
+from remdb.moments import parse_between, parse_when
 from remdb.storage import codec
+from remdb.storage.keyspace import SPAN_PREFIX
 
 BASE = datetime(2025, 10, 1, tzinfo=UTC)
 TAGS = ["work", "family", "health", "travel"]

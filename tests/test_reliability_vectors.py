@@ -15,7 +15,7 @@ import remdb
 from remdb.embed.hashing import HashProvider
 from remdb.errors import StorageError
 from remdb.semantic.check import check_vectors
-from remdb.semantic.keys import row_label_key
+from remdb.storage.keyspace import row_label_key
 from remdb.vector import VectorIndex
 from remdb.vector.store import VectorStore
 

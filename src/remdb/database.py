@@ -23,7 +23,7 @@ from remdb.errors import InvalidInput, NotFound, SchemaError, StorageError, show
 from remdb.graph import GraphMixin
 from remdb.graph.keys import delete_edge_ops
 from remdb.ingest.mixin import IngestMixin
-from remdb.migrate import MARKER_PREFIX, build_added_indexes, discard_interrupted, discard_partial, removal_ops
+from remdb.migrate import build_added_indexes, discard_interrupted, discard_partial, removal_ops
 from remdb.moments import MomentsMixin, has_time_index
 from remdb.query.mixin import SQLMixin
 from remdb.records import MISSING, TableLayout
@@ -31,25 +31,35 @@ from remdb.replay import ReplayMixin
 from remdb.runtime import Runtime, default_runtime
 from remdb.schema.loader import normalize
 from remdb.schema.model import TableSchema
-from remdb.schema.registry import NEXT_TABLE_KEY, SCHEMA_PREFIX, Registry, SchemaChange
+from remdb.schema.registry import Registry, SchemaChange
 from remdb.schema.templates import TEMPLATES
 from remdb.semantic.admin import IndexAdminMixin
-from remdb.semantic.keys import row_label_key
 from remdb.semantic.search import SearchMixin
 from remdb.settings import Settings
 from remdb.storage import codec
 from remdb.storage.changelog import SchemaDropped, SchemaPut
 from remdb.storage.clock import now_iso
 from remdb.storage.engine import Store, is_rocksdb_error, repair_store, storage_error
+from remdb.storage.keyspace import (
+    COUNT_PREFIX,
+    INITIALISED_KEY,
+    NEXT_ROWNUM_KEY,
+    NEXT_TABLE_KEY,
+    SCHEMA_PREFIX,
+    count_key,
+    row_label_key,
+    schema_key,
+    table_prefix,
+    upgrade_key,
+)
 from remdb.storage.wal import WAL
-from remdb.writes import COUNT_PREFIX, NEXT_ROWNUM, WriteMixin
+from remdb.writes import WriteMixin
 
 if TYPE_CHECKING:  # imported lazily: numpy and the stemmer stay out of a bare connect()
     from remdb.semantic.table_vectors import TableVectors
     from remdb.semantic.text import TableText
 
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_INITIALISED = b"initialised"
 
 
 def default_root() -> Path:
@@ -109,15 +119,15 @@ class Database(
             codec.read_u32(raw_next) if raw_next else 1,
         )
         discard_interrupted(self._store, self._registry)
-        raw_rownum = meta.get(NEXT_ROWNUM)
+        raw_rownum = meta.get(NEXT_ROWNUM_KEY)
         self._next_rownum = codec.read_u64(raw_rownum) if raw_rownum else 1
         for key, value in self._store.iter_prefix("meta", COUNT_PREFIX):
             self._counts[codec.read_u32(key, len(COUNT_PREFIX))] = codec.read_u64(value)
-        if meta.get(_INITIALISED) is None:
+        if meta.get(INITIALISED_KEY) is None:
             for name, doc in TEMPLATES.items():
                 if name not in self._registry:
                     self._register(doc, name, template=True)
-            meta.put(_INITIALISED, b"1")
+            meta.put(INITIALISED_KEY, b"1")
 
     def close(self) -> None:
         """Save loaded vector indexes (so the next open need not catch up), then close RocksDB.
@@ -193,7 +203,7 @@ class Database(
             removal_ops(store, change, batch)
             if retimed:
                 self._span_reset_ops(batch, table.table_id)
-            batch.put(SCHEMA_PREFIX + table.name.encode(), table.to_bytes(), store.handle["meta"])
+            batch.put(schema_key(table.name), table.to_bytes(), store.handle["meta"])
             batch.put(
                 NEXT_TABLE_KEY, codec.u32(max(self._registry.next_table_id, table.table_id + 1)), store.handle["meta"]
             )
@@ -263,9 +273,9 @@ class Database(
             for field in table_vectors.fields.values():
                 batch.delete_range(field.field_prefix, codec.prefix_end(field.field_prefix), store.handle["vectors"])
                 batch.delete(field.config_key, store.handle["vectors"])
-            batch.delete(SCHEMA_PREFIX + name.encode(), store.handle["meta"])
-            batch.delete(COUNT_PREFIX + layout.tid, store.handle["meta"])
-            batch.delete(MARKER_PREFIX + layout.tid, store.handle["meta"])
+            batch.delete(schema_key(name), store.handle["meta"])
+            batch.delete(count_key(layout.tid), store.handle["meta"])
+            batch.delete(upgrade_key(layout.tid), store.handle["meta"])
             self._span_reset_ops(batch, table.table_id)
             entry = replay or SchemaDropped(self._wal.next_seq, now_iso(), name, removed, edges_removed)
             self._wal.commit(batch, entry)
@@ -493,7 +503,7 @@ class Database(
         for name in self._registry.names():
             table = self._registry.get(name)
             if len(table.key_field) == 1:
-                found[(codec.u32(table.table_id), idmod.key_id_bytes(self.tenant, name, key))] = None
+                found[(table_prefix(table.table_id), idmod.key_id_bytes(self.tenant, name, key))] = None
         pairs = list(found)
         values = self._store.cf["rows"][[t + r for t, r in pairs]] if pairs else []
         out = []

@@ -17,13 +17,13 @@ import orjson
 
 from remdb import ids as idmod
 from remdb.errors import StorageError
-from remdb.moments import SPAN_PREFIX, has_time_index, span_of
+from remdb.moments import has_time_index, span_of
 from remdb.records import TableLayout
 from remdb.schema.registry import TEXT_PREFIX, Registry
 from remdb.storage import codec
 from remdb.storage.changelog import Entry
 from remdb.storage.engine import Store
-from remdb.storage.wal import FLOOR_KEY
+from remdb.storage.keyspace import FLOOR_KEY, span_key
 
 _SHOWN = 20  # problems listed per kind: enough to locate damage without flooding the report
 
@@ -73,7 +73,7 @@ def check_database(
                 expected_postings.update(index.postings_of(rid, _text(record, parts)))
         if counts.get(layout.table.table_id, 0) != live:
             problems.append(f"{name}: counter says {counts.get(layout.table.table_id, 0)}, rows say {live}")
-        span = store.cf["meta"].get(SPAN_PREFIX + layout.tid) if timed else None
+        span = store.cf["meta"].get(span_key(layout.tid)) if timed else None
         if span is not None and codec.read_u64(span) < longest:
             problems.append(f"{name}: max moment span {codec.read_u64(span)} µs is below a row's {longest} µs")
         for _parts, index in texts:

@@ -24,9 +24,9 @@ from remdb.records import TableLayout
 from remdb.schema.registry import TEXT_PREFIX, Registry, SchemaChange
 from remdb.storage import codec
 from remdb.storage.engine import Store
+from remdb.storage.keyspace import UPGRADE_PREFIX, index_prefix, table_prefix, upgrade_key
 
 CHUNK = 5_000
-MARKER_PREFIX = b"upgrading:"
 _FIELD_PREFIX = 6  # table_id(4) + field_id(2): index entries, text postings and text counters
 _FAMILIES = ("index", "postings")
 
@@ -34,9 +34,9 @@ _FAMILIES = ("index", "postings")
 def _added_prefixes(change: SchemaChange) -> list[bytes]:
     """Key prefixes of the index and text fields the upgrade builds."""
     table = change.table
-    tid = codec.u32(table.table_id)
+    tid = table_prefix(table.table_id)
     names = [*change.added_indexes, *(TEXT_PREFIX + f for f in change.added_text)]
-    return [tid + table.field_ids[name].to_bytes(2, "big") for name in names]
+    return [index_prefix(tid, table.field_ids[name]) for name in names]
 
 
 def _clear_ops(store: Store, batch: WriteBatch, prefixes: list[bytes]) -> None:
@@ -66,7 +66,7 @@ def build_added_indexes(store: Store, change: SchemaChange) -> None:
     table = change.table
     layout = TableLayout(table)
     batch = store.batch()
-    batch.put(MARKER_PREFIX + layout.tid, b"".join(prefixes), store.handle["meta"])
+    batch.put(upgrade_key(layout.tid), b"".join(prefixes), store.handle["meta"])
     _clear_ops(store, batch, prefixes)  # entries of an earlier attempt that died half-way
     store.write(batch)
     added = [layout.by_name[f] for f in change.added_indexes]
@@ -97,7 +97,7 @@ def removal_ops(store: Store, change: SchemaChange, batch: WriteBatch) -> None:
     from remdb.semantic.text import TableText
 
     table, previous = change.table, change.previous
-    marker_key = MARKER_PREFIX + codec.u32(table.table_id)
+    marker_key = upgrade_key(table_prefix(table.table_id))
     marker = store.cf["meta"].get(marker_key)
     if marker is not None:
         _clear_ops(store, batch, _unused(marker, set(table.field_ids.values())))
@@ -105,7 +105,7 @@ def removal_ops(store: Store, change: SchemaChange, batch: WriteBatch) -> None:
     if previous is None:
         return
     for removed in change.removed_indexes:
-        prefix = codec.u32(table.table_id) + previous.field_ids[removed].to_bytes(2, "big")
+        prefix = index_prefix(table_prefix(table.table_id), previous.field_ids[removed])
         batch.delete_range(prefix, codec.prefix_end(prefix), store.handle["index"])
     if change.removed_text:
         TableText(store, previous).drop_ops(batch, change.removed_text)
@@ -118,7 +118,7 @@ def discard_partial(store: Store, change: SchemaChange) -> None:
         return
     batch = store.batch()
     _clear_ops(store, batch, prefixes)
-    batch.delete(MARKER_PREFIX + codec.u32(change.table.table_id), store.handle["meta"])
+    batch.delete(upgrade_key(table_prefix(change.table.table_id)), store.handle["meta"])
     store.write(batch)
 
 
@@ -126,12 +126,12 @@ def discard_interrupted(store: Store, registry: Registry) -> None:
     """At open: remove the partial entries of upgrades whose process died before publishing. Only
     prefixes of field ids the table's schema does not have are touched, so a stale marker can never
     remove a published index."""
-    markers = list(store.iter_prefix("meta", MARKER_PREFIX))
+    markers = list(store.iter_prefix("meta", UPGRADE_PREFIX))
     if not markers:
         return
     batch = store.batch()
     for key, value in markers:
-        table_id = codec.read_u32(key, len(MARKER_PREFIX))
+        table_id = codec.read_u32(key, len(UPGRADE_PREFIX))
         try:
             in_use = set(registry.by_id(table_id).field_ids.values())
         except KeyError:  # the table was dropped: none of its entries are in use

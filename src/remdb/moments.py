@@ -31,9 +31,8 @@ import orjson
 from remdb.errors import InvalidInput, shown
 from remdb.records import TableLayout
 from remdb.storage import codec
-from remdb.writes import COUNT_PREFIX
+from remdb.storage.keyspace import count_key, span_key, table_prefix
 
-SPAN_PREFIX = b"moments_max_span:"
 _FETCH = 256
 _RELATIVE = re.compile(r"^([+-]?)(\d+)\s*(s|m|min|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -181,17 +180,17 @@ class MomentsMixin:
         known = spans.get(layout.tid)
         if known is not None:
             return known
-        raw = self._store.cf["meta"].get(SPAN_PREFIX + layout.tid)
+        raw = self._store.cf["meta"].get(span_key(layout.tid))
         if raw is not None:
             spans[layout.tid] = codec.read_u64(raw)
-        elif self._store.cf["meta"].get(COUNT_PREFIX + layout.tid) is None:
+        elif self._store.cf["meta"].get(count_key(layout.tid)) is None:
             spans[layout.tid] = 0  # never written to: the first write stores the statistic
         else:  # rows from before the statistic existed: compute it once, from every row
             with self._store.write_lock:
                 longest = 0
                 for _key, value in self._store.iter_prefix("rows", layout.tid):
                     longest = max(longest, span_of(orjson.loads(value)))
-                self._store.cf["meta"].put(SPAN_PREFIX + layout.tid, codec.u64(longest))
+                self._store.cf["meta"].put(span_key(layout.tid), codec.u64(longest))
                 spans[layout.tid] = longest
         return spans[layout.tid]
 
@@ -204,8 +203,8 @@ class MomentsMixin:
             return None
         current = self._max_span(layout)
         longest = max((span_of(b) for b in bodies), default=0)
-        if longest > current or self._store.cf["meta"].get(SPAN_PREFIX + layout.tid) is None:
-            batch.put(SPAN_PREFIX + layout.tid, codec.u64(max(longest, current)), self._store.handle["meta"])
+        if longest > current or self._store.cf["meta"].get(span_key(layout.tid)) is None:
+            batch.put(span_key(layout.tid), codec.u64(max(longest, current)), self._store.handle["meta"])
             return max(longest, current)
         return None
 
@@ -216,10 +215,10 @@ class MomentsMixin:
         """Add to `batch` the removal of a table's span statistic (a dropped table, or one whose
         start_time/end_time index comes or goes: rows written without it never raised the span,
         so it is recomputed from the rows when next needed). Then call `_forget_span`."""
-        batch.delete(SPAN_PREFIX + codec.u32(table_id), self._store.handle["meta"])
+        batch.delete(span_key(table_prefix(table_id)), self._store.handle["meta"])
 
     def _forget_span(self, table_id: int) -> None:
-        self.__dict__.get("_moment_spans", {}).pop(codec.u32(table_id), None)
+        self.__dict__.get("_moment_spans", {}).pop(table_prefix(table_id), None)
 
 
 def _matches(

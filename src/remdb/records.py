@@ -13,6 +13,7 @@ import orjson
 from remdb.errors import InvalidInput, SchemaError
 from remdb.schema.model import TableSchema
 from remdb.storage import codec
+from remdb.storage.keyspace import index_prefix, table_prefix
 
 _MISSING = object()
 _BY_VALUE = frozenset((str, int, type(None)))
@@ -67,10 +68,10 @@ class IndexedField:
 class TableLayout:
     def __init__(self, table: TableSchema) -> None:
         self.table = table
-        self.tid = codec.u32(table.table_id)
+        self.tid = table_prefix(table.table_id)
         self.tid_end = codec.prefix_end(self.tid)
         self.fields = [
-            IndexedField(name, self.tid + table.field_ids[name].to_bytes(2, "big"), table.is_timestamp(name))
+            IndexedField(name, index_prefix(self.tid, table.field_ids[name]), table.is_timestamp(name))
             for name in table.indexed_fields
         ]
         self.by_name = {f.name: f for f in self.fields}

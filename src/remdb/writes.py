@@ -19,10 +19,10 @@ from remdb.graph.edges import INLINE_KEY, check_chunk_size, check_inline_endpoin
 from remdb.graph.keys import delete_edge_ops
 from remdb.records import TableLayout
 from remdb.schema.validate import to_json_native
-from remdb.semantic.keys import row_label_key
 from remdb.storage import codec
 from remdb.storage.changelog import RowsDeleted, RowsPut
 from remdb.storage.clock import now_iso
+from remdb.storage.keyspace import NEXT_ROWNUM_KEY, count_key, row_label_key
 
 if TYPE_CHECKING:
     from remdb.semantic.table_vectors import FieldBatch, TableVectors
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     ]
 
 DEFAULT_CHUNK = 10_000
-COUNT_PREFIX = b"count:"
-NEXT_ROWNUM = b"next_rownum"
 
 
 def _stamp(
@@ -344,9 +342,9 @@ class WriteMixin:
                     self._vector_ops(
                         batch, table_vectors, field_vectors, position, rid, labels[rid], old is not None, adds, removes
                     )  # type: ignore[arg-type]
-        put(COUNT_PREFIX + tid, codec.u64(count), store.handle["meta"])
+        put(count_key(tid), codec.u64(count), store.handle["meta"])
         if rownum != self._next_rownum:
-            put(NEXT_ROWNUM, codec.u64(rownum), store.handle["meta"])
+            put(NEXT_ROWNUM_KEY, codec.u64(rownum), store.handle["meta"])
         committed = RowsPut(
             seq, now, table.name, memoryview(log_value)[rows_at:rows_end], vector_log, configs, **(edge_log or {})
         )
@@ -509,7 +507,7 @@ class WriteMixin:
             record["modified_at"] = now
             batch.put(layout.tid + rid, orjson.dumps(record), store.handle["rows"])
         count = self._counts.get(layout.table.table_id, 0) - (1 if live else 0)
-        batch.put(COUNT_PREFIX + layout.tid, codec.u64(count), store.handle["meta"])
+        batch.put(count_key(layout.tid), codec.u64(count), store.handle["meta"])
         entry = RowsDeleted(self._wal.next_seq, now, table_name, [idmod.to_str(rid)], hard, edges_removed)
         self._wal.commit(batch, entry)
         self._counts[layout.table.table_id] = count

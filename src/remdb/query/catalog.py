@@ -25,6 +25,7 @@ from remdb.errors import UnknownTable
 from remdb.query.values import get_path
 from remdb.schema.model import EDGES_VIEW, SYSTEM_FIELDS, TIMESTAMP_SYSTEM_FIELDS, TableSchema
 from remdb.storage import codec
+from remdb.storage.keyspace import table_prefix
 
 ENTITIES = "entities"
 TABLES_SCHEMA = "tables"
@@ -67,7 +68,7 @@ class Relation:
         """(storage key, row) of every stored row, soft-deleted ones included."""
         loads = orjson.loads
         for table in self.tables:
-            for key, value in db._store.iter_prefix("rows", codec.u32(table.table_id)):
+            for key, value in db._store.iter_prefix("rows", table_prefix(table.table_id)):
                 yield key, self.view(loads(value), table.name)
 
     def fetch(self, db: Any, keys: list[bytes]) -> list[dict[str, Any] | None]:
@@ -104,7 +105,7 @@ class Relation:
             getters = [self.getter(path, table.name) for path in paths]
             columns = list(zip(values, getters, strict=True))
             add_key, add_live = keys.append, live.append
-            for key, value in db._store.iter_prefix("rows", codec.u32(table.table_id)):
+            for key, value in db._store.iter_prefix("rows", table_prefix(table.table_id)):
                 record = loads(value)
                 add_key(key)
                 add_live(record.get("deleted_at") is None)

@@ -13,8 +13,6 @@ from remdb.errors import IncompatibleSchema, InvalidInput, UnknownTable
 from remdb.schema.model import TableSchema, _resolve
 from remdb.schema.validate import RecordValidator
 
-SCHEMA_PREFIX = b"schema:"
-NEXT_TABLE_KEY = b"next_table_id"
 TEXT_PREFIX = "text:"  # field_ids key of a field's BM25 index
 
 

@@ -19,11 +19,11 @@ from remdb.errors import StorageError
 from remdb.records import TableLayout
 from remdb.schema.model import TableSchema
 from remdb.schema.registry import Registry
-from remdb.semantic.keys import ROW
 from remdb.semantic.text import text_of
 from remdb.semantic.vectors import FieldVectors
 from remdb.storage import codec
 from remdb.storage.engine import Store
+from remdb.storage.keyspace import ROW_LABEL_TAG
 from remdb.storage.wal import WAL
 
 _SHOWN = 20  # problems listed per kind, as in remdb.integrity
@@ -45,7 +45,8 @@ def check_vectors(
     problems: list[str] = []
     wal = WAL(store)
     directory = dict(store.iter_prefix("ids", b""))
-    row_labels = {codec.read_u64(key, len(ROW)): value for key, value in store.iter_prefix("vectors", ROW)}
+    labels = store.iter_prefix("vectors", ROW_LABEL_TAG)
+    row_labels = {codec.read_u64(key, len(ROW_LABEL_TAG)): value for key, value in labels}
 
     def rownum_of(rids: list[bytes]) -> list[int | None]:
         return [codec.read_u64(e, 4) if e is not None else None for e in store.cf["ids"][rids]] if rids else []

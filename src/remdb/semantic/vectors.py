@@ -1,9 +1,8 @@
 """Vectors of a table's embedding fields: stored in RocksDB, indexed by HNSW as derived state.
 
-Source of truth, written in the row's WriteBatch (column family `vectors`):
-    b"v" + table_id(4) + encode(field) + version(4) + id(16) -> float32 vector bytes
-    b"r" + rownum(8)                            -> table_id(4) + id(16)   (HNSW label -> row)
-    b"c" + table_id(4) + encode(field)          -> orjson {provider, model, dimension, metric}
+Source of truth, written in the row's WriteBatch (column family `vectors`, shapes in
+`remdb.storage.keyspace`): the vectors per (table, field, version), the field's config (provider,
+model, dimension, metric) and the row label (rownum -> table id + row id).
 The HNSW label of a row is its row number (`ids` column family), which never changes and is never
 reused. The index file `<tenant>/vectors/<table_id>-<field>-v<version>.hnsw` records the change-log sequence it
 reflects. It is loaded lazily (first search), caught up from the change log (entries after its
@@ -38,28 +37,25 @@ from rocksdict import WriteBatch
 
 from remdb.errors import InvalidInput, StorageError, WalTruncated
 from remdb.schema.model import TableSchema
-from remdb.semantic.keys import CONFIG, VECTOR, row_label_key
-from remdb.storage import codec
+from remdb.storage import codec, keyspace
 from remdb.storage.changelog import Reembedded, RowsDeleted, RowsPut, SchemaDropped
 from remdb.storage.engine import Store
-from remdb.storage.wal import FLOOR_KEY
 
 SAVE_EVERY = 50_000
-DATABASE_ID_KEY = b"database_id"  # meta: random hex id, created by the first index save
 _ID_LOCK = threading.Lock()
 
 
 def database_id(store: Store, create: bool = False) -> str | None:
     """This database's identity (None if it never needed one and `create` is False)."""
     meta = store.cf["meta"]
-    raw = meta.get(DATABASE_ID_KEY)
+    raw = meta.get(keyspace.DATABASE_ID_KEY)
     if raw is None and create:
         with _ID_LOCK:
-            raw = meta.get(DATABASE_ID_KEY)
+            raw = meta.get(keyspace.DATABASE_ID_KEY)
             if raw is None:
                 raw = os.urandom(16).hex().encode()
                 batch = store.batch()
-                batch.put(DATABASE_ID_KEY, raw, store.handle["meta"])
+                batch.put(keyspace.DATABASE_ID_KEY, raw, store.handle["meta"])
                 store.write(batch)
     return raw.decode() if raw is not None else None
 
@@ -67,7 +63,7 @@ def database_id(store: Store, create: bool = False) -> str | None:
 def log_entry_digest(store: Store, seq: int) -> str | None:
     """Digest of the change-log entry at `seq` (None when there is none): what an index file saved
     at `seq` must match to be this history's state."""
-    raw = store.cf["wal"].get(codec.u64(seq))
+    raw = store.cf["wal"].get(keyspace.wal_key(seq))
     return hashlib.blake2b(raw, digest_size=16).hexdigest() if raw is not None else None
 
 
@@ -83,9 +79,9 @@ class FieldVectors:
         self.table = table.name
         self.field = field
         self.metric = table.embedding_metric
-        self.tid = codec.u32(table.table_id)
-        self.field_prefix = VECTOR + self.tid + codec.encode(field)
-        self.config_key = CONFIG + self.tid + codec.encode(field)
+        self.tid = keyspace.table_prefix(table.table_id)
+        self.field_prefix = keyspace.vector_field_prefix(self.tid, field)
+        self.config_key = keyspace.vector_config_key(self.tid, field)
         self.directory = directory
         self.table_id = table.table_id
         raw = store.cf["vectors"].get(self.config_key)
@@ -149,7 +145,7 @@ class FieldVectors:
     def put_ops(self, batch: WriteBatch, rid: bytes, rownum: int, vector: np.ndarray) -> None:
         handle = self.store.handle["vectors"]
         batch.put(self.prefix + rid, vector.tobytes(), handle)
-        batch.put(row_label_key(rownum), self.tid + rid, handle)
+        batch.put(keyspace.row_label_key(rownum), self.tid + rid, handle)
 
     def delete_ops(self, batch: WriteBatch, rid: bytes) -> None:
         batch.delete(self.prefix + rid, self.store.handle["vectors"])
@@ -215,7 +211,7 @@ class FieldVectors:
         if digest is None:
             # No entry: only right when the log was cut just after the file was saved (truncate_wal
             # checkpoints first); an older seq falls below the floor and catch-up would need the gap.
-            raw_floor = self.store.cf["meta"].get(FLOOR_KEY)
+            raw_floor = self.store.cf["meta"].get(keyspace.FLOOR_KEY)
             return info.seq == (codec.read_u64(raw_floor) if raw_floor is not None else 1) - 1
         return bool(meta.get("log_entry") == digest)
 
@@ -276,7 +272,7 @@ class FieldVectors:
             # The log names rows by id, not by this database's labels: a hard-deleted row's label is
             # found as a label whose row-label key is gone (rare: only a file behind the log).
             labels = [int(label) for label in self.index.labels()]
-            targets = self.store.cf["vectors"][[row_label_key(label) for label in labels]] if labels else []
+            targets = self.store.cf["vectors"][[keyspace.row_label_key(label) for label in labels]] if labels else []
             gone = [label for label, target in zip(labels, targets, strict=True) if target is None]
             if gone:
                 self.index.remove(np.asarray(gone, dtype=np.uint64))
@@ -304,7 +300,7 @@ class FieldVectors:
     # ------------------------------------------------------------------ ghost labels
     def rids_of(self, labels: Sequence[int]) -> list[bytes | None]:
         """The row id each label names (its row-label key), None where the key is gone (hard delete)."""
-        targets = self.store.cf["vectors"][[row_label_key(label) for label in labels]] if len(labels) else []
+        targets = self.store.cf["vectors"][[keyspace.row_label_key(label) for label in labels]] if len(labels) else []
         return [t[4:] if t is not None and t[:4] == self.tid else None for t in targets]
 
     def ghosts(self, labels: Sequence[int]) -> list[int]:

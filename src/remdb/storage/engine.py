@@ -1,19 +1,8 @@
 """RocksDB (through rocksdict) opened with remdb's column families and options.
 
 One `Store` is one tenant's database directory. All keys and values are raw bytes (`raw_mode`), so
-rocksdict never pickles; values are orjson documents encoded by the layers above.
-
-Column families (the on-disk layout, format version 1):
-    meta     settings, format version, schemas, table ids, row counters
-    rows     table_id(4) + id(16)                  -> record (orjson)
-    ids      id(16)                                -> table_id(4) + rownum(8) (get by id without the table;
-                                                     rownum labels the row in vector indexes)
-    keys     encode(key) + table_id(4) + id(16)    -> ∅  (global natural-key/name lookup)
-    index    table_id(4) + field_id(2) + encode(value) + id(16) -> ∅
-    wal      seq(8)                                -> change entry (orjson)
-    vectors  b"v" + table_id(4) + encode(field) + id(16) -> float32 vector; b"r" + rownum(8) -> table_id + id
-    postings, textstats: BM25 postings and corpus counters (see remdb.text.index)
-    edges_out src(16) + encode(type) + dst(16) -> orjson {properties, created_at}; edges_in: the reverse twin
+rocksdict never pickles; values are orjson documents encoded by the layers above. The column families
+and every key shape in them are documented (and built) in `remdb.storage.keyspace`.
 """
 
 from __future__ import annotations
@@ -42,22 +31,9 @@ from rocksdict import (
 
 from remdb.errors import DatabaseClosed, DatabaseLocked, FormatVersionError, NotFound, StorageError
 from remdb.storage.codec import prefix_end
+from remdb.storage.keyspace import COLUMN_FAMILIES, FORMAT_KEY
 
 FORMAT_VERSION = 1
-COLUMN_FAMILIES = (
-    "meta",
-    "rows",
-    "ids",
-    "keys",
-    "index",
-    "wal",
-    "vectors",
-    "postings",
-    "textstats",
-    "edges_out",
-    "edges_in",
-)
-_FORMAT_KEY = b"format_version"
 _POINT_LOOKUP_FAMILIES = {"rows", "ids"}
 # Memory budget: memtables are capped per column family and for the whole database, so RSS stays
 # bounded under sustained writes (uncapped, 100k rows left ~176 MB resident).
@@ -240,11 +216,11 @@ class Store:
 
     def _check_format(self, fresh: bool) -> None:
         meta = self.cf["meta"]
-        stored = meta.get(_FORMAT_KEY)
+        stored = meta.get(FORMAT_KEY)
         if stored is None:
             if not fresh and self.last_key("rows") is not None:
                 raise FormatVersionError(f"{self.path} holds rows but no format version; not a remdb database")
-            meta.put(_FORMAT_KEY, str(FORMAT_VERSION).encode())
+            meta.put(FORMAT_KEY, str(FORMAT_VERSION).encode())
             return
         try:
             version = int(stored)

@@ -35,8 +35,8 @@ from remdb.errors import InvalidInput, StorageError, WalTruncated
 from remdb.storage import codec
 from remdb.storage.changelog import Entry
 from remdb.storage.engine import Store
+from remdb.storage.keyspace import FLOOR_KEY, wal_key
 
-FLOOR_KEY = b"wal_floor"
 Listener = Callable[[Entry], None]
 
 
@@ -68,7 +68,7 @@ class WAL:
         with store.write_lock:
             if entry.seq != self.seq + 1:
                 raise StorageError(f"change-log entry has seq {entry.seq}; the next is {self.seq + 1}")
-            batch.put(codec.u64(entry.seq), entry.to_bytes(), store.handle["wal"])
+            batch.put(wal_key(entry.seq), entry.to_bytes(), store.handle["wal"])
             store.write(batch)
             self.seq = entry.seq
             self._touched[entry.table or ""] = entry.seq
@@ -88,10 +88,10 @@ class WAL:
         """Every entry with seq > after_seq, oldest first (catch-up of derived indexes). Raises
         WalTruncated at once (not on the first next()) when some of them were removed."""
         self._check_kept(after_seq)
-        return (Entry.from_bytes(value) for _key, value in self._store.iter_from("wal", codec.u64(after_seq + 1)))
+        return (Entry.from_bytes(value) for _key, value in self._store.iter_from("wal", wal_key(after_seq + 1)))
 
     def entry_at(self, seq: int) -> Entry | None:
-        raw = self._store.cf["wal"].get(codec.u64(seq))
+        raw = self._store.cf["wal"].get(wal_key(seq))
         return Entry.from_bytes(raw) if raw is not None else None
 
     def _check_kept(self, after_seq: int) -> None:
@@ -110,7 +110,7 @@ class WAL:
             return 0
         removed = before_seq - self.floor
         batch = self._store.batch()
-        start, end = codec.u64(self.floor), codec.u64(before_seq)
+        start, end = wal_key(self.floor), wal_key(before_seq)
         batch.delete_range(start, end, self._store.handle["wal"])
         batch.put(FLOOR_KEY, end, self._store.handle["meta"])
         self._store.write(batch)

@@ -1,6 +1,6 @@
 """BM25 full-text index whose postings live in RocksDB, written in the same WriteBatch as the row.
 
-Layout (two column families, added to `Store`'s list by the storage layer):
+Layout (two column families; the shapes are built and documented in `remdb.storage.keyspace`):
     postings   table_id(4) + field_id(2) + term(UTF-8) + 0x00 + id(16) -> tf(u16) + doc_len(u32)
     textstats  table_id(4) + field_id(2)                              -> tokenizer_version(u8)
                                                                          + documents(u64) + tokens(u64)
@@ -57,19 +57,18 @@ from rocksdict import WriteBatch
 from remdb.errors import InvalidInput, StorageError
 from remdb.storage import codec
 from remdb.storage.engine import Store
+from remdb.storage.keyspace import POSTING_SEP, table_prefix, text_prefix
 from remdb.text.analyzer import TOKENIZER_VERSION, tokenize
 
 FAMILIES = ("postings", "textstats")
 K1 = 1.2
 B = 0.75
 
-_FIELD = struct.Struct(">H")
 _STATS = struct.Struct(">BQQ")  # tokenizer version, documents, total tokens
 _POSTING = struct.Struct(">HI")  # term frequency (capped), document length in tokens
 _POSTING_DTYPE = np.dtype([("tf", ">u2"), ("dl", ">u4")])
 _MAX_TF = 0xFFFF
 _MAX_DL = 0xFFFFFFFF
-_SEP = b"\x00"  # terms are runs of letters and digits: never contain NUL
 
 
 def _counts(text: str | None, what: str) -> Counter[str]:
@@ -122,7 +121,7 @@ class TextIndex:
         self.field_id = field_id
         self.k1 = k1
         self.b = b
-        self._prefix = codec.u32(table_id) + _FIELD.pack(field_id)
+        self._prefix = text_prefix(table_prefix(table_id), field_id)
         self._staged_batch: WriteBatch | None = None
         self._staged = (0, 0)
         self._read_stats()  # fails now, not at the first query, on a foreign tokenizer version
@@ -159,7 +158,7 @@ class TextIndex:
     # -- writes -----------------------------------------------------------------------------------
 
     def _key(self, term: str, doc_id: bytes) -> bytes:
-        return self._prefix + term.encode() + _SEP + doc_id
+        return self._prefix + term.encode() + POSTING_SEP + doc_id
 
     @property
     def key_prefix(self) -> bytes:
@@ -210,7 +209,7 @@ class TextIndex:
 
     def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """(ids as a V16 array, structured tf/dl array) of every document containing `term`."""
-        prefix = self._prefix + term.encode() + _SEP
+        prefix = self._prefix + term.encode() + POSTING_SEP
         keys: list[bytes] = []
         values: list[bytes] = []
         add_key, add_value = keys.append, values.append
