@@ -70,8 +70,10 @@ class WAL:
                 raise StorageError(f"change-log entry has seq {entry.seq}; the next is {self.seq + 1}")
             batch.put(wal_key(entry.seq), entry.to_bytes(), store.handle["wal"])
             store.write(batch)
-            self.seq = entry.seq
+            # Touched before the seq moves: a lock-free reader that sees the new seq must also see
+            # the table touched, or the column cache would adopt that seq for a stale entry.
             self._touched[entry.table or ""] = entry.seq
+            self.seq = entry.seq
             if then is not None:
                 then()
             for listener in self._listeners:
