@@ -302,3 +302,39 @@ def test_sql_cache_sees_a_write_whose_commit_a_query_overlapped(tmp_path: Path) 
             writer.join()
         assert db.sql(query).scalar() == 2
 
+
+def test_sql_cache_columns_added_while_another_query_builds_the_arrow_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the eight-thread run: a query needing a column the cached relation lacked added it
+    to the shared entry while another query was building that entry's Arrow table; the table
+    without the new column was kept as current, and the next query registered it in DuckDB
+    (`BinderException: ... does not have a column named "c1_v"`)."""
+    import pyarrow as pa
+
+    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+        db.register_schema(EVENTS)
+        db.insert("events", {"kind": "g0", "n": 1})
+        assert db.sql("SELECT COUNT(*) AS c FROM events WHERE n = 1").scalar() == 1  # caches `n` only
+        cache = db._sql_engine().cache
+        (entry,) = cache._entries.values()
+        real_table = pa.table
+        added = threading.Event()
+
+        def add_kind() -> None:  # another query's fill, needing `kind` too
+            cache.get(entry.relation, [("n",), ("kind",)])
+            added.set()
+
+        def table_while_a_column_is_added(*args: Any, **kwargs: Any) -> Any:
+            monkeypatch.setattr(pa, "table", real_table)
+            other = threading.Thread(target=add_kind)
+            other.start()
+            added.wait(0.5)  # it must wait for this build, or the build must not be kept
+            return real_table(*args, **kwargs)
+
+        entry._table = None
+        monkeypatch.setattr(pa, "table", table_while_a_column_is_added)
+        entry.table()
+        assert added.wait(10)
+        grouped = db.sql("SELECT kind, COUNT(*) AS c FROM events WHERE n = 1 GROUP BY kind")
+        assert grouped.rows == [{"kind": "g0", "c": 1}]

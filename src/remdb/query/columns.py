@@ -165,6 +165,9 @@ class RelationData:
     version: int = 0  # bumped whenever columns are added (a registered table is then stale)
     registered: str = ""  # cached relations: the name it stays registered under in DuckDB
     _table: pa.Table | None = None
+    # A cached entry is shared by concurrent queries: one may add columns or views while another
+    # builds the Arrow table, which must not then be kept without them.
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -172,26 +175,32 @@ class RelationData:
     def column_name(self, path: Path, view: str) -> str:
         name = self.names.get((path, view))
         if name is None:
-            if self.columns[path].view(view) is None:
-                raise KeyError(view)
-            number = next(n for (p, _v), n in self.names.items() if p == path).split("_")[0]
-            name = self.names[(path, view)] = f"{number}_{view}"
-            self.version += 1
-            self._table = None
+            with self._lock:
+                name = self.names.get((path, view))
+                if name is None:
+                    if self.columns[path].view(view) is None:
+                        raise KeyError(view)
+                    number = next(n for (p, _v), n in self.names.items() if p == path).split("_")[0]
+                    name = self.names[(path, view)] = f"{number}_{view}"
+                    self.version += 1
+                    self._table = None
         return name
 
     def table(self) -> pa.Table:
         """Every column (all views) as one Arrow table, with `_pos` and `_live`."""
-        if self._table is None:
-            arrays: dict[str, pa.Array] = {"_pos": self.pos(), "_live": self.live}
-            for (path, view), name in self.names.items():
-                arrays[name] = self.columns[path].views[view]
-            self._table = pa.table(arrays)
-        return self._table
+        with self._lock:
+            if self._table is None:
+                arrays: dict[str, pa.Array] = {"_pos": self.pos(), "_live": self.live}
+                for (path, view), name in self.names.items():
+                    arrays[name] = self.columns[path].views[view]
+                self._table = pa.table(arrays)
+            return self._table
 
     @property
     def nbytes(self) -> int:
-        return sum(c.nbytes for c in self.columns.values()) + 60 * len(self.refs) + self.live.nbytes
+        with self._lock:
+            columns = sum(c.nbytes for c in self.columns.values())
+        return columns + 60 * len(self.refs) + self.live.nbytes
 
     def pos(self) -> pa.Array:
         if self.positions is None or len(self.positions) != len(self.refs):
@@ -199,13 +208,15 @@ class RelationData:
         return self.positions
 
     def add(self, paths: list[Path], values: list[list[Any]]) -> None:
-        for path, column_values in zip(paths, values, strict=True):
-            column = self.columns[path] = build_column(column_values, self.relation.is_timestamp(path))
-            number = len({p for p, _ in self.names})
-            for view in column.views:
-                self.names[(path, view)] = f"c{number}_{view}"
-        self.version += 1
-        self._table = None
+        built = [build_column(v, self.relation.is_timestamp(p)) for p, v in zip(paths, values, strict=True)]
+        with self._lock:
+            for path, column in zip(paths, built, strict=True):
+                self.columns[path] = column
+                number = len({p for p, _ in self.names})
+                for view in column.views:
+                    self.names[(path, view)] = f"c{number}_{view}"
+            self.version += 1
+            self._table = None
 
 
 def rows_relation(relation: Relation, rows: list[dict[str, Any]], paths: Iterable[Path]) -> RelationData:
