@@ -70,7 +70,13 @@ def default_root() -> Path:
 class Database(
     WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin, MomentsMixin, SQLMixin, ReplayMixin
 ):
-    """An open remdb tenant database. Use `remdb.connect()` to get one."""
+    """An open remdb tenant database. Use `remdb.connect()` to get one.
+
+    Threads may share one handle. Writes are serialised by its write lock, each one atomic; reads
+    take no lock and see every write that returned before they began. A `scan` is a point-in-time
+    view as of its first row; calls that read an index and then rows (`find(fetch=True)`,
+    `search`, `sql`) may return a row's newer version or leave out a row deleted meanwhile.
+    `count()` may lag a commit still in flight. See "Threads" in docs/python.md."""
 
     def __init__(
         self,
