@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from remdb.errors import InvalidInput, RemDBError, SchemaError, ValidationError, shown
+from remdb.errors import InvalidInput, SchemaError, ValidationError, shown
 from remdb.ingest.files import collect
 from remdb.ingest.formats import BadFile, content_type
 from remdb.ingest.report import IngestReport, Progress
@@ -22,7 +22,6 @@ from remdb.ingest.sync import DOCUMENTS, DOCUMENTS_SCHEMA, Source, Syncer
 
 DEFAULT_CHUNK_SIZE = 1000  # characters; ~250 tokens, within MiniLM's 256-token window
 DEFAULT_OVERLAP = 100
-_GRAPH = ("remove_edge", "edges")
 
 
 class IngestMixin:
@@ -52,9 +51,6 @@ class IngestMixin:
         if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
             raise InvalidInput(f"overlap must be an integer in [0, chunk_size), got {shown(overlap)}")
         patterns = None if glob is None else _text_list(glob, "glob")
-        missing = [name for name in _GRAPH if not callable(getattr(self, name, None))]
-        if missing:
-            raise RemDBError(f"ingest links documents to chunks with edges, but this build has no {missing[0]}()")
         db: Any = self
         if table == DOCUMENTS:
             raise InvalidInput(f"{DOCUMENTS} holds the document records of ingest; choose another table")

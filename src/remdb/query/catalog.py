@@ -282,14 +282,6 @@ class EdgesView(Relation):
         return keys, live, values
 
 
-def graph_available() -> bool:
-    try:
-        from remdb.graph.keys import OUT, edge_dict  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class Catalog:
     """Resolves FROM names against the database's registry."""
 
@@ -305,7 +297,7 @@ class Catalog:
             return TableRelation(self._table(name))
         if name == ENTITIES:
             return EntitiesView([self._get(n) for n in self._names()])
-        if name == EDGES and EDGES not in self._names() and graph_available():
+        if name == EDGES and EDGES not in self._names():
             return EdgesView()
         return TableRelation(self._table(name))
 

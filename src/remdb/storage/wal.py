@@ -7,8 +7,9 @@ are in order).
 
 Every logged change goes through `WAL.commit(batch, entry)`: under the store's write lock it checks
 the entry holds the next seq, puts the encoded entry in the batch, writes the batch, advances the
-seq and calls `then` (the writer's in-memory updates: counters, loaded vector indexes) and the
-registered listeners (`listen`). Writes to the store outside this path are classified:
+seq and calls the registered listeners (`listen`); the writer then updates its own in-memory
+state (counters, loaded vector indexes) while it still holds the lock. Writes to the store outside
+this path are classified:
     derived (rebuilt from logged state, so replay recomputes them): remdb.migrate's index-backfill
         batches written before the `SchemaPut` that publishes them, their build marker and the
         removal of an interrupted build's leftovers; a moments table's longest-span counter
@@ -61,9 +62,9 @@ class WAL:
         """Call `listener(entry)` after every commit, under the write lock (keep it quick)."""
         self._listeners.append(listener)
 
-    def commit(self, batch: WriteBatch, entry: Entry, then: Callable[[], None] | None = None) -> Entry:
-        """Write `batch` with `entry` as one atomic change, then update in-memory state: `then`
-        (the writer's own), the seq, and the listeners. The entry's seq must be `next_seq`."""
+    def commit(self, batch: WriteBatch, entry: Entry) -> Entry:
+        """Write `batch` with `entry` as one atomic change, then advance the seq and tell the
+        listeners. The entry's seq must be `next_seq`."""
         store = self._store
         with store.write_lock:
             if entry.seq != self.seq + 1:
@@ -74,8 +75,6 @@ class WAL:
             # the table touched, or the column cache would adopt that seq for a stale entry.
             self._touched[entry.table or ""] = entry.seq
             self.seq = entry.seq
-            if then is not None:
-                then()
             for listener in self._listeners:
                 listener(entry)
         return entry
