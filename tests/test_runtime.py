@@ -227,3 +227,39 @@ def test_a_database_dropped_without_close_leaves_nothing_in_the_runtime(
     del db
     gc.collect()
     assert gone() is None and not duck._registered  # neither kept alive nor its tables registered
+
+
+def test_pool_under_threads_stays_bounded_and_every_lease_sees_its_tenant(
+    tmp_path: Path, runtime: remdb.Runtime
+) -> None:
+    names = [f"p{i}" for i in range(5)]
+    for name in names:
+        with runtime.tenant(tmp_path, name) as db:
+            fill(db, name, 5)
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for step in range(12):
+                name = names[(offset + step) % len(names)]
+                with runtime.tenant(tmp_path, name) as db:
+                    assert not db.closed
+                    assert {r["kind"][:2] for r in db.sql("SELECT kind FROM items WHERE n >= 0").rows} == {name}
+        except BaseException as exc:  # reported to the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert runtime.open_tenants == 2 and not runtime._closing
+
+
+def test_pool_open_failure_reaches_the_caller_and_leaves_no_slot(tmp_path: Path, runtime: remdb.Runtime) -> None:
+    with pytest.raises(remdb.NotFound, match="ghost"), runtime.tenant(tmp_path, "ghost", create=False):
+        pass
+    assert runtime.open_tenants == 0 and not (tmp_path / "ghost").exists()
+    with runtime.tenant(tmp_path, "ghost") as db:  # and a later lease may create it
+        assert db.count("resources") == 0

@@ -39,13 +39,14 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remdb.errors import InvalidInput
+from remdb.errors import InvalidInput, StorageError
 from remdb.settings import Settings
 from remdb.storage.engine import SharedMemory
 
@@ -80,6 +81,7 @@ class Runtime:
         self._providers: dict[tuple[str, str, int], Any] = {}
         self._serial = itertools.count(1)
         self._pool: OrderedDict[tuple[Path, str], _Slot] = OrderedDict()
+        self._closing: dict[tuple[Path, str], threading.Event] = {}  # tenants being closed by the pool
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -118,37 +120,85 @@ class Runtime:
     ) -> Iterator[Database]:
         """A lease on the pool's shared handle of the tenant, opened on first use with `options`
         (sync, embedder, create). The handle stays open while leased; don't close it yourself."""
-        from remdb.database import Database, _tenant_path
+        from remdb.database import _tenant_path
 
         key = (_tenant_path(path, tenant)[1].resolve(), tenant)
-        with self._lock:
-            slot = self._pool.get(key)
-            if slot is None or slot.db.closed:
-                slot = self._pool[key] = _Slot(Database(path, tenant, runtime=self, **options))
-            slot.leases += 1
-            self._pool.move_to_end(key)
-            self._shrink()
+        slot, db = self._acquire(key, path, tenant, options)
         try:
-            yield slot.db
+            yield db
         finally:
             with self._lock:
                 slot.leases -= 1
-                self._shrink()
+                victims = self._victims()
+            self._close(victims)
+
+    def _acquire(
+        self, key: tuple[Path, str], path: str | os.PathLike[str] | None, tenant: str, options: dict[str, Any]
+    ) -> tuple[_Slot, Database]:
+        """The tenant's slot with one more lease. Opening and closing happen outside the pool's
+        lock (each takes tens of ms), so leases of open tenants never wait for them; a tenant
+        being closed is waited for (RocksDB allows one handle per directory)."""
+        from remdb.database import Database
+
+        while True:
+            with self._lock:
+                closing = self._closing.get(key)
+                if closing is None:
+                    found = self._pool.get(key)
+                    opener = found is None or (found.db is not None and found.db.closed)  # closed by its user
+                    slot = self._pool[key] = _Slot() if found is None or opener else found
+                    slot.leases += 1
+                    self._pool.move_to_end(key)
+                    break
+            closing.wait()
+        if opener:
+            try:
+                slot.db = Database(path, tenant, runtime=self, **options)
+            except BaseException as exc:
+                with self._lock:
+                    self._pool.pop(key, None)
+                slot.error = exc
+                raise
+            finally:
+                slot.ready.set()
+            with self._lock:
+                victims = self._victims()
+            self._close(victims)
+        slot.ready.wait()
+        if slot.db is None:  # the lease that was opening it failed: the same error here
+            raise slot.error or StorageError(f"tenant {tenant!r} could not be opened")
+        return slot, slot.db
 
     @property
     def open_tenants(self) -> int:
         """Tenants the pool holds open (leased or idle)."""
         with self._lock:
-            return sum(1 for slot in self._pool.values() if not slot.db.closed)
+            return sum(1 for slot in self._pool.values() if slot.db is not None and not slot.db.closed)
 
-    def _shrink(self) -> None:
-        """Close idle tenants, least recently used first, until the pool is within its bound."""
+    def _victims(self) -> list[tuple[tuple[Path, str], Database]]:
+        """Idle tenants to close, least recently used first, so the pool fits its bound; they move
+        from the pool to `_closing` (called under the lock)."""
         excess = len(self._pool) - self.max_open_tenants
-        for key in [k for k, slot in self._pool.items() if slot.leases == 0 or slot.db.closed]:
+        victims = []
+        for key, slot in list(self._pool.items()):
             if excess <= 0:
-                return
-            self._pool.pop(key).db.close()
-            excess -= 1
+                break
+            if slot.leases == 0 and slot.db is not None:
+                del self._pool[key]
+                self._closing[key] = threading.Event()
+                victims.append((key, slot.db))
+                excess -= 1
+        return victims
+
+    def _close(self, victims: list[tuple[tuple[Path, str], Database]]) -> None:
+        for key, db in victims:
+            try:
+                db.close()
+            except StorageError as exc:  # closed all the same; the lease that evicted it is not to blame
+                warnings.warn(f"remdb pool: {exc}", RuntimeWarning, stacklevel=3)
+            finally:
+                with self._lock:
+                    self._closing.pop(key).set()
 
     def close(self) -> None:
         """Close every pooled tenant and the DuckDB connection. Handles from `connect()` are
@@ -156,7 +206,8 @@ class Runtime:
         with self._lock:
             while self._pool:
                 _, slot = self._pool.popitem(last=False)
-                slot.db.close()
+                if slot.db is not None:
+                    slot.db.close()
             if self._sql is not None:
                 self._sql[0].close()
 
@@ -168,11 +219,15 @@ class Runtime:
 
 
 class _Slot:
-    __slots__ = ("db", "leases")
+    """A pooled tenant: its handle once opened (`ready`), or why opening failed, and its leases."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    __slots__ = ("db", "error", "leases", "ready")
+
+    def __init__(self) -> None:
+        self.db: Database | None = None
+        self.error: BaseException | None = None
         self.leases = 0
+        self.ready = threading.Event()
 
 
 _default: Runtime | None = None
