@@ -2,12 +2,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEMO_PATH ?= .remdb-demo
+DEMO_PATH ?= .remlite-demo
 
 .PHONY: demo test lint format bench clean venv data-wordnet bench-graph data-pydoc bench-ingest
 
 $(BIN)/.installed: pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "remdb needs Python 3.11+; set PYTHON=python3.11")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "remlite needs Python 3.11+; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	REMDB_PATH=$(DEMO_PATH) PYTHON="$(CURDIR)/$(BIN)/python" PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
+	REMLITE_PATH=$(DEMO_PATH) PYTHON="$(CURDIR)/$(BIN)/python" PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks

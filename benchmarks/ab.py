@@ -29,8 +29,8 @@ SCHEMA = {
 }
 
 
-def run(remdb: Any) -> tuple[float, float, float, float]:
-    db = remdb.connect(tempfile.mkdtemp())
+def run(remlite: Any) -> tuple[float, float, float, float]:
+    db = remlite.connect(tempfile.mkdtemp())
     db.register_schema(SCHEMA)
     singles = 4000
     start = time.perf_counter()
@@ -56,11 +56,11 @@ def run(remdb: Any) -> tuple[float, float, float, float]:
 def main() -> None:
     checkout = sys.argv[1] if len(sys.argv) > 1 else "."
     sys.path.insert(0, f"{checkout}/src")
-    import remdb
+    import remlite
 
     best = [0.0, 0.0, 0.0, 0.0]
     for _ in range(3):
-        best = [max(b, v) for b, v in zip(best, run(remdb), strict=True)]
+        best = [max(b, v) for b, v in zip(best, run(remlite), strict=True)]
     single, batch, get, scan = best
     print(f"{checkout}: single {single:,.0f}/s  batch {batch:,.0f} rows/s  get {get:,.0f}/s  scan {scan:,.0f}/s")
 

@@ -1,12 +1,12 @@
-"""CRUD benchmark: remdb entities vs a JSON-document table in Python's stdlib sqlite3.
+"""CRUD benchmark: remlite entities vs a JSON-document table in Python's stdlib sqlite3.
 
 Run: `.venv/bin/python benchmarks/crud.py [--sizes 10000,100000] [--quick] [--out FILE]`.
 
 The sqlite3 side is what a typical Python user would write: `docs(id, name UNIQUE, data JSON text)`
 with expression indexes on json_extract(), WAL + synchronous=NORMAL, json.dumps/loads, an upsert on
-the natural key, and each single insert in its own committed transaction (autocommit) — remdb
+the natural key, and each single insert in its own committed transaction (autocommit) — remlite
 acknowledges each insert only once it is in RocksDB's log, so sqlite must commit each one too.
-Ratios are remdb/sqlite speed: > 1 means remdb is faster.
+Ratios are remlite/sqlite speed: > 1 means remlite is faster.
 """
 
 from __future__ import annotations
@@ -78,13 +78,13 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-class RemdbBackend:
-    """The public remdb API, used exactly as an application would."""
+class RemliteBackend:
+    """The public remlite API, used exactly as an application would."""
 
     def __init__(self, path: Path) -> None:
-        import remdb  # imported here so the sqlite3-only memory probe does not pay for it
+        import remlite  # imported here so the sqlite3-only memory probe does not pay for it
 
-        self.db = remdb.connect(path, "bench")
+        self.db = remlite.connect(path, "bench")
         self.db.register_schema(SCHEMA)
 
     def insert(self, record: dict[str, Any]) -> str:
@@ -128,7 +128,7 @@ class SqliteBackend:
             self.conn.execute(f"CREATE INDEX IF NOT EXISTS docs_{field} ON docs(json_extract(data, '$.{field}'))")
 
     def _row(self, record: dict[str, Any]) -> tuple[str, str, str]:
-        record_id = str(uuid.uuid5(self.NAMESPACE, record["name"]))  # natural key -> id, like remdb
+        record_id = str(uuid.uuid5(self.NAMESPACE, record["name"]))  # natural key -> id, like remlite
         return record_id, record["name"], json.dumps({"id": record_id, **record})
 
     def insert(self, record: dict[str, Any]) -> str:
@@ -172,7 +172,7 @@ class SqliteBackend:
         self.conn.close()
 
 
-FACTORIES: dict[str, Callable[[Path], Backend]] = {"remdb": RemdbBackend, "sqlite3": SqliteBackend}
+FACTORIES: dict[str, Callable[[Path], Backend]] = {"remlite": RemliteBackend, "sqlite3": SqliteBackend}
 
 
 def measure(name: str, root: Path, records: list[dict[str, Any]], quick: bool) -> tuple[dict[str, Any], Backend]:
@@ -214,7 +214,7 @@ def idle_rss() -> dict[str, dict[str, float]]:
     """Memory of a fresh interpreter right after opening each database (nothing else loaded)."""
     with temp_dir() as d:
         return {
-            "remdb": fresh_process_memory_mb(f"import remdb\ndb = remdb.connect({str(d)!r}, 'bench')"),
+            "remlite": fresh_process_memory_mb(f"import remlite\ndb = remlite.connect({str(d)!r}, 'bench')"),
             "sqlite3": fresh_process_memory_mb(
                 f"import sqlite3, json\nconn = sqlite3.connect({str(d / 'x.db')!r})\nconn.execute('select 1')"
             ),
@@ -274,25 +274,27 @@ def main(argv: list[str] | None = None) -> int:
                 if isinstance(db, SqliteBackend):
                     plan = db.plan()
                 db.close()
-            assert figures["remdb"]["find_hits"] == figures["sqlite3"]["find_hits"], "find results differ"
-        tables[str(n)] = rows = rows_for(n, figures["remdb"], figures["sqlite3"])
+            assert figures["remlite"]["find_hits"] == figures["sqlite3"]["find_hits"], "find results differ"
+        tables[str(n)] = rows = rows_for(n, figures["remlite"], figures["sqlite3"])
         raw[str(n)] = figures
         print_table(f"CRUD, {n:,} entities — sqlite3 find plan: {plan}", rows, "sqlite3")
     after, idle, largest = memory_mb(), idle_rss(), max(args.sizes)
     loaded = loaded_rss(largest)
-    rem, peer = loaded["remdb"], loaded["sqlite3"]
+    rem, peer = loaded["remlite"], loaded["sqlite3"]
     mem_rows = [
-        Row("idle RSS after connect", idle["remdb"]["rss_mb"], idle["sqlite3"]["rss_mb"], "MB", False,
+        Row("idle RSS after connect", idle["remlite"]["rss_mb"], idle["sqlite3"]["rss_mb"], "MB", False,
             TARGETS["idle_rss"], f"fresh process; bare python {idle['python']['rss_mb']:.1f} MB"),
         Row(f"RSS after loading {largest:,}", rem["rss_mb"], peer["rss_mb"], "MB", False, None,
             f"fresh process per engine; peaks {rem['peak_mb']:.0f} / {peer['peak_mb']:.0f} MB"),
         Row("RSS after whole run", after["rss_mb"], None, "MB", False, None,
             f"this process: both engines + data; peak {after['peak_mb']:.0f} MB"),
     ]  # fmt: skip
-    print_table("Memory", mem_rows, "sqlite3", "ratio (remdb smaller by)")
+    print_table("Memory", mem_rows, "sqlite3", "ratio (remlite smaller by)")
     all_rows = [(f"{n}: ", r) for n, rows in tables.items() for r in rows] + [("", r) for r in mem_rows]
     missed = [
-        f"{n}{r.metric}: {fmt(r.remdb)} {r.unit} (target {fmt(r.target)})" for n, r in all_rows if r.target_met is False
+        f"{n}{r.metric}: {fmt(r.remlite)} {r.unit} (target {fmt(r.target)})"
+        for n, r in all_rows
+        if r.target_met is False
     ]
     slower = [f"{n}{r.metric}: {r.ratio:.2f}x" for n, r in all_rows if r.ratio is not None and r.ratio < 1]
     print("targets missed:", "; ".join(missed) or "none")

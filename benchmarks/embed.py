@@ -4,7 +4,7 @@ Run: `.venv/bin/python benchmarks/embed.py [--quick] [--texts 500] [--out FILE]`
 
 Text is real prose that every machine has: paragraphs of the Python standard library's docstrings
 (80–800 characters, median ~160), a seeded sample of `--texts` of them. Lines:
-- cold start: a fresh interpreter imports remdb.embed, creates the provider and embeds one text
+- cold start: a fresh interpreter imports remlite.embed, creates the provider and embeds one text
   (model SHA-256 check, tokenizer and onnxruntime session load included); median of 3 processes;
 - single-text latency p50/p95 for a ~250-character paragraph, 100 calls;
 - throughput (texts/s) of `embed(corpus)` for several batch sizes (texts are sorted by length and
@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from harness import Row, latency, print_table, temp_dir, throughput, write_results
-from remdb.embed import get_provider
+from remlite.embed import get_provider
 
 SEED = 20240601
 BATCH_SIZES = (1, 4, 8, 16, 32)
@@ -45,7 +45,7 @@ MODULES = (
 COLD = """
 import json, time
 t0 = time.perf_counter()
-from remdb.embed import get_provider
+from remlite.embed import get_provider
 t1 = time.perf_counter()
 provider = get_provider("local")
 provider.embed(["warm up the model"])
@@ -80,9 +80,9 @@ def cold_start(runs: int = 3) -> dict[str, float]:
 def database_rows(paragraph: str, corpus: list[str], runs: int) -> list[Row]:
     """The same model through the database: `db.insert` of one resource (embed + store + index
     write), and `insert_batch` of the corpus (one model call per batch)."""
-    import remdb
+    import remlite
 
-    with temp_dir() as root, remdb.connect(root, embedder="local") as db:
+    with temp_dir() as root, remlite.connect(root, embedder="local") as db:
         counter = iter(range(10**9))
         lat = latency(lambda: db.insert("resources", {"uri": f"p{next(counter)}", "content": paragraph}), repeat=100)
         rate = throughput(
@@ -113,7 +113,7 @@ def main() -> None:
 
     cold = cold_start(1 if args.quick else 3)
     local_rows = [
-        Row("import remdb.embed (fresh process)", cold["import_s"] * 1e3, None, "ms", higher_is_better=False),
+        Row("import remlite.embed (fresh process)", cold["import_s"] * 1e3, None, "ms", higher_is_better=False),
         Row("cold start: create + first embed", cold["first_embed_s"] * 1e3, None, "ms", higher_is_better=False),
     ]
     for threads in (2, 1):

@@ -10,7 +10,7 @@ typed edge: 364,552 distinct (src, type, dst) triples. Lexical pointers (between
 synsets) are kept at synset level, like semantic ones.
 
 The peer is networkx (a MultiDiGraph in memory, the usual Python choice): its figures are for
-dicts in RAM, remdb's for RocksDB on disk returning full records, so the ratio is context, not a
+dicts in RAM, remlite's for RocksDB on disk returning full records, so the ratio is context, not a
 target. Answers are checked against networkx on a sample before anything is timed.
 """
 
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (WORDNET / "data.noun").exists():
         print(f"WordNet not found in {WORDNET}: run `make data-wordnet` first", file=sys.stderr)
         return 2
-    import remdb
+    import remlite
 
     started = time.perf_counter()
     parts = ("verb",) if args.quick else tuple(FILES)
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(runs):  # a fresh database per run; the last one stays open for the reads
             if db is not None:
                 db.close()
-            db = remdb.connect(root / f"run{run}", "bench")
+            db = remlite.connect(root / f"run{run}", "bench")
             db.register_schema(SCHEMA)
             loads.append(load(db, synsets, edges))
         assert db is not None
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     title = f"Graph, WordNet {'/'.join(parts)} ({len(synsets):,} synsets, {len(edges):,} edges)"
     print_table(title, rows, "networkx")
     print(f"checked {checked} answers against networkx: all equal")
-    missed = [f"{r.metric}: {fmt(r.remdb)} {r.unit} (target {fmt(r.target)})" for r in rows if r.target_met is False]
+    missed = [f"{r.metric}: {fmt(r.remlite)} {r.unit} (target {fmt(r.target)})" for r in rows if r.target_met is False]
     print("targets missed:", "; ".join(missed) or "none")
     path = write_results(
         "graph",

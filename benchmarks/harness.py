@@ -1,6 +1,6 @@
-"""Small shared harness for remdb's benchmark scripts (crud, vector, sql, graph, ingest, ...).
+"""Small shared harness for remlite's benchmark scripts (crud, vector, sql, graph, ingest, ...).
 
-Benchmarks are plain scripts, not pytest: one run prints medians and remdb-vs-peer ratios and writes
+Benchmarks are plain scripts, not pytest: one run prints medians and remlite-vs-peer ratios and writes
 a JSON file, so `benchmarks/RESULTS.md` can be regenerated from data instead of copied by hand.
 Render a result file as markdown with `python benchmarks/harness.py FILE.json`.
 """
@@ -78,7 +78,7 @@ def throughput(fn: Callable[[], object], ops: int, runs: int = 3, setup: Callabl
 
 
 @contextlib.contextmanager
-def temp_dir(prefix: str = "remdb-bench-") -> Iterator[Path]:
+def temp_dir(prefix: str = "remlite-bench-") -> Iterator[Path]:
     """A fresh directory removed afterwards, so every benchmark starts from empty storage."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     try:
@@ -117,7 +117,7 @@ class Row:
     """One comparison line. `higher_is_better` decides the direction of the ratio and the target."""
 
     metric: str
-    remdb: float
+    remlite: float
     peer: float | None
     unit: str
     higher_is_better: bool = True
@@ -128,12 +128,12 @@ class Row:
 
     def __post_init__(self) -> None:
         if self.peer:
-            self.ratio = self.remdb / self.peer if self.higher_is_better else self.peer / self.remdb
+            self.ratio = self.remlite / self.peer if self.higher_is_better else self.peer / self.remlite
         if self.target is not None:
-            self.target_met = self.remdb >= self.target if self.higher_is_better else self.remdb <= self.target
+            self.target_met = self.remlite >= self.target if self.higher_is_better else self.remlite <= self.target
 
     def cells(self) -> list[str]:
-        """metric | remdb | peer | ratio (remdb faster by; >1 is faster) | target."""
+        """metric | remlite | peer | ratio (remlite faster by; >1 is faster) | target."""
         ratio = "-" if self.ratio is None else f"{self.ratio:.2f}x"
         if self.target is None:
             target = ""
@@ -141,10 +141,10 @@ class Row:
             sign = ">=" if self.higher_is_better else "<="
             target = f"{sign} {fmt(self.target)} {'ok' if self.target_met else 'MISSED'}"
         peer = "-" if self.peer is None else fmt(self.peer)
-        return [f"{self.metric} ({self.unit})", fmt(self.remdb), peer, ratio, target, self.note]
+        return [f"{self.metric} ({self.unit})", fmt(self.remlite), peer, ratio, target, self.note]
 
 
-HEADERS = ["metric", "remdb", "peer", "ratio (remdb faster by)", "target", "note"]
+HEADERS = ["metric", "remlite", "peer", "ratio (remlite faster by)", "target", "note"]
 
 
 def fmt(value: float) -> str:
@@ -235,7 +235,7 @@ def best_of(paths: Sequence[str | Path]) -> dict[str, Any]:
     for title, rows in runs[0]["tables"].items():
         for i, row in enumerate(rows):
             pick = max if row["higher_is_better"] else min
-            for key in ("remdb", "peer"):
+            for key in ("remlite", "peer"):
                 values = [run["tables"][title][i][key] for run in runs if run["tables"][title][i][key] is not None]
                 row[key] = pick(values) if values else None
     return runs[0]
@@ -244,5 +244,5 @@ def best_of(paths: Sequence[str | Path]) -> dict[str, Any]:
 if __name__ == "__main__":  # `harness.py RUN.json [RUN2.json ...]`: markdown tables, best of the runs
     data = best_of(sys.argv[1:])
     for title, rows in data.get("tables", {}).items():
-        ratio = "ratio (remdb smaller by)" if all(r["unit"] == "MB" for r in rows) else HEADERS[3]
+        ratio = "ratio (remlite smaller by)" if all(r["unit"] == "MB" for r in rows) else HEADERS[3]
         print(f"\n**{title}**\n\n{markdown(rows, data.get('peer', 'peer'), ratio)}")

@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import remdb
+import remlite
 from harness import Row, print_table, temp_dir, write_results
-from remdb.ingest.chunker import chunk
-from remdb.ingest.files import collect
-from remdb.ingest.formats import content_type, parse
+from remlite.ingest.chunker import chunk
+from remlite.ingest.files import collect
+from remlite.ingest.formats import content_type, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 PYDOC = ROOT / ".data" / "pydoc" / "usr" / "share" / "doc" / "python3.11" / "html"
@@ -101,7 +101,7 @@ def measure(name: str, provider: str, files: list[Path], runs: int, scratch: Pat
     first: list[float] = []
     report: Any = None
     for run in range(runs):
-        with remdb.connect(scratch / f"db-{run}", embedder=provider) as db:
+        with remlite.connect(scratch / f"db-{run}", embedder=provider) as db:
             started = time.perf_counter()
             report = db.ingest(files, chunk_size=CHUNK, overlap=OVERLAP)
             first.append(time.perf_counter() - started)
@@ -120,7 +120,7 @@ def measure(name: str, provider: str, files: list[Path], runs: int, scratch: Pat
         shutil.rmtree(scratch / f"db-{run}", ignore_errors=True)
     peer_s = None
     if provider == "hash":  # with the local model both sides are the model's time: not repeated
-        with remdb.connect(scratch / "peer", embedder=provider) as db:
+        with remlite.connect(scratch / "peer", embedder=provider) as db:
             started = time.perf_counter()
             plain_loop(db, files)
             peer_s = time.perf_counter() - started

@@ -59,7 +59,7 @@ def embedded_glosses(limit: int | None = None) -> tuple[list[tuple[str, str, str
     full = CACHE / f"wordnet-{MODEL_TAG}-{len(order)}.npy"
     if full.exists():
         return senses, np.load(full)[: len(senses)]
-    from remdb.embed import get_provider
+    from remlite.embed import get_provider
 
     provider = get_provider("local")
     texts = [gloss for _, _, gloss in senses]

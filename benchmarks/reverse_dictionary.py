@@ -52,7 +52,7 @@ def main() -> None:
     queries = [definition(gloss) for _, _, gloss in senses]
     docs = [lemmas for _, lemmas, _ in senses]
 
-    from remdb.embed import get_provider
+    from remlite.embed import get_provider
 
     local = get_provider("local")
     ours = recall_at(local.embed(queries), local.embed(docs))
@@ -64,7 +64,7 @@ def main() -> None:
     reference = recall_at(vectors[: len(queries)], vectors[len(queries) :])
     agreement = float(np.mean(np.sum(local.embed(docs[:500]) * vectors[len(queries) : len(queries) + 500], axis=1)))
     print(f"senses: {len(senses)}; reverse-dictionary R@10")
-    print(f"  int8 ONNX (remdb local): {ours:.4f}")
+    print(f"  int8 ONNX (remlite local): {ours:.4f}")
     print(f"  full precision (sentence-transformers): {reference:.4f}")
     print(f"  difference: {ours - reference:+.4f} (target: within 0.01)")
     print(f"  mean cosine between the two models' vectors (500 lemma lists): {agreement:.4f}")

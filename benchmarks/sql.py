@@ -1,4 +1,4 @@
-"""SQL benchmark: remdb's `db.sql()` vs the same queries in Python's stdlib sqlite3 over a JSON table.
+"""SQL benchmark: remlite's `db.sql()` vs the same queries in Python's stdlib sqlite3 over a JSON table.
 
 Run: `.venv/bin/python benchmarks/sql.py [--sizes 10000,100000] [--quick] [--out FILE]`.
 
@@ -6,7 +6,7 @@ Data: N `items` (natural key `name`; indexed `status`, `priority`, `category`, `
 not indexed `color`, `size`) and N/100 `owners` (indexed `region`), with `created_at` spread over
 2024-2025. The sqlite3 side is what a typical Python user would write: one `docs(id, type, name,
 created_at, data JSON)` table holding both kinds of record, expression indexes on
-json_extract() for the same fields, WAL, `json.loads` of every returned row (remdb returns dicts
+json_extract() for the same fields, WAL, `json.loads` of every returned row (remlite returns dicts
 too). Both sides bind parameters (`?`), so both reuse a parsed statement.
 
 Queries (p50 and p95 per call, same results checked on both sides before timing):
@@ -19,10 +19,10 @@ Queries (p50 and p95 per call, same results checked on both sides before timing)
                          AND properties->>'priority' > 3 ORDER BY created_at DESC LIMIT 100
     two-table join       items JOIN owners ON owners.id = items.owner_id WHERE owners.region = ?
                          ORDER BY items.priority DESC, items.name LIMIT 50
-remdb answers scans, analytics and joins from its column cache (Arrow columns of the fields the
+remlite answers scans, analytics and joins from its column cache (Arrow columns of the fields the
 queries read, filled by the first such query and dropped by writes to the table): the steady state
 is measured, and one extra line times the GROUP BY right after a write, when the cache is refilled.
-Ratios are sqlite3/remdb time: > 1 means remdb is faster.
+Ratios are sqlite3/remlite time: > 1 means remlite is faster.
 """
 
 from __future__ import annotations
@@ -133,11 +133,11 @@ SQLITE = {
 }
 
 
-class Remdb:
+class Remlite:
     def __init__(self, path: Path, items: list[dict[str, Any]], owners: list[dict[str, Any]]) -> None:
-        import remdb
+        import remlite
 
-        self.db = remdb.connect(path, "bench")
+        self.db = remlite.connect(path, "bench")
         self.db.register_schema(ITEMS)
         self.db.register_schema(OWNERS)
         owner_ids = self.db.insert_batch("owners", owners)
@@ -212,12 +212,12 @@ def param_sets(n: int) -> dict[str, Callable[[], list[Any]]]:
     }
 
 
-def check_same(remdb_db: Remdb, peer: Sqlite, n: int) -> dict[str, int]:
+def check_same(remlite_db: Remlite, peer: Sqlite, n: int) -> dict[str, int]:
     """Both engines return the same rows for every query (so the timings compare like with like)."""
     hits = {}
     for name in QUERIES:
         params = param_sets(n)[name]()
-        mine, theirs = remdb_db.run(name, params), peer.run(name, params)
+        mine, theirs = remlite_db.run(name, params), peer.run(name, params)
         assert len(mine) == len(theirs), (name, len(mine), len(theirs))
         if name == "group":
             got = {r["type"]: (r["count"], round(r["avg"] or 0, 9)) for r in mine}
@@ -242,7 +242,7 @@ def measure(engine: Any, n: int, quick: bool) -> dict[str, Any]:
     return out
 
 
-def cold_group(engine: Remdb, runs: int = 3) -> float:
+def cold_group(engine: Remlite, runs: int = 3) -> float:
     """The GROUP BY right after a write to items: the cache is refilled by one scan."""
     times = []
     for _ in range(runs):
@@ -298,11 +298,11 @@ def main(argv: list[str] | None = None) -> int:
         items, owners = generate(n)
         with temp_dir() as root:
             peer = Sqlite(root / "sqlite", items, owners)
-            mine = Remdb(root / "remdb", items, owners)
+            mine = Remlite(root / "remlite", items, owners)
             hits = check_same(mine, peer, n)
             plans[str(n)] = {
                 name: {
-                    "remdb": mine.db.explain(QUERIES[name], param_sets(n)[name]() or None),
+                    "remlite": mine.db.explain(QUERIES[name], param_sets(n)[name]() or None),
                     "sqlite3": peer.plan(name, param_sets(n)[name]()),
                 }
                 for name in QUERIES
@@ -314,11 +314,11 @@ def main(argv: list[str] | None = None) -> int:
             mine.close()
             peer.close()
         tables[str(n)] = rows = rows_for(n, ours, theirs, hits, cold)
-        raw[str(n)] = {"remdb": ours, "sqlite3": theirs, "hits": hits, "cold_group_ms": cold}
+        raw[str(n)] = {"remlite": ours, "sqlite3": theirs, "hits": hits, "cold_group_ms": cold}
         print_table(f"SQL, {n:,} items + {max(1, n // 100):,} owners", rows, "sqlite3")
     all_rows = [(f"{n}: ", r) for n, rows in tables.items() for r in rows]
     missed = [
-        f"{n}{r.metric}: {fmt(r.remdb)} ms (target {fmt(r.target)})" for n, r in all_rows if r.target_met is False
+        f"{n}{r.metric}: {fmt(r.remlite)} ms (target {fmt(r.target)})" for n, r in all_rows if r.target_met is False
     ]
     slower = [f"{n}{r.metric}: {r.ratio:.2f}x" for n, r in all_rows if r.ratio is not None and r.ratio < 0.5]
     print("targets missed:", "; ".join(missed) or "none")

@@ -11,9 +11,9 @@ fresh interpreter, so one never inherits another's memory:
 
 - pool: what a server does. Every tenant is used through a lease from the default runtime's
   pool (`with runtime.tenant(root, t) as db`), which keeps at most `max_open_tenants` (8) open.
-- connect: every tenant opened with `remdb.connect(root, tenant)` and kept open (all share the
+- connect: every tenant opened with `remlite.connect(root, tenant)` and kept open (all share the
   default runtime's caches and DuckDB connection, but each open tenant holds ~17 files).
-- per-tenant: every tenant on its own `remdb.Runtime()` and kept open: the configuration before
+- per-tenant: every tenant on its own `remlite.Runtime()` and kept open: the configuration before
   runtimes were shared (its own block cache, write buffers, column cache and DuckDB connection).
 
 Targets (issue 10): 100 tenants ≤ 250 MB RSS and ≤ 400 open files; 1,000 tenants ≤ 600 MB.
@@ -69,17 +69,17 @@ def fill_and_query(db: Any, t: int, rows: int) -> None:
 
 def run(root: Path, tenants: int, rows: int, mode: str) -> dict[str, Any]:
     """Fill and query `tenants` tenants in this process; figures after the last one."""
-    import remdb
+    import remlite
 
     start = time.perf_counter()
     handles = []
-    runtime = remdb.default_runtime()
+    runtime = remlite.default_runtime()
     for t in range(tenants):
         if mode == "pool":
             with runtime.tenant(root, f"t{t:04d}") as db:
                 fill_and_query(db, t, rows)
             continue
-        db = remdb.connect(root, f"t{t:04d}", runtime=remdb.Runtime() if mode == "per-tenant" else None)
+        db = remlite.connect(root, f"t{t:04d}", runtime=remlite.Runtime() if mode == "per-tenant" else None)
         fill_and_query(db, t, rows)
         handles.append(db)
     elapsed = time.perf_counter() - start
@@ -93,7 +93,7 @@ def run(root: Path, tenants: int, rows: int, mode: str) -> dict[str, Any]:
 
 def child(args: argparse.Namespace, mode: str) -> dict[str, Any]:
     """One mode in a fresh interpreter (the figures are per process)."""
-    with temp_dir("remdb-tenants-") as root:
+    with temp_dir("remlite-tenants-") as root:
         command = [sys.executable, __file__, "--child", str(root), "--tenants", str(args.tenants)]
         command += ["--rows", str(args.rows), "--modes", mode]
         done = subprocess.run(command, capture_output=True, text=True)

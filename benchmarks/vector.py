@@ -1,4 +1,4 @@
-"""Vector search benchmark on real embeddings: remdb vs a peer a user would pick instead.
+"""Vector search benchmark on real embeddings: remlite vs a peer a user would pick instead.
 
 Run: `make data-wordnet bench-peers` once, then `.venv/bin/python benchmarks/vector.py
 [--sizes 10000,100000] [--peer chroma|lance] [--quick]`.
@@ -8,7 +8,7 @@ model (384-d, cached by benchmarks/realdata.py). Queries are 300 held-out glosse
 index): real query vectors from the same distribution. Every row has a `category` (100 values,
 indexed), so `category = 'c7'` is a 1% filter.
 
-Both engines go through their public Python API: remdb `db.search(table, vector, k=10[, where])`
+Both engines go through their public Python API: remlite `db.search(table, vector, k=10[, where])`
 returns full rows; the peer returns ids + metadata. Recall@10 is measured against exact brute force
 over the same vectors (for the filtered case, over the rows passing the filter). Build time is
 loading rows + vectors and building the ANN index.
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-import remdb
+import remlite
 from harness import Row, latency, parse_args, print_table, temp_dir, write_results
 from realdata import embedded_glosses
 
@@ -44,11 +44,11 @@ def recall(found: list[list[str]], truth: list[list[str]]) -> float:
     return hits / sum(len(t) for t in truth)
 
 
-class RemdbEngine:
-    name = "remdb"
+class RemliteEngine:
+    name = "remlite"
 
     def __init__(self, root: Path) -> None:
-        self.db = remdb.connect(root, embedder="hash")
+        self.db = remlite.connect(root, embedder="hash")
         self.db.register_schema(
             {
                 "name": "senses",
@@ -179,10 +179,10 @@ def main() -> None:
         sub_ids = [i for i, keep in zip(ids, mask, strict=True) if keep]
         filtered_truth = [exact_ids(vectors[mask], sub_ids, q, K) for q in queries]
         measured = {}
-        for name, cls in (("remdb", RemdbEngine), (peer_name, ENGINES[peer_name])):
+        for name, cls in (("remlite", RemliteEngine), (peer_name, ENGINES[peer_name])):
             print(f"{n:,}: {name} ...", flush=True)
             measured[name] = run_engine(cls, rows, vectors, queries, repeat)
-        ours, theirs = measured["remdb"], measured[peer_name]
+        ours, theirs = measured["remlite"], measured[peer_name]
         short = sum(len(f) < K for f in ours["filtered_found"])
         table = [
             Row("build (load + index)", ours["build_s"], theirs["build_s"], "s", False),
@@ -207,7 +207,7 @@ def main() -> None:
                 "",
                 True,
                 0.98,
-                f"remdb short results: {short}",
+                f"remlite short results: {short}",
             ),
         ]
         title = f"{n:,} real 384-d vectors (WordNet glosses, MiniLM int8), k={K}"

@@ -1,12 +1,12 @@
-"""The library side of the demo: the same database, queried through `remdb.connect`."""
+"""The library side of the demo: the same database, queried through `remlite.connect`."""
 
 from rich.console import Console
 from rich.table import Table
 
-import remdb
+import remlite
 
 console = Console()
-with remdb.connect() as db:
+with remlite.connect() as db:
     open_ids = db.find("tasks", "status", eq="open")
     urgent_ids = db.find("tasks", "priority", gte=7)
     soon_ids = db.find("tasks", "due", gte="2026-11-15T00:00:00Z", lt="2026-12-31T00:00:00Z")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-import remdb
+import remlite
 
 TASKS = {
     "name": "tasks",
@@ -32,14 +32,14 @@ NOTES = {
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[remdb.Database]:
-    database = remdb.connect(tmp_path / "db")
+def db(tmp_path: Path) -> Iterator[remlite.Database]:
+    database = remlite.connect(tmp_path / "db")
     yield database
     database.close()
 
 
 @pytest.fixture
-def tasks_db(db: remdb.Database) -> remdb.Database:
+def tasks_db(db: remlite.Database) -> remlite.Database:
     db.register_schema(TASKS)
     db.register_schema(NOTES)
     return db

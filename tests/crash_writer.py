@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-import remdb
+import remlite
 
 SCHEMA = {
     "name": "crash",
@@ -21,7 +21,7 @@ SCHEMA = {
 
 
 def main(root: str, first_batch: int, batch_size: int) -> None:
-    db = remdb.connect(root)
+    db = remlite.connect(root)
     db.register_schema(SCHEMA)
     batch = first_batch
     while True:

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import remdb
+import remlite
 
 from .conftest import TASKS
 
@@ -29,7 +29,7 @@ records = st.fixed_dictionaries(
 steps = st.lists(st.one_of(st.lists(records, min_size=1, max_size=8), st.sampled_from(NAMES)), max_size=6)
 
 
-def state(db: remdb.Database) -> dict[str, Any]:
+def state(db: remlite.Database) -> dict[str, Any]:
     """Everything a reader can observe, minus the wall-clock stamps of this run."""
     report = db.check()
     assert report["ok"], report
@@ -48,7 +48,7 @@ def state(db: remdb.Database) -> dict[str, Any]:
     return {"rows": rows, "count": db.count("tasks"), "index": index, "lookups": lookups}
 
 
-def apply(db: remdb.Database, plan: list[Any], batched: bool) -> None:
+def apply(db: remlite.Database, plan: list[Any], batched: bool) -> None:
     for step in plan:
         if isinstance(step, str):  # soft-delete that name, if it is live
             hits = db.lookup(step)
@@ -65,7 +65,7 @@ def apply(db: remdb.Database, plan: list[Any], batched: bool) -> None:
 @given(plan=steps)
 def test_batch_equals_one_at_a_time(tmp_path: Path, plan: list[Any]) -> None:
     root = tmp_path / str(random.random())
-    with remdb.connect(root / "batched") as batched, remdb.connect(root / "single") as single:
+    with remlite.connect(root / "batched") as batched, remlite.connect(root / "single") as single:
         for db in (batched, single):
             db.register_schema(TASKS)
         apply(batched, plan, batched=True)
@@ -78,7 +78,7 @@ def test_large_chunk_with_repeats_and_reverts(tmp_path: Path) -> None:
     rng = random.Random(7)
     base = [{"name": f"n{i}", "priority": rng.randrange(4), "status": rng.choice(STATUSES)} for i in range(1000)]
     changed = [{**r, "status": "blocked" if r["status"] != "blocked" else "done", "priority": 9} for r in base]
-    with remdb.connect(tmp_path / "b") as batched, remdb.connect(tmp_path / "s") as single:
+    with remlite.connect(tmp_path / "b") as batched, remlite.connect(tmp_path / "s") as single:
         for db in (batched, single):
             db.register_schema(TASKS)
             db.insert_batch("tasks", base[:500])  # half of them already stored

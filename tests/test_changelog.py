@@ -11,11 +11,11 @@ import numpy as np
 import orjson
 import pytest
 
-import remdb
-from remdb.errors import StorageError
-from remdb.schema.model import TableSchema
-from remdb.storage import changelog as cl
-from remdb.storage.engine import Store
+import remlite
+from remlite.errors import StorageError
+from remlite.schema.model import TableSchema
+from remlite.storage import changelog as cl
+from remlite.storage.engine import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 VEC = np.arange(4, dtype=np.float32).tobytes()
@@ -108,13 +108,13 @@ def test_architecture_doc_holds_the_generated_reference() -> None:
 
 def test_old_format_log_still_reads(tmp_path: Path) -> None:
     """A database whose log holds pre-format JSON entries: wal(), changes() and check() read them."""
-    with remdb.connect(tmp_path) as db:
+    with remlite.connect(tmp_path) as db:
         rid = db.insert("notes", {"title": "a"}) if "notes" in [s["name"] for s in db.schemas()] else None
         rid = rid or db.insert("resources", {"uri": "u", "content": "x"})
         seq = db.last_seq
         legacy = {"seq": seq, "ts": "t", "op": "put", "table": "resources", "rows": [db.get(rid)]}
         db._store.cf["wal"].put(seq.to_bytes(8, "big"), orjson.dumps(legacy))
-    with remdb.connect(tmp_path) as db:
+    with remlite.connect(tmp_path) as db:
         assert db.wal(seq - 1)[0]["rows"] == legacy["rows"]
         assert db.changes(seq - 1)[0].legacy and db.check()["ok"]
 
@@ -123,13 +123,13 @@ def test_only_the_commit_path_and_classified_writes_use_store_write(tmp_path: Pa
     """Run a workload with Store.write wrapped: every caller is the commit path or a write the
     change-log module docstring classifies as derived or local."""
     allowed = {
-        ("remdb.storage.wal", "commit"),
-        ("remdb.storage.wal", "truncate"),  # local: the log's floor
-        ("remdb.migrate", "build_added_indexes"),  # derived: index backfill before publication
-        ("remdb.migrate", "_write_marker"),
-        ("remdb.migrate", "discard_partial"),
-        ("remdb.migrate", "discard_interrupted"),
-        ("remdb.semantic.vectors", "database_id"),  # local: binds index files to this database
+        ("remlite.storage.wal", "commit"),
+        ("remlite.storage.wal", "truncate"),  # local: the log's floor
+        ("remlite.migrate", "build_added_indexes"),  # derived: index backfill before publication
+        ("remlite.migrate", "_write_marker"),
+        ("remlite.migrate", "discard_partial"),
+        ("remlite.migrate", "discard_interrupted"),
+        ("remlite.semantic.vectors", "database_id"),  # local: binds index files to this database
     }
     seen: set[tuple[str, str]] = set()
     original = Store.write
@@ -142,13 +142,13 @@ def test_only_the_commit_path_and_classified_writes_use_store_write(tmp_path: Pa
     monkeypatch.setattr(Store, "write", spying)
     from tests.test_changelog_replay import _workload
 
-    with remdb.connect(tmp_path, embedder="hash") as db:
+    with remlite.connect(tmp_path, embedder="hash") as db:
         _workload(db, 3)
         db.truncate_wal(keep=5)
-    assert ("remdb.storage.wal", "commit") in seen
+    assert ("remlite.storage.wal", "commit") in seen
     assert seen <= allowed, seen - allowed
     # and statically: no other module of the package calls the store's write
-    for path in (ROOT / "src" / "remdb").rglob("*.py"):
+    for path in (ROOT / "src" / "remlite").rglob("*.py"):
         module = path.relative_to(ROOT / "src").with_suffix("").as_posix().replace("/", ".")
         if re.search(r"\bstore\.write\(", path.read_text()):
             assert module in {m for m, _ in allowed}, module

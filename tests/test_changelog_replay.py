@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-import remdb
-from remdb.errors import ChangeLogConflict, InvalidInput
-from remdb.storage.changelog import Entry
+import remlite
+from remlite.errors import ChangeLogConflict, InvalidInput
+from remlite.storage.changelog import Entry
 
 DOCS = {
     "name": "docs",
@@ -50,11 +50,11 @@ def _text(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6)))
 
 
-def _open(root: Path, name: str) -> remdb.Database:
-    return remdb.connect(root / name, embedder="hash")
+def _open(root: Path, name: str) -> remlite.Database:
+    return remlite.connect(root / name, embedder="hash")
 
 
-def _replicate(source: remdb.Database, target: remdb.Database, page: int = 7) -> int:
+def _replicate(source: remlite.Database, target: remlite.Database, page: int = 7) -> int:
     """Copy the source's log in pages, through bytes (as a replica receives it)."""
     applied, after = 0, 0  # from the start: entries the target holds are skipped as identical
     while True:
@@ -65,7 +65,7 @@ def _replicate(source: remdb.Database, target: remdb.Database, page: int = 7) ->
         after = entries[-1].seq
 
 
-def _state(db: remdb.Database) -> dict[str, Any]:
+def _state(db: remlite.Database) -> dict[str, Any]:
     out: dict[str, Any] = {"last_seq": db.last_seq}
     tables = [s["name"] for s in db.schemas()]
     out["schemas"] = db.schemas()
@@ -91,7 +91,7 @@ def _state(db: remdb.Database) -> dict[str, Any]:
     return out
 
 
-def _workload(db: remdb.Database, seed: int) -> None:
+def _workload(db: remlite.Database, seed: int) -> None:
     rng = random.Random(seed)
     db.register_schema(DOCS)
     titles: list[str] = []
@@ -142,7 +142,7 @@ def _workload(db: remdb.Database, seed: int) -> None:
     db.insert("resources", {"name": "last", "uri": "file://x"})
 
 
-def _assert_same(source: remdb.Database, target: remdb.Database) -> None:
+def _assert_same(source: remlite.Database, target: remlite.Database) -> None:
     assert _state(target) == _state(source)
     assert [e.content() for e in target.changes(0, 10**6)] == [e.content() for e in source.changes(0, 10**6)]
     assert target.check()["ok"] and source.check()["ok"]
@@ -159,7 +159,7 @@ def test_whole_log_replays_to_the_same_database(tmp_path: Path, seed: int) -> No
         _assert_same(source, target)
 
 
-def _templates(db: remdb.Database) -> int:
+def _templates(db: remlite.Database) -> int:
     """Entries a fresh database writes itself (the built-in templates), which apply skips."""
     return sum(1 for e in db.changes(0, 10**6) if e.op == "schema" and e.table != "docs")
 
@@ -199,7 +199,7 @@ class ReplayMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.root = Path(tempfile.mkdtemp(prefix="remdb-replay-"))
+        self.root = Path(tempfile.mkdtemp(prefix="remlite-replay-"))
         self.source = _open(self.root, "src")
         self.target = _open(self.root, "dst")
         self.source.register_schema(DOCS)

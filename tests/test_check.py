@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import remdb
-from remdb.storage import codec
-from remdb.storage.wal import FLOOR_KEY
+import remlite
+from remlite.storage import codec
+from remlite.storage.wal import FLOOR_KEY
 
 DOCS = {
     "name": "docs",
@@ -23,8 +23,8 @@ DOCS = {
 
 
 @pytest.fixture
-def docs_db(tmp_path: Path) -> Iterator[remdb.Database]:
-    db = remdb.connect(tmp_path / "db")
+def docs_db(tmp_path: Path) -> Iterator[remlite.Database]:
+    db = remlite.connect(tmp_path / "db")
     db.register_schema(DOCS)
     db.insert_batch(
         "docs", [{"title": f"t{i}", "body": f"refunds take {i} days to arrive", "kind": "faq"} for i in range(20)]
@@ -34,52 +34,52 @@ def docs_db(tmp_path: Path) -> Iterator[remdb.Database]:
     db.close()
 
 
-def _one_key(db: remdb.Database, family: str) -> tuple[bytes, bytes]:
+def _one_key(db: remlite.Database, family: str) -> tuple[bytes, bytes]:
     return next(iter(db._store.iter_prefix(family, b"")))
 
 
-def _problems(db: remdb.Database) -> list[str]:
+def _problems(db: remlite.Database) -> list[str]:
     report = db.check()
     assert not report["ok"]
     return report["problems"]
 
 
-def test_healthy_database_counts_postings_and_log(docs_db: remdb.Database) -> None:
+def test_healthy_database_counts_postings_and_log(docs_db: remlite.Database) -> None:
     report = docs_db.check()
     assert report["postings"] > 20 and report["log_entries"] == docs_db.last_seq - docs_db.first_seq + 1
 
 
-def test_missing_posting_is_reported(docs_db: remdb.Database) -> None:
+def test_missing_posting_is_reported(docs_db: remlite.Database) -> None:
     key, _ = _one_key(docs_db, "postings")
     docs_db._store.cf["postings"].delete(key)
     assert any("posting" in p for p in _problems(docs_db))
 
 
-def test_orphan_posting_is_reported(docs_db: remdb.Database) -> None:
+def test_orphan_posting_is_reported(docs_db: remlite.Database) -> None:
     key, value = _one_key(docs_db, "postings")
     docs_db._store.cf["postings"].put(key[:-16] + b"\x01" * 16, value)
     assert any("posting without a live row" in p for p in _problems(docs_db))
 
 
-def test_posting_with_wrong_counts_is_reported(docs_db: remdb.Database) -> None:
+def test_posting_with_wrong_counts_is_reported(docs_db: remlite.Database) -> None:
     key, value = _one_key(docs_db, "postings")
     docs_db._store.cf["postings"].put(key, bytes([value[0], value[1] + 1]) + value[2:])
     assert any("wrong counts" in p for p in _problems(docs_db))
 
 
-def test_text_counters_of_a_dropped_index_are_reported(docs_db: remdb.Database) -> None:
+def test_text_counters_of_a_dropped_index_are_reported(docs_db: remlite.Database) -> None:
     key, value = _one_key(docs_db, "textstats")
     docs_db._store.cf["textstats"].put(codec.u32(999) + key[4:], value)
     assert any("text counters of no text index" in p for p in _problems(docs_db))
 
 
-def test_gap_in_the_change_log_is_reported(docs_db: remdb.Database) -> None:
+def test_gap_in_the_change_log_is_reported(docs_db: remlite.Database) -> None:
     docs_db.insert("docs", {"title": "later"})
     docs_db._store.cf["wal"].delete(codec.u64(docs_db.last_seq - 1))
     assert any("change log: expected seq" in p for p in _problems(docs_db))
 
 
-def test_entry_below_the_floor_is_reported(docs_db: remdb.Database) -> None:
+def test_entry_below_the_floor_is_reported(docs_db: remlite.Database) -> None:
     docs_db.insert("docs", {"title": "later"})
     docs_db.truncate_wal(keep=1)
     docs_db._store.cf["wal"].put(codec.u64(1), b'{"seq":1}')
@@ -87,14 +87,14 @@ def test_entry_below_the_floor_is_reported(docs_db: remdb.Database) -> None:
     assert any("change log" in p for p in _problems(docs_db))
 
 
-def test_log_entry_naming_another_seq_is_reported(docs_db: remdb.Database) -> None:
+def test_log_entry_naming_another_seq_is_reported(docs_db: remlite.Database) -> None:
     seq = docs_db.last_seq
     docs_db._store.cf["wal"].put(codec.u64(seq), b'{"seq":12345}')
     assert any(f"entry at seq {seq}" in p for p in _problems(docs_db))
 
 
 def test_index_entry_with_a_wrong_row_label_is_reported(tmp_path: Path) -> None:
-    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+    with remlite.connect(tmp_path / "db", embedder="hash") as db:
         db.insert_batch("resources", [{"uri": f"u{i}", "content": f"text {i}", "category": "c"} for i in range(5)])
         assert db.check()["ok"], db.check()["problems"]
         key, value = next(iter(db._store.iter_prefix("index", b"")))
@@ -104,7 +104,7 @@ def test_index_entry_with_a_wrong_row_label_is_reported(tmp_path: Path) -> None:
 
 
 def test_vector_damage_is_reported_by_check(tmp_path: Path) -> None:
-    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+    with remlite.connect(tmp_path / "db", embedder="hash") as db:
         rid = db.insert("resources", {"uri": "u", "content": "refunds take days", "category": "c"})
         assert db.check()["ok"], db.check()["problems"]
         raw = bytes.fromhex(rid.replace("-", ""))

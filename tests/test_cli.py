@@ -1,5 +1,5 @@
-"""Tests of the `rem` shell. Each command runs through Typer's CliRunner (two end-to-end cases run
-the installed `rem` script) and its effect is checked through the library on the same path."""
+"""Tests of the `remlite` shell. Each command runs through Typer's CliRunner (two end-to-end cases run
+the installed `remlite` script) and its effect is checked through the library on the same path."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-import remdb
-from remdb import errors
-from remdb.cli.app import app
+import remlite
+from remlite import errors
+from remlite.cli.app import app
 
 NOTES: dict[str, Any] = {
     "name": "notes",
@@ -60,11 +60,11 @@ class Person(BaseModel):
     city: str | None = None
 """
 COMMON_OPTIONS = ("--path", "--tenant", "--json")
-REM_SCRIPT = Path(sys.executable).parent / "rem"
+REM_SCRIPT = Path(sys.executable).parent / "remlite"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
-# Unset so a developer's own REMDB_PATH / REMDB_TENANT never leak into a test.
-runner = CliRunner(env={"REMDB_PATH": None, "REMDB_TENANT": None})
+# Unset so a developer's own REMLITE_PATH / REMLITE_TENANT never leak into a test.
+runner = CliRunner(env={"REMLITE_PATH": None, "REMLITE_TENANT": None})
 
 
 @pytest.fixture
@@ -74,14 +74,14 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def notes_root(root: Path) -> Path:
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         db.register_schema(NOTES)
         db.register_schema(PEOPLE)
     return root
 
 
 def rem(root: Path, *args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:
-    """Run `rem ARGS --path ROOT` in-process."""
+    """Run `remlite ARGS --path ROOT` in-process."""
     return runner.invoke(app, [*args, "--path", str(root)], input=input, env=env)
 
 
@@ -94,7 +94,7 @@ def jsonl(text: str) -> list[Any]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def assert_user_error(result: Result, exc_type: type[errors.RemDBError]) -> None:
+def assert_user_error(result: Result, exc_type: type[errors.RemliteError]) -> None:
     """Exit code of the error class, exactly one `error:` line on stderr, no traceback anywhere."""
     assert result.exit_code == exc_type.exit_code, result.output
     assert isinstance(result.exception, SystemExit)
@@ -104,21 +104,21 @@ def assert_user_error(result: Result, exc_type: type[errors.RemDBError]) -> None
 
 
 def rows_via_library(root: Path, table: str) -> list[dict[str, Any]]:
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         return db.list(table, limit=None)
 
 
 # --------------------------------------------------------------------------- init / version
 def test_version() -> None:
     result = ok(runner.invoke(app, ["--version"]))
-    assert result.stdout.strip() == f"rem (remdb) {remdb.__version__}"
+    assert result.stdout.strip() == f"remlite {remlite.__version__}"
 
 
 def test_init_creates_the_database_with_templates(root: Path) -> None:
     result = ok(rem(root, "init"))
     assert str(root / "default") in result.stdout and "tenant:   default" in result.stdout
     info = json.loads(ok(rem(root, "init", "--json")).stdout)
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         names = [s["name"] for s in db.schemas()]
         assert set(db.templates()) <= set(names)
     assert info == {"path": str(root / "default"), "tenant": "default", "tables": names}
@@ -126,18 +126,18 @@ def test_init_creates_the_database_with_templates(root: Path) -> None:
 
 def test_path_and_tenant_come_from_the_environment(tmp_path: Path) -> None:
     root = tmp_path / "envdb"
-    env = {"REMDB_PATH": str(root), "REMDB_TENANT": "acme"}
+    env = {"REMLITE_PATH": str(root), "REMLITE_TENANT": "acme"}
     ok(runner.invoke(app, ["schema", "add", "-"], input=json.dumps(NOTES), env=env))
     rid = ok(runner.invoke(app, ["insert", "notes", '{"title": "hi"}'], env=env)).stdout.strip()
-    with remdb.connect(root, "acme") as db:
+    with remlite.connect(root, "acme") as db:
         assert db.get(rid)["title"] == "hi"
-    with remdb.connect(root, "default") as db:
+    with remlite.connect(root, "default") as db:
         assert "notes" not in [s["name"] for s in db.schemas()]
 
 
 # --------------------------------------------------------------------------- schema
 def _assert_people_registered(root: Path, name: str = "people") -> None:
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         described = db.schema(name)
     assert described["key_field"] == "email" and described["indexed_fields"] == ["city"]
 
@@ -177,7 +177,7 @@ def test_schema_add_module_model(root: Path, tmp_path: Path, monkeypatch: pytest
 def test_schema_add_module_model_from_cwd_end_to_end(root: Path, tmp_path: Path) -> None:
     """The installed script imports `module:Model` from the current directory, like `python -m`."""
     (tmp_path / "remcli_cwd_model.py").write_text(PERSON_MODEL)
-    env = {k: v for k, v in os.environ.items() if k not in ("REMDB_PATH", "REMDB_TENANT", "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("REMLITE_PATH", "REMLITE_TENANT", "PYTHONPATH")}
     done = subprocess.run(
         [str(REM_SCRIPT), "schema", "add", "remcli_cwd_model:Person", "--path", str(root)],
         cwd=tmp_path,
@@ -191,7 +191,7 @@ def test_schema_add_module_model_from_cwd_end_to_end(root: Path, tmp_path: Path)
 
 
 def test_schema_list_show_templates(notes_root: Path) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         db.insert("notes", {"title": "a"})
         schemas, notes, templates = db.schemas(), db.schema("notes"), db.templates()
     assert jsonl(ok(rem(notes_root, "schema", "list", "--json")).stdout) == schemas
@@ -204,15 +204,15 @@ def test_schema_list_show_templates(notes_root: Path) -> None:
 
 
 def test_schema_drop(notes_root: Path) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         db.insert("notes", {"title": "a"})
     declined = rem(notes_root, "schema", "drop", "notes", input="n\n")
     assert declined.exit_code == 1
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         assert db.count("notes") == 1
     assert json.loads(ok(rem(notes_root, "schema", "drop", "notes", "--yes", "--json")).stdout)["rows_removed"] == 1
     ok(rem(notes_root, "schema", "drop", "people", input="y\n"))
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         names = [s["name"] for s in db.schemas()]
     assert "notes" not in names and "people" not in names
 
@@ -220,14 +220,14 @@ def test_schema_drop(notes_root: Path) -> None:
 def test_schema_drop_template_needs_force(notes_root: Path) -> None:
     assert_user_error(rem(notes_root, "schema", "drop", "moments", "--yes"), errors.SchemaError)
     ok(rem(notes_root, "schema", "drop", "moments", "--force", "--yes"))
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         assert "moments" not in [s["name"] for s in db.schemas()]
 
 
 # --------------------------------------------------------------------------- insert
 def test_insert_prints_the_id(notes_root: Path) -> None:
     rid = ok(rem(notes_root, "insert", "notes", '{"title": "hello", "stars": 3}')).stdout.strip()
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         record = db.get(rid)
     assert record["title"] == "hello" and record["stars"] == 3
     as_json = json.loads(ok(rem(notes_root, "insert", "notes", '{"title": "again"}', "--json")).stdout)
@@ -251,7 +251,7 @@ def test_insert_batch_progress_on_a_terminal(notes_root: Path) -> None:
     )
     assert result.stdout.startswith("inserted 30 rows into notes") and result.stdout.count("\n") == 1
     assert "notes" in result.stderr  # the bar's description: "validating notes" / "inserting notes"
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         assert db.count("notes") == 30
 
 
@@ -260,7 +260,7 @@ def test_insert_batch_from_file_json_summary(notes_root: Path, tmp_path: Path) -
     source.write_text("".join(json.dumps({"email": f"p{i}@x", "name": f"P{i}"}) + "\n" for i in range(10)))
     summary = json.loads(ok(rem(notes_root, "insert", "people", "--batch", "--file", str(source), "--json")).stdout)
     assert summary["table"] == "people" and summary["inserted"] == 10 and summary["rows_per_second"] >= 0
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         assert db.count("people") == 10 and db.lookup("p7@x")[0]["name"] == "P7"
 
 
@@ -286,19 +286,19 @@ def test_insert_batch_missing_file(notes_root: Path, tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- reads and changes
 def test_get_and_include_deleted(notes_root: Path) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         rid = db.insert("notes", {"title": "x", "body": "[bold]not markup[/bold]"})
         expected = db.get(rid)
     assert json.loads(ok(rem(notes_root, "get", rid, "--json")).stdout) == expected
     assert json.loads(ok(rem(notes_root, "get", rid)).stdout) == expected
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         db.delete(rid)
     assert_user_error(rem(notes_root, "get", rid), errors.NotFound)
     assert json.loads(ok(rem(notes_root, "get", rid, "--include-deleted", "--json")).stdout)["deleted_at"]
 
 
 def test_lookup(notes_root: Path) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         rid = db.insert("people", {"email": "ann@x.io", "name": "Ann"})
         expected = db.lookup("ann@x.io")
     found = jsonl(ok(rem(notes_root, "lookup", "ann@x.io", "--json")).stdout)
@@ -308,32 +308,32 @@ def test_lookup(notes_root: Path) -> None:
 
 
 def test_update(notes_root: Path) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         rid = db.insert("notes", {"title": "x", "stars": 1})
     printed = json.loads(ok(rem(notes_root, "update", rid, '{"stars": 5}', "--json")).stdout)
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         stored = db.get(rid)
     assert stored["stars"] == 5 and stored["title"] == "x" and printed == stored
     assert_user_error(rem(notes_root, "update", rid, '{"stars": -1}'), errors.ValidationError)
 
 
 def test_delete_soft_then_hard(notes_root: Path) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         rid = db.insert("notes", {"title": "x"})
     assert ok(rem(notes_root, "delete", rid)).stdout.strip() == f"deleted {rid}"
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         assert db.count("notes") == 0 and db.get(rid, include_deleted=True)["deleted_at"]
     assert json.loads(ok(rem(notes_root, "delete", rid, "--hard", "--json")).stdout) == {
         "id": rid,
         "deleted": True,
         "hard": True,
     }
-    with remdb.connect(notes_root) as db, pytest.raises(errors.NotFound):
+    with remlite.connect(notes_root) as db, pytest.raises(errors.NotFound):
         db.get(rid, include_deleted=True)
 
 
 def test_list_pages_with_limit_and_after(notes_root: Path) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         for i in range(5):
             db.insert("notes", {"title": f"n{i}", "stars": i})
         everything = db.list("notes", limit=None)
@@ -346,7 +346,7 @@ def test_list_pages_with_limit_and_after(notes_root: Path) -> None:
 
 
 def test_count(notes_root: Path) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         db.insert_batch("notes", [{"title": str(i)} for i in range(3)])
         expected = db.count("notes")
     assert ok(rem(notes_root, "count", "notes")).stdout.strip() == str(expected) == "3"
@@ -354,7 +354,7 @@ def test_count(notes_root: Path) -> None:
 
 
 def test_wal(notes_root: Path) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         db.insert("notes", {"title": "x"})
         last = db.last_seq
         expected = db.wal(last - 2, 5)
@@ -364,7 +364,7 @@ def test_wal(notes_root: Path) -> None:
 
 
 def test_truncate_wal(notes_root: Path) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         for i in range(4):
             db.insert("notes", {"title": str(i)})
         last = db.last_seq
@@ -378,13 +378,13 @@ def test_truncate_wal(notes_root: Path) -> None:
 
 
 def test_check(notes_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         db.insert("notes", {"title": "x"})
         report = db.check()
     assert json.loads(ok(rem(notes_root, "check", "--json")).stdout) == report
     assert ok(rem(notes_root, "check")).stdout.startswith("ok: ")
     bad = {**report, "ok": False, "problems": ["notes: counter says 2, rows say 1"]}
-    monkeypatch.setattr(remdb.Database, "check", lambda self: bad)
+    monkeypatch.setattr(remlite.Database, "check", lambda self: bad)
     result = rem(notes_root, "check")
     assert result.exit_code == 1 and "counter says 2" in result.stdout
     assert rem(notes_root, "check", "--json").exit_code == 1
@@ -392,7 +392,7 @@ def test_check(notes_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --------------------------------------------------------------------------- --json everywhere
 def command_tree() -> dict[str, Any]:
-    """Every command and group by its full name (`rem schema add`), from the click tree."""
+    """Every command and group by its full name (`remlite schema add`), from the click tree."""
     found: dict[str, Any] = {}
 
     def walk(command: Any, prefix: str) -> None:
@@ -401,7 +401,7 @@ def command_tree() -> dict[str, Any]:
             if hasattr(sub, "commands"):
                 walk(sub, f"{prefix} {name}")
 
-    walk(typer.main.get_command(app), "rem")
+    walk(typer.main.get_command(app), "remlite")
     return found
 
 
@@ -415,12 +415,12 @@ def test_every_command_has_the_common_options() -> None:
         assert set(COMMON_OPTIONS) <= opts, name
 
 
-GROUPS = ("schema", "index", "edge")  # commands with subcommands: `rem GROUP SUB`
+GROUPS = ("schema", "index", "edge")  # commands with subcommands: `remlite GROUP SUB`
 
 
 def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REMDB_EMBED_PROVIDER", "hash")
-    with remdb.connect(notes_root) as db:
+    monkeypatch.setenv("REMLITE_EMBED_PROVIDER", "hash")
+    with remlite.connect(notes_root) as db:
         rid = db.insert("people", {"email": "ann@x.io", "name": "Ann"})
         gone = db.insert("notes", {"title": "to delete"})
         other = db.insert("people", {"email": "bob@x.io", "name": "Bob"})
@@ -464,7 +464,7 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
         lines = result.stdout.splitlines()
         docs = [json.loads(line) for line in lines]
         assert docs and (many or len(docs) == 1), (args, result.stdout)
-    names = {" ".join(["rem", *args[: 2 if args[0] in GROUPS else 1]]) for args, _, _ in cases}
+    names = {" ".join(["remlite", *args[: 2 if args[0] in GROUPS else 1]]) for args, _, _ in cases}
     assert names == set(leaf_commands()), "add a --json case for every command"
 
 
@@ -486,7 +486,7 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
     ],
 )
 def test_errors_are_one_line_with_the_error_exit_code(
-    notes_root: Path, args: list[str], error: type[errors.RemDBError]
+    notes_root: Path, args: list[str], error: type[errors.RemliteError]
 ) -> None:
     assert_user_error(rem(notes_root, *args), error)
     as_json = rem(notes_root, *args, "--json")
@@ -500,7 +500,7 @@ def test_exit_codes_match_the_error_classes() -> None:
 
 @pytest.mark.skipif(not REM_SCRIPT.exists(), reason="the rem console script is not installed")
 def test_end_to_end_batch_and_error_through_the_installed_script(notes_root: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("REMDB_PATH", "REMDB_TENANT")}
+    env = {k: v for k, v in os.environ.items() if k not in ("REMLITE_PATH", "REMLITE_TENANT")}
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         command = [str(REM_SCRIPT), *args, "--path", str(notes_root)]
@@ -512,7 +512,7 @@ def test_end_to_end_batch_and_error_through_the_installed_script(notes_root: Pat
     failed = run("get", "00000000-0000-4000-8000-000000000000")
     assert failed.returncode == errors.NotFound.exit_code
     assert failed.stderr.startswith("error: no record") and failed.stderr.count("\n") == 1
-    with remdb.connect(notes_root) as db:
+    with remlite.connect(notes_root) as db:
         assert db.count("notes") == 100
 
 
@@ -552,6 +552,6 @@ def test_docs_mention_every_exit_code() -> None:
 
 @pytest.fixture(autouse=True)
 def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("REMDB_PATH", raising=False)
-    monkeypatch.delenv("REMDB_TENANT", raising=False)
+    monkeypatch.delenv("REMLITE_PATH", raising=False)
+    monkeypatch.delenv("REMLITE_TENANT", raising=False)
     yield

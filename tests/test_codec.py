@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remdb.errors import InvalidInput
-from remdb.storage import codec
+from remlite.errors import InvalidInput
+from remlite.storage import codec
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 FLOATS = st.floats(allow_nan=False)

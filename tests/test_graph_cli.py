@@ -1,4 +1,4 @@
-"""`rem edge add|rm|list`, `rem traverse`, `rem path` and `rem moments`: each runs the command and
+"""`remlite edge add|rm|list`, `remlite traverse`, `remlite path` and `remlite moments`: each runs the command and
 checks the result through the library on the same path."""
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-import remdb
-from remdb import errors
+import remlite
+from remlite import errors
 from tests.test_cli import assert_user_error, jsonl, ok, rem
 
 
 @pytest.fixture
 def people(tmp_path: Path) -> tuple[Path, list[str]]:
     root = tmp_path / "db"
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         ids = [db.insert("entities", {"key": k, "name": k.title()}) for k in ("ann", "bob", "cy")]
     return root, ids
 
@@ -28,14 +28,14 @@ def test_edge_add_list_rm(people: tuple[Path, list[str]]) -> None:
     assert out.stdout.strip() == f"{ann} -[knows]-> {bob}"
     edge = json.loads(ok(rem(root, "edge", "add", bob, cy, "knows", "--json")).stdout)
     assert (edge["src"], edge["dst"], edge["type"], edge["properties"]) == (bob, cy, "knows", {})
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         assert db.edges(ann)[0]["properties"] == {"since": 2020}
     listed = jsonl(ok(rem(root, "edge", "list", bob, "--direction", "both", "--json")).stdout)
     assert [(e["src"], e["dst"]) for e in listed] == [(bob, cy), (ann, bob)]
     assert jsonl(ok(rem(root, "edge", "list", bob, "--type", "likes", "--json")).stdout) == []
     assert "knows" in ok(rem(root, "edge", "list", ann)).stdout
     ok(rem(root, "edge", "rm", ann, bob, "knows"))
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         assert db.edges(ann) == []
     assert_user_error(rem(root, "edge", "rm", ann, bob, "knows"), errors.NotFound)
     assert_user_error(rem(root, "edge", "add", ann, "00000000-0000-4000-8000-00000000ffff", "x"), errors.NotFound)
@@ -45,11 +45,11 @@ def test_edge_add_list_rm(people: tuple[Path, list[str]]) -> None:
 
 def test_traverse_and_path(people: tuple[Path, list[str]]) -> None:
     root, (ann, bob, cy) = people
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         db.add_edges([(ann, bob, "knows"), (bob, cy, "knows"), (cy, ann, "likes")])
     found = jsonl(ok(rem(root, "traverse", ann, "--depth", "2", "--json")).stdout)
     assert [(r["name"], r["_depth"], r["_edge"]) for r in found] == [("Bob", 1, "knows"), ("Cy", 2, "knows")]
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         assert found == db.traverse(ann, depth=2)
     dfs = jsonl(ok(rem(root, "traverse", cy, "--depth", "5", "--mode", "dfs", "--type", "likes", "--json")).stdout)
     assert [r["name"] for r in dfs] == ["Ann"]
@@ -68,7 +68,7 @@ def test_traverse_and_path(people: tuple[Path, list[str]]) -> None:
 def test_moments_command(tmp_path: Path) -> None:
     root = tmp_path / "db"
     now = datetime.now(UTC)
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         for name, days, tags, people in [
             ("recent", 1, ["work"], ["ann"]),
             ("older", 10, ["work"], ["bob"]),
@@ -88,7 +88,7 @@ def test_moments_command(tmp_path: Path) -> None:
     assert names("--until", "2025-10-15") == ["october"]
     assert names("--limit", "1") == ["october"]
     via_cli = names("--since", "30d", "--tag", "work")
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         assert [m["name"] for m in db.moments(since="30d", tags=["work"])] == via_cli
     assert "recent" in ok(rem(root, "moments", "--since", "2d")).stdout
     assert_user_error(rem(root, "moments", "--since", "soon"), errors.InvalidInput)

@@ -14,7 +14,7 @@ from typing import Any
 import networkx as nx
 import pytest
 
-import remdb
+import remlite
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -39,7 +39,7 @@ def generated(seed: int = 5, n: int = 3000) -> tuple[list[str], list[tuple[str, 
 
 
 class Loaded:
-    def __init__(self, db: remdb.Database, keys: list[str], edges: list[tuple[str, str, str]]) -> None:
+    def __init__(self, db: remlite.Database, keys: list[str], edges: list[tuple[str, str, str]]) -> None:
         self.db = db
         ids = db.insert_batch("nodes", [{"name": k} for k in keys])
         self.id = dict(zip(keys, ids, strict=True))
@@ -78,7 +78,7 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         keys = [s["synset"] for s in synsets]
     else:
         keys, edges = generated()
-    db = remdb.connect(tmp_path_factory.mktemp(request.param))
+    db = remlite.connect(tmp_path_factory.mktemp(request.param))
     db.register_schema(NODES)
     yield Loaded(db, keys, edges)
     db.close()

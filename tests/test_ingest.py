@@ -1,4 +1,4 @@
-"""`Database.ingest` and `rem ingest`: formats, directories, idempotency, minimal rewrites, bad files."""
+"""`Database.ingest` and `remlite ingest`: formats, directories, idempotency, minimal rewrites, bad files."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import remdb
-from remdb.cli.app import app
-from remdb.embed.hashing import HashProvider
-from remdb.errors import InvalidInput, RemDBError, UnknownTable
-from remdb.ingest.formats import parse
-from remdb.ingest.report import Progress
+import remlite
+from remlite.cli.app import app
+from remlite.embed.hashing import HashProvider
+from remlite.errors import InvalidInput, RemliteError, UnknownTable
+from remlite.ingest.formats import parse
+from remlite.ingest.report import Progress
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 NOTES = {
@@ -89,8 +89,8 @@ def embedder() -> CountingHash:
 
 
 @pytest.fixture
-def db(tmp_path: Path, embedder: CountingHash) -> Iterator[remdb.Database]:
-    database = remdb.connect(tmp_path / "db", embedder=embedder)
+def db(tmp_path: Path, embedder: CountingHash) -> Iterator[remlite.Database]:
+    database = remlite.connect(tmp_path / "db", embedder=embedder)
     yield database
     database.close()
 
@@ -102,17 +102,17 @@ def docs(tmp_path: Path) -> Path:
     return target
 
 
-def chunks_of(db: remdb.Database, path: Path) -> list[dict[str, Any]]:
+def chunks_of(db: remlite.Database, path: Path) -> list[dict[str, Any]]:
     rows = db.find("resources", "uri", eq=path.resolve().as_uri(), fetch=True)
     return sorted(rows, key=lambda r: r["chunk_ordinal"])
 
 
-def document(db: remdb.Database, path: Path) -> dict[str, Any]:
+def document(db: remlite.Database, path: Path) -> dict[str, Any]:
     (doc,) = [d for d in db.lookup(path.resolve().as_uri()) if d["_table"] == "documents"]
     return doc
 
 
-def assert_linked(db: remdb.Database, path: Path) -> None:
+def assert_linked(db: remlite.Database, path: Path) -> None:
     """The document record links exactly its live chunks, and its count agrees."""
     doc = document(db, path)
     chunks = chunks_of(db, path)
@@ -122,7 +122,7 @@ def assert_linked(db: remdb.Database, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- formats
-def test_markdown_chunks_carry_offsets_headings_title_and_deterministic_ids(db: remdb.Database, docs: Path) -> None:
+def test_markdown_chunks_carry_offsets_headings_title_and_deterministic_ids(db: remlite.Database, docs: Path) -> None:
     guide = docs / "guide.md"
     report = db.ingest(guide, chunk_size=200, overlap=50)
     assert (report.files, report.changed_files, report.skipped) == (1, 1, [])
@@ -131,7 +131,7 @@ def test_markdown_chunks_carry_offsets_headings_title_and_deterministic_ids(db: 
     source = guide.read_text()
     for c in chunks:
         assert source[c["offset_start"] : c["offset_end"]] == c["content"]
-        assert c["title"] == "The remdb Guide" and c["content_type"] == "text/markdown" and c["page"] is None
+        assert c["title"] == "The remlite Guide" and c["content_type"] == "text/markdown" and c["page"] is None
         assert c["uri"] == guide.resolve().as_uri()
     assert chunks[3]["heading_path"] == ["Getting started", "Ingesting files", "Re-ingesting"]
     assert chunks[4]["heading_path"] == ["Questions"]
@@ -140,7 +140,7 @@ def test_markdown_chunks_carry_offsets_headings_title_and_deterministic_ids(db: 
     assert_linked(db, guide)
 
 
-def test_text_and_html(db: remdb.Database, docs: Path) -> None:
+def test_text_and_html(db: remlite.Database, docs: Path) -> None:
     notes, page = docs / "nested" / "notes.txt", docs / "nested" / "page.html"
     report = db.ingest([notes, page], chunk_size=100, overlap=0)
     assert report.files == 2 and not report.skipped
@@ -156,7 +156,7 @@ def test_text_and_html(db: remdb.Database, docs: Path) -> None:
     assert "tracking" not in " ".join(c["content"] for c in html_chunks)
 
 
-def test_pdf_pages(db: remdb.Database, tmp_path: Path) -> None:
+def test_pdf_pages(db: remlite.Database, tmp_path: Path) -> None:
     pdf = tmp_path / "paper.pdf"
     pdf.write_bytes(
         make_pdf(["Page one speaks of graphs.\nEdges link records.", "", "Page three (last) ends it."], "A Paper")
@@ -172,7 +172,7 @@ def test_pdf_pages(db: remdb.Database, tmp_path: Path) -> None:
     assert db.ingest(pdf).written == 0
 
 
-def test_jsonl_records_inserted_as_they_are_and_synced(db: remdb.Database, tmp_path: Path) -> None:
+def test_jsonl_records_inserted_as_they_are_and_synced(db: remlite.Database, tmp_path: Path) -> None:
     db.register_schema(NOTES)
     source = tmp_path / "records.jsonl"
     shutil.copy(FIXTURES / "records.jsonl", source)
@@ -199,7 +199,7 @@ def test_jsonl_records_inserted_as_they_are_and_synced(db: remdb.Database, tmp_p
     assert {e["dst"] for e in db.edges(doc["id"], "out", "has_chunk")} == {r["id"] for r in after.values()}
 
 
-def test_jsonl_keyed_records_shared_by_two_files_are_unlinked_not_deleted(db: remdb.Database, tmp_path: Path) -> None:
+def test_jsonl_keyed_records_shared_by_two_files_are_unlinked_not_deleted(db: remlite.Database, tmp_path: Path) -> None:
     db.register_schema(PEOPLE)
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     a.write_text('{"email": "ann@x.org", "name": "Ann"}\n{"email": "bob@x.org", "name": "Bob"}\n')
@@ -215,21 +215,21 @@ def test_jsonl_keyed_records_shared_by_two_files_are_unlinked_not_deleted(db: re
 
 
 # --------------------------------------------------------------------------- directories
-def test_directory_walk_skips_hidden_and_unknown_files(db: remdb.Database, docs: Path) -> None:
+def test_directory_walk_skips_hidden_and_unknown_files(db: remlite.Database, docs: Path) -> None:
     report = db.ingest(docs)
     names = sorted(Path(d["path"]).name for d in db.list("documents"))
     assert names == ["guide.md", "notes.txt", "page.html"]  # not .hidden/secret.md, not data.bin
     assert report.files == 3 and report.skipped == []
 
 
-def test_glob_filters_and_explicit_unknown_files_are_read_as_text(db: remdb.Database, docs: Path) -> None:
+def test_glob_filters_and_explicit_unknown_files_are_read_as_text(db: remlite.Database, docs: Path) -> None:
     assert db.ingest(docs, glob="*.md").files == 1
     assert db.ingest(docs, glob=["nested/*.txt", "*.html"]).files == 2
     assert db.ingest(docs / "nested" / "data.bin").files == 1
     assert chunks_of(db, docs / "nested" / "data.bin")[0]["content"] == "a file with an unknown extension"
 
 
-def test_prune_removes_what_came_from_deleted_files(db: remdb.Database, docs: Path, tmp_path: Path) -> None:
+def test_prune_removes_what_came_from_deleted_files(db: remlite.Database, docs: Path, tmp_path: Path) -> None:
     db.register_schema(PEOPLE)
     elsewhere = tmp_path / "elsewhere.md"
     elsewhere.write_text("# Elsewhere\n\nA file outside the pruned directory.")
@@ -261,13 +261,13 @@ def test_prune_removes_what_came_from_deleted_files(db: remdb.Database, docs: Pa
     assert db.check()["ok"]
 
 
-def test_missing_paths_are_skipped_with_a_reason(db: remdb.Database, docs: Path) -> None:
+def test_missing_paths_are_skipped_with_a_reason(db: remlite.Database, docs: Path) -> None:
     report = db.ingest([docs / "nope.md", docs / "guide.md"])
     assert report.files == 1 and report.skipped == [(str(docs / "nope.md"), "no such file or directory")]
 
 
 # --------------------------------------------------------------------------- idempotency and minimal rewrites
-def test_second_ingest_writes_nothing(db: remdb.Database, docs: Path, embedder: CountingHash) -> None:
+def test_second_ingest_writes_nothing(db: remlite.Database, docs: Path, embedder: CountingHash) -> None:
     first = db.ingest(docs, chunk_size=150, overlap=40)
     seq, calls = db.last_seq, len(embedder.calls)
     second = db.ingest(docs, chunk_size=150, overlap=40)
@@ -282,7 +282,7 @@ def _paragraph_doc(path: Path, paragraphs: list[str]) -> None:
 
 
 def test_editing_one_paragraph_rewrites_only_its_chunk(
-    db: remdb.Database, tmp_path: Path, embedder: CountingHash
+    db: remlite.Database, tmp_path: Path, embedder: CountingHash
 ) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
@@ -303,7 +303,7 @@ def test_editing_one_paragraph_rewrites_only_its_chunk(
 
 
 def test_an_edit_that_shifts_offsets_moves_later_chunks_without_reembedding(
-    db: remdb.Database, tmp_path: Path, embedder: CountingHash
+    db: remlite.Database, tmp_path: Path, embedder: CountingHash
 ) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
@@ -324,7 +324,7 @@ def test_an_edit_that_shifts_offsets_moves_later_chunks_without_reembedding(
     assert hits[0]["id"] == after[7]["id"]  # the moved chunk is still found by its vector
 
 
-def test_shortened_file_removes_surplus_chunks(db: remdb.Database, tmp_path: Path) -> None:
+def test_shortened_file_removes_surplus_chunks(db: remlite.Database, tmp_path: Path) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
     db.ingest(doc, chunk_size=120, overlap=0)
@@ -333,13 +333,13 @@ def test_shortened_file_removes_surplus_chunks(db: remdb.Database, tmp_path: Pat
     report = db.ingest(doc, chunk_size=120, overlap=0)
     assert (report.removed, report.unchanged) == (3, 5)
     for ordinal in (5, 6, 7):
-        with pytest.raises(remdb.NotFound):
+        with pytest.raises(remlite.NotFound):
             db.get(old_ids[ordinal], include_deleted=True)  # hard-deleted
     assert_linked(db, doc)
     assert db.count("resources") == 5 and db.check()["ok"]
 
 
-def test_new_chunking_parameters_rechunk_an_unchanged_file(db: remdb.Database, docs: Path) -> None:
+def test_new_chunking_parameters_rechunk_an_unchanged_file(db: remlite.Database, docs: Path) -> None:
     guide = docs / "guide.md"
     db.ingest(guide, chunk_size=1000, overlap=100)
     report = db.ingest(guide, chunk_size=120, overlap=0)
@@ -348,7 +348,7 @@ def test_new_chunking_parameters_rechunk_an_unchanged_file(db: remdb.Database, d
 
 
 # --------------------------------------------------------------------------- bad files and interruptions
-def test_bad_files_are_skipped_with_reasons_and_the_rest_ingests(db: remdb.Database, docs: Path) -> None:
+def test_bad_files_are_skipped_with_reasons_and_the_rest_ingests(db: remlite.Database, docs: Path) -> None:
     db.register_schema(NOTES)
     (docs / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not a PDF")
@@ -374,7 +374,7 @@ def test_bad_files_are_skipped_with_reasons_and_the_rest_ingests(db: remdb.Datab
 
 
 def test_an_interrupted_ingest_leaves_a_pending_document_that_the_next_run_completes(
-    db: remdb.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: remlite.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
@@ -396,7 +396,7 @@ def test_an_interrupted_ingest_leaves_a_pending_document_that_the_next_run_compl
 
 
 def test_a_new_document_interrupted_before_its_commit_is_found_again(
-    db: remdb.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: remlite.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
@@ -418,7 +418,7 @@ def test_a_new_document_interrupted_before_its_commit_is_found_again(
     assert_linked(db, doc)
 
 
-def test_argument_errors(db: remdb.Database, docs: Path) -> None:
+def test_argument_errors(db: remlite.Database, docs: Path) -> None:
     with pytest.raises(UnknownTable):
         db.ingest(docs, table="nope")
     with pytest.raises(InvalidInput):
@@ -430,13 +430,13 @@ def test_argument_errors(db: remdb.Database, docs: Path) -> None:
 
 
 def test_a_user_table_named_documents_is_refused(tmp_path: Path, docs: Path) -> None:
-    with remdb.connect(tmp_path / "other", embedder="hash") as db:
+    with remlite.connect(tmp_path / "other", embedder="hash") as db:
         db.register_schema({"name": "documents", "type": "object", "properties": {"x": {"type": "string"}}})
-        with pytest.raises(RemDBError, match="documents"):
+        with pytest.raises(RemliteError, match="documents"):
             db.ingest(docs)
 
 
-def test_progress_is_reported_per_file(db: remdb.Database, docs: Path) -> None:
+def test_progress_is_reported_per_file(db: remlite.Database, docs: Path) -> None:
     events: list[Progress] = []
     db.ingest([docs, docs / "missing.txt"], progress=events.append)
     assert [e.files_done for e in events] == [1, 2, 3] and {e.files_total for e in events} == {3}
@@ -445,14 +445,14 @@ def test_progress_is_reported_per_file(db: remdb.Database, docs: Path) -> None:
 
 # --------------------------------------------------------------------------- CLI
 def test_cli_ingest_through_the_library(tmp_path: Path, docs: Path) -> None:
-    runner = CliRunner(env={"REMDB_PATH": None, "REMDB_TENANT": None, "REMDB_EMBED_PROVIDER": "hash"})
+    runner = CliRunner(env={"REMLITE_PATH": None, "REMLITE_TENANT": None, "REMLITE_EMBED_PROVIDER": "hash"})
     root = tmp_path / "clidb"
     args = ["ingest", str(docs), "--chunk-size", "300", "--overlap", "50", "--path", str(root)]
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["files"] == 3 and report["new"] == report["chunks"] > 0 and report["skipped"] == []
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         assert db.count("resources") == report["chunks"] and db.count("documents") == 3
     human = runner.invoke(app, [*args, "--glob", "*.md"])
     assert human.exit_code == 0, human.output

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remdb.ingest.chunker import Section, Span, chunk
-from remdb.ingest.formats import BadFile, content_type, decode, markdown_sections, parse
-from remdb.ingest.html import extract
+from remlite.ingest.chunker import Section, Span, chunk
+from remlite.ingest.formats import BadFile, content_type, decode, markdown_sections, parse
+from remlite.ingest.html import extract
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 
@@ -111,7 +111,7 @@ def test_bad_sizes(size: int, overlap: int) -> None:
 def test_markdown_sections_heading_paths_and_title() -> None:
     text = (FIXTURES / "docs" / "guide.md").read_text()
     sections, title = markdown_sections(text)
-    assert title == "The remdb Guide"  # front matter wins over the first heading
+    assert title == "The remlite Guide"  # front matter wins over the first heading
     assert [s.heading_path for s in sections] == [
         ["Getting started"],
         ["Getting started", "Installing"],
@@ -144,7 +144,7 @@ def test_html_drops_scripts_styles_and_navigation() -> None:
     for gone in ("tracking", "nor this", "color: red", "Home", "Previous topic", "¶"):
         assert gone not in text
     assert "Version 2 adds graph edges & moments." in text
-    assert "rem ingest docs/\nrem search" in text  # <pre> keeps its line breaks
+    assert "remlite ingest docs/\nremlite search" in text  # <pre> keeps its line breaks
     assert [s.heading_path for s in sections] == [["Release notes"], ["Release notes", "Fixes"]]
     assert text[sections[1].start : sections[1].end].startswith("Fixes\n\nFaster batch inserts.\n\nSmaller indexes.")
 

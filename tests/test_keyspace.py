@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import remdb
-from remdb import ids as idmod
-from remdb.storage import codec, engine, keyspace
-from remdb.storage.keyspace import COLUMN_FAMILIES, SHAPES
+import remlite
+from remlite import ids as idmod
+from remlite.storage import codec, engine, keyspace
+from remlite.storage.keyspace import COLUMN_FAMILIES, SHAPES
 
-SRC = Path(remdb.__file__).parent
+SRC = Path(remlite.__file__).parent
 TID = b"\x00\x00\x00\x07"  # table id 7
 RID = bytes(range(16))
 OTHER = bytes(range(16, 32))
@@ -82,7 +82,7 @@ def test_every_family_is_documented_with_a_class() -> None:
 
 def test_a_database_writes_the_shapes_the_builders_name(tmp_path: Path) -> None:
     """The write path concatenates keys inline (for speed): they must equal the builders' bytes."""
-    db = remdb.connect(tmp_path / "db")
+    db = remlite.connect(tmp_path / "db")
     try:
         db.register_schema(
             {
@@ -118,7 +118,7 @@ def test_no_module_outside_keyspace_defines_a_key_of_its_own(path: Path) -> None
     if path.name == "keyspace.py" and path.parent.name == "storage":
         return
     found = _META_CONSTANT.findall(path.read_text())
-    assert not found, f"{path.relative_to(SRC)} defines {found}: name it in remdb.storage.keyspace"
+    assert not found, f"{path.relative_to(SRC)} defines {found}: name it in remlite.storage.keyspace"
 
 
 def test_the_grep_sees_a_meta_key_constant() -> None:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-import remdb
-from remdb import errors
-from remdb.moments import parse_between, parse_when
-from remdb.storage import codec
-from remdb.storage.keyspace import SPAN_PREFIX
+import remlite
+from remlite import errors
+from remlite.moments import parse_between, parse_when
+from remlite.storage import codec
+from remlite.storage.keyspace import SPAN_PREFIX
 
 BASE = datetime(2025, 10, 1, tzinfo=UTC)
 TAGS = ["work", "family", "health", "travel"]
@@ -104,7 +104,7 @@ def random_query(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def check_queries(db: remdb.Database, rng: random.Random, rounds: int) -> None:
+def check_queries(db: remlite.Database, rng: random.Random, rounds: int) -> None:
     records = db.list("moments", limit=None)
     for _ in range(rounds):
         q = random_query(rng)
@@ -117,7 +117,7 @@ def check_queries(db: remdb.Database, rng: random.Random, rounds: int) -> None:
 
 def test_time_windows_match_brute_force(tmp_path: Path) -> None:
     rng = random.Random(20251001)
-    with remdb.connect(tmp_path / "db") as db:
+    with remlite.connect(tmp_path / "db") as db:
         ids = db.insert_batch("moments", generate(rng, 600))
         check_queries(db, rng, 150)
         # Updates change spans (through the update path), deletes hide moments.
@@ -129,12 +129,12 @@ def test_time_windows_match_brute_force(tmp_path: Path) -> None:
             db.delete(rid, hard=rng.random() < 0.5)
         check_queries(db, rng, 150)
         assert db.check()["ok"]
-    with remdb.connect(tmp_path / "db") as db:  # the statistic is persisted
+    with remlite.connect(tmp_path / "db") as db:  # the statistic is persisted
         check_queries(db, rng, 30)
 
 
 def test_span_statistic_bounds_the_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with remdb.connect(tmp_path / "db") as db:
+    with remlite.connect(tmp_path / "db") as db:
         rows = [
             {"name": f"h{h}", "start_time": (BASE + timedelta(hours=h)).isoformat(),
              "end_time": (BASE + timedelta(hours=h, minutes=50)).isoformat()}
@@ -162,11 +162,11 @@ def test_span_statistic_bounds_the_scan(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_statistic_is_computed_once_for_older_databases(tmp_path: Path) -> None:
     rng = random.Random(7)
-    with remdb.connect(tmp_path / "db") as db:
+    with remlite.connect(tmp_path / "db") as db:
         db.insert_batch("moments", generate(rng, 200))
         tid = db._layout("moments").tid
         db._store.cf["meta"].delete(SPAN_PREFIX + tid)  # as if written before the statistic existed
-    with remdb.connect(tmp_path / "db") as db:
+    with remlite.connect(tmp_path / "db") as db:
         check_queries(db, rng, 40)
         assert db._store.cf["meta"].get(SPAN_PREFIX + tid) is not None
         assert db.check()["ok"]
@@ -202,7 +202,7 @@ def test_parse_when_and_between() -> None:
 
 
 def test_moments_arguments(tmp_path: Path) -> None:
-    with remdb.connect(tmp_path / "db") as db:
+    with remlite.connect(tmp_path / "db") as db:
         db.insert("moments", {"name": "x", "start_time": "2025-10-02T10:00:00Z", "tags": ["a"]})
         assert [m["name"] for m in db.moments("2025-10-02", "2025-10-02")] == ["x"]  # a date as until: its end
         assert db.moments("2025-10-03", "2025-10-01") == []
@@ -219,7 +219,7 @@ def test_moments_arguments(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- moments and edges
 def test_who_was_in_meetings_last_week(tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+    with remlite.connect(tmp_path / "db", embedder="hash") as db:
         ann, bob, cy, dee = (
             db.insert("entities", {"key": k, "name": k.title(), "entity_type": "person"})
             for k in ("ann", "bob", "cy", "dee")
@@ -252,7 +252,7 @@ def test_who_was_in_meetings_last_week(tmp_path: Path) -> None:
 
 
 def test_resource_ids_and_references_edges_stay_in_step(tmp_path: Path) -> None:
-    with remdb.connect(tmp_path / "db") as db:
+    with remlite.connect(tmp_path / "db") as db:
         a, b, c = (db.insert("entities", {"key": k, "name": k}) for k in "abc")
         mid = db.insert("moments", {"name": "m", "start_time": "2025-10-01T10:00:00Z", "resource_ids": [a, b]})
         assert sorted(e["dst"] for e in db.edges(mid)) == sorted([a, b])

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-import remdb
-from remdb.errors import InvalidId, InvalidInput, NotFound, SchemaError, ValidationError
+import remlite
+from remlite.errors import InvalidId, InvalidInput, NotFound, SchemaError, ValidationError
 
 
-def test_insert_get_system_fields(tasks_db: remdb.Database) -> None:
+def test_insert_get_system_fields(tasks_db: remlite.Database) -> None:
     rid = tasks_db.insert("tasks", {"name": "write docs", "priority": 2})
     record = tasks_db.get(rid)
     assert record["id"] == rid and uuid.UUID(rid).version == 5
@@ -18,7 +18,7 @@ def test_insert_get_system_fields(tasks_db: remdb.Database) -> None:
     assert datetime.fromisoformat(record["created_at"]).tzinfo is not None
 
 
-def test_natural_key_insert_is_upsert(tasks_db: remdb.Database) -> None:
+def test_natural_key_insert_is_upsert(tasks_db: remlite.Database) -> None:
     first = tasks_db.insert("tasks", {"name": "a", "priority": 1, "status": "open"})
     created = tasks_db.get(first)["created_at"]
     second = tasks_db.insert("tasks", {"name": "a", "priority": 5, "status": "done"})
@@ -35,13 +35,13 @@ def test_ids_are_deterministic_per_tenant(tmp_path) -> None:  # type: ignore[no-
 
     ids = []
     for tenant in ("acme", "acme", "globex"):
-        with remdb.connect(tmp_path / tenant, tenant=tenant) as db:
+        with remlite.connect(tmp_path / tenant, tenant=tenant) as db:
             db.register_schema(TASKS)
             ids.append(db.insert("tasks", {"name": "same", "priority": 1}))
     assert ids[0] == ids[1] != ids[2]
 
 
-def test_resource_id_derives_from_uri_and_ordinal(db: remdb.Database) -> None:
+def test_resource_id_derives_from_uri_and_ordinal(db: remlite.Database) -> None:
     a = db.insert("resources", {"uri": "file:///a.md", "chunk_ordinal": 0, "content": "x"})
     b = db.insert("resources", {"uri": "file:///a.md", "chunk_ordinal": 1, "content": "y"})
     again = db.insert("resources", {"uri": "file:///a.md", "chunk_ordinal": 0, "content": "x2"})
@@ -49,13 +49,13 @@ def test_resource_id_derives_from_uri_and_ordinal(db: remdb.Database) -> None:
     assert {r["id"] for r in db.lookup("file:///a.md")} == {a, b}
 
 
-def test_records_without_key_get_time_ordered_ids(tasks_db: remdb.Database) -> None:
+def test_records_without_key_get_time_ordered_ids(tasks_db: remlite.Database) -> None:
     ids = [tasks_db.insert("notes", {"title": f"n{i}"}) for i in range(5)]
     assert all(uuid.UUID(i).version == 7 for i in ids)
     assert [r["id"] for r in tasks_db.scan("notes")] == ids
 
 
-def test_insert_batch_returns_ids_in_order_and_dedupes_keys(tasks_db: remdb.Database) -> None:
+def test_insert_batch_returns_ids_in_order_and_dedupes_keys(tasks_db: remlite.Database) -> None:
     rows = [{"name": f"t{i % 10}", "priority": i} for i in range(25)]
     ids = tasks_db.insert_batch("tasks", rows, chunk_size=7)
     assert len(ids) == 25 and ids[0] == ids[10] == ids[20]
@@ -65,7 +65,7 @@ def test_insert_batch_returns_ids_in_order_and_dedupes_keys(tasks_db: remdb.Data
     assert tasks_db.check()["ok"]
 
 
-def test_bad_record_in_batch_writes_nothing(tasks_db: remdb.Database) -> None:
+def test_bad_record_in_batch_writes_nothing(tasks_db: remlite.Database) -> None:
     seq = tasks_db.last_seq
     rows = [{"name": f"t{i}", "priority": i} for i in range(100)] + [{"name": "bad", "priority": "high"}]
     with pytest.raises(ValidationError) as err:
@@ -74,7 +74,7 @@ def test_bad_record_in_batch_writes_nothing(tasks_db: remdb.Database) -> None:
     assert tasks_db.count("tasks") == 0 and tasks_db.last_seq == seq
 
 
-def test_batch_errors_name_the_record(tasks_db: remdb.Database) -> None:
+def test_batch_errors_name_the_record(tasks_db: remlite.Database) -> None:
     """Every kind of bad record in a batch is refused with its position, before anything is written."""
     good = [{"name": f"t{i}", "priority": i} for i in range(3)]
     cases = [
@@ -95,7 +95,7 @@ def test_batch_errors_name_the_record(tasks_db: remdb.Database) -> None:
     assert tasks_db.get(ids[1])["key"] == "00000000-0000-0000-0000-000000000002"
 
 
-def test_get_batch(tasks_db: remdb.Database) -> None:
+def test_get_batch(tasks_db: remlite.Database) -> None:
     ids = tasks_db.insert_batch("tasks", [{"name": f"t{i}", "priority": i} for i in range(5)])
     tasks_db.delete(ids[1])
     missing = str(uuid.uuid4())
@@ -106,7 +106,7 @@ def test_get_batch(tasks_db: remdb.Database) -> None:
         tasks_db.get_batch(["nope"])
 
 
-def test_update_merges_and_revalidates(tasks_db: remdb.Database) -> None:
+def test_update_merges_and_revalidates(tasks_db: remlite.Database) -> None:
     rid = tasks_db.insert("tasks", {"name": "a", "priority": 1, "tags": ["x"]})
     updated = tasks_db.update(rid, {"priority": 7, "tags": ["y", "z"]})
     assert updated["priority"] == 7 and updated["name"] == "a" and updated["modified_at"] > updated["created_at"]
@@ -125,7 +125,7 @@ def test_update_merges_and_revalidates(tasks_db: remdb.Database) -> None:
         tasks_db.update(str(uuid.uuid4()), {"priority": 1})
 
 
-def test_soft_and_hard_delete(tasks_db: remdb.Database) -> None:
+def test_soft_and_hard_delete(tasks_db: remlite.Database) -> None:
     rid = tasks_db.insert("tasks", {"name": "a", "priority": 1})
     tasks_db.delete(rid)
     with pytest.raises(NotFound, match="deleted"):
@@ -144,7 +144,7 @@ def test_soft_and_hard_delete(tasks_db: remdb.Database) -> None:
     assert tasks_db.count("tasks") == 0 and tasks_db.check()["ok"]
 
 
-def test_scan_pages_with_cursor(tasks_db: remdb.Database) -> None:
+def test_scan_pages_with_cursor(tasks_db: remlite.Database) -> None:
     ids = tasks_db.insert_batch("notes", [{"title": f"n{i}"} for i in range(23)])
     pages, after = [], None
     while True:
@@ -160,7 +160,7 @@ def test_scan_pages_with_cursor(tasks_db: remdb.Database) -> None:
         list(tasks_db.scan("notes", limit=-1))
 
 
-def test_find_equality_and_ranges_in_index_order(tasks_db: remdb.Database) -> None:
+def test_find_equality_and_ranges_in_index_order(tasks_db: remlite.Database) -> None:
     rows = [{"name": f"t{i}", "priority": i % 10, "owner": {"team": "ab"[i % 2]}} for i in range(100)]
     ids = dict(zip((r["name"] for r in rows), tasks_db.insert_batch("tasks", rows), strict=True))
     by_priority = lambda pred: {ids[r["name"]] for r in rows if pred(r["priority"])}  # noqa: E731
@@ -180,7 +180,7 @@ def test_find_equality_and_ranges_in_index_order(tasks_db: remdb.Database) -> No
         tasks_db.find("tasks", "priority", gt=1, gte=2)
 
 
-def test_find_on_timestamps_compares_instants(tasks_db: remdb.Database) -> None:
+def test_find_on_timestamps_compares_instants(tasks_db: remlite.Database) -> None:
     early = tasks_db.insert("tasks", {"name": "a", "priority": 1, "due": "2025-01-01T10:00:00+02:00"})
     late = tasks_db.insert("tasks", {"name": "b", "priority": 1, "due": datetime(2025, 1, 1, 9, tzinfo=UTC)})
     tasks_db.insert("tasks", {"name": "c", "priority": 1, "due": None})
@@ -191,7 +191,7 @@ def test_find_on_timestamps_compares_instants(tasks_db: remdb.Database) -> None:
         tasks_db.insert("tasks", {"name": "d", "priority": 1, "due": "next tuesday"})
 
 
-def test_lookup_across_tables(tasks_db: remdb.Database) -> None:
+def test_lookup_across_tables(tasks_db: remlite.Database) -> None:
     task = tasks_db.insert("tasks", {"name": "alpha", "priority": 1})
     entity = tasks_db.insert("entities", {"key": "alpha", "name": "Alpha Inc"})
     found = {(r["_table"], r["id"]) for r in tasks_db.lookup("alpha")}
@@ -200,7 +200,7 @@ def test_lookup_across_tables(tasks_db: remdb.Database) -> None:
     assert tasks_db.lookup("alph") == []
 
 
-def test_user_supplied_ids(tasks_db: remdb.Database) -> None:
+def test_user_supplied_ids(tasks_db: remlite.Database) -> None:
     mine = str(uuid.uuid4())
     assert tasks_db.insert("notes", {"id": mine, "title": "x"}) == mine
     assert tasks_db.insert("notes", {"id": mine, "title": "y"}) == mine
@@ -216,12 +216,12 @@ def test_user_supplied_ids(tasks_db: remdb.Database) -> None:
 
 
 @pytest.mark.parametrize("bad", ["nope", 42, None, "1234"])
-def test_malformed_ids(tasks_db: remdb.Database, bad: object) -> None:
+def test_malformed_ids(tasks_db: remlite.Database, bad: object) -> None:
     with pytest.raises(InvalidId):
         tasks_db.get(bad)  # type: ignore[arg-type]
 
 
-def test_non_json_values_are_normalised(tasks_db: remdb.Database) -> None:
+def test_non_json_values_are_normalised(tasks_db: remlite.Database) -> None:
     rid = tasks_db.insert("notes", {"title": "t", "score": 1, "extra": uuid.UUID(int=1)})
     assert tasks_db.get(rid)["extra"] == "00000000-0000-0000-0000-000000000001"
     with pytest.raises(ValidationError):
@@ -230,24 +230,24 @@ def test_non_json_values_are_normalised(tasks_db: remdb.Database) -> None:
         tasks_db.insert("notes", ["a"])
 
 
-def test_data_survives_reopen(tasks_db: remdb.Database) -> None:
+def test_data_survives_reopen(tasks_db: remlite.Database) -> None:
     ids = tasks_db.insert_batch("tasks", [{"name": f"t{i}", "priority": i} for i in range(10)])
     seq = tasks_db.last_seq
     root = tasks_db.root
     tasks_db.close()
-    with remdb.connect(root) as again:
+    with remlite.connect(root) as again:
         assert again.count("tasks") == 10 and again.get(ids[3])["priority"] == 3
         assert again.last_seq == seq
         assert again.check()["ok"]
 
 
-def test_closed_database_raises(tasks_db: remdb.Database) -> None:
+def test_closed_database_raises(tasks_db: remlite.Database) -> None:
     tasks_db.close()
-    with pytest.raises(remdb.errors.DatabaseClosed):
+    with pytest.raises(remlite.errors.DatabaseClosed):
         tasks_db.insert("notes", {"title": "x"})
 
 
-def test_system_fields_on_write(tasks_db: remdb.Database) -> None:
+def test_system_fields_on_write(tasks_db: remlite.Database) -> None:
     rid = tasks_db.insert("notes", {"title": "old", "created_at": "2020-05-01T00:00:00Z", "modified_at": "x"})
     record = tasks_db.get(rid)
     assert record["created_at"] == "2020-05-01T00:00:00Z" and record["modified_at"] > "2026"
@@ -258,7 +258,7 @@ def test_system_fields_on_write(tasks_db: remdb.Database) -> None:
         tasks_db.insert("notes", {"title": "x", "deleted_at": "2020-05-01T00:00:00Z"})
 
 
-def test_find_fetch_returns_records(tasks_db: remdb.Database) -> None:
+def test_find_fetch_returns_records(tasks_db: remlite.Database) -> None:
     tasks_db.insert_batch("tasks", [{"name": f"t{i}", "priority": i % 3} for i in range(9)])
     records = tasks_db.find("tasks", "priority", eq=1, fetch=True)
     assert sorted(r["name"] for r in records) == ["t1", "t4", "t7"]

@@ -13,22 +13,22 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-import remdb
-from remdb import errors
-from remdb.cli.app import app
-from remdb.storage.engine import COLUMN_FAMILIES
+import remlite
+from remlite import errors
+from remlite.cli.app import app
+from remlite.storage.engine import COLUMN_FAMILIES
 
 NOTES = {"name": "notes", "properties": {"title": {"type": "string"}, "n": {}}, "indexed_fields": ["n"]}
 BIG = "123456789012345678901234567890"
-REM_SCRIPT = Path(sys.executable).parent / "rem"
+REM_SCRIPT = Path(sys.executable).parent / "remlite"
 
-runner = CliRunner(env={"REMDB_PATH": None, "REMDB_TENANT": None})
+runner = CliRunner(env={"REMLITE_PATH": None, "REMLITE_TENANT": None})
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     path = tmp_path / "db"
-    with remdb.connect(path) as db:
+    with remlite.connect(path) as db:
         db.register_schema(NOTES)
         first = db.insert("notes", {"title": "a", "n": 1})
         second = db.insert("notes", {"title": "b", "n": 2})
@@ -41,11 +41,11 @@ def rem(root: Path, *args: str, input: str | bytes | None = None) -> Result:
 
 
 def _snapshot(root: Path) -> dict[str, list[tuple[bytes, bytes]]]:
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         return {name: list(db._store.iter_prefix(name, b"")) for name in COLUMN_FAMILIES}
 
 
-def assert_one_error_line(result: Result, exc_type: type[errors.RemDBError] | None = None) -> None:
+def assert_one_error_line(result: Result, exc_type: type[errors.RemliteError] | None = None) -> None:
     assert result.exit_code != 0, result.output
     if exc_type is not None:
         assert result.exit_code == exc_type.exit_code, result.stderr
@@ -56,7 +56,7 @@ def assert_one_error_line(result: Result, exc_type: type[errors.RemDBError] | No
 
 
 def _ids(root: Path) -> list[str]:
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         return [r["id"] for r in db.list("notes")]
 
 
@@ -76,7 +76,7 @@ def test_cli_refuses_integer_beyond_64_bits(root: Path, number: str) -> None:
 def test_cli_keeps_64_bit_integers_exact(root: Path, number: str) -> None:
     result = rem(root, "insert", "notes", f'{{"title": "big", "o": {{"n": {number}}}}}')
     assert result.exit_code == 0, result.stderr
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         assert db.get(result.stdout.strip())["o"]["n"] == int(number)
 
 
@@ -100,7 +100,7 @@ def test_cli_update_and_edge_props_refuse_integer_beyond_64_bits(root: Path) -> 
 def test_cli_float_literals_stay_floats(root: Path) -> None:
     result = rem(root, "insert", "notes", '{"title": "f", "o": [1.5, 1234567890123456789.5, 1e300]}')
     assert result.exit_code == 0, result.stderr
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         assert db.get(result.stdout.strip())["o"] == [1.5, 1234567890123456789.5, 1e300]
 
 
@@ -155,7 +155,7 @@ def test_cli_schema_add_name_with_newline(root: Path) -> None:
 )
 def test_cli_binary_stdin_through_the_installed_script(root: Path, args: tuple[str, ...]) -> None:
     """A real process: CliRunner's stdin is already text, so it cannot show a decoding error."""
-    env = {k: v for k, v in os.environ.items() if k not in ("REMDB_PATH", "REMDB_TENANT")}
+    env = {k: v for k, v in os.environ.items() if k not in ("REMLITE_PATH", "REMLITE_TENANT")}
     env["PYTHONIOENCODING"] = "utf-8:strict"  # what a UTF-8 locale gives (the C locale would escape the bytes)
     before = _snapshot(root)
     done = subprocess.run(

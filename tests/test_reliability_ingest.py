@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-import remdb
-from remdb.storage.engine import Store
+import remlite
+from remlite.storage.engine import Store
 
 PEOPLE = {
     "name": "people",
@@ -90,7 +90,7 @@ def put_files(directory: Path, files: dict[str, str]) -> None:
         (directory / name).write_text(content)
 
 
-def assert_no_partial_complete(db: remdb.Database, context: str) -> None:
+def assert_no_partial_complete(db: remlite.Database, context: str) -> None:
     """A complete document links exactly `chunk_count` live records: a crash may leave a document
     pending, absent or at its old version, never complete and partial."""
     for doc in db.scan("documents"):
@@ -104,7 +104,7 @@ def assert_no_partial_complete(db: remdb.Database, context: str) -> None:
         )
 
 
-def assert_converged(db: remdb.Database, table: str, directory: Path, pattern: str, context: str) -> None:
+def assert_converged(db: remlite.Database, table: str, directory: Path, pattern: str, context: str) -> None:
     """Documents are the files, each complete at the file's hash and linking exactly its records;
     the table holds no record of a file that is gone."""
     files = {p.as_uri(): p.read_bytes() for p in directory.glob(pattern)}
@@ -143,7 +143,7 @@ def crashed_ingests(tmp_path: Path, scenario: str) -> Iterator[tuple[str, Path]]
     directory, base, root = tmp_path / "files", tmp_path / "base", tmp_path / "db"
     directory.mkdir(exist_ok=True)
     put_files(directory, before)
-    with remdb.connect(base, embedder="hash") as db:
+    with remlite.connect(base, embedder="hash") as db:
         if table == "people":
             db.register_schema(PEOPLE)
         db.ingest([directory], table, glob=pattern, **OPTIONS)
@@ -153,7 +153,7 @@ def crashed_ingests(tmp_path: Path, scenario: str) -> Iterator[tuple[str, Path]]
         shutil.rmtree(root, ignore_errors=True)
         shutil.copytree(base, root)
         put_files(directory, after)
-        with remdb.connect(root, embedder="hash") as db, crash_at(write) as calls:
+        with remlite.connect(root, embedder="hash") as db, crash_at(write) as calls:
             try:
                 db.ingest([directory], table, glob=pattern, **OPTIONS)
                 crashed = False
@@ -167,7 +167,7 @@ def crashed_ingests(tmp_path: Path, scenario: str) -> Iterator[tuple[str, Path]]
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_crash_leaves_no_complete_document_partial(tmp_path: Path, scenario: str) -> None:
     for context, root in crashed_ingests(tmp_path, scenario):
-        with remdb.connect(root, embedder="hash") as db:
+        with remlite.connect(root, embedder="hash") as db:
             assert_no_partial_complete(db, context)
 
 
@@ -179,7 +179,7 @@ def test_reingest_converges_after_a_crash_at_every_write(tmp_path: Path, scenari
     table, pattern, before, after = SCENARIOS[scenario]
     files = {"same files": after, "edit reverted": before, "all deleted": {}}[followup]
     for context, root in crashed_ingests(tmp_path, scenario):
-        with remdb.connect(root, embedder="hash") as db:
+        with remlite.connect(root, embedder="hash") as db:
             put_files(tmp_path / "files", files)
             db.ingest([tmp_path / "files"], table, glob=pattern, **OPTIONS)
             assert_converged(db, table, tmp_path / "files", pattern, f"{context}, then {followup}")
@@ -191,7 +191,7 @@ def test_chunks_an_older_version_left_without_a_document_are_found_by_uri(tmp_pa
     directory = tmp_path / "files"
     directory.mkdir()
     put_files(directory, {"a.md": markdown(0, 9)})
-    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+    with remlite.connect(tmp_path / "db", embedder="hash") as db:
         db.ingest([directory], glob="*.md", **OPTIONS)
         (doc,) = db.scan("documents")
         db.delete(doc["id"], hard=True)  # and its edges: the chunks alone remain, as that crash left them

@@ -1,7 +1,7 @@
-"""Bad library input: every kind gets a remdb error and leaves the stored bytes as they were.
+"""Bad library input: every kind gets a remlite error and leaves the stored bytes as they were.
 
 Issue 9, faults 6 (non-finite floats), 13 (reserved SQL view names), 14 (SQL after close), 15 (integers beyond
-64 bits) and 18 (inputs escaping as non-remdb exceptions, YAML alias bombs, schemas that can never accept a row,
+64 bits) and 18 (inputs escaping as non-remlite exceptions, YAML alias bombs, schemas that can never accept a row,
 remote `$ref`s, names with a trailing newline).
 """
 
@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-import remdb
-from remdb.errors import DatabaseClosed, InvalidInput, QueryError, RemDBError, SchemaError, ValidationError
-from remdb.storage.engine import COLUMN_FAMILIES
+import remlite
+from remlite.errors import DatabaseClosed, InvalidInput, QueryError, RemliteError, SchemaError, ValidationError
+from remlite.storage.engine import COLUMN_FAMILIES
 
 FREE = {
     "name": "free",
@@ -55,8 +55,8 @@ def _gen() -> Iterator[int]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[remdb.Database]:
-    database = remdb.connect(tmp_path / "db")
+def db(tmp_path: Path) -> Iterator[remlite.Database]:
+    database = remlite.connect(tmp_path / "db")
     database.register_schema(FREE)
     database.register_schema(KEYED)
     first = database.insert("free", {"title": "first", "v": 1})
@@ -67,15 +67,15 @@ def db(tmp_path: Path) -> Iterator[remdb.Database]:
     database.close()
 
 
-def _snapshot(db: remdb.Database) -> dict[str, list[tuple[bytes, bytes]]]:
+def _snapshot(db: remlite.Database) -> dict[str, list[tuple[bytes, bytes]]]:
     return {name: list(db._store.iter_prefix(name, b"")) for name in COLUMN_FAMILIES}
 
 
-def _ids(db: remdb.Database) -> tuple[str, str]:
+def _ids(db: remlite.Database) -> tuple[str, str]:
     return db.__dict__["test_ids"]
 
 
-_Call = Callable[[remdb.Database], Any]
+_Call = Callable[[remlite.Database], Any]
 
 BAD_INPUTS: list[tuple[str, _Call]] = [
     # fault 6: non-finite floats, at the top level, nested, in lists and in edge properties
@@ -249,9 +249,9 @@ BAD_INPUTS: list[tuple[str, _Call]] = [
 
 
 @pytest.mark.parametrize("call", [c for _, c in BAD_INPUTS], ids=[n for n, _ in BAD_INPUTS])
-def test_bad_input_raises_remdb_error_and_leaves_data_intact(db: remdb.Database, call: _Call) -> None:
+def test_bad_input_raises_remlite_error_and_leaves_data_intact(db: remlite.Database, call: _Call) -> None:
     before = _snapshot(db)
-    with pytest.raises(RemDBError):
+    with pytest.raises(RemliteError):
         call(db)
     assert _snapshot(db) == before
     assert db.check()["ok"]
@@ -264,27 +264,27 @@ def test_bad_input_raises_remdb_error_and_leaves_data_intact(db: remdb.Database,
     ("record", "field"),
     [({"v": INF}, "v"), ({"v": -INF}, "v"), ({"o": {"a": [1, {"b": NAN}]}}, "o.a.1.b"), ({"o": [INF]}, "o.0")],
 )
-def test_non_finite_float_names_the_field(db: remdb.Database, record: dict[str, Any], field: str) -> None:
+def test_non_finite_float_names_the_field(db: remlite.Database, record: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as info:
         db.insert("free", record)
     assert info.value.field == field
     assert field in info.value.message
 
 
-def test_non_finite_edge_property_names_the_property(db: remdb.Database) -> None:
+def test_non_finite_edge_property_names_the_property(db: remlite.Database) -> None:
     with pytest.raises(ValidationError) as info:
         db.add_edge(*_ids(db), "links", {"w": {"x": NAN}})
     assert info.value.field == "w.x"
 
 
-def test_infinity_in_batch_names_record_and_field(db: remdb.Database) -> None:
+def test_infinity_in_batch_names_record_and_field(db: remlite.Database) -> None:
     with pytest.raises(ValidationError) as info:
         db.insert_batch("free", [{"v": 1.5}, {"v": 2.5}, {"o": {"x": INF}}])
     assert info.value.field == "o.x"
     assert info.value.details["record"] == 2
 
 
-def test_finite_floats_still_stored(db: remdb.Database) -> None:
+def test_finite_floats_still_stored(db: remlite.Database) -> None:
     rid = db.insert("free", {"v": 1e308, "o": {"x": [-1e-308, 0.0, -0.0]}})
     assert db.get(rid)["v"] == 1e308
     assert db.check()["ok"]
@@ -307,21 +307,21 @@ def test_finite_floats_still_stored(db: remdb.Database) -> None:
 def test_json_value_fault_finds_the_first_bad_value(
     records: list[dict[str, Any]], expected: tuple[int, str] | None
 ) -> None:
-    from remdb.schema.validate import json_value_fault
+    from remlite.schema.validate import json_value_fault
 
     found = json_value_fault(records)
     assert (found[:2] if found else None) == expected
 
 
 def test_json_value_fault_position_beyond_the_first_slice() -> None:
-    from remdb.schema.validate import json_value_fault
+    from remlite.schema.validate import json_value_fault
 
     records: list[dict[str, Any]] = [{"a": i, "b": None} for i in range(10_000)]
     records[9_000] = {"a": [INF]}
     assert json_value_fault(records) == (9_000, "a.0", "inf is not a finite number (JSON has no NaN or Infinity)")
 
 
-def test_numpy_infinity_is_refused(db: remdb.Database) -> None:
+def test_numpy_infinity_is_refused(db: remlite.Database) -> None:
     np = pytest.importorskip("numpy")
     with pytest.raises(ValidationError) as info:
         db.insert("free", {"v": np.float32("inf")})
@@ -334,20 +334,20 @@ def test_numpy_infinity_is_refused(db: remdb.Database) -> None:
 
 
 @pytest.mark.parametrize("value", [2**63, 2**64 - 1, 2**64, -(2**63) - 1, 2**70])
-def test_integer_out_of_range_names_the_field(db: remdb.Database, value: int) -> None:
+def test_integer_out_of_range_names_the_field(db: remlite.Database, value: int) -> None:
     with pytest.raises(ValidationError) as info:
         db.insert("free", {"o": {"big": value}})
     assert info.value.field == "o.big"
 
 
 @pytest.mark.parametrize("value", [2**63 - 1, -(2**63), 1234567890123456789])
-def test_integers_within_64_bits_accepted(db: remdb.Database, value: int) -> None:
+def test_integers_within_64_bits_accepted(db: remlite.Database, value: int) -> None:
     rid = db.insert("free", {"o": {"big": value}, "v": value, "title": "x" * 19 + "1234567890123456789"})
     assert db.get(rid)["o"]["big"] == value
     assert db.find("free", "v", eq=value) == [rid]
 
 
-def test_unsigned_64_bit_integer_in_an_indexed_field_refused_before_any_chunk(db: remdb.Database) -> None:
+def test_unsigned_64_bit_integer_in_an_indexed_field_refused_before_any_chunk(db: remlite.Database) -> None:
     """Integers of 2**63 and above fit a JSON row but not an index key (or a SQL BIGINT): they are
     refused at validation, so a batch whose third chunk holds one writes nothing."""
     before = _snapshot(db)
@@ -363,13 +363,13 @@ def test_unsigned_64_bit_integer_in_an_indexed_field_refused_before_any_chunk(db
 
 
 @pytest.mark.parametrize("name", ["edges", "EDGES"])
-def test_view_name_is_reserved(db: remdb.Database, name: str) -> None:
+def test_view_name_is_reserved(db: remlite.Database, name: str) -> None:
     with pytest.raises(SchemaError, match="reserved"):
         db.register_schema({"properties": {"a": {"type": "string"}}}, name=name)
     assert "edges" in db.sql("SELECT * FROM edges").columns[:3] or db.sql("SELECT * FROM edges").columns[0] == "src"
 
 
-def test_edges_view_still_answers(db: remdb.Database) -> None:
+def test_edges_view_still_answers(db: remlite.Database) -> None:
     with pytest.raises(SchemaError):
         db.register_schema({"name": "edges", "properties": {"a": {"type": "string"}}})
     assert db.sql("SELECT src, dst, type FROM edges").rows[0]["type"] == "links"
@@ -382,7 +382,7 @@ def test_edges_view_still_answers(db: remdb.Database) -> None:
     "query", ["SELECT count(*) AS n FROM free", "SELECT title, count(*) FROM free GROUP BY title", "LOOKUP 'k1'"]
 )
 def test_sql_after_close_raises(tmp_path: Path, query: str) -> None:
-    database = remdb.connect(tmp_path / "db")
+    database = remlite.connect(tmp_path / "db")
     database.register_schema(FREE)
     database.insert_batch("free", [{"title": f"t{i}", "v": i} for i in range(20)])
     database.sql(query)  # warms the column cache and DuckDB
@@ -398,7 +398,7 @@ def test_sql_after_close_raises(tmp_path: Path, query: str) -> None:
 # ------------------------------------------------------------------ fault 18: schemas
 
 
-def test_yaml_alias_bomb_is_refused_fast(tmp_path: Path, db: remdb.Database) -> None:
+def test_yaml_alias_bomb_is_refused_fast(tmp_path: Path, db: remlite.Database) -> None:
     bomb = ["name: bomb", "type: object", 'a: &a ["x","x","x","x","x","x","x","x","x"]']
     previous = "a"
     for level in "bcdefghi":
@@ -425,7 +425,7 @@ def test_yaml_alias_bomb_is_refused_fast(tmp_path: Path, db: remdb.Database) -> 
     assert "alias" in str(result[0])
 
 
-def test_yaml_without_aliases_still_loads(tmp_path: Path, db: remdb.Database) -> None:
+def test_yaml_without_aliases_still_loads(tmp_path: Path, db: remlite.Database) -> None:
     path = tmp_path / "plain.yaml"
     path.write_text("name: plain\ntype: object\nproperties:\n  a: {type: string}\n")
     assert db.register_schema(path)["name"] == "plain"
@@ -440,7 +440,7 @@ def test_yaml_without_aliases_still_loads(tmp_path: Path, db: remdb.Database) ->
         {"a": {"type": "string", "minLength": -1}},
     ],
 )
-def test_schema_that_cannot_compile_is_refused(db: remdb.Database, properties: dict[str, Any]) -> None:
+def test_schema_that_cannot_compile_is_refused(db: remlite.Database, properties: dict[str, Any]) -> None:
     with pytest.raises(SchemaError):
         db.register_schema({"name": "never", "type": "object", "properties": properties})
     assert "never" not in [s["name"] for s in db.schemas()]
@@ -474,7 +474,7 @@ def http_server() -> Iterator[str]:
     thread.join()
 
 
-def test_remote_ref_is_refused_and_not_fetched(db: remdb.Database, http_server: str) -> None:
+def test_remote_ref_is_refused_and_not_fetched(db: remlite.Database, http_server: str) -> None:
     schema = {"name": "remote", "properties": {"a": {"$ref": f"{http_server}/schema.json"}}}
     with pytest.raises(SchemaError, match="ref"):
         db.register_schema(schema)
@@ -484,7 +484,7 @@ def test_remote_ref_is_refused_and_not_fetched(db: remdb.Database, http_server: 
     assert _Recorder.hits == []
 
 
-def test_file_ref_is_refused(tmp_path: Path, db: remdb.Database) -> None:
+def test_file_ref_is_refused(tmp_path: Path, db: remlite.Database) -> None:
     target = tmp_path / "secret.json"
     target.write_text('{"type": "string"}')
     for ref in (target.as_uri(), "secret.json", "other.json#/a"):
@@ -492,7 +492,7 @@ def test_file_ref_is_refused(tmp_path: Path, db: remdb.Database) -> None:
             db.register_schema({"name": "fileref", "properties": {"a": {"$ref": ref}}})
 
 
-def test_local_refs_still_work(db: remdb.Database) -> None:
+def test_local_refs_still_work(db: remlite.Database) -> None:
     schema = {
         "name": "local",
         "$defs": {"Team": {"type": "object", "properties": {"t": {"type": "string"}}}},
@@ -506,21 +506,21 @@ def test_local_refs_still_work(db: remdb.Database) -> None:
 
 
 @pytest.mark.parametrize("name", ["notes\n", "notes\n\n", "\nnotes", "no tes", "", "1notes"])
-def test_table_name_must_match_fully(db: remdb.Database, name: str) -> None:
+def test_table_name_must_match_fully(db: remlite.Database, name: str) -> None:
     with pytest.raises(SchemaError):
         db.register_schema({"properties": {"a": {"type": "string"}}}, name=name)
 
 
 def test_tenant_name_with_trailing_newline(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput):
-        remdb.connect(tmp_path, tenant="acme\n")
+        remlite.connect(tmp_path, tenant="acme\n")
     assert not (tmp_path / "acme\n").exists()
 
 
 # ------------------------------------------------------------------ fault 18: deep SQL
 
 
-def test_deep_parentheses_give_query_error(db: remdb.Database) -> None:
+def test_deep_parentheses_give_query_error(db: remlite.Database) -> None:
     with pytest.raises(QueryError, match="nest"):
         db.sql("SELECT * FROM free WHERE " + "(" * 5000 + "v = 1" + ")" * 5000)
     assert db.sql("SELECT * FROM free WHERE " + "(" * 20 + "v = 1" + ")" * 20).rows[0]["title"] == "first"
@@ -532,7 +532,7 @@ def test_deep_parentheses_give_query_error(db: remdb.Database) -> None:
 @pytest.mark.parametrize("provider", ["hash", "local"])
 @pytest.mark.parametrize("text", [LONE, "a\udfffb", "caf\u00e9 \udc80"])
 def test_embedding_a_lone_surrogate_is_invalid_input(provider: str, text: str) -> None:
-    from remdb.embed import get_provider
+    from remlite.embed import get_provider
 
     embedder = get_provider(provider)
     with pytest.raises(InvalidInput, match="surrogate"):

@@ -16,9 +16,9 @@ from typing import Any, BinaryIO
 import pytest
 from typer.testing import CliRunner
 
-import remdb
-from remdb.cli.app import app
-from remdb.errors import DatabaseLocked, NotFound, StorageError
+import remlite
+from remlite.cli.app import app
+from remlite.errors import DatabaseLocked, NotFound, StorageError
 
 NOTES: dict[str, Any] = {
     "name": "notes",
@@ -29,7 +29,7 @@ NOTES: dict[str, Any] = {
 ROWS = 20_000
 
 
-def _settle(db: remdb.Database) -> None:
+def _settle(db: remlite.Database) -> None:
     """Flush every memtable and compact, so the data lives in table files (.sst) only."""
     store = db._store
     for name in list(store.cf):
@@ -38,7 +38,7 @@ def _settle(db: remdb.Database) -> None:
 
 
 def _build(root: Path, rows: int = ROWS) -> None:
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         db.register_schema(NOTES)
         for start in range(0, rows, 1000):
             db.insert_batch("notes", [{"title": f"t{i}", "body": f"body {i} " * 8} for i in range(start, start + 1000)])
@@ -72,12 +72,12 @@ def test_missing_current_is_refused_and_repair_recovers(copy: Path) -> None:
     before = _listing(directory)
     for _ in range(2):  # the second attempt is the one that used to delete every table file
         with pytest.raises(StorageError, match="repair") as caught:
-            remdb.connect(copy)
+            remlite.connect(copy)
         assert not isinstance(caught.value, DatabaseLocked)
         assert str(directory) in str(caught.value)
         assert _listing(directory) == before
-    remdb.repair(copy, tenant="default")
-    with remdb.connect(copy) as db:
+    remlite.repair(copy, tenant="default")
+    with remlite.connect(copy) as db:
         assert db.count("notes") == ROWS
         assert sum(1 for _ in db.scan("notes")) == ROWS
         assert db.check()["ok"]
@@ -87,7 +87,7 @@ def test_repair_from_the_cli(copy: Path) -> None:
     (copy / "default" / "CURRENT").unlink()
     runner = CliRunner()
     refused = runner.invoke(app, ["count", "notes", "--path", str(copy)])
-    assert refused.exit_code == StorageError.exit_code and "rem repair" in refused.stderr
+    assert refused.exit_code == StorageError.exit_code and "remlite repair" in refused.stderr
     done = runner.invoke(app, ["repair", "--path", str(copy)])
     assert done.exit_code == 0, done.stderr
     counted = runner.invoke(app, ["count", "notes", "--path", str(copy)])
@@ -96,14 +96,14 @@ def test_repair_from_the_cli(copy: Path) -> None:
 
 def test_repair_of_a_missing_tenant_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="ghost"):
-        remdb.Database.repair(tmp_path, "ghost")
+        remlite.Database.repair(tmp_path, "ghost")
     assert not (tmp_path / "ghost").exists()
 
 
 def test_a_directory_without_database_files_is_created(tmp_path: Path) -> None:
     (tmp_path / "default").mkdir()
     (tmp_path / "default" / "notes.txt").write_text("not a database file")
-    with remdb.connect(tmp_path) as db:
+    with remlite.connect(tmp_path) as db:
         assert "entities" in [s["name"] for s in db.schemas()]
 
 
@@ -116,7 +116,7 @@ KEY_LENGTH = {"rows": 20, "ids": 16, "wal": 8}
 
 
 def _largest_sst(root: Path, family: str) -> Path:
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         files = db._store.db.live_files()
     size = KEY_LENGTH[family]
     mine = [f for f in files if len(f["start_key"]) == size and len(f["end_key"]) == size]
@@ -136,7 +136,7 @@ def test_corrupt_block_fails_reads_instead_of_cutting_them_short(copy: Path) -> 
         _flip_middle(_largest_sst(copy, family))
     # A runtime of its own: the default one's block cache may hold these blocks, verified when
     # read before the corruption (every copy of `built` has the same table files).
-    with remdb.connect(copy, runtime=remdb.Runtime()) as db:
+    with remlite.connect(copy, runtime=remlite.Runtime()) as db:
         with pytest.raises(StorageError, match=r"corrupt.*rows") as caught:
             sum(1 for _ in db.scan("notes"))
         assert "repair" in str(caught.value)
@@ -151,11 +151,11 @@ def test_corrupt_block_fails_reads_instead_of_cutting_them_short(copy: Path) -> 
 
 
 def test_point_reads_of_a_corrupt_block_raise_storage_error(copy: Path) -> None:
-    with remdb.connect(copy) as db:
+    with remlite.connect(copy) as db:
         ids = [r["id"] for r in db.scan("notes")]
     _flip_middle(_largest_sst(copy, "rows"))
     failed = 0
-    with remdb.connect(copy, runtime=remdb.Runtime()) as db:  # not the blocks cached by the scan above
+    with remlite.connect(copy, runtime=remlite.Runtime()) as db:  # not the blocks cached by the scan above
         for rid in ids[::10]:
             try:
                 db.get(rid)
@@ -175,7 +175,7 @@ def test_corrupt_manifest_is_a_storage_error(copy: Path) -> None:
     _flip_middle(manifest, 0.3)
     before = _listing(copy / "default")
     with pytest.raises(StorageError, match="corrupt") as caught:
-        remdb.connect(copy)
+        remlite.connect(copy)
     assert type(caught.value) is StorageError and "repair" in str(caught.value)
     assert _listing(copy / "default") == before
 
@@ -187,7 +187,7 @@ def test_checksum_mismatch_at_open_is_not_reported_as_a_lock(copy: Path) -> None
             data[i] ^= 0xFF
         sst.write_bytes(bytes(data))
     with pytest.raises(StorageError, match="block checksum mismatch") as caught:
-        remdb.connect(copy)
+        remlite.connect(copy)
     assert type(caught.value) is StorageError and "repair" in str(caught.value)
 
 
@@ -202,15 +202,15 @@ def test_cli_reports_a_corrupt_manifest_in_one_line(copy: Path) -> None:
 
 
 def test_create_false_refuses_a_missing_tenant(tmp_path: Path) -> None:
-    remdb.connect(tmp_path, "real").close()
+    remlite.connect(tmp_path, "real").close()
     with pytest.raises(NotFound, match=r"'typo'.*" + str(tmp_path)):
-        remdb.connect(tmp_path, "typo", create=False)
+        remlite.connect(tmp_path, "typo", create=False)
     assert not (tmp_path / "typo").exists()
     (tmp_path / "empty").mkdir()
     with pytest.raises(NotFound, match="empty"):
-        remdb.connect(tmp_path, "empty", create=False)
+        remlite.connect(tmp_path, "empty", create=False)
     assert list((tmp_path / "empty").iterdir()) == []
-    with remdb.connect(tmp_path, "real", create=False) as db:
+    with remlite.connect(tmp_path, "real", create=False) as db:
         assert db.tenant == "real"
 
 
@@ -230,7 +230,7 @@ def test_create_false_refuses_a_missing_tenant(tmp_path: Path) -> None:
     ],
 )
 def test_read_commands_do_not_create_a_mistyped_tenant(tmp_path: Path, args: list[str]) -> None:
-    remdb.connect(tmp_path).close()
+    remlite.connect(tmp_path).close()
     result = CliRunner().invoke(app, [*args, "--path", str(tmp_path), "--tenant", "typo"])
     assert result.exit_code == NotFound.exit_code, result.stdout + result.stderr
     assert len(result.stderr.splitlines()) == 1 and "typo" in result.stderr
@@ -259,7 +259,7 @@ def _wait(pid: int, timeout: float = 60.0) -> int:
     pytest.fail("the forked child hung")
 
 
-def _child_attempts(db: remdb.Database, rid: str) -> int:
+def _child_attempts(db: remlite.Database, rid: str) -> int:
     """Run in a forked child: every use of the inherited handle must raise; returns a bit mask of
     the attempts that did not raise the fork error."""
     attempts = [
@@ -281,7 +281,7 @@ def _child_attempts(db: remdb.Database, rid: str) -> int:
 
 
 def test_handle_inherited_through_fork_refuses_every_use(tmp_path: Path) -> None:
-    db = remdb.connect(tmp_path)
+    db = remlite.connect(tmp_path)
     db.register_schema(NOTES)
     rid = db.insert("notes", {"title": "parent"})
     pid = os.fork()
@@ -295,17 +295,17 @@ def test_handle_inherited_through_fork_refuses_every_use(tmp_path: Path) -> None
     ids = db.insert_batch("notes", [{"title": f"after {i}"} for i in range(100)])
     assert db.get(rid)["title"] == "parent" and db.count("notes") == 101
     db.close()
-    with remdb.connect(tmp_path) as again:
+    with remlite.connect(tmp_path) as again:
         assert again.get(ids[-1])["title"] == "after 99" and again.count("notes") == 101
 
 
-def _mp_child(db: remdb.Database, rid: str, out: Any) -> None:
+def _mp_child(db: remlite.Database, rid: str, out: Any) -> None:
     out.put(_child_attempts(db, rid))
 
 
 def test_multiprocessing_fork_child_refuses_the_handle(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("fork")
-    with remdb.connect(tmp_path) as db:
+    with remlite.connect(tmp_path) as db:
         db.register_schema(NOTES)
         rid = db.insert("notes", {"title": "parent"})
         out = ctx.Queue()
@@ -319,8 +319,8 @@ def test_multiprocessing_fork_child_refuses_the_handle(tmp_path: Path) -> None:
 
 def test_forked_child_that_exits_normally_does_not_hang(tmp_path: Path) -> None:
     script = (
-        "import os, sys, remdb\n"
-        f"db = remdb.connect({str(tmp_path)!r})\n"
+        "import os, sys, remlite\n"
+        f"db = remlite.connect({str(tmp_path)!r})\n"
         "db.insert('entities', {'key': 'k', 'name': 'n'})\n"
         "if os.fork() == 0:\n"
         "    sys.exit(0)\n"  # normal interpreter shutdown in the child, handle never closed
@@ -329,7 +329,7 @@ def test_forked_child_that_exits_normally_does_not_hang(tmp_path: Path) -> None:
     )
     done = subprocess.run([os.sys.executable, "-c", script], timeout=60, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    with remdb.connect(tmp_path) as db:
+    with remlite.connect(tmp_path) as db:
         assert db.lookup("k")
 
 
@@ -346,9 +346,9 @@ VECTORS: dict[str, Any] = {
 def test_close_releases_the_database_when_saving_an_index_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
 ) -> None:
-    from remdb.vector.store import VectorStore
+    from remlite.vector.store import VectorStore
 
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     db.register_schema(VECTORS)
     db.insert_batch("docs", [{"body": f"document {i}"} for i in range(200)])
     db.search("docs", "document 3", k=2)
@@ -364,7 +364,7 @@ def test_close_releases_the_database_when_saving_an_index_fails(
     assert db.closed
     assert not list(tmp_path.rglob("*.tmp"))
     monkeypatch.undo()
-    with remdb.connect(tmp_path, embedder="hash") as again:  # the lock was released
+    with remlite.connect(tmp_path, embedder="hash") as again:  # the lock was released
         assert again.count("docs") == 200
         assert len(again.search("docs", "document 3", k=2)) == 2
 
@@ -410,7 +410,7 @@ def _eventually(write: Callable[[], object], seconds: float = 10.0) -> None:
 
 
 def test_full_disk_on_tmpfs(small_disk: Path) -> None:
-    db = remdb.connect(small_disk, embedder="hash")
+    db = remlite.connect(small_disk, embedder="hash")
     db.register_schema(VECTORS)
     db.insert_batch("docs", [{"body": f"text number {i} " * 5} for i in range(3000)])
     db.search("docs", "text number 5", k=3)
@@ -424,5 +424,5 @@ def test_full_disk_on_tmpfs(small_disk: Path) -> None:
         db.close()
     assert db.closed and not list(small_disk.rglob("*.tmp"))
     filler.unlink()
-    with remdb.connect(small_disk, embedder="hash") as again:
+    with remlite.connect(small_disk, embedder="hash") as again:
         assert again.count("docs") == 3001

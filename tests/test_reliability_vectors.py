@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-import remdb
-from remdb.embed.hashing import HashProvider
-from remdb.errors import StorageError
-from remdb.semantic.check import check_vectors
-from remdb.storage.keyspace import row_label_key
-from remdb.vector import VectorIndex
-from remdb.vector.store import VectorStore
+import remlite
+from remlite.embed.hashing import HashProvider
+from remlite.errors import StorageError
+from remlite.semantic.check import check_vectors
+from remlite.storage.keyspace import row_label_key
+from remlite.vector import VectorIndex
+from remlite.vector.store import VectorStore
 
 DOCS = [
     ("cats", "the cat sat on the mat and purred at the kitten"),
@@ -50,25 +50,25 @@ def titles(rows: list[dict[str, Any]]) -> list[str]:
     return [r["title"] for r in rows]
 
 
-def field_of(db: remdb.Database) -> Any:
+def field_of(db: remlite.Database) -> Any:
     return db._vectors("notes").fields["body"]
 
 
-def problems(db: remdb.Database) -> list[str]:
+def problems(db: remlite.Database) -> list[str]:
     return check_vectors(db._store, db._registry, db._layout, db._vectors)
 
 
-def live_labels(db: remdb.Database) -> set[int]:
+def live_labels(db: remlite.Database) -> set[int]:
     return {int(n) for n in db._rownums([bytes.fromhex(r["id"].replace("-", "")) for r in db.scan("notes")])}
 
 
-def loaded_index(db: remdb.Database) -> VectorIndex:
+def loaded_index(db: remlite.Database) -> VectorIndex:
     fv = field_of(db)
     return fv.ensure_index(db._wal.seq, db._wal.iter_after, db._rownums)
 
 
-def fresh(path: Path, rows: list[tuple[str, str]]) -> remdb.Database:
-    db = remdb.connect(path, embedder="hash")
+def fresh(path: Path, rows: list[tuple[str, str]]) -> remlite.Database:
+    db = remlite.connect(path, embedder="hash")
     db.register_schema(NOTES)
     for title, body in rows:
         db.insert("notes", {"title": title, "body": body})
@@ -83,16 +83,16 @@ def test_hard_delete_and_reinsert_while_the_index_is_not_loaded_leaves_no_ghost(
     assert titles(db.search("notes", DOCS[5][1], k=1)) == ["kitten"]
     db.close()  # the index is saved
     for _ in range(4):  # every round would add one more ghost
-        db = remdb.connect(tmp_path, embedder="hash")  # no search: the index stays on disk
+        db = remlite.connect(tmp_path, embedder="hash")  # no search: the index stays on disk
         db.delete(db.lookup("kitten")[0]["id"], hard=True)
         db.insert("notes", {"title": "kitten", "body": DOCS[5][1]})
         db.close()
-        db = remdb.connect(tmp_path, embedder="hash")
+        db = remlite.connect(tmp_path, embedder="hash")
         assert titles(db.search("notes", DOCS[5][1], k=1)) == ["kitten"]
         index = loaded_index(db)
         assert len(index) == len(DOCS) and set(index.labels().tolist()) == live_labels(db)
         db.close()
-    with remdb.connect(tmp_path, embedder="hash") as db:
+    with remlite.connect(tmp_path, embedder="hash") as db:
         assert problems(db) == []
 
 
@@ -100,14 +100,14 @@ def test_soft_delete_and_emptied_text_while_unloaded_are_removed_on_catch_up(tmp
     db = fresh(tmp_path, DOCS)
     db.search("notes", "cat", k=1)
     db.close()
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     db.delete(db.lookup("dogs")[0]["id"])  # soft
     db.insert("notes", {"title": "rust"})  # keyed upsert without body: no embedding source any more
     db.delete(db.lookup("stocks")[0]["id"], hard=True)
     db.insert("notes", {"title": "stocks", "body": DOCS[2][1]})
     db.delete(db.lookup("stocks")[0]["id"])  # re-inserted, then soft deleted
     db.close()
-    with remdb.connect(tmp_path, embedder="hash") as db:
+    with remlite.connect(tmp_path, embedder="hash") as db:
         found = titles(db.search("notes", "cats dogs stock rust programming", k=10))
         assert sorted(found) == ["cats", "kitten", "python"]
         embedded = [bytes.fromhex(db.lookup(t)[0]["id"].replace("-", "")) for t in ("cats", "kitten", "python")]
@@ -137,7 +137,7 @@ def test_search_skips_ghost_labels_and_still_returns_k(tmp_path: Path) -> None:
 NEW_MODEL_DIM = 32
 
 
-def assert_in_new_space(db: remdb.Database, model: HashProvider) -> None:
+def assert_in_new_space(db: remlite.Database, model: HashProvider) -> None:
     fv = field_of(db)
     assert fv.config["dimension"] == model.dimension
     rows = list(db.scan("notes"))
@@ -251,7 +251,7 @@ def test_index_file_copied_from_another_database_is_not_trusted(tmp_path: Path) 
     db.search("notes", "cat", k=1)
     db.close()
     shutil.copyfile(index_file(tmp_path / "other"), index_file(tmp_path / "db"))
-    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+    with remlite.connect(tmp_path / "db", embedder="hash") as db:
         for title, body in OTHER + DOCS[:2]:
             assert titles(db.search("notes", body, k=1)) == [title]
         assert problems(db) == []
@@ -261,7 +261,7 @@ def test_index_file_from_a_later_history_than_a_restored_backup_is_not_trusted(t
     db = fresh(tmp_path / "db", DOCS[:3])
     db.close()
     shutil.copytree(tmp_path / "db", tmp_path / "backup")
-    db = remdb.connect(tmp_path / "db", embedder="hash")
+    db = remlite.connect(tmp_path / "db", embedder="hash")
     for title, body in DOCS[3:]:
         db.insert("notes", {"title": title, "body": body})
     db.search("notes", "cat", k=1)
@@ -270,13 +270,13 @@ def test_index_file_from_a_later_history_than_a_restored_backup_is_not_trusted(t
     newer = newer_file.read_bytes()
     shutil.rmtree(tmp_path / "db")
     shutil.copytree(tmp_path / "backup", tmp_path / "db")  # roll back
-    db = remdb.connect(tmp_path / "db", embedder="hash")
+    db = remlite.connect(tmp_path / "db", embedder="hash")
     for title, body in OTHER:  # a different history, past the newer file's seq
         db.insert("notes", {"title": title, "body": body})
     db.close()  # the index was never loaded: nothing saved
     newer_file.parent.mkdir(parents=True, exist_ok=True)
     newer_file.write_bytes(newer)
-    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+    with remlite.connect(tmp_path / "db", embedder="hash") as db:
         assert VectorIndex.info(newer_file).seq <= db.last_seq
         for title, body in DOCS[:3] + OTHER:
             assert titles(db.search("notes", body, k=1)) == [title]
@@ -289,7 +289,7 @@ def test_an_untouched_index_file_is_trusted(tmp_path: Path, monkeypatch: pytest.
     db = fresh(tmp_path, DOCS)
     db.search("notes", "cat", k=1)
     db.close()
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     db.insert("notes", {"title": "new", "body": "an entirely new kitten story"})
     monkeypatch.setattr(type(field_of(db)), "rebuild", lambda *a, **k: pytest.fail("rebuilt a good index"))
     assert titles(db.search("notes", "an entirely new kitten story", k=1)) == ["new"]
@@ -331,11 +331,11 @@ def test_check_vectors_reports_planted_damage(tmp_path: Path) -> None:
     assert any("1000000000" in p for p in problems(db)), "the loaded index's ghost label is not reported"
     field_of(db).save(force=True)
     db.close()
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     assert any("1000000000" in p for p in problems(db)), "the saved file's ghost label is not reported"
     assert field_of(db).index is None  # checking the file did not load it for the database
     db.close()
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     field_of(db).path.unlink()
     python = bytes.fromhex(db.lookup("python")[0]["id"].replace("-", ""))
     db._store.cf["vectors"].delete(field_of(db).prefix + python)  # a live row lost its vector

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-import remdb
-from remdb import ids as idmod
-from remdb import migrate
-from remdb.errors import InvalidInput, NotFound, StorageError, UnknownTable, ValidationError
-from remdb.records import TableLayout
-from remdb.schema.validate import RecordValidator
-from remdb.storage.engine import COLUMN_FAMILIES, Store
+import remlite
+from remlite import ids as idmod
+from remlite import migrate
+from remlite.errors import InvalidInput, NotFound, StorageError, UnknownTable, ValidationError
+from remlite.records import TableLayout
+from remlite.schema.validate import RecordValidator
+from remlite.storage.engine import COLUMN_FAMILIES, Store
 
 ITEMS_V1: dict[str, Any] = {
     "name": "items",
@@ -51,12 +51,12 @@ def items(n: int, start: int = 0) -> list[dict[str, Any]]:
     ]
 
 
-def snapshot(db: remdb.Database) -> dict[str, list[tuple[bytes, bytes]]]:
+def snapshot(db: remlite.Database) -> dict[str, list[tuple[bytes, bytes]]]:
     """Every key and value of every column family."""
     return {name: list(db._store.cf[name].items()) for name in COLUMN_FAMILIES}
 
 
-def assert_ok(db: remdb.Database) -> None:
+def assert_ok(db: remlite.Database) -> None:
     report = db.check()
     assert report["ok"], report["problems"]
 
@@ -67,8 +67,8 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def db(root: Path) -> Iterator[remdb.Database]:
-    database = remdb.connect(root, embedder="hash")
+def db(root: Path) -> Iterator[remlite.Database]:
+    database = remlite.connect(root, embedder="hash")
     yield database
     database.close()
 
@@ -77,7 +77,7 @@ def db(root: Path) -> Iterator[remdb.Database]:
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, False, 1.5, "10", None])
-def test_insert_batch_refuses_a_chunk_size_that_is_not_a_positive_int(db: remdb.Database, bad: Any) -> None:
+def test_insert_batch_refuses_a_chunk_size_that_is_not_a_positive_int(db: remlite.Database, bad: Any) -> None:
     db.register_schema(ITEMS_V1)
     db.insert_batch("items", items(3))
     before = snapshot(db)
@@ -97,12 +97,12 @@ def test_insert_batch_refuses_a_chunk_size_that_is_not_a_positive_int(db: remdb.
 
 
 def _prepared(path: Path) -> None:
-    with remdb.connect(path, embedder="hash") as db:
+    with remlite.connect(path, embedder="hash") as db:
         db.register_schema(ITEMS_V1)
         db.insert_batch("items", items(ROWS))
 
 
-def _assert_upgrade_state(db: remdb.Database) -> None:
+def _assert_upgrade_state(db: remlite.Database) -> None:
     """The table is fully under one of the two schemas, and both schemas' indexes answer."""
     assert_ok(db)
     indexed = db.schema("items")["indexed_fields"]
@@ -144,7 +144,7 @@ def test_an_interrupted_upgrade_leaves_one_whole_schema(
     for fail_at in range(1, 30):
         path = tmp_path / f"run{fail_at}"
         shutil.copytree(pristine, path)
-        db = remdb.connect(path, embedder="hash")
+        db = remlite.connect(path, embedder="hash")
         calls = _failing_writes(monkeypatch, fail_at, only_once)
         try:
             db.register_schema(ITEMS_V2)
@@ -158,7 +158,7 @@ def test_an_interrupted_upgrade_leaves_one_whole_schema(
         if only_once and failed:
             _assert_upgrade_state(db)  # the failed attempt cleaned up after itself, in this process
         db.close()
-        with remdb.connect(path, embedder="hash") as reopened:
+        with remlite.connect(path, embedder="hash") as reopened:
             _assert_upgrade_state(reopened)
             reopened.register_schema(ITEMS_V2)  # a retry completes the upgrade
             _assert_upgrade_state(reopened)
@@ -173,14 +173,14 @@ def test_an_interrupted_upgrade_leaves_one_whole_schema(
 
 _KILLER = """
 import os, signal, sys
-from remdb import ids as idmod
-from remdb import migrate
-from remdb.storage.engine import Store
-import remdb
+from remlite import ids as idmod
+from remlite import migrate
+from remlite.storage.engine import Store
+import remlite
 
 path, kill_at = sys.argv[1], int(sys.argv[2])
 migrate.CHUNK = 100
-db = remdb.connect(path, embedder="hash")
+db = remlite.connect(path, embedder="hash")
 calls = [0]
 real = Store.write
 def write(self, batch):
@@ -206,14 +206,14 @@ def test_kill_9_during_an_upgrade_leaves_one_whole_schema(tmp_path: Path) -> Non
             [sys.executable, "-c", script, str(path), str(kill_at)], env=env, capture_output=True, text=True
         )
         assert child.returncode == -signal.SIGKILL, child.stderr  # killed mid-upgrade, not after it
-        with remdb.connect(path, embedder="hash") as db:
+        with remlite.connect(path, embedder="hash") as db:
             _assert_upgrade_state(db)
             db.register_schema(ITEMS_V2)
             _assert_upgrade_state(db)
         shutil.rmtree(path)
 
 
-def test_a_failed_upgrade_changes_nothing_in_memory(db: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_upgrade_changes_nothing_in_memory(db: remlite.Database, monkeypatch: pytest.MonkeyPatch) -> None:
     db.register_schema(ITEMS_V1)
     db.insert_batch("items", items(20))
     seq, before = db.last_seq, db.schema("items")
@@ -229,7 +229,7 @@ def test_a_failed_upgrade_changes_nothing_in_memory(db: remdb.Database, monkeypa
     assert_ok(db)
 
 
-def test_drop_schema_leaves_no_key_of_the_table(db: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drop_schema_leaves_no_key_of_the_table(db: remlite.Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nor of a partial upgrade build whose clean-up failed too (a full disk)."""
     timed = {
         **ITEMS_V1,
@@ -253,7 +253,7 @@ def test_drop_schema_leaves_no_key_of_the_table(db: remdb.Database, monkeypatch:
     assert_ok(db)
 
 
-def test_a_table_losing_and_regaining_its_time_index_keeps_a_true_span(db: remdb.Database) -> None:
+def test_a_table_losing_and_regaining_its_time_index_keeps_a_true_span(db: remlite.Database) -> None:
     """Rows written while start_time/end_time are not indexed do not raise the span statistic, so
     the statistic must be recomputed when the index comes back."""
     timed = {
@@ -337,7 +337,7 @@ def _race(
 
 
 def test_insert_batch_racing_schema_upgrades_writes_under_the_current_schema(
-    db: remdb.Database, monkeypatch: pytest.MonkeyPatch
+    db: remlite.Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db.register_schema(ITEMS_V1)
     db.insert_batch("items", items(10))
@@ -357,7 +357,9 @@ def test_insert_batch_racing_schema_upgrades_writes_under_the_current_schema(
     assert len(db.search("items", "shared", k=total, mode="text")) == total
 
 
-def test_insert_racing_a_stricter_schema_is_refused_whole(db: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_insert_racing_a_stricter_schema_is_refused_whole(
+    db: remlite.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db.register_schema(ITEMS_V1)
     strict = {**ITEMS_V1, "properties": {**ITEMS_V1["properties"], "kind": {"type": "string", "maxLength": 1}}}
     inserted, changed = _race(
@@ -371,7 +373,7 @@ def test_insert_racing_a_stricter_schema_is_refused_whole(db: remdb.Database, mo
     assert_ok(db)
 
 
-def test_insert_racing_a_drop_of_its_table(db: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_insert_racing_a_drop_of_its_table(db: remlite.Database, monkeypatch: pytest.MonkeyPatch) -> None:
     db.register_schema(ITEMS_V1)
     inserted, changed = _race(
         monkeypatch, lambda i: db.drop_schema("items"), lambda i: db.insert_batch("items", items(3)), 1
@@ -394,7 +396,7 @@ def test_insert_racing_a_drop_of_its_table(db: remdb.Database, monkeypatch: pyte
 
 
 def test_a_layout_cached_while_an_upgrade_publishes_is_not_stale(
-    db: remdb.Database, monkeypatch: pytest.MonkeyPatch
+    db: remlite.Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A reader building the table's layout from the old schema must not store it after the
     upgrade emptied the cache (later writes would index the old schema's fields)."""
@@ -444,7 +446,7 @@ def _refuse_after_spans(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("failure", ["store-write", "after-spans"])
 def test_a_failed_write_leaves_no_in_memory_trace(root: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
-    with remdb.connect(root, embedder="hash") as db:
+    with remlite.connect(root, embedder="hash") as db:
         db.insert("moments", _moment("short", "2025-01-01T00:00:00+00:00", "2025-01-01T01:00:00+00:00"))
         seq, count, rownum = db.last_seq, db.count("moments"), db._next_rownum
         before = snapshot(db)
@@ -461,7 +463,7 @@ def test_a_failed_write_leaves_no_in_memory_trace(root: Path, monkeypatch: pytes
         db.insert("moments", _moment("trip", "2025-05-01T00:00:00+00:00", "2025-05-06T00:00:00+00:00"))
         assert db.last_seq == seq + 1 and db.count("moments") == count + 1
         assert_ok(db)
-    with remdb.connect(root, embedder="hash") as db:
+    with remlite.connect(root, embedder="hash") as db:
         assert_ok(db)
         found = db.moments(since="2025-05-04T00:00:00+00:00", until="2025-05-04T01:00:00+00:00")
         assert [m["name"] for m in found] == ["trip"]
@@ -470,7 +472,7 @@ def test_a_failed_write_leaves_no_in_memory_trace(root: Path, monkeypatch: pytes
 # ---------------------------------------------------------------------- fault 12: inline-edge endpoints
 
 
-def test_a_bad_inline_edge_endpoint_in_the_last_chunk_writes_nothing(db: remdb.Database) -> None:
+def test_a_bad_inline_edge_endpoint_in_the_last_chunk_writes_nothing(db: remlite.Database) -> None:
     db.register_schema(ITEMS_V1)
     target = db.insert("items", {"kind": "target"})
     gone = db.insert("items", {"kind": "gone"})
@@ -500,7 +502,7 @@ def test_a_bad_inline_edge_endpoint_in_the_last_chunk_writes_nothing(db: remdb.D
     assert_ok(db)
 
 
-def test_a_reembed_racing_a_schema_upgrade_takes_effect(db: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reembed_racing_a_schema_upgrade_takes_effect(db: remlite.Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """An upgrade that leaves the embedding fields alone keeps the table's vector state, so a re-embed
     that started before it switches the field objects every later write and search uses."""
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import remdb
-from remdb.errors import InvalidInput, UnknownTable
-from remdb.settings import Settings
+import remlite
+from remlite.errors import InvalidInput, UnknownTable
+from remlite.settings import Settings
 
 ITEMS = {
     "name": "items",
@@ -28,12 +28,12 @@ ITEMS = {
 
 
 @pytest.fixture
-def runtime() -> Iterator[remdb.Runtime]:
-    with remdb.Runtime(memory_mb=64, max_open_tenants=2) as rt:
+def runtime() -> Iterator[remlite.Runtime]:
+    with remlite.Runtime(memory_mb=64, max_open_tenants=2) as rt:
         yield rt
 
 
-def fill(db: remdb.Database, tag: str, rows: int = 30) -> list[str]:
+def fill(db: remlite.Database, tag: str, rows: int = 30) -> list[str]:
     db.register_schema(ITEMS)
     return db.insert_batch("items", [{"n": i, "kind": f"{tag}{i % 3}", "body": f"word {tag}"} for i in range(rows)])
 
@@ -42,10 +42,10 @@ def open_files() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_tenants_share_one_cache_duckdb_column_budget_and_provider(tmp_path: Path, runtime: remdb.Runtime) -> None:
+def test_tenants_share_one_cache_duckdb_column_budget_and_provider(tmp_path: Path, runtime: remlite.Runtime) -> None:
     a = runtime.connect(tmp_path, "a", embedder="hash")
     b = runtime.connect(tmp_path, "b", embedder="hash")
-    other = remdb.Runtime().connect(tmp_path, "c", embedder="hash")
+    other = remlite.Runtime().connect(tmp_path, "c", embedder="hash")
     try:
         assert a._store.shared is b._store.shared is runtime.memory
         assert a._store.shared is not other._store.shared
@@ -59,14 +59,14 @@ def test_tenants_share_one_cache_duckdb_column_budget_and_provider(tmp_path: Pat
 
 
 def test_connect_uses_the_default_runtime(tmp_path: Path) -> None:
-    with remdb.connect(tmp_path, "a") as a, remdb.connect(tmp_path, "b") as b:
-        assert a._runtime is b._runtime is remdb.default_runtime()
+    with remlite.connect(tmp_path, "a") as a, remlite.connect(tmp_path, "b") as b:
+        assert a._runtime is b._runtime is remlite.default_runtime()
         assert a._store.shared is b._store.shared
     with pytest.raises(InvalidInput, match="runtime"):
-        remdb.connect(tmp_path, "c", runtime="shared")  # type: ignore[arg-type]
+        remlite.connect(tmp_path, "c", runtime="shared")  # type: ignore[arg-type]
 
 
-def test_sql_results_stay_per_tenant_on_one_duckdb(tmp_path: Path, runtime: remdb.Runtime) -> None:
+def test_sql_results_stay_per_tenant_on_one_duckdb(tmp_path: Path, runtime: remlite.Runtime) -> None:
     a, b = runtime.connect(tmp_path, "a"), runtime.connect(tmp_path, "b")
     try:
         fill(a, "a", 30)
@@ -90,7 +90,7 @@ def test_sql_results_stay_per_tenant_on_one_duckdb(tmp_path: Path, runtime: remd
         b.close()
 
 
-def test_column_budget_evicts_least_recently_used_across_tenants(tmp_path: Path, runtime: remdb.Runtime) -> None:
+def test_column_budget_evicts_least_recently_used_across_tenants(tmp_path: Path, runtime: remlite.Runtime) -> None:
     a, b = runtime.connect(tmp_path, "a"), runtime.connect(tmp_path, "b")
     try:
         fill(a, "a")
@@ -109,7 +109,7 @@ def test_column_budget_evicts_least_recently_used_across_tenants(tmp_path: Path,
         b.close()
 
 
-def test_pool_closes_least_recently_used_idle_tenants(tmp_path: Path, runtime: remdb.Runtime) -> None:
+def test_pool_closes_least_recently_used_idle_tenants(tmp_path: Path, runtime: remlite.Runtime) -> None:
     ids = {}
     before = open_files()
     with runtime.tenant(tmp_path, "t0") as held:
@@ -133,7 +133,7 @@ def test_pool_closes_least_recently_used_idle_tenants(tmp_path: Path, runtime: r
     assert runtime.open_tenants == 0 and open_files() <= before
 
 
-def test_pool_hands_out_one_handle_per_tenant(tmp_path: Path, runtime: remdb.Runtime) -> None:
+def test_pool_hands_out_one_handle_per_tenant(tmp_path: Path, runtime: remlite.Runtime) -> None:
     with runtime.tenant(tmp_path, "a") as first, runtime.tenant(tmp_path / "." / "", "a") as second:
         assert first is second
         with runtime.tenant(tmp_path, "b"), runtime.tenant(tmp_path, "c"):
@@ -144,13 +144,13 @@ def test_pool_hands_out_one_handle_per_tenant(tmp_path: Path, runtime: remdb.Run
 def test_settings_are_read_from_the_environment_in_one_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("REMDB_PATH", str(tmp_path / "root"))
-    monkeypatch.setenv("REMDB_TENANT", "acme")
-    monkeypatch.setenv("REMDB_EMBED_PROVIDER", " Hash ")
-    monkeypatch.setenv("REMDB_EMBED_BASE_URL", "http://127.0.0.1:9/v1")
-    monkeypatch.setenv("REMDB_EMBED_MODEL", "m1")
-    monkeypatch.setenv("REMDB_MEMORY_MB", "96")
-    monkeypatch.setenv("REMDB_MAX_OPEN_TENANTS", "3")
+    monkeypatch.setenv("REMLITE_PATH", str(tmp_path / "root"))
+    monkeypatch.setenv("REMLITE_TENANT", "acme")
+    monkeypatch.setenv("REMLITE_EMBED_PROVIDER", " Hash ")
+    monkeypatch.setenv("REMLITE_EMBED_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("REMLITE_EMBED_MODEL", "m1")
+    monkeypatch.setenv("REMLITE_MEMORY_MB", "96")
+    monkeypatch.setenv("REMLITE_MAX_OPEN_TENANTS", "3")
     settings = Settings.from_env()
     assert settings == Settings(
         path=tmp_path / "root",
@@ -161,25 +161,25 @@ def test_settings_are_read_from_the_environment_in_one_place(
         memory_mb=96,
         max_open_tenants=3,
     )
-    rt = remdb.Runtime()
+    rt = remlite.Runtime()
     assert (rt.memory_mb, rt.max_open_tenants) == (96, 3)
-    monkeypatch.setenv("REMDB_MEMORY_MB", "512")
+    monkeypatch.setenv("REMLITE_MEMORY_MB", "512")
     assert rt.settings.memory_mb == 96 and rt.memory_mb == 96  # read once, when the runtime was made
-    assert remdb.Runtime(memory_mb=32).memory_mb == 32
-    with remdb.connect() as db:  # connect() without a path: REMDB_PATH; the default embedder: hash
+    assert remlite.Runtime(memory_mb=32).memory_mb == 32
+    with remlite.connect() as db:  # connect() without a path: REMLITE_PATH; the default embedder: hash
         assert db.path == tmp_path / "root" / "default"
         assert db._provider_for(None).name == "hash"
     for bad in ("lots", "0", "-5"):
-        monkeypatch.setenv("REMDB_MEMORY_MB", bad)
-        with pytest.raises(InvalidInput, match="REMDB_MEMORY_MB"):
+        monkeypatch.setenv("REMLITE_MEMORY_MB", bad)
+        with pytest.raises(InvalidInput, match="REMLITE_MEMORY_MB"):
             Settings.from_env()
-    assert Settings.from_env({}).path.name == "remdb" and Settings.from_env({}).memory_mb == 512
+    assert Settings.from_env({}).path.name == "remlite" and Settings.from_env({}).memory_mb == 512
     with pytest.raises(InvalidInput, match="max_open_tenants"):
-        remdb.Runtime(max_open_tenants=0, settings=Settings.from_env({}))
+        remlite.Runtime(max_open_tenants=0, settings=Settings.from_env({}))
 
 
 def test_source_reads_the_environment_only_in_settings() -> None:
-    src = Path(remdb.__file__).parent
+    src = Path(remlite.__file__).parent
     readers = sorted(
         str(path.relative_to(src))
         for path in src.rglob("*.py")
@@ -188,7 +188,7 @@ def test_source_reads_the_environment_only_in_settings() -> None:
     assert readers == ["settings.py"]
 
 
-def test_threads_querying_different_tenants(tmp_path: Path, runtime: remdb.Runtime) -> None:
+def test_threads_querying_different_tenants(tmp_path: Path, runtime: remlite.Runtime) -> None:
     dbs = [runtime.connect(tmp_path, f"t{i}") for i in range(4)]
     for i, db in enumerate(dbs):
         fill(db, f"t{i}", 10 + i)
@@ -216,7 +216,7 @@ def test_threads_querying_different_tenants(tmp_path: Path, runtime: remdb.Runti
 
 
 def test_a_database_dropped_without_close_leaves_nothing_in_the_runtime(
-    tmp_path: Path, runtime: remdb.Runtime
+    tmp_path: Path, runtime: remlite.Runtime
 ) -> None:
     db = runtime.connect(tmp_path, "a")
     fill(db, "a")
@@ -230,7 +230,7 @@ def test_a_database_dropped_without_close_leaves_nothing_in_the_runtime(
 
 
 def test_pool_under_threads_stays_bounded_and_every_lease_sees_its_tenant(
-    tmp_path: Path, runtime: remdb.Runtime
+    tmp_path: Path, runtime: remlite.Runtime
 ) -> None:
     names = [f"p{i}" for i in range(5)]
     for name in names:
@@ -257,8 +257,8 @@ def test_pool_under_threads_stays_bounded_and_every_lease_sees_its_tenant(
     assert runtime.open_tenants == 2 and not runtime._closing
 
 
-def test_pool_open_failure_reaches_the_caller_and_leaves_no_slot(tmp_path: Path, runtime: remdb.Runtime) -> None:
-    with pytest.raises(remdb.NotFound, match="ghost"), runtime.tenant(tmp_path, "ghost", create=False):
+def test_pool_open_failure_reaches_the_caller_and_leaves_no_slot(tmp_path: Path, runtime: remlite.Runtime) -> None:
+    with pytest.raises(remlite.NotFound, match="ghost"), runtime.tenant(tmp_path, "ghost", create=False):
         pass
     assert runtime.open_tenants == 0 and not (tmp_path / "ghost").exists()
     with runtime.tenant(tmp_path, "ghost") as db:  # and a later lease may create it

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-import remdb
-from remdb.errors import IncompatibleSchema, SchemaError, UnknownTable, ValidationError
+import remlite
+from remlite.errors import IncompatibleSchema, SchemaError, UnknownTable, ValidationError
 from tests.conftest import TASKS
 
 
@@ -34,14 +34,14 @@ class NestedExtras(BaseModel):
     code: str
 
 
-def test_templates_registered_on_init(db: remdb.Database) -> None:
+def test_templates_registered_on_init(db: remlite.Database) -> None:
     names = {s["name"] for s in db.schemas()}
     assert {"resources", "entities", "moments", "agentlets", "sessions", "messages"} <= names
     assert db.schema("resources")["key_field"] == ["uri", "chunk_ordinal"]
     assert set(db.templates()) == {"resources", "entities", "moments", "agentlets", "sessions", "messages"}
 
 
-def test_register_pydantic_model_name_and_flattened_extras(db: remdb.Database) -> None:
+def test_register_pydantic_model_name_and_flattened_extras(db: remlite.Database) -> None:
     info = db.register_schema(Person)
     assert info["name"] == "person"
     assert info["key_field"] == "email"
@@ -49,12 +49,12 @@ def test_register_pydantic_model_name_and_flattened_extras(db: remdb.Database) -
     assert info["description"] == "People we know"
 
 
-def test_nested_json_schema_extra_is_read(db: remdb.Database) -> None:
+def test_nested_json_schema_extra_is_read(db: remlite.Database) -> None:
     info = db.register_schema(NestedExtras, name="codes")
     assert info["key_field"] == "code" and info["category"] == "ref"
 
 
-def test_nested_model_validation_names_the_field(db: remdb.Database) -> None:
+def test_nested_model_validation_names_the_field(db: remlite.Database) -> None:
     db.register_schema(Person)
     with pytest.raises(ValidationError) as err:
         db.insert("person", {"email": "a@x", "name": "A", "age": 3, "address": {"city": "Oslo"}})
@@ -69,7 +69,7 @@ def test_nested_model_validation_names_the_field(db: remdb.Database) -> None:
     assert db.get(rid)["address"]["city"] == "Oslo"
 
 
-def test_register_from_json_and_yaml_files(db: remdb.Database, tmp_path: Path) -> None:
+def test_register_from_json_and_yaml_files(db: remlite.Database, tmp_path: Path) -> None:
     json_file = tmp_path / "Book Catalog.json"
     json_file.write_bytes(
         orjson.dumps({"title": "BookCatalog", "properties": {"isbn": {"type": "string"}}, "key_field": "isbn"})
@@ -96,7 +96,7 @@ def test_register_from_json_and_yaml_files(db: remdb.Database, tmp_path: Path) -
     assert len(db.find("songs", "artist", eq="X")) == 1
 
 
-def test_register_from_module_path(db: remdb.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_register_from_module_path(db: remlite.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "mymodels.py").write_text("from pydantic import BaseModel\nclass Widget(BaseModel):\n    sku: str\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert db.register_schema("mymodels:Widget")["name"] == "widget"
@@ -117,14 +117,14 @@ def test_register_from_module_path(db: remdb.Database, tmp_path: Path, monkeypat
         (42, "cannot register"),
     ],
 )
-def test_bad_schemas_are_clear_errors(db: remdb.Database, source: object, message: str) -> None:
+def test_bad_schemas_are_clear_errors(db: remlite.Database, source: object, message: str) -> None:
     before = db.last_seq
     with pytest.raises(SchemaError, match=message):
         db.register_schema(source)
     assert db.last_seq == before
 
 
-def test_compatible_change_upgrades_version_and_backfills_index(tasks_db: remdb.Database) -> None:
+def test_compatible_change_upgrades_version_and_backfills_index(tasks_db: remlite.Database) -> None:
     db = tasks_db
     db.insert_batch(
         "tasks", [{"name": f"t{i}", "priority": i % 3, "status": "open" if i % 2 else "done"} for i in range(50)]
@@ -139,7 +139,7 @@ def test_compatible_change_upgrades_version_and_backfills_index(tasks_db: remdb.
     assert db.check()["ok"]
     assert db.register_schema(upgraded)["version"] == 2  # same definition: no change
     db.close()
-    again = remdb.connect(db.root)
+    again = remlite.connect(db.root)
     assert again.schema("tasks")["version"] == 2
     assert len(again.find("tasks", "name", gte="t", lt="u")) == 50
     again.close()
@@ -161,7 +161,7 @@ def test_compatible_change_upgrades_version_and_backfills_index(tasks_db: remdb.
         (lambda s: s.__setitem__("version", 0), "older"),
     ],
 )
-def test_incompatible_changes_are_refused(tasks_db: remdb.Database, change, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_incompatible_changes_are_refused(tasks_db: remlite.Database, change, message: str) -> None:  # type: ignore[no-untyped-def]
     tasks_db.insert("tasks", {"name": "a", "priority": 1})
     schema = orjson.loads(orjson.dumps(TASKS))
     change(schema)
@@ -171,7 +171,7 @@ def test_incompatible_changes_are_refused(tasks_db: remdb.Database, change, mess
     assert tasks_db.get(tasks_db.lookup("a")[0]["id"])["priority"] == 1
 
 
-def test_widening_a_type_is_compatible(tasks_db: remdb.Database) -> None:
+def test_widening_a_type_is_compatible(tasks_db: remlite.Database) -> None:
     schema = orjson.loads(orjson.dumps(TASKS))
     schema["properties"]["priority"] = {"type": ["number", "null"]}
     assert tasks_db.register_schema(schema)["version"] == 2
@@ -179,7 +179,7 @@ def test_widening_a_type_is_compatible(tasks_db: remdb.Database) -> None:
     assert tasks_db.find("tasks", "priority", gt=2) != []
 
 
-def test_drop_schema_removes_rows_indexes_and_keys(tasks_db: remdb.Database) -> None:
+def test_drop_schema_removes_rows_indexes_and_keys(tasks_db: remlite.Database) -> None:
     db = tasks_db
     ids = db.insert_batch("tasks", [{"name": f"t{i}", "priority": i} for i in range(20)])
     note = db.insert("notes", {"title": "keep", "score": 1.0})
@@ -194,13 +194,13 @@ def test_drop_schema_removes_rows_indexes_and_keys(tasks_db: remdb.Database) -> 
     assert db.count("tasks") == 0
 
 
-def test_templates_cannot_be_dropped_without_force(db: remdb.Database) -> None:
+def test_templates_cannot_be_dropped_without_force(db: remlite.Database) -> None:
     with pytest.raises(SchemaError, match="built-in"):
         db.drop_schema("moments")
     db.drop_schema("moments", force=True)
     assert "moments" not in {s["name"] for s in db.schemas()}
 
 
-def test_unknown_table_lists_known_ones(db: remdb.Database) -> None:
+def test_unknown_table_lists_known_ones(db: remlite.Database) -> None:
     with pytest.raises(UnknownTable, match="resources"):
         db.insert("nope", {})

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import remdb
-from remdb.errors import InvalidInput, QueryError
-from remdb.vector import VectorIndex
+import remlite
+from remlite.errors import InvalidInput, QueryError
+from remlite.vector import VectorIndex
 
 DOCS = [
     ("cats", "the cat sat on the mat and purred at the kitten"),
@@ -42,7 +42,7 @@ NOTES = {
 
 @pytest.fixture
 def sdb(tmp_path: Path):  # type: ignore[no-untyped-def]
-    db = remdb.connect(tmp_path / "db", embedder="hash")
+    db = remlite.connect(tmp_path / "db", embedder="hash")
     db.register_schema(NOTES)
     db.insert_batch(
         "notes",
@@ -59,7 +59,7 @@ def titles(rows: list[dict]) -> list[str]:
     return [r["title"] for r in rows]
 
 
-def test_vector_text_and_hybrid_modes(sdb: remdb.Database) -> None:
+def test_vector_text_and_hybrid_modes(sdb: remlite.Database) -> None:
     vector = sdb.search("notes", "a cat and a kitten", k=3)
     assert vector[0]["title"] in ("cats", "kitten") and len(vector) == 3
     assert all(a["_score"] >= b["_score"] for a, b in itertools.pairwise(vector))
@@ -70,7 +70,7 @@ def test_vector_text_and_hybrid_modes(sdb: remdb.Database) -> None:
     assert {"_vector_score", "_text_score"} <= set(hybrid[0])
 
 
-def test_where_prefilters_and_returns_k(sdb: remdb.Database) -> None:
+def test_where_prefilters_and_returns_k(sdb: remlite.Database) -> None:
     rows = sdb.search("notes", "a cat and a kitten", k=3, where="topic = 'other'")
     assert len(rows) == 3 and {r["topic"] for r in rows} == {"other"}
     rows = sdb.search("notes", "cats", k=10, where="rank >= ? AND topic = :t".replace(":t", "'animals'"), params=[1])
@@ -82,7 +82,7 @@ def test_where_prefilters_and_returns_k(sdb: remdb.Database) -> None:
         sdb.search("notes", "cats", where="topic = ")
 
 
-def test_updates_and_deletes_are_reflected_at_once(sdb: remdb.Database) -> None:
+def test_updates_and_deletes_are_reflected_at_once(sdb: remlite.Database) -> None:
     cats = sdb.lookup("cats")[0]["id"]
     sdb.update(cats, {"body": "quarterly earnings and interest rates"})
     assert "cats" not in titles(sdb.search("notes", "purred at the kitten", k=2, mode="text"))
@@ -96,7 +96,7 @@ def test_updates_and_deletes_are_reflected_at_once(sdb: remdb.Database) -> None:
     assert sdb.check()["ok"]
 
 
-def test_update_of_other_fields_does_not_reembed(sdb: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_update_of_other_fields_does_not_reembed(sdb: remlite.Database, monkeypatch: pytest.MonkeyPatch) -> None:
     python = sdb.lookup("python")[0]["id"]
     provider = sdb._vectors("notes").provider("body")
     monkeypatch.setattr(provider, "embed", lambda texts: pytest.fail("re-embedded an unchanged field"))
@@ -105,7 +105,7 @@ def test_update_of_other_fields_does_not_reembed(sdb: remdb.Database, monkeypatc
 
 
 def test_precomputed_vectors(tmp_path: Path) -> None:
-    with remdb.connect(tmp_path, embedder="hash") as db:
+    with remlite.connect(tmp_path, embedder="hash") as db:
         db.register_schema(dict(NOTES, name="vecs"))
         rng = np.random.default_rng(1)
         matrix = rng.normal(size=(50, 8)).astype(np.float32)
@@ -123,7 +123,7 @@ def test_precomputed_vectors(tmp_path: Path) -> None:
         assert db.count("vecs") == 50
 
 
-def test_bad_search_arguments(sdb: remdb.Database) -> None:
+def test_bad_search_arguments(sdb: remlite.Database) -> None:
     with pytest.raises(InvalidInput, match="mode"):
         sdb.search("notes", "x", mode="fuzzy")
     with pytest.raises(InvalidInput, match="k must"):
@@ -135,20 +135,20 @@ def test_bad_search_arguments(sdb: remdb.Database) -> None:
 
 
 def test_index_file_catch_up_and_torn_file_rebuild(tmp_path: Path) -> None:
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     db.register_schema(NOTES)
     db.insert_batch("notes", [{"title": t, "body": b} for t, b in DOCS])
     assert db.search("notes", "kitten rug", k=1)[0]["title"] == "kitten"
     db.close()  # saves the index at the current sequence
     index_file = next((tmp_path / "default" / "vectors").glob("*.hnsw"))
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     db.insert("notes", {"title": "new", "body": "an entirely new kitten story"})  # index not loaded
     db._store.close()  # no save: the file is now behind the log
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     assert "new" in titles(db.search("notes", "entirely new kitten story", k=2))
     db.close()
     index_file.write_bytes(index_file.read_bytes()[:100])  # torn
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     assert set(titles(db.search("notes", "kitten", k=7))) == {t for t, _ in DOCS} | {"new"}
     db.close()
 
@@ -156,31 +156,31 @@ def test_index_file_catch_up_and_torn_file_rebuild(tmp_path: Path) -> None:
 def test_truncated_wal_never_strands_a_vector_index(tmp_path: Path) -> None:
     """truncate_wal saves every vector index at the current seq first; an index file older than
     the log's floor (restored from a backup, say) is rebuilt instead of caught up."""
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     db.register_schema(NOTES)
     db.insert_batch("notes", [{"title": t, "body": b} for t, b in DOCS[:4]])
     assert len(db.search("notes", "kitten", k=10)) == 4  # loads the index; close saves it
     db.close()
     index_file = next((tmp_path / "default" / "vectors").glob("*.hnsw"))
     stale = index_file.read_bytes()  # reflects only the first four rows
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     db.insert_batch("notes", [{"title": t, "body": b} for t, b in DOCS[4:]])  # index not loaded
     assert db.truncate_wal(keep=0)["removed"] > 0
     assert VectorIndex.load(index_file)[1] == db.last_seq  # checkpointed: no rebuild needed
     db._store.close()  # no save on close: truncate_wal must already have saved it
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     assert set(titles(db.search("notes", "kitten", k=len(DOCS)))) == {t for t, _ in DOCS}
     db.close()
     index_file.write_bytes(stale)
-    db = remdb.connect(tmp_path, embedder="hash")
+    db = remlite.connect(tmp_path, embedder="hash")
     db.insert("notes", {"title": "late", "body": "a late kitten"})
     assert set(titles(db.search("notes", "kitten", k=len(DOCS) + 1))) == {t for t, _ in DOCS} | {"late"}
     db.close()
 
 
 WRITER = """
-import sys, remdb
-db = remdb.connect(sys.argv[1], embedder="hash")
+import sys, remlite
+db = remlite.connect(sys.argv[1], embedder="hash")
 db.register_schema({schema!r})
 i = 0
 while True:
@@ -208,7 +208,7 @@ def test_kill_9_loses_no_searchable_row(tmp_path: Path) -> None:
             child.send_signal(signal.SIGKILL)
             break
     child.wait()
-    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+    with remlite.connect(tmp_path / "db", embedder="hash") as db:
         for batch in acked[::3]:
             for j in (0, 19):
                 title = f"b{batch}-{j}"
@@ -218,7 +218,7 @@ def test_kill_9_loses_no_searchable_row(tmp_path: Path) -> None:
         assert db.check()["ok"]
 
 
-def test_reembed_switches_to_a_new_version(sdb: remdb.Database) -> None:
+def test_reembed_switches_to_a_new_version(sdb: remlite.Database) -> None:
     before = sdb.index_status("notes")
     vector_status = next(s for s in before if s["kind"] == "vector")
     assert vector_status["version"] == 1 and vector_status["vectors"] == len(DOCS)
@@ -238,7 +238,7 @@ def test_one_percent_filter_returns_exactly_k(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     n = 3000
     matrix = rng.normal(size=(n, 16)).astype(np.float32)
-    with remdb.connect(tmp_path, embedder="hash") as db:
+    with remlite.connect(tmp_path, embedder="hash") as db:
         db.register_schema(dict(NOTES, name="many"))
         topics = ["rare" if i % 100 == 7 else "common" for i in range(n)]
         rows = [{"title": f"r{i}", "body": "x", "topic": topic, "rank": i} for i, topic in enumerate(topics)]

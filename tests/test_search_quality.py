@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import remdb
+import remlite
 
 
 def labelled_topics() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -40,7 +40,7 @@ def labelled_topics() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     return docs, queries
 
 
-def score(db: remdb.Database, queries: list[tuple[str, str]], mode: str) -> tuple[float, float]:
+def score(db: remlite.Database, queries: list[tuple[str, str]], mode: str) -> tuple[float, float]:
     """(MRR@10, recall@10)."""
     reciprocal, found = 0.0, 0
     for key, query in queries:
@@ -55,7 +55,7 @@ def score(db: remdb.Database, queries: list[tuple[str, str]], mode: str) -> tupl
 def topics_db(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     docs, queries = labelled_topics()
     assert len(docs) > 60
-    db = remdb.connect(Path(tmp_path_factory.mktemp("quality")), embedder="local")
+    db = remlite.connect(Path(tmp_path_factory.mktemp("quality")), embedder="local")
     db.register_schema(
         {
             "name": "topics",

@@ -1,4 +1,4 @@
-"""`Database.sql` / `explain` and `rem query`: the Result API, parameters, the planner's choices,
+"""`Database.sql` / `explain` and `remlite query`: the Result API, parameters, the planner's choices,
 the column cache staying correct across writes, and the CLI (checked through the library)."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import remdb
-from remdb.cli.app import app
-from remdb.errors import QueryError, UnknownTable
+import remlite
+from remlite.cli.app import app
+from remlite.errors import QueryError, UnknownTable
 from tests.test_sql_golden import load
 
-runner = CliRunner(env={"REMDB_PATH": None, "REMDB_TENANT": None})
+runner = CliRunner(env={"REMLITE_PATH": None, "REMLITE_TENANT": None})
 ITEMS = {
     "name": "items",
     "type": "object",
@@ -40,16 +40,16 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def db(root: Path) -> Iterator[remdb.Database]:
-    database = remdb.connect(root, embedder="hash")
+def db(root: Path) -> Iterator[remlite.Database]:
+    database = remlite.connect(root, embedder="hash")
     load(database)
     yield database
     database.close()
 
 
 @pytest.fixture
-def items(tmp_path: Path) -> Iterator[remdb.Database]:
-    database = remdb.connect(tmp_path / "items")
+def items(tmp_path: Path) -> Iterator[remlite.Database]:
+    database = remlite.connect(tmp_path / "items")
     database.register_schema(ITEMS)
     database.insert_batch(
         "items",
@@ -63,7 +63,7 @@ def items(tmp_path: Path) -> Iterator[remdb.Database]:
 
 
 # --------------------------------------------------------------------------- Result
-def test_result_api(db: remdb.Database) -> None:
+def test_result_api(db: remlite.Database) -> None:
     result = db.sql("SELECT name, age FROM people WHERE age > ? ORDER BY age", [30])
     assert result.columns == ["name", "age"] and len(result) == 3
     assert [r["name"] for r in result] == ["Ann", "Dee", "Bob"] and result[0] == {"name": "Ann", "age": 34}
@@ -82,7 +82,7 @@ def test_result_api(db: remdb.Database) -> None:
         assert list(result.to_pandas()["age"]) == [34, 38, 41]
 
 
-def test_parameters(db: remdb.Database) -> None:
+def test_parameters(db: remlite.Database) -> None:
     assert len(db.sql("SELECT email FROM people WHERE team = :t", {"t": "web"})) == 2
     with pytest.raises(QueryError, match="no value given for parameter :t"):
         db.sql("SELECT email FROM people WHERE team = :t", {"x": 1})
@@ -96,7 +96,7 @@ def test_parameters(db: remdb.Database) -> None:
     assert len(db.sql("SELECT email FROM people WHERE name = ?", ["x' OR '1'='1"])) == 0
 
 
-def test_limit_zero_quoted_names_and_unicode(db: remdb.Database) -> None:
+def test_limit_zero_quoted_names_and_unicode(db: remlite.Database) -> None:
     assert db.sql("SELECT name FROM tasks ORDER BY priority LIMIT 0").rows == []
     assert db.sql('SELECT "name" FROM "people" WHERE "team" = \'data\'').rows == [{"name": "Dee"}]
     db.insert("people", {"email": "zoë@example.com", "name": "Zoë", "team": "données"})
@@ -104,11 +104,11 @@ def test_limit_zero_quoted_names_and_unicode(db: remdb.Database) -> None:
 
 
 # --------------------------------------------------------------------------- plans
-def plan(db: remdb.Database, sql: str) -> str:
+def plan(db: remlite.Database, sql: str) -> str:
     return db.explain(sql)
 
 
-def test_explain_names_the_access_path(db: remdb.Database) -> None:
+def test_explain_names_the_access_path(db: remlite.Database) -> None:
     assert "access: index tasks.status (eq='open')" in plan(db, "SELECT name FROM tasks WHERE status = 'open'")
     both = plan(db, "SELECT name FROM tasks WHERE status = 'open' OR priority >= 5")
     assert both.count("access: index") == 2
@@ -123,7 +123,7 @@ def test_explain_names_the_access_path(db: remdb.Database) -> None:
     assert "vector" in plan(db, "SEARCH 'fox' IN notes") and "key index" in plan(db, "LOOKUP 'x'")
 
 
-def test_order_by_index_with_limit_stops_early(items: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_order_by_index_with_limit_stops_early(items: remlite.Database, monkeypatch: pytest.MonkeyPatch) -> None:
     fetched: list[int] = []
     original = items._fetch
 
@@ -140,13 +140,13 @@ def test_order_by_index_with_limit_stops_early(items: remdb.Database, monkeypatc
     assert [r["n"] for r in rows] == [600, 601, 602] and sum(fetched) <= 64
 
 
-def test_limit_without_order_stops_a_scan_early(items: remdb.Database) -> None:
+def test_limit_without_order_stops_a_scan_early(items: remlite.Database) -> None:
     rows = items.sql("SELECT n FROM items WHERE note LIKE 'note 1%' LIMIT 2").rows
     assert len(rows) == 2 and all(str(r["n"]).startswith("1") for r in rows)
     assert items._sql_engine().cache.builds == 0  # answered by a scan that stopped, no cache filled
 
 
-def test_index_and_cache_paths_agree(items: remdb.Database) -> None:
+def test_index_and_cache_paths_agree(items: remlite.Database) -> None:
     sql = "SELECT n, kind FROM items WHERE (kind = 'a' OR n < 10) AND n BETWEEN 5 AND 1500 ORDER BY n DESC LIMIT 20"
     planned = items.sql(sql).rows
     engine = items._sql_engine()
@@ -157,7 +157,7 @@ def test_index_and_cache_paths_agree(items: remdb.Database) -> None:
 
 
 # --------------------------------------------------------------------------- the column cache
-def test_cache_follows_every_kind_of_write(db: remdb.Database) -> None:
+def test_cache_follows_every_kind_of_write(db: remlite.Database) -> None:
     query = "SELECT name FROM tasks WHERE estimate >= 2 ORDER BY name"
     engine = db._sql_engine()
     assert [r["name"] for r in db.sql(query)] == ["review PR", "ship v1", "write docs"]
@@ -178,7 +178,7 @@ def test_cache_follows_every_kind_of_write(db: remdb.Database) -> None:
     assert db.sql("SELECT COUNT(*) FROM entities WHERE type = 'tasks'").scalar() == 8
 
 
-def test_cache_is_not_trusted_across_a_truncated_log(db: remdb.Database) -> None:
+def test_cache_is_not_trusted_across_a_truncated_log(db: remlite.Database) -> None:
     query = "SELECT name FROM tasks WHERE estimate >= 9"
     assert db.sql(query).rows == []
     db.insert("tasks", {"name": "late", "status": "open", "priority": 1, "estimate": 9})
@@ -186,7 +186,7 @@ def test_cache_is_not_trusted_across_a_truncated_log(db: remdb.Database) -> None
     assert db.sql(query).rows == [{"name": "late"}]
 
 
-def test_schema_change_and_edges_refresh_views(db: remdb.Database) -> None:
+def test_schema_change_and_edges_refresh_views(db: remlite.Database) -> None:
     before = db.sql("SELECT COUNT(*) AS n FROM edges").scalar()
     ann = db.sql("SELECT id FROM people WHERE name = 'Ann'").scalar()
     dee = db.sql("SELECT id FROM people WHERE name = 'Dee'").scalar()
@@ -197,7 +197,7 @@ def test_schema_change_and_edges_refresh_views(db: remdb.Database) -> None:
     assert db.sql("SELECT type FROM entities WHERE type = 'extra'").rows == [{"type": "extra"}]
 
 
-def test_cache_budget_evicts_least_recently_used(db: remdb.Database) -> None:
+def test_cache_budget_evicts_least_recently_used(db: remlite.Database) -> None:
     cache = db._sql_engine().cache
     cache.budget = 1
     db.sql("SELECT name FROM tasks WHERE estimate > 1 ORDER BY name")
@@ -206,7 +206,7 @@ def test_cache_budget_evicts_least_recently_used(db: remdb.Database) -> None:
 
 
 # --------------------------------------------------------------------------- semantics
-def test_semantic_score_filter_and_search_where_not_null(db: remdb.Database) -> None:
+def test_semantic_score_filter_and_search_where_not_null(db: remlite.Database) -> None:
     rows = db.sql("SELECT title, _score FROM notes WHERE similar(body, 'quick fox') AND _score > 0.3 LIMIT 4").rows
     assert rows and all(r["_score"] > 0.3 for r in rows)
     # IS NOT NULL is a negated IS in sqlglot's tree: index pre-filters must not read it as IS NULL
@@ -215,7 +215,7 @@ def test_semantic_score_filter_and_search_where_not_null(db: remdb.Database) -> 
     assert [r["name"] for r in db.sql("SELECT name FROM tasks WHERE due IS NOT NULL AND status = 'active'")]
 
 
-def test_errors_carry_positions(db: remdb.Database) -> None:
+def test_errors_carry_positions(db: remlite.Database) -> None:
     with pytest.raises(QueryError) as info:
         db.sql("SELECT name\nFROM tasks\nWHERE nope(1)")
     assert (info.value.line, info.value.col) == (3, 7)
@@ -228,18 +228,18 @@ def test_errors_carry_positions(db: remdb.Database) -> None:
         db.sql("SELECT MIN(properties->>'priority') FROM entities")
 
 
-# --------------------------------------------------------------------------- rem query
+# --------------------------------------------------------------------------- remlite query
 def rem(root: Path, *args: str, input: str | None = None) -> Any:
     return runner.invoke(app, [*args, "--path", str(root)], input=input)
 
 
-def test_rem_query_formats(db: remdb.Database, root: Path) -> None:
+def test_rem_query_formats(db: remlite.Database, root: Path) -> None:
     db.close()
     sql = "SELECT name, priority, owner FROM tasks WHERE priority >= 5 ORDER BY name"
     result = rem(root, "query", sql, "--json")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    with remdb.connect(root) as again:
+    with remlite.connect(root) as again:
         assert rows == again.sql(sql).rows
     table = rem(root, "query", sql, "--csv")
     parsed = list(csv.reader(io.StringIO(table.stdout)))
@@ -255,7 +255,7 @@ def test_rem_query_formats(db: remdb.Database, root: Path) -> None:
 
 
 def test_rem_query_errors(root: Path) -> None:
-    remdb.connect(root).close()
+    remlite.connect(root).close()
     result = rem(root, "query", "SELECT *\nFROM tasks WHERE", "--json")
     assert result.exit_code == QueryError.exit_code
     error = json.loads(result.stdout)["error"]
@@ -267,7 +267,7 @@ def test_rem_query_errors(root: Path) -> None:
 def test_docs_sql_example_runs(tmp_path: Path) -> None:
     """The Python example at the top of docs/sql.md runs and its assertions hold."""
     text = (Path(__file__).resolve().parents[1] / "docs" / "sql.md").read_text()
-    code = text.split("```python\n", 1)[1].split("```", 1)[0].replace("/tmp/remdb-sql-doc", str(tmp_path / "doc"))
+    code = text.split("```python\n", 1)[1].split("```", 1)[0].replace("/tmp/remlite-sql-doc", str(tmp_path / "doc"))
     exec(compile(code, "docs/sql.md", "exec"), {})
 
 
@@ -306,13 +306,13 @@ PARAMETERISED = [
 
 
 @pytest.mark.parametrize(("sql", "params", "literal"), PARAMETERISED)
-def test_parameters_equal_literals(db: remdb.Database, sql: str, params: Any, literal: str) -> None:
+def test_parameters_equal_literals(db: remlite.Database, sql: str, params: Any, literal: str) -> None:
     assert db.sql(sql, params).rows == db.sql(literal).rows != []
     assert db.sql(sql, params).rows == db.sql(sql, params).rows  # the cached analysis is not changed by binding
 
 
-def test_many_candidates_limit_and_top_n(items: remdb.Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    import remdb.query.plan as plan_module
+def test_many_candidates_limit_and_top_n(items: remlite.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    import remlite.query.plan as plan_module
 
     fetched: list[int] = []
     original = items._fetch

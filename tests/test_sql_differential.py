@@ -1,9 +1,9 @@
-"""Differential test: generated queries over generated rows, remdb against DuckDB run directly.
+"""Differential test: generated queries over generated rows, remlite against DuckDB run directly.
 
-The same seeded rows go into remdb (JSON records, some fields indexed, one nested object) and into
-a plain typed DuckDB table. Each generated query is written twice from one tree — in remdb's
+The same seeded rows go into remlite (JSON records, some fields indexed, one nested object) and into
+a plain typed DuckDB table. Each generated query is written twice from one tree — in remlite's
 dialect and in DuckDB's — and must give the same rows (in order when it has ORDER BY; numbers
-within 1e-9). Every query runs through remdb three ways: as planned (index scans, index order,
+within 1e-9). Every query runs through remlite three ways: as planned (index scans, index order,
 column cache + DuckDB), with indexes off (column cache + DuckDB), and with the cache off
 (Python executor), so both executors are held to the same reference.
 """
@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 
-import remdb
+import remlite
 
 SEED = 20251125
 N_ITEMS, N_OTHERS = 300, 40
@@ -86,7 +86,7 @@ def generate(rng: random.Random) -> tuple[list[dict[str, Any]], list[dict[str, A
 # --------------------------------------------------------------------------- query generation
 @dataclass
 class Field:
-    names: list[str]  # remdb spellings
+    names: list[str]  # remlite spellings
     ref: str  # DuckDB column
     kind: str  # int float str bool ts
     table: str = "items"
@@ -221,7 +221,7 @@ class Gen:
 @dataclass
 class Case:
     kind: str
-    remdb: str
+    remlite: str
     ref: str
     ordered: bool
 
@@ -252,9 +252,9 @@ def cases() -> Iterator[Case]:
             (oc, orr), _ = gen.order(ITEM_FIELDS[1:], [("i", "i")])
             order = (f" ORDER BY {oc}", f" ORDER BY {orr}")
         page = paging(rng) if ordered else ""
-        remdb_sql = f"SELECT {select_c} FROM items WHERE {wc}{order[0] if order else ''}{page}"
+        remlite_sql = f"SELECT {select_c} FROM items WHERE {wc}{order[0] if order else ''}{page}"
         ref_sql = f"SELECT {select_r} FROM items WHERE {wr}{order[1] if order else ''}{page}"
-        yield Case("select", remdb_sql, ref_sql, ordered)
+        yield Case("select", remlite_sql, ref_sql, ordered)
     groupable = [f for f in ITEM_FIELDS if f.kind in ("int", "str", "bool")]
     for _ in range(QUERIES["aggregate"]):
         use_where = rng.random() < 0.8
@@ -276,7 +276,7 @@ def cases() -> Iterator[Case]:
                 having = (f" HAVING COUNT(*) > {k}", f" HAVING COUNT(*) > {k}")
             direction = rng.choice(["", " DESC"])
             nulls = " NULLS FIRST" if direction else " NULLS LAST"
-            remdb_sql = (
+            remlite_sql = (
                 f"SELECT {gc} AS g, {', '.join(p[0] for p in picked)} FROM items{where_c} GROUP BY {gc}"
                 f"{having[0]} ORDER BY {gc}{direction}"
             )
@@ -284,11 +284,11 @@ def cases() -> Iterator[Case]:
                 f"SELECT {gr} AS g, {', '.join(p[1] for p in picked)} FROM items{where_r} GROUP BY {gr}"
                 f"{having[1]} ORDER BY {gr}{direction}{nulls}"
             )
-            yield Case("aggregate", remdb_sql, ref_sql, True)
+            yield Case("aggregate", remlite_sql, ref_sql, True)
         else:
-            remdb_sql = f"SELECT {', '.join(p[0] for p in picked)} FROM items{where_c}"
+            remlite_sql = f"SELECT {', '.join(p[0] for p in picked)} FROM items{where_c}"
             ref_sql = f"SELECT {', '.join(p[1] for p in picked)} FROM items{where_r}"
-            yield Case("aggregate", remdb_sql, ref_sql, False)
+            yield Case("aggregate", remlite_sql, ref_sql, False)
     qualified = Gen(rng, qualify=True)
     for _ in range(QUERIES["join"]):
         side = rng.choice(["JOIN", "LEFT JOIN", "INNER JOIN"])
@@ -298,14 +298,14 @@ def cases() -> Iterator[Case]:
             [("others.a = items.a", "others.a = items.a"), ("others.j = items.meta.x", "others.j = items.meta_x")]
         )
         page = paging(rng)
-        remdb_sql = (
+        remlite_sql = (
             f"SELECT items.i, others.j FROM items {side} others ON {on[0]} WHERE {wc} ORDER BY items.i, others.j{page}"
         )
         ref_sql = (
             f"SELECT items.i, others.j FROM items {side} others ON {on[1]} WHERE {wr} "
             f"ORDER BY items.i, others.j NULLS LAST{page}"
         )
-        yield Case("join", remdb_sql, ref_sql, True)
+        yield Case("join", remlite_sql, ref_sql, True)
 
 
 CASES = list(cases())
@@ -313,9 +313,9 @@ CASES = list(cases())
 
 # --------------------------------------------------------------------------- fixtures and comparison
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[remdb.Database, Any]]:
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[remlite.Database, Any]]:
     items, others = generate(random.Random(SEED))
-    db = remdb.connect(Path(tmp_path_factory.mktemp("diff")) / "db")
+    db = remlite.connect(Path(tmp_path_factory.mktemp("diff")) / "db")
     db.register_schema(ITEMS_SCHEMA)
     db.register_schema(OTHERS_SCHEMA)
     db.insert_batch("items", items)
@@ -383,7 +383,7 @@ CONFIGS = {"planned": (True, True), "no-index": (False, True), "python": (True, 
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
-def test_generated_queries_match_duckdb(loaded: tuple[remdb.Database, Any], config: str) -> None:
+def test_generated_queries_match_duckdb(loaded: tuple[remlite.Database, Any], config: str) -> None:
     db, ref = loaded
     engine = db._sql_engine()
     engine.use_indexes, engine.use_cache = CONFIGS[config]
@@ -391,22 +391,22 @@ def test_generated_queries_match_duckdb(loaded: tuple[remdb.Database, Any], conf
     try:
         for case in CASES:
             want = ref.execute(case.ref).fetchall()
-            result = db.sql(case.remdb)
+            result = db.sql(case.remlite)
             got = [tuple(row[c] for c in result.columns) for row in result.rows]
             if not rows_equal(got, want, case.ordered):
                 failures.append(
-                    f"{case.remdb}\n  ref: {case.ref}\n  got {got[:6]} ({len(got)})\n  want {want[:6]} ({len(want)})"
+                    f"{case.remlite}\n  ref: {case.ref}\n  got {got[:6]} ({len(got)})\n  want {want[:6]} ({len(want)})"
                 )
     finally:
         engine.use_indexes, engine.use_cache = True, True
     assert not failures, f"{len(failures)} of {len(CASES)} differ:\n" + "\n".join(failures[:8])
 
 
-def test_the_generator_covers_every_plan(loaded: tuple[remdb.Database, Any]) -> None:
+def test_the_generator_covers_every_plan(loaded: tuple[remlite.Database, Any]) -> None:
     """The generated queries exercise index scans, index order and the column cache + DuckDB."""
     db, _ = loaded
     seen = set()
     for case in CASES[:200]:
-        plan = db.explain(case.remdb)
+        plan = db.explain(case.remlite)
         seen |= {word for word in ("index", "streamed", "column cache", "DuckDB") if word in plan}
     assert seen == {"index", "streamed", "column cache", "DuckDB"}

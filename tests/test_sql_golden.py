@@ -5,7 +5,7 @@ col}}. A first line `-- params: JSON` passes parameters, `-- include_deleted` re
 Rows are compared in order when the query orders them (ORDER BY, search, EXPLAIN), else as a
 multiset; floats are rounded to 6 places; `modified_at` / `deleted_at` values (the clock at load
 time) read as "<modified_at>" / "<deleted_at>". To rewrite the expected files after an intended
-change, run `REMDB_SQL_GOLDEN=update pytest tests/test_sql_golden.py` and review the diff.
+change, run `REMLITE_SQL_GOLDEN=update pytest tests/test_sql_golden.py` and review the diff.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-import remdb
-from remdb.errors import RemDBError
+import remlite
+from remlite.errors import RemliteError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sql"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.sql"))
@@ -84,7 +84,7 @@ def _task(name: str, status: str, priority: int, team: str, day: int, **extra: A
     }
 
 
-def load(db: remdb.Database) -> None:
+def load(db: remlite.Database) -> None:
     """The fixed dataset every golden file runs against."""
     for schema in (TASKS, PEOPLE, NOTES, GADGETS):
         db.register_schema(schema)
@@ -187,8 +187,8 @@ def load(db: remdb.Database) -> None:
 
 
 @pytest.fixture(scope="module")
-def golden_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[remdb.Database]:
-    db = remdb.connect(tmp_path_factory.mktemp("golden") / "db", embedder="hash")
+def golden_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[remlite.Database]:
+    db = remlite.connect(tmp_path_factory.mktemp("golden") / "db", embedder="hash")
     load(db)
     yield db
     db.close()
@@ -206,14 +206,14 @@ def _clean(value: Any, column: str) -> Any:
     return value
 
 
-def run_case(db: remdb.Database, name: str) -> dict[str, Any]:
+def run_case(db: remlite.Database, name: str) -> dict[str, Any]:
     text = (FIXTURES / f"{name}.sql").read_text()
     first = text.splitlines()[0] if text.strip() else ""
     params = json.loads(first.split(":", 1)[1]) if first.startswith("-- params:") else None
     db._sql_engine().cache.clear()  # EXPLAIN says whether the column cache was warm
     try:
         result = db.sql(text, params, include_deleted=first.startswith("-- include_deleted"))
-    except RemDBError as exc:
+    except RemliteError as exc:
         return {"error": {"class": type(exc).__name__, "message": exc.message, **exc.details}}
     rows = [{c: _clean(r[c], c) for c in result.columns} for r in result.rows]
     upper = text.upper()
@@ -225,13 +225,13 @@ def run_case(db: remdb.Database, name: str) -> dict[str, Any]:
 
 def expected(name: str, got: dict[str, Any]) -> dict[str, Any]:
     path = FIXTURES / f"{name}.json"
-    if os.environ.get("REMDB_SQL_GOLDEN") == "update":
+    if os.environ.get("REMLITE_SQL_GOLDEN") == "update":
         path.write_text(json.dumps(got, indent=1, ensure_ascii=False, default=str) + "\n")
     return json.loads(path.read_text())
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_golden(golden_db: remdb.Database, name: str) -> None:
+def test_golden(golden_db: remlite.Database, name: str) -> None:
     assert (got := json.loads(json.dumps(run_case(golden_db, name), default=str))) == expected(name, got)
 
 

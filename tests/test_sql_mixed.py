@@ -1,7 +1,7 @@
 """The two executors agree on values of mixed JSON types.
 
 A field holding numbers, numeric strings, strings, booleans, objects, arrays and NULLs is where
-DuckDB's rules and remdb's differ most (see remdb.query.predicate): every generated filter and
+DuckDB's rules and remlite's differ most (see remlite.query.predicate): every generated filter and
 ORDER BY runs through the Python executor and through DuckDB over the column cache, and the row
 sequences must be identical. Aggregates over such a field are checked against plain Python.
 """
@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-import remdb
-from remdb.query.values import as_number
+import remlite
+from remlite.query.values import as_number
 
 SEED = 7
 VALUES: list[Any] = [
@@ -48,9 +48,9 @@ PATTERNS = ["1%", "%b%", "true", "%k%", "%", "_", "x\\%y", "A%"]
 
 
 @pytest.fixture(scope="module")
-def blobs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[remdb.Database]:
+def blobs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[remlite.Database]:
     rng = random.Random(SEED)
-    db = remdb.connect(Path(tmp_path_factory.mktemp("mixed")) / "db")
+    db = remlite.connect(Path(tmp_path_factory.mktemp("mixed")) / "db")
     db.register_schema({"name": "blobs", "properties": {"i": {"type": "integer"}}, "required": ["i"]})
     rows = []
     for i in range(240):
@@ -93,7 +93,7 @@ def orders(rng: random.Random) -> Iterator[str]:
         yield f" ORDER BY v {direction}{nulls}, i"
 
 
-def run(db: remdb.Database, sql: str, *, cache: bool) -> list[Any]:
+def run(db: remlite.Database, sql: str, *, cache: bool) -> list[Any]:
     engine = db._sql_engine()
     engine.use_cache = cache
     try:
@@ -102,7 +102,7 @@ def run(db: remdb.Database, sql: str, *, cache: bool) -> list[Any]:
         engine.use_cache = True
 
 
-def test_filters_and_order_agree_between_executors(blobs: remdb.Database) -> None:
+def test_filters_and_order_agree_between_executors(blobs: remlite.Database) -> None:
     rng = random.Random(SEED + 1)
     order = orders(rng)
     differ = []
@@ -117,7 +117,7 @@ def test_filters_and_order_agree_between_executors(blobs: remdb.Database) -> Non
     assert used_duckdb > 150  # the comparisons were really translated, not sent back to Python
 
 
-def test_aggregates_over_mixed_values_follow_the_documented_rules(blobs: remdb.Database) -> None:
+def test_aggregates_over_mixed_values_follow_the_documented_rules(blobs: remlite.Database) -> None:
     values = [r.get("v") for r in blobs.scan("blobs")]
     got = blobs.sql("SELECT COUNT(v) AS c, COUNT(DISTINCT v) AS d, SUM(v) AS s, AVG(v) AS a FROM blobs").rows[0]
     numbers = [n for v in values if (n := as_number(v)) is not None]
@@ -137,7 +137,7 @@ def test_aggregates_over_mixed_values_follow_the_documented_rules(blobs: remdb.D
 
 
 def run_sorted(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from remdb.query.values import sort_key
+    from remlite.query.values import sort_key
 
     present = [g for g in groups if g["v"] is not None]
     present.sort(key=lambda g: sort_key(g["v"]), reverse=True)

@@ -4,28 +4,28 @@ from pathlib import Path
 
 import pytest
 
-import remdb
-from remdb.errors import DatabaseLocked, FormatVersionError, InvalidInput, WalTruncated
-from remdb.storage.engine import FORMAT_VERSION, Store
+import remlite
+from remlite.errors import DatabaseLocked, FormatVersionError, InvalidInput, WalTruncated
+from remlite.storage.engine import FORMAT_VERSION, Store
 
 
 def test_future_format_version_is_refused(tmp_path: Path) -> None:
-    remdb.connect(tmp_path).close()
+    remlite.connect(tmp_path).close()
     store = Store(tmp_path / "default")
     store.cf["meta"].put(b"format_version", str(FORMAT_VERSION + 1).encode())
     store.close()
-    with pytest.raises(FormatVersionError, match="newer remdb"):
-        remdb.connect(tmp_path)
+    with pytest.raises(FormatVersionError, match="newer remlite"):
+        remlite.connect(tmp_path)
 
 
 def test_second_writer_is_refused(tmp_path: Path) -> None:
-    with remdb.connect(tmp_path), pytest.raises(DatabaseLocked, match="another process"):
-        remdb.connect(tmp_path)
-    remdb.connect(tmp_path).close()  # released on close
+    with remlite.connect(tmp_path), pytest.raises(DatabaseLocked, match="another process"):
+        remlite.connect(tmp_path)
+    remlite.connect(tmp_path).close()  # released on close
 
 
 def test_tenants_are_separate_directories(tmp_path: Path) -> None:
-    with remdb.connect(tmp_path, tenant="a") as a, remdb.connect(tmp_path, tenant="b") as b:
+    with remlite.connect(tmp_path, tenant="a") as a, remlite.connect(tmp_path, tenant="b") as b:
         a.insert("entities", {"key": "k", "name": "only in a"})
         assert a.count("entities") == 1 and b.count("entities") == 0
     assert (tmp_path / "a").is_dir() and (tmp_path / "b").is_dir()
@@ -34,22 +34,22 @@ def test_tenants_are_separate_directories(tmp_path: Path) -> None:
 @pytest.mark.parametrize("tenant", ["", "../escape", "a/b", ".hidden", "x" * 200])
 def test_bad_tenant_names(tmp_path: Path, tenant: str) -> None:
     with pytest.raises(InvalidInput, match="tenant"):
-        remdb.connect(tmp_path, tenant=tenant)
+        remlite.connect(tmp_path, tenant=tenant)
 
 
 def test_reference_constructor_alias(tmp_path: Path) -> None:
-    db = remdb.REMDatabase(tenant_id="acme", path=tmp_path)
+    db = remlite.REMDatabase(tenant_id="acme", path=tmp_path)
     assert db.tenant == "acme" and db.path == tmp_path / "acme"
     db.close()
 
 
 def test_default_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REMDB_PATH", str(tmp_path / "env-root"))
-    with remdb.connect() as db:
+    monkeypatch.setenv("REMLITE_PATH", str(tmp_path / "env-root"))
+    with remlite.connect() as db:
         assert db.path == tmp_path / "env-root" / "default"
 
 
-def test_wal_records_every_change_in_order(tasks_db: remdb.Database) -> None:
+def test_wal_records_every_change_in_order(tasks_db: remlite.Database) -> None:
     start = tasks_db.last_seq
     ids = tasks_db.insert_batch("tasks", [{"name": f"t{i}", "priority": i} for i in range(3)])
     tasks_db.update(ids[0], {"priority": 9})
@@ -70,17 +70,17 @@ def test_wal_records_every_change_in_order(tasks_db: remdb.Database) -> None:
         tasks_db.wal(after_seq=-1)
 
 
-def test_wal_sequence_continues_after_reopen(tasks_db: remdb.Database) -> None:
+def test_wal_sequence_continues_after_reopen(tasks_db: remlite.Database) -> None:
     tasks_db.insert("notes", {"title": "a"})
     seq, root = tasks_db.last_seq, tasks_db.root
     tasks_db.close()
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         db.insert("notes", {"title": "b"})
         assert db.last_seq == seq + 1
         assert db.wal(seq)[0]["rows"][0]["title"] == "b"
 
 
-def test_truncate_wal_keeps_sequence_and_refuses_gaps(tasks_db: remdb.Database) -> None:
+def test_truncate_wal_keeps_sequence_and_refuses_gaps(tasks_db: remlite.Database) -> None:
     ids = tasks_db.insert_batch("tasks", [{"name": f"t{i}", "priority": i} for i in range(5)], chunk_size=1)
     last, root = tasks_db.last_seq, tasks_db.root
     report = tasks_db.truncate_wal(keep=2)
@@ -96,7 +96,7 @@ def test_truncate_wal_keeps_sequence_and_refuses_gaps(tasks_db: remdb.Database) 
     tasks_db.truncate_wal(keep=0)  # every entry: the sequence must still not restart
     assert tasks_db.wal() == []
     tasks_db.close()
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         assert (db.first_seq, db.last_seq) == (last + 1, last)
         db.insert("tasks", {"name": "after", "priority": 1})
         assert [e["seq"] for e in db.wal()] == [last + 1]

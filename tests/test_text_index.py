@@ -1,4 +1,4 @@
-"""remdb.text: the analyser and the RocksDB-backed BM25 index."""
+"""remlite.text: the analyser and the RocksDB-backed BM25 index."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import remdb.storage.engine as engine
-from remdb.errors import InvalidInput, StorageError
-from remdb.storage.engine import Store
-from remdb.text import FAMILIES, STOP_WORDS, TextIndex, tokenize
+import remlite.storage.engine as engine
+from remlite.errors import InvalidInput, StorageError
+from remlite.storage.engine import Store
+from remlite.text import FAMILIES, STOP_WORDS, TextIndex, tokenize
 
 
 @pytest.fixture
@@ -293,8 +293,8 @@ def test_foreign_tokenizer_version_is_refused(store: Store) -> None:
 
 CRASH_WRITER = """
 import os, signal, sys, uuid
-import remdb.storage.engine as engine
-from remdb.text import FAMILIES, TextIndex
+import remlite.storage.engine as engine
+from remlite.text import FAMILIES, TextIndex
 engine.COLUMN_FAMILIES = engine.COLUMN_FAMILIES + FAMILIES
 store = engine.Store(sys.argv[1])
 index = TextIndex(store, 5, 0)

@@ -4,8 +4,8 @@ gets, finds, lookups, vector/text/hybrid searches with and without `where`, SQL,
 every derived structure compared with the rows: `check()`, counters, natural keys at their
 derived ids, index scans, search results and SQL counts, before and after a reopen.
 
-`REMDB_THREAD_SEEDS=1,2,3,...` runs other seeds (the committed runs use two) and
-`REMDB_THREAD_ITERATIONS` longer workloads (120 calls a thread by default)."""
+`REMLITE_THREAD_SEEDS=1,2,3,...` runs other seeds (the committed runs use two) and
+`REMLITE_THREAD_ITERATIONS` longer workloads (120 calls a thread by default)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-import remdb
-from remdb import ids as idmod
-from remdb.errors import NotFound
+import remlite
+from remlite import ids as idmod
+from remlite.errors import NotFound
 
 THREADS = 8
-ITERATIONS = int(os.environ.get("REMDB_THREAD_ITERATIONS", "120"))  # per thread
+ITERATIONS = int(os.environ.get("REMLITE_THREAD_ITERATIONS", "120"))  # per thread
 KEYS = [f"k{i:02d}" for i in range(24)]  # the shared natural-key space every thread upserts
 GROUPS = ["g0", "g1", "g2", "g3"]
 WORDS = ["cat", "dog", "fish", "bird", "stock", "bank", "rate", "python", "rust", "kitten", "park", "market"]
@@ -51,7 +51,7 @@ EVENTS = {
     "text_fields": ["note"],
 }
 
-SEEDS = [int(s) for s in os.environ.get("REMDB_THREAD_SEEDS", "1,2").split(",") if s.strip()]
+SEEDS = [int(s) for s in os.environ.get("REMLITE_THREAD_SEEDS", "1,2").split(",") if s.strip()]
 
 
 def _body(rng: random.Random) -> str:
@@ -71,7 +71,7 @@ class Worker:
     other threads update, delete and link them too."""
 
     def __init__(
-        self, db: remdb.Database, seed: int, marker: int, pool: list[str], pool_lock: threading.Lock
+        self, db: remlite.Database, seed: int, marker: int, pool: list[str], pool_lock: threading.Lock
     ) -> None:
         self.db, self.rng, self.pool, self.pool_lock = db, random.Random(seed), pool, pool_lock
         self.marker, self.private = marker, 0  # events only this thread writes: `n` = marker
@@ -194,7 +194,7 @@ class Worker:
         self._check_private()
 
 
-def _verify(db: remdb.Database) -> None:
+def _verify(db: remlite.Database) -> None:
     report = db.check()
     assert report["ok"], report["problems"]
     for table in ("items", "events"):
@@ -225,7 +225,7 @@ def _verify(db: remdb.Database) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_threads_share_one_database(tmp_path: Path, seed: int) -> None:
-    db = remdb.connect(tmp_path / "db", embedder="hash")
+    db = remlite.connect(tmp_path / "db", embedder="hash")
     db.register_schema(ITEMS)
     db.register_schema(EVENTS)
     pool: list[str] = []
@@ -262,7 +262,7 @@ def test_threads_share_one_database(tmp_path: Path, seed: int) -> None:
         _verify(db)
     finally:
         db.close()
-    with remdb.connect(tmp_path / "db", embedder="hash") as again:
+    with remlite.connect(tmp_path / "db", embedder="hash") as again:
         _verify(again)
 
 
@@ -286,7 +286,7 @@ def test_sql_cache_sees_a_write_whose_commit_a_query_overlapped(tmp_path: Path) 
     its table. A commit advanced the seq before recording the table it touched, so a query in
     between took the new seq without the table being touched, kept the stale entry as current,
     and every later query missed the write until the table was written again."""
-    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+    with remlite.connect(tmp_path / "db", embedder="hash") as db:
         db.register_schema(EVENTS)
         db.insert("events", {"kind": "g0", "n": 7})
         query = "SELECT COUNT(*) AS c FROM events WHERE n = 7"  # n is not indexed: the column cache answers
@@ -312,7 +312,7 @@ def test_sql_cache_columns_added_while_another_query_builds_the_arrow_table(
     (`BinderException: ... does not have a column named "c1_v"`)."""
     import pyarrow as pa
 
-    with remdb.connect(tmp_path / "db", embedder="hash") as db:
+    with remlite.connect(tmp_path / "db", embedder="hash") as db:
         db.register_schema(EVENTS)
         db.insert("events", {"kind": "g0", "n": 1})
         assert db.sql("SELECT COUNT(*) AS c FROM events WHERE n = 1").scalar() == 1  # caches `n` only

@@ -1,4 +1,4 @@
-"""remdb.vector: HNSW recall against brute force, filtered search, upserts, metrics and crash-safe files.
+"""remlite.vector: HNSW recall against brute force, filtered search, upserts, metrics and crash-safe files.
 
 Recall is measured on structured data, never on uniform random vectors (the ANN worst case): a
 Gaussian mixture with anisotropic clusters, and real MiniLM embeddings of Python's own documentation
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import remdb.vector.index as vector_index
-from remdb.errors import InvalidInput, StorageError
-from remdb.vector import VectorIndex, exact_topk, persist
-from remdb.vector.persist import FOOTER_SIZE
+import remlite.vector.index as vector_index
+from remlite.errors import InvalidInput, StorageError
+from remlite.vector import VectorIndex, exact_topk, persist
+from remlite.vector.persist import FOOTER_SIZE
 
 DIM = 384
 K = 10
@@ -96,9 +96,9 @@ def doc_paragraphs() -> list[str]:
 
 def test_recall_real_embeddings(request: pytest.FixtureRequest) -> None:
     try:
-        from remdb.embed import get_provider
+        from remlite.embed import get_provider
     except ImportError:
-        pytest.skip("remdb.embed is not available")
+        pytest.skip("remlite.embed is not available")
     texts = doc_paragraphs()
     assert len(texts) >= 1_800
     try:  # 48 tokens (~2 sentences) keeps embedding ~1,900 passages to ~8-14 s on 2 cores
@@ -107,7 +107,7 @@ def test_recall_real_embeddings(request: pytest.FixtureRequest) -> None:
         provider, variant = get_provider("local"), "full"
     key = hashlib.sha256("\n".join([variant, *texts]).encode()).hexdigest()[:16]
     config_cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
-    cache = Path(config_cache.mkdir("remdb-vector")) / f"pydoc-minilm-{key}.npy" if config_cache else None
+    cache = Path(config_cache.mkdir("remlite-vector")) / f"pydoc-minilm-{key}.npy" if config_cache else None
     if cache is not None and cache.exists():
         embeddings = np.load(cache)
     else:  # embedded once, then cached across runs by pytest
@@ -412,7 +412,7 @@ def test_foreign_and_missing_files(tmp_path: Path) -> None:
     foreign.write_bytes(os.urandom(4096))
     with pytest.raises(StorageError, match="torn or corrupt"):
         VectorIndex.load(foreign)
-    raw = tmp_path / "raw.usearch"  # a bare usearch file, without remdb's trailer
+    raw = tmp_path / "raw.usearch"  # a bare usearch file, without remlite's trailer
     index = VectorIndex(8)
     index.add([1], np.ones((1, 8)))
     index._graph.save(str(raw))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import schemas as s  # this file's directory is sys.path[0]
 
-import remdb
+import remlite
 
 
 def ack(*parts: object) -> None:
@@ -24,7 +24,7 @@ def ready() -> None:
     print("ready", flush=True)
 
 
-def upsert(db: remdb.Database, start: int) -> None:
+def upsert(db: remlite.Database, start: int) -> None:
     db.register_schema(s.ITEMS)
     ready()
     for n in range(start, 1 << 30):
@@ -32,7 +32,7 @@ def upsert(db: remdb.Database, start: int) -> None:
         ack(n)
 
 
-def keyless(db: remdb.Database, start: int) -> None:
+def keyless(db: remlite.Database, start: int) -> None:
     db.register_schema(s.LOOSE)
     ready()
     for n in range(start, 1 << 30):
@@ -40,7 +40,7 @@ def keyless(db: remdb.Database, start: int) -> None:
         ack(n)
 
 
-def single(db: remdb.Database, start: int) -> None:
+def single(db: remlite.Database, start: int) -> None:
     db.register_schema(s.SINGLES)
     ready()
     for n in range(start, 1 << 30):
@@ -48,7 +48,7 @@ def single(db: remdb.Database, start: int) -> None:
         ack(n)
 
 
-def update(db: remdb.Database, start: int) -> None:
+def update(db: remlite.Database, start: int) -> None:
     ids = sorted(db.find("counters", "v", gte=-1), key=lambda rid: db.get(rid)["key"])
     ready()
     for n in range(start, 1 << 30):
@@ -56,7 +56,7 @@ def update(db: remdb.Database, start: int) -> None:
         ack(n)
 
 
-def delete(db: remdb.Database, start: int) -> None:
+def delete(db: remlite.Database, start: int) -> None:
     anchor = db.insert("named", {"key": "anchor"})
     ready()
     for n in range(start, 1 << 30):
@@ -66,7 +66,7 @@ def delete(db: remdb.Database, start: int) -> None:
         ack("del", json.dumps([n, rid]))
 
 
-def edges(db: remdb.Database, start: int) -> None:
+def edges(db: remlite.Database, start: int) -> None:
     nodes = db.insert_batch("named", [{"key": f"n{i}"} for i in range(s.EDGE_NODES)])
     ready()
     for n in range(start, 1 << 30):
@@ -78,14 +78,14 @@ def edges(db: remdb.Database, start: int) -> None:
         ack(n)
 
 
-def schema(db: remdb.Database, start: int) -> None:
+def schema(db: remlite.Database, start: int) -> None:
     ready()
     for n in range(start, 1 << 30):
         db.register_schema(s.WIDE_A if n % 2 == 0 else s.WIDE_B)
         ack(n)
 
 
-def drop(db: remdb.Database, start: int) -> None:
+def drop(db: remlite.Database, start: int) -> None:
     anchor = db.insert("named", {"key": "anchor"})
     ready()
     for n in range(start, 1 << 30):
@@ -97,7 +97,7 @@ def drop(db: remdb.Database, start: int) -> None:
         ack("dropped", n)
 
 
-def reembed(db: remdb.Database, start: int) -> None:
+def reembed(db: remlite.Database, start: int) -> None:
     for n in range(start, 1 << 30):
         db.insert("docs", s.doc_row(n, "r"))
         ack("ins", n)
@@ -107,7 +107,7 @@ def reembed(db: remdb.Database, start: int) -> None:
             ready()  # one whole cycle first: a loaded machine must not leave a run with no switch at all
 
 
-def ingest(db: remdb.Database, start: int, directory: str) -> None:
+def ingest(db: remlite.Database, start: int, directory: str) -> None:
     ready()
     for n in range(start, 1 << 30):
         for name, content in s.ingest_files(n).items():
@@ -122,7 +122,7 @@ def ingest(db: remdb.Database, start: int, directory: str) -> None:
         ack(n)
 
 
-def truncate(db: remdb.Database, start: int) -> None:
+def truncate(db: remlite.Database, start: int) -> None:
     db.search("docs", "river stone", k=3)  # a loaded vector index, so truncation must checkpoint it
     ready()
     for n in range(start, 1 << 30):
@@ -132,7 +132,7 @@ def truncate(db: remdb.Database, start: int) -> None:
         ack("trunc", json.dumps(report))
 
 
-def rebuild(db: remdb.Database, start: int) -> None:
+def rebuild(db: remlite.Database, start: int) -> None:
     for n in range(start, 1 << 30):
         db.insert_batch("docs", [s.doc_row(n * 3 + i, "b") for i in range(3)])
         ack("ins", n)
@@ -159,5 +159,5 @@ OPS: dict[str, Callable[..., None]] = {
 
 if __name__ == "__main__":
     op, root, start, *rest = sys.argv[1:]
-    database = remdb.connect(root, embedder="hash")
+    database = remlite.connect(root, embedder="hash")
     OPS[op](database, int(start), *rest)

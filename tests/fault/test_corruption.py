@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-import remdb
-from remdb import errors
+import remlite
+from remlite import errors
 from tests.fault import schemas as s
 from tests.fault.harness import SEED, assert_intact, assert_search_exact, count, file_state, rng_for
 
@@ -36,7 +36,7 @@ def big_row(i: int) -> dict[str, Any]:
     return {"key": f"k{i:05d}", "grp": i % 17, "pad": f"row {i} " + "x" * (i % 40)}
 
 
-def compact(db: remdb.Database) -> None:
+def compact(db: remlite.Database) -> None:
     """Everything into table files (so a flipped byte lands in data, not in a log RocksDB replays)."""
     for name in db._store.cf:
         family = db._store.cf[name]
@@ -44,7 +44,7 @@ def compact(db: remdb.Database) -> None:
         family.compact_range(None, None)
 
 
-def answers(db: remdb.Database, ids: list[str]) -> dict[str, Any]:
+def answers(db: remlite.Database, ids: list[str]) -> dict[str, Any]:
     """What every read API says, each as a value or the exception it raised."""
     sample = ids[::397]
     calls: dict[str, Callable[[], Any]] = {
@@ -75,7 +75,7 @@ def answers(db: remdb.Database, ids: list[str]) -> dict[str, Any]:
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], dict[str, Any]]:
     """A compacted database of 20k rows plus embedded docs and edges, and its true answers."""
     root = tmp_path_factory.mktemp("pristine")
-    with remdb.connect(root, embedder="hash") as db:
+    with remlite.connect(root, embedder="hash") as db:
         db.register_schema(BIG)
         db.register_schema(s.DOCS)
         ids = db.insert_batch("big", [big_row(i) for i in range(BIG_ROWS)])
@@ -110,9 +110,9 @@ def test_flipped_bytes_in_table_files_never_give_a_wrong_answer(
         victim = rng.choices(tables, weights=weights)[0]
         positions = _flip(victim, rng, rng.choice((1, 3, 16)))
         count("corruptions")
-        ctx = f"REMDB_FAULT_SEED={SEED} trial {trial}: flipped {victim.name} at {positions}"
+        ctx = f"REMLITE_FAULT_SEED={SEED} trial {trial}: flipped {victim.name} at {positions}"
         try:
-            db = remdb.connect(root, embedder="hash")
+            db = remlite.connect(root, embedder="hash")
         except errors.StorageError:
             continue  # refusing to open a damaged database is a correct answer
         except Exception as exc:
@@ -139,12 +139,12 @@ def test_flipped_bytes_in_table_files_never_give_a_wrong_answer(
         finally:
             with contextlib.suppress(errors.StorageError):
                 db.close()
-    assert detected_by_reads or TRIALS < 3, f"REMDB_FAULT_SEED={SEED}: no trial corrupted anything readable"
+    assert detected_by_reads or TRIALS < 3, f"REMLITE_FAULT_SEED={SEED}: no trial corrupted anything readable"
 
 
 def test_missing_current_refuses_to_open_and_deletes_nothing(tmp_path: Path) -> None:
     root = tmp_path / "db"
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         db.register_schema(BIG)
         db.insert_batch("big", [big_row(i) for i in range(2000)])
         compact(db)
@@ -153,17 +153,17 @@ def test_missing_current_refuses_to_open_and_deletes_nothing(tmp_path: Path) -> 
     count("corruptions")
     before = {k: v for k, v in file_state(directory).items() if not k.startswith("LOG")}
     with pytest.raises(errors.StorageError):
-        remdb.connect(root)
+        remlite.connect(root)
     after = {k: v for k, v in file_state(directory).items() if not k.startswith("LOG")}
     assert after == before, f"files changed: removed {set(before) - set(after)}, added {set(after) - set(before)}"
     with pytest.raises(errors.StorageError):  # and the second attempt too (the first left nothing behind)
-        remdb.connect(root)
+        remlite.connect(root)
 
 
 @pytest.mark.parametrize("damage", ["garbage CURRENT", "missing MANIFEST", "empty CURRENT"])
 def test_damaged_manifest_chain_refuses_to_open(tmp_path: Path, damage: str) -> None:
     root = tmp_path / "db"
-    with remdb.connect(root) as db:
+    with remlite.connect(root) as db:
         db.register_schema(BIG)
         db.insert_batch("big", [big_row(i) for i in range(500)])
     directory = root / "default"
@@ -176,14 +176,14 @@ def test_damaged_manifest_chain_refuses_to_open(tmp_path: Path, damage: str) -> 
     count("corruptions")
     before = {k: v for k, v in file_state(directory).items() if not k.startswith("LOG")}
     with pytest.raises(errors.StorageError):
-        remdb.connect(root)
+        remlite.connect(root)
     after = {k: v for k, v in file_state(directory).items() if not k.startswith("LOG")}
     assert set(before) <= set(after) and all(after[k] == v for k, v in before.items()), "files were changed"
 
 
 # ---------------------------------------------------------------------------------------- vector index files
 def _docs_db(root: Path, rows: range, tag: str = "d") -> None:
-    with remdb.connect(root, embedder="hash") as db:
+    with remlite.connect(root, embedder="hash") as db:
         db.register_schema(s.DOCS)
         db.insert_batch("docs", [s.doc_row(i, tag) for i in rows])
         db.search("docs", "river", k=1)  # loads the index, so close saves it
@@ -196,7 +196,7 @@ def _index_file(root: Path) -> Path:
 
 
 def _assert_searches_right(root: Path, context: str) -> None:
-    with remdb.connect(root, embedder="hash") as db:
+    with remlite.connect(root, embedder="hash") as db:
         assert_search_exact(db, "docs", "body", [*QUERIES, s.body(3), s.body(11)], 10, context)
         assert_intact(db, context)
 
@@ -218,7 +218,7 @@ def test_corrupted_or_truncated_index_files_are_rebuilt(tmp_path: Path) -> None:
         else:
             what = f"flipped at {_flip(path, rng, rng.choice((1, 4)))}"
         count("corruptions")
-        _assert_searches_right(root, f"REMDB_FAULT_SEED={SEED} index file {what}")
+        _assert_searches_right(root, f"REMLITE_FAULT_SEED={SEED} index file {what}")
     root = tmp_path / "gone"
     shutil.copytree(source, root)
     _index_file(root).unlink()
@@ -231,7 +231,7 @@ def test_stale_index_file_is_caught_up(tmp_path: Path) -> None:
     root = tmp_path / "db"
     _docs_db(root, range(400))
     old = _index_file(root).read_bytes()
-    with remdb.connect(root, embedder="hash") as db:
+    with remlite.connect(root, embedder="hash") as db:
         db.insert_batch("docs", [s.doc_row(i) for i in range(400, 700)])
         ids = db.find("docs", "grp", eq=1)
         for rid in ids[:20]:
@@ -250,7 +250,7 @@ def test_stale_index_file_older_than_the_truncated_log_is_rebuilt(tmp_path: Path
     root = tmp_path / "db"
     _docs_db(root, range(400))
     old = _index_file(root).read_bytes()
-    with remdb.connect(root, embedder="hash") as db:
+    with remlite.connect(root, embedder="hash") as db:
         db.insert_batch("docs", [s.doc_row(i) for i in range(400, 700)])
         for rid in db.find("docs", "grp", eq=4)[:25]:
             db.delete(rid, hard=True)
@@ -265,7 +265,7 @@ def test_index_file_of_another_database_is_not_used(tmp_path: Path, other_size: 
     """Same table id, same field, same file name, a lower seq: only the contents say it is foreign."""
     mine, other = tmp_path / "mine", tmp_path / "other"
     _docs_db(mine, range(400))
-    with remdb.connect(mine, embedder="hash") as db:
+    with remlite.connect(mine, embedder="hash") as db:
         for start in range(400, s.DOCS_ROWS, 100):  # more writes than the other: its seq is lower
             db.insert_batch("docs", [s.doc_row(i) for i in range(start, start + 100)])
         db.search("docs", "river", k=1)

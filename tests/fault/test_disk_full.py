@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import remdb
-from remdb import errors
+import remlite
+from remlite import errors
 from tests.fault import schemas as s
 from tests.fault.harness import SEED, assert_intact, assert_search_exact, count
 
@@ -59,7 +59,7 @@ def _fill(mount: Path, leave: int) -> Path:
 
 def test_disk_full_loses_no_acknowledged_write(small_disk: Path) -> None:
     root = small_disk / "db"
-    db = remdb.connect(root, embedder="hash")
+    db = remlite.connect(root, embedder="hash")
     db.register_schema(s.DOCS)
     db.register_schema(PAD)
     db.insert_batch("docs", [s.doc_row(i) for i in range(1500)])
@@ -91,14 +91,14 @@ def test_disk_full_loses_no_acknowledged_write(small_disk: Path) -> None:
         except errors.StorageError:
             pass
         except Exception as exc:
-            pytest.fail(f"REMDB_FAULT_SEED={SEED}: on a full disk a call raised {type(exc).__name__}: {exc}")
+            pytest.fail(f"REMLITE_FAULT_SEED={SEED}: on a full disk a call raised {type(exc).__name__}: {exc}")
     with contextlib.suppress(errors.StorageError):  # it could not save; it must still let go of the database
         db.close()
     assert db.closed, "close() on a full disk left the database open"
     leftovers = [str(p) for p in root.rglob("*.tmp")]
     assert not leftovers, f"temporary files left on the full disk: {leftovers}"
     filler.unlink()
-    with remdb.connect(root, embedder="hash") as again:  # DatabaseLocked here: close() kept the lock
+    with remlite.connect(root, embedder="hash") as again:  # DatabaseLocked here: close() kept the lock
         keys = {r["key"] for r in again.scan("pad")}
         lost = [k for k in acked if k not in keys]
         assert not lost, f"{len(lost)} acknowledged rows lost on a full disk, e.g. {lost[:3]}"
@@ -112,7 +112,7 @@ def test_disk_full_while_saving_the_vector_index_on_close(small_disk: Path) -> N
     """close() cannot write the index file: StorageError at most, the lock released, no .tmp left,
     and the next open searches right (it rebuilds or catches up the old file)."""
     root = small_disk / "db"
-    db = remdb.connect(root, embedder="hash")
+    db = remlite.connect(root, embedder="hash")
     db.register_schema(s.DOCS)
     db.insert_batch("docs", [s.doc_row(i) for i in range(3000)])
     db.search("docs", "river", k=1)
@@ -125,7 +125,7 @@ def test_disk_full_while_saving_the_vector_index_on_close(small_disk: Path) -> N
     leftovers = [str(p) for p in root.rglob("*.tmp")]
     assert not leftovers, f"temporary files left on the full disk: {leftovers}"
     filler.unlink()
-    with remdb.connect(root, embedder="hash") as again:
+    with remlite.connect(root, embedder="hash") as again:
         assert again.count("docs") == 3000
         assert_search_exact(again, "docs", "body", ["river stone cloud", s.body(5)], 10, "index save failed")
         assert_intact(again, "index save failed")

@@ -1,5 +1,5 @@
 """A database used across `os.fork()`: RocksDB's threads, locks and file positions do not survive a
-fork, so in the child every call must fail at once with a remdb error (not hang, not write through
+fork, so in the child every call must fail at once with a remlite error (not hang, not write through
 the parent's files), and the parent must go on with its data intact and writable."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import remdb
+import remlite
 from tests.fault import schemas as s
 from tests.fault.harness import SEED, assert_intact, assert_search_exact, snapshot
 
 CHILD_TIMEOUT = 10.0
 
 
-def _child_calls(db: remdb.Database, rid: str) -> dict[str, Callable[[], Any]]:
+def _child_calls(db: remlite.Database, rid: str) -> dict[str, Callable[[], Any]]:
     return {
         "insert": lambda: db.insert("docs", s.doc_row(99_999, "child")),
         "insert_batch": lambda: db.insert_batch("docs", [s.doc_row(i, "kid") for i in range(50)]),
@@ -37,7 +37,7 @@ def _child_calls(db: remdb.Database, rid: str) -> dict[str, Callable[[], Any]]:
     }
 
 
-def _run_in_child(db: remdb.Database, rid: str, log: Path) -> dict[str, str]:
+def _run_in_child(db: remlite.Database, rid: str, log: Path) -> dict[str, str]:
     """Fork; the child tries every call and logs how each ended (a call that never ends is the
     last `start` line); the parent waits, bounded, then kills a hung child."""
     pid = os.fork()
@@ -49,8 +49,8 @@ def _run_in_child(db: remdb.Database, rid: str, log: Path) -> dict[str, str]:
                     try:
                         call()
                         how = "returned"
-                    except remdb.RemDBError as exc:
-                        how = f"remdb {type(exc).__name__}"
+                    except remlite.RemliteError as exc:
+                        how = f"remlite {type(exc).__name__}"
                     except BaseException as exc:  # reported to the parent, which fails the test
                         how = f"other {type(exc).__name__}: {exc}"
                     out.write(json.dumps([name, how]) + "\n")
@@ -77,15 +77,15 @@ def _run_in_child(db: remdb.Database, rid: str, log: Path) -> dict[str, str]:
 
 
 def test_every_call_in_a_forked_child_fails_and_the_parent_is_intact(tmp_path: Path) -> None:
-    db = remdb.connect(tmp_path / "db", embedder="hash")
+    db = remlite.connect(tmp_path / "db", embedder="hash")
     try:
         db.register_schema(s.DOCS)
         ids = db.insert_batch("docs", [s.doc_row(i) for i in range(300)])
         db.search("docs", "river", k=1)
         before = snapshot(db)
         results = _run_in_child(db, ids[0], tmp_path / "child.log")
-        wrong = {name: how for name, how in results.items() if not how.startswith("remdb ")}
-        assert not wrong, f"REMDB_FAULT_SEED={SEED}: in the forked child these did not raise a remdb error: {wrong}"
+        wrong = {name: how for name, how in results.items() if not how.startswith("remlite ")}
+        assert not wrong, f"REMLITE_FAULT_SEED={SEED}: in the forked child these did not raise a remlite error: {wrong}"
         assert snapshot(db) == before, "the forked child changed the parent's data"
         assert db.get(ids[0])["title"] == "d0"
         db.insert("docs", s.doc_row(300))
@@ -95,13 +95,13 @@ def test_every_call_in_a_forked_child_fails_and_the_parent_is_intact(tmp_path: P
         assert_intact(db, "parent after fork")
     finally:
         db.close()
-    with remdb.connect(tmp_path / "db", embedder="hash") as again:
+    with remlite.connect(tmp_path / "db", embedder="hash") as again:
         assert again.count("docs") == 301
         assert_intact(again, "reopened after fork")
 
 
 def test_a_forked_child_that_only_exits_leaves_the_parent_alone(tmp_path: Path) -> None:
-    with remdb.connect(tmp_path / "db") as db:
+    with remlite.connect(tmp_path / "db") as db:
         db.register_schema(s.ITEMS)
         db.insert_batch("items", [{"key": f"k{i}", "v": i} for i in range(100)])
         pid = os.fork()

@@ -1,6 +1,6 @@
 """A fuzzer of bad inputs. Every library call either succeeds with a valid result or raises a
-`remdb.errors.RemDBError`, and a rejected call leaves every column family byte-identical. Every
-rejected `rem` command exits non-zero with exactly one stderr line, starting with `error:`, and no
+`remlite.errors.RemliteError`, and a rejected call leaves every column family byte-identical. Every
+rejected `remlite` command exits non-zero with exactly one stderr line, starting with `error:`, and no
 traceback; it too leaves the database as it was.
 
 Inputs: records holding sets, bytes, huge integers, lone surrogates, deep nesting, NaN/Inf,
@@ -27,13 +27,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import remdb
-from remdb.cli.app import app
+import remlite
+from remlite.cli.app import app
 from tests.conftest import NOTES, TASKS
 from tests.fault import schemas as s
 from tests.fault.harness import SEED, assert_intact, changed_families, count, snapshot, snapshot_path
 
-LIBRARY_EXAMPLES = int(os.environ.get("REMDB_FUZZ_EXAMPLES", "300"))
+LIBRARY_EXAMPLES = int(os.environ.get("REMLITE_FUZZ_EXAMPLES", "300"))
 CLI_EXAMPLES = max(20, LIBRARY_EXAMPLES // 4)
 SETTINGS = settings(
     deadline=None,
@@ -255,7 +255,7 @@ def _records(draw: st.DrawFn) -> Any:
 records = st.composite(_records)()
 
 
-class Labelled(tuple[str, Callable[[remdb.Database], Any]]):
+class Labelled(tuple[str, Callable[[remlite.Database], Any]]):
     """(label, call) that Hypothesis reports by its label: its own printer walks the arguments of every
     `.map`, and a value thousands of levels deep made it raise RecursionError, hiding the real failure."""
 
@@ -269,7 +269,7 @@ class Calls:
     def __init__(self, good_id: str, other_id: str, tmp: Path) -> None:
         self.good_id, self.other_id, self.tmp = good_id, other_id, tmp
 
-    def strategy(self) -> st.SearchStrategy[tuple[str, Callable[[remdb.Database], Any]]]:
+    def strategy(self) -> st.SearchStrategy[tuple[str, Callable[[remlite.Database], Any]]]:
         gid = self.good_id
         return st.one_of(
             records.map(lambda r: (f"insert(tasks, {short(r)})", lambda db: db.insert("tasks", r))),
@@ -432,7 +432,7 @@ def _files(tmp: Path) -> None:
     (tmp / "docs" / "a.md").write_text("# A\n\nSome text about rivers.\n")
 
 
-def _fill(db: remdb.Database) -> tuple[str, str]:
+def _fill(db: remlite.Database) -> tuple[str, str]:
     db.register_schema(TASKS)
     db.register_schema(NOTES)
     db.register_schema(s.DOCS)
@@ -445,24 +445,24 @@ def _fill(db: remdb.Database) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[remdb.Database, Calls]]:
+def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[remlite.Database, Calls]]:
     tmp = tmp_path_factory.mktemp("fuzz")
     _files(tmp)
-    db = remdb.connect(tmp / "db", embedder="hash")
+    db = remlite.connect(tmp / "db", embedder="hash")
     good, other = _fill(db)
     yield db, Calls(good, other, tmp)
     db.close()
 
 
-def test_library_rejects_bad_input_with_remdb_errors_and_changes_nothing(
-    fuzz_env: tuple[remdb.Database, Calls],
+def test_library_rejects_bad_input_with_remlite_errors_and_changes_nothing(
+    fuzz_env: tuple[remlite.Database, Calls],
 ) -> None:
     db, calls = fuzz_env
     outcomes = {"ok": 0, "rejected": 0}
 
     @settings(SETTINGS, max_examples=LIBRARY_EXAMPLES)
     @given(call=calls.strategy())
-    def run(call: tuple[str, Callable[[remdb.Database], Any]]) -> None:
+    def run(call: tuple[str, Callable[[remlite.Database], Any]]) -> None:
         label, func = call
         count("inputs")
         before = snapshot(db)
@@ -470,14 +470,14 @@ def test_library_rejects_bad_input_with_remdb_errors_and_changes_nothing(
             result = func(db)
             if hasattr(result, "__next__"):
                 list(result)
-        except remdb.RemDBError as exc:
+        except remlite.RemliteError as exc:
             outcomes["rejected"] += 1
             changed = changed_families(before, snapshot(db))
-            assert not changed, f"REMDB_FAULT_SEED={SEED} {label} raised {short(exc)} but changed {changed}"
+            assert not changed, f"REMLITE_FAULT_SEED={SEED} {label} raised {short(exc)} but changed {changed}"
         except RecursionError as exc:
             pytest.fail(f"{label}: RecursionError escaped ({exc})")
         except Exception as exc:
-            pytest.fail(f"{label}: raised {type(exc).__name__} (not a remdb error): {exc!s:.300}")
+            pytest.fail(f"{label}: raised {type(exc).__name__} (not a remlite error): {exc!s:.300}")
         else:
             outcomes["ok"] += 1
 
@@ -487,7 +487,7 @@ def test_library_rejects_bad_input_with_remdb_errors_and_changes_nothing(
 
 
 # ---------------------------------------------------------------------------------------- the CLI
-cli_runner = CliRunner(env={"REMDB_PATH": None, "REMDB_TENANT": None})
+cli_runner = CliRunner(env={"REMLITE_PATH": None, "REMLITE_TENANT": None})
 
 
 @pytest.fixture(scope="module")
@@ -495,7 +495,7 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
     tmp = tmp_path_factory.mktemp("cli")
     _files(tmp)
     root = tmp / "root"
-    with remdb.connect(root, embedder="hash") as db:
+    with remlite.connect(root, embedder="hash") as db:
         good, _ = _fill(db)
     return root, good, tmp
 
@@ -585,7 +585,7 @@ def test_cli_rejects_bad_input_with_one_error_line(cli_env: tuple[Path, str, Pat
         assert len(lines) == 1 and lines[0].startswith("error: "), f"{label}: stderr {short(result.stderr[:1000])}"
         assert "Traceback" not in result.stdout + result.stderr, label
         changed = changed_families(before, snapshot_path(root / "default"))
-        assert not changed, f"REMDB_FAULT_SEED={SEED} {label} failed but changed {changed}"
+        assert not changed, f"REMLITE_FAULT_SEED={SEED} {label} failed but changed {changed}"
 
     run()
     assert outcomes["rejected"] > outcomes["ok"], outcomes
@@ -598,8 +598,8 @@ def _limited() -> None:
 
 
 def _rem(root: Path, argv: list[str], stdin: str | None) -> subprocess.CompletedProcess[str]:
-    rem = Path(sys.executable).parent / "rem"
-    env = {k: v for k, v in os.environ.items() if k not in ("REMDB_PATH", "REMDB_TENANT")}
+    rem = Path(sys.executable).parent / "remlite"
+    env = {k: v for k, v in os.environ.items() if k not in ("REMLITE_PATH", "REMLITE_TENANT")}
     return subprocess.run(
         [str(rem), *argv, "--path", str(root)],
         input=stdin,
@@ -614,7 +614,7 @@ def _rem(root: Path, argv: list[str], stdin: str | None) -> subprocess.Completed
 @pytest.fixture
 def fresh_root(tmp_path: Path) -> Path:
     root = tmp_path / "root"
-    with remdb.connect(root, embedder="hash") as db:
+    with remlite.connect(root, embedder="hash") as db:
         _fill(db)
     return root
 
@@ -646,11 +646,11 @@ def test_yaml_bomb_schema_file_is_refused_by_the_library(tmp_path: Path) -> None
     count("inputs")
     (tmp_path / "bomb.yaml").write_text(YAML_BOMB)
     code = (
-        "import sys, remdb\n"
-        f"db = remdb.connect({str(tmp_path / 'db')!r})\n"
+        "import sys, remlite\n"
+        f"db = remlite.connect({str(tmp_path / 'db')!r})\n"
         "try:\n"
         f"    db.register_schema({str(tmp_path / 'bomb.yaml')!r})\n"
-        "except remdb.errors.SchemaError as exc:\n"
+        "except remlite.errors.SchemaError as exc:\n"
         "    print('refused', type(exc).__name__)\n"
         "else:\n"
         "    print('accepted')\n"

@@ -2,7 +2,7 @@
 acknowledged write is there, an interrupted one is either whole or absent, `check()` is ok, no key
 outlives its table or index, and find/search answer from the data (search against exact scores).
 
-Each test runs `KILLS` trials (env REMDB_FAULT_KILLS, default 4) against one database that
+Each test runs `KILLS` trials (env REMLITE_FAULT_KILLS, default 4) against one database that
 accumulates state from trial to trial, as a real crash-looping writer would.
 """
 
@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
-import remdb
-from remdb import errors
+import remlite
+from remlite import errors
 from tests.fault import schemas as s
 from tests.fault.harness import SEED, Run, assert_intact, assert_search_exact, rng_for, run_and_kill
 
-KILLS = int(os.environ.get("REMDB_FAULT_KILLS", "4"))
+KILLS = int(os.environ.get("REMLITE_FAULT_KILLS", "4"))
 QUERIES = ["river stone cloud", "copper lantern meadow signal", "zephyr"]
 
 
-def reopen(root: Path) -> remdb.Database:
-    return remdb.connect(root, embedder="hash")
+def reopen(root: Path) -> remlite.Database:
+    return remlite.connect(root, embedder="hash")
 
 
 def killed(run: Run, context: str) -> None:
@@ -33,7 +33,7 @@ def killed(run: Run, context: str) -> None:
 
 
 def context(op: str, trial: int, run: Run) -> str:
-    return f"REMDB_FAULT_SEED={SEED} {op} trial {trial} (killed {run.delay:.3f}s after ready, acks {run.acks[-3:]})"
+    return f"REMLITE_FAULT_SEED={SEED} {op} trial {trial} (killed {run.delay:.3f}s after ready, acks {run.acks[-3:]})"
 
 
 def setup(root: Path, *schemas: dict, rows: dict[str, list[dict]] | None = None) -> None:
@@ -70,7 +70,7 @@ def test_kill_keyed_upsert_batches(root: Path) -> None:
             assert db.find("items", "v", lt=v) == [] and db.count("items") == 400, ctx
             assert_intact(db, ctx)
             floor, start = v, v + 1
-    assert floor >= 0, f"REMDB_FAULT_SEED={SEED}: no upsert batch was ever acknowledged"
+    assert floor >= 0, f"REMLITE_FAULT_SEED={SEED}: no upsert batch was ever acknowledged"
 
 
 def test_kill_keyless_batches(root: Path) -> None:
@@ -96,7 +96,7 @@ def test_kill_keyless_batches(root: Path) -> None:
             assert_intact(db, ctx)
             acked_all |= set(batches)
             start = max(batches, default=-1) + 1
-    assert acked_all, f"REMDB_FAULT_SEED={SEED}: nothing acknowledged"
+    assert acked_all, f"REMLITE_FAULT_SEED={SEED}: nothing acknowledged"
 
 
 def test_kill_single_inserts(root: Path) -> None:
@@ -119,7 +119,7 @@ def test_kill_single_inserts(root: Path) -> None:
             assert_intact(db, ctx)
             acked_all |= set(present)
             start = max(present, default=-1) + 1
-    assert acked_all, f"REMDB_FAULT_SEED={SEED}: nothing acknowledged"
+    assert acked_all, f"REMLITE_FAULT_SEED={SEED}: nothing acknowledged"
 
 
 def test_kill_updates(root: Path) -> None:
@@ -145,7 +145,7 @@ def test_kill_updates(root: Path) -> None:
                 assert found == [row["id"]] if row["v"] >= 0 else row["id"] in found, ctx
             assert_intact(db, ctx)
         start = inflight
-    assert max(expected) >= 0, f"REMDB_FAULT_SEED={SEED}: no update acknowledged"
+    assert max(expected) >= 0, f"REMLITE_FAULT_SEED={SEED}: no update acknowledged"
 
 
 def test_kill_soft_and_hard_deletes(root: Path) -> None:
@@ -180,7 +180,7 @@ def test_kill_soft_and_hard_deletes(root: Path) -> None:
             assert_intact(db, ctx)
             every = list(db.scan("victims", include_deleted=True))
             start = max((r["n"] for r in every), default=-1) + 1
-    assert deleted, f"REMDB_FAULT_SEED={SEED}: no delete acknowledged"
+    assert deleted, f"REMLITE_FAULT_SEED={SEED}: no delete acknowledged"
 
 
 def test_kill_edge_writes(root: Path) -> None:
@@ -201,7 +201,7 @@ def test_kill_edge_writes(root: Path) -> None:
             assert actual in allowed, f"{ctx}: edges after op {last}: {sorted(actual.items())}"
             assert_intact(db, ctx)
         start = last + 1
-    assert start > 0, f"REMDB_FAULT_SEED={SEED}: no edge operation acknowledged"
+    assert start > 0, f"REMLITE_FAULT_SEED={SEED}: no edge operation acknowledged"
 
 
 def test_kill_schema_upgrades(root: Path) -> None:
@@ -225,17 +225,17 @@ def test_kill_schema_upgrades(root: Path) -> None:
             value = 3
             expected = sorted(by_key[r["key"]] for r in rows if r[field] == value)
             assert sorted(db.find("wide", field, eq=value)) == expected, f"{ctx}: find on {field}"
-            with pytest.raises(errors.RemDBError):
+            with pytest.raises(errors.RemliteError):
                 db.find("wide", other, eq=value)
             word, modulus = ("alpha3", 7) if in_a else ("beta3", 5)
             hits = db.search("wide", word, k=s.WIDE_ROWS, mode="text")
             truth = sorted(by_key[r["key"]] for r in rows if int(r["key"][1:]) % modulus == 3)
             assert sorted(h["id"] for h in hits) == truth, f"{ctx}: text search on {text}"
-            with pytest.raises(errors.RemDBError):
+            with pytest.raises(errors.RemliteError):
                 db.search("wide", word, mode="text", field=other_text)
             assert_intact(db, ctx)
         start = last + 1 if (last + 1) % 2 == (1 if in_a else 0) else last + 2
-    assert acked_any, f"REMDB_FAULT_SEED={SEED}: no schema upgrade acknowledged"
+    assert acked_any, f"REMLITE_FAULT_SEED={SEED}: no schema upgrade acknowledged"
 
 
 def test_kill_drop_schema(root: Path) -> None:
@@ -260,7 +260,7 @@ def test_kill_drop_schema(root: Path) -> None:
             strays = [f for f in files if f.split("-")[0] not in tids]
             assert not strays, f"{ctx}: index files of dropped tables left behind: {strays}"
         start += 1000  # only names the acknowledgements
-    assert dropped, f"REMDB_FAULT_SEED={SEED}: no drop acknowledged"
+    assert dropped, f"REMLITE_FAULT_SEED={SEED}: no drop acknowledged"
 
 
 def test_kill_reembed(root: Path) -> None:
@@ -286,7 +286,7 @@ def test_kill_reembed(root: Path) -> None:
             assert top and top[0]["title"] in ("d7", "r7"), f"{ctx}: own text does not find d7: {top}"
             assert_intact(db, ctx)
             start = max((int(t[1:]) for t in titles if t.startswith("r")), default=start - 1) + 1
-    assert version > 1, f"REMDB_FAULT_SEED={SEED}: no re-embed acknowledged"
+    assert version > 1, f"REMLITE_FAULT_SEED={SEED}: no re-embed acknowledged"
 
 
 def test_kill_ingest_with_prune(root: Path, tmp_path: Path) -> None:
@@ -331,7 +331,7 @@ def test_kill_ingest_with_prune(root: Path, tmp_path: Path) -> None:
             assert_search_exact(db, "resources", "content", QUERIES, 10, ctx)
             assert_intact(db, ctx)
         start = max([int(a) for a in run.acks], default=start - 1) + 1
-    assert acked_any, f"REMDB_FAULT_SEED={SEED}: no ingest acknowledged"
+    assert acked_any, f"REMLITE_FAULT_SEED={SEED}: no ingest acknowledged"
 
 
 def test_kill_truncate_wal(root: Path) -> None:
@@ -366,7 +366,7 @@ def test_kill_truncate_wal(root: Path) -> None:
             last_seq = db.last_seq
             assert_intact(db, ctx)
             start = max((int(t[1:]) // 10 for t in titles if t.startswith("t")), default=start - 1) + 1
-    assert inserted, f"REMDB_FAULT_SEED={SEED}: nothing acknowledged"
+    assert inserted, f"REMLITE_FAULT_SEED={SEED}: nothing acknowledged"
 
 
 def test_kill_index_rebuild(root: Path) -> None:
@@ -385,4 +385,4 @@ def test_kill_index_rebuild(root: Path) -> None:
             assert_search_exact(db, "docs", "body", QUERIES, 10, ctx)
             assert_intact(db, ctx)
             start = max((int(t[1:]) // 3 for t in titles if t.startswith("b")), default=start - 1) + 1
-    assert rebuilt, f"REMDB_FAULT_SEED={SEED}: no rebuild acknowledged"
+    assert rebuilt, f"REMLITE_FAULT_SEED={SEED}: no rebuild acknowledged"

@@ -1,7 +1,7 @@
 """Threads racing on one database: batch writes and deletes against schema upgrades (an indexed field
 added and removed), re-embeds, searches and SQL. Each thread runs a fixed number of iterations (not
 a time budget), so the work is the same on a slow machine. Afterwards the counts are exact, every
-derived structure agrees with the rows, and no thread saw an exception that is not a remdb error."""
+derived structure agrees with the rows, and no thread saw an exception that is not a remlite error."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import remdb
+import remlite
 from tests.fault import schemas as s
 from tests.fault.harness import SEED, assert_intact, assert_search_exact, rng_for
 
@@ -66,12 +66,12 @@ class Threads:
         assert not hung, f"threads still running after 120 s (deadlock?): {hung}"
 
 
-def _allowing_remdb_errors(name: str, calls: int, call: Callable[[int], None], seen: list[str]) -> Callable[[], None]:
+def _allowing_remlite_errors(name: str, calls: int, call: Callable[[int], None], seen: list[str]) -> Callable[[], None]:
     def run() -> None:
         for i in range(calls):
             try:
                 call(i)
-            except remdb.RemDBError as exc:
+            except remlite.RemliteError as exc:
                 seen.append(f"{name}: {type(exc).__name__}: {exc}")
 
     return run
@@ -79,14 +79,14 @@ def _allowing_remdb_errors(name: str, calls: int, call: Callable[[int], None], s
 
 def test_writes_race_schema_upgrades_reembeds_searches_and_sql(tmp_path: Path) -> None:
     rng = rng_for("races")
-    db = remdb.connect(tmp_path / "db", embedder="hash")
+    db = remlite.connect(tmp_path / "db", embedder="hash")
     try:
         db.register_schema(RACE_1)
         db.insert_batch("race", [race_row(0, i) for i in range(600)])
         acked: set[str] = {f"r0-{i}" for i in range(600)}
         deleted: set[str] = set()
         lock = threading.Lock()
-        remdb_errors: list[str] = []
+        remlite_errors: list[str] = []
         victims = [f"r0-{i}" for i in rng.sample(range(600), 60)]
 
         def write(n: int) -> None:
@@ -127,11 +127,11 @@ def test_writes_race_schema_upgrades_reembeds_searches_and_sql(tmp_path: Path) -
             ("search", 40, search),
             ("sql", 40, sql),
         ):
-            threads.add(name, _allowing_remdb_errors(name, calls, func, remdb_errors))
+            threads.add(name, _allowing_remlite_errors(name, calls, func, remlite_errors))
         threads.run()
-        context = f"REMDB_FAULT_SEED={SEED} races"
-        assert not threads.errors, f"{context}: non-remdb exceptions: {[(n, repr(e)) for n, e in threads.errors]}"
-        assert not remdb_errors, f"{context}: valid calls failed under concurrency: {remdb_errors[:5]}"
+        context = f"REMLITE_FAULT_SEED={SEED} races"
+        assert not threads.errors, f"{context}: non-remlite exceptions: {[(n, repr(e)) for n, e in threads.errors]}"
+        assert not remlite_errors, f"{context}: valid calls failed under concurrency: {remlite_errors[:5]}"
         live = {r["key"]: r for r in db.scan("race")}
         assert set(live) == acked - deleted, (
             f"{context}: rows lost {sorted(acked - deleted - set(live))[:5]}, "
@@ -150,7 +150,7 @@ def test_writes_race_schema_upgrades_reembeds_searches_and_sql(tmp_path: Path) -
         assert_intact(db, context)
     finally:
         db.close()
-    with remdb.connect(tmp_path / "db", embedder="hash") as again:
+    with remlite.connect(tmp_path / "db", embedder="hash") as again:
         assert_search_exact(again, "race", "body", [s.body(9), "copper lantern"], 10, "races, reopened")
         assert_intact(again, "races, reopened")
 
@@ -158,10 +158,10 @@ def test_writes_race_schema_upgrades_reembeds_searches_and_sql(tmp_path: Path) -
 def test_concurrent_upserts_of_the_same_keys_during_schema_changes(tmp_path: Path) -> None:
     """Two writers upsert the same 200 keys while the indexed fields change: one row per key, and
     the index entries are those of each row's last version (no stale entry from an older one)."""
-    db = remdb.connect(tmp_path / "db", embedder="hash")
+    db = remlite.connect(tmp_path / "db", embedder="hash")
     try:
         db.register_schema(RACE_1)
-        remdb_errors: list[str] = []
+        remlite_errors: list[str] = []
 
         def upsert(offset: int) -> Callable[[int], None]:
             def run(n: int) -> None:
@@ -170,18 +170,18 @@ def test_concurrent_upserts_of_the_same_keys_during_schema_changes(tmp_path: Pat
             return run
 
         threads = Threads()
-        threads.add("upsert a", _allowing_remdb_errors("upsert a", 25, upsert(0), remdb_errors))
-        threads.add("upsert b", _allowing_remdb_errors("upsert b", 25, upsert(100), remdb_errors))
+        threads.add("upsert a", _allowing_remlite_errors("upsert a", 25, upsert(0), remlite_errors))
+        threads.add("upsert b", _allowing_remlite_errors("upsert b", 25, upsert(100), remlite_errors))
         threads.add(
             "schema",
-            _allowing_remdb_errors(
-                "schema", 10, lambda n: db.register_schema(RACE_2 if n % 2 == 0 else RACE_1), remdb_errors
+            _allowing_remlite_errors(
+                "schema", 10, lambda n: db.register_schema(RACE_2 if n % 2 == 0 else RACE_1), remlite_errors
             ),
         )
         threads.run()
-        context = f"REMDB_FAULT_SEED={SEED} upsert races"
+        context = f"REMLITE_FAULT_SEED={SEED} upsert races"
         assert not threads.errors, f"{context}: {[(n, repr(e)) for n, e in threads.errors]}"
-        assert not remdb_errors, f"{context}: {remdb_errors[:5]}"
+        assert not remlite_errors, f"{context}: {remlite_errors[:5]}"
         rows = list(db.scan("race"))
         assert len(rows) == 200 == db.count("race"), context
         field = db.schema("race")["indexed_fields"][1]

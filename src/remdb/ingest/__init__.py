@@ -1,6 +1,0 @@
-"""Document ingestion: files → chunks (`chunker`), formats (`formats`, `html`), the per-document
-write protocol (`sync`) and the `Database.ingest` orchestrator (`mixin`)."""
-
-from remdb.ingest.report import IngestReport, Progress
-
-__all__ = ["IngestReport", "Progress"]

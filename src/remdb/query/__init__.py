@@ -1,1 +1,0 @@
-"""SQL: sqlglot parsing with remdb's dialect, predicate compilation, planning and execution."""

@@ -1,1 +1,0 @@
-"""RocksDB storage: column families, order-preserving key codecs, remdb's change log."""

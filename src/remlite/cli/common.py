@@ -1,0 +1,106 @@
+"""What every `remlite` command shares: the common options, JSON argument parsing, and the one place
+where a library error becomes an error line and an exit code.
+
+The options are Annotated types declared on every command (not only on the root callback) so that
+`remlite list notes --json --path db` works with the options in any position, as users type them.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from typer.core import TyperGroup
+
+from remlite.errors import InvalidInput, RemliteError
+from remlite.storage.engine import is_rocksdb_error, storage_error
+
+_JSON_META_KEY = "remlite.cli.json"
+
+
+def _remember_json(ctx: typer.Context, value: bool) -> bool:
+    """Store `--json` in `ctx.meta`, which click shares between a group and its subcommands, so the
+    error handler in `RemGroup.invoke` knows the output mode after the command's context is gone."""
+    if value:
+        ctx.meta[_JSON_META_KEY] = True
+    return value
+
+
+PathOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--path",
+        envvar="REMLITE_PATH",
+        show_default=False,
+        help="Root directory of the databases (one subdirectory per tenant). "
+        "Default: $REMLITE_PATH, else ~/.local/share/remlite.",
+    ),
+]
+TenantOption = Annotated[
+    str,
+    typer.Option("--tenant", envvar="REMLITE_TENANT", help="Tenant (one database per tenant)."),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        callback=_remember_json,
+        help="Machine output: one JSON document, or JSON Lines for lists; errors as JSON on stdout too.",
+    ),
+]
+DEFAULT_TENANT = "default"
+
+
+def parse_json(text: str, what: str) -> Any:
+    """Parse a JSON command-line argument; malformed JSON is the user's input error (exit 2)."""
+    try:
+        return loads_exact(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_LONG_DIGIT_BYTES = re.compile(rb"[0-9]{19}")
+
+
+def loads_exact(data: str | bytes) -> Any:
+    """orjson.loads, but integers beyond 64 bits stay exact (orjson reads them as floats, which
+    would store 2**70 as 1.1805916207174113e+21; the library refuses the exact integer instead)."""
+    value = orjson.loads(data)
+    if (_LONG_DIGIT_BYTES if isinstance(data, bytes) else _LONG_DIGITS).search(data):  # type: ignore[arg-type]
+        return json.loads(data)  # valid JSON (orjson said so), read with Python's exact integers
+    return value
+
+
+def one_line(text: str) -> str:
+    """Collapse a message to one line so `error: ...` is always exactly one line of stderr."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def fail(exc: RemliteError, *, as_json: bool) -> NoReturn:
+    """Report a library error the way every command does, then exit with the error's own code."""
+    if as_json:
+        sys.stdout.write(orjson.dumps(exc.to_dict(), default=str).decode() + "\n")
+        sys.stdout.flush()
+    sys.stderr.write(f"error: {one_line(exc.message)}\n")
+    sys.stderr.flush()
+    raise SystemExit(exc.exit_code)
+
+
+class RemGroup(TyperGroup):
+    """The root command group. Its `invoke` runs every (sub)command, so it is the single place
+    where `RemliteError` is translated: no command catches library errors itself, and a new command
+    gets the same translation without remembering to opt in."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except RemliteError as exc:
+            fail(exc, as_json=bool(ctx.meta.get(_JSON_META_KEY)))
+        except Exception as exc:  # a read the library does not wrap hit a corrupt block: one line, no traceback
+            if not is_rocksdb_error(exc):
+                raise
+            fail(storage_error(exc, None, "reading"), as_json=bool(ctx.meta.get(_JSON_META_KEY)))  # type: ignore[arg-type]

@@ -1,0 +1,118 @@
+"""`remlite ingest PATH...`: the twin of `Database.ingest`, with a progress bar and a summary table."""
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from remlite.database import connect
+from remlite.ingest.mixin import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
+from remlite.ingest.report import IngestReport
+from remlite.ingest.report import Progress as FileDone
+
+from . import output
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption
+
+
+def _bar() -> Progress:
+    """Files done / total with files/s and chunks/s, on stderr, only on a terminal, erased when done."""
+    err = output.console(stderr=True)
+    return Progress(
+        TextColumn("ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[files_rate]} files/s  {task.fields[chunks]} chunks, {task.fields[chunks_rate]}/s"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _summary(report: IngestReport) -> Table:
+    """One row per count, so the table fits any terminal width."""
+    data = report.to_dict()
+    view = Table(title=f"ingest into {report.table}", title_justify="left", show_header=False)
+    view.add_column("what")
+    view.add_column("count", justify="right")
+    rows = [
+        ("files", data["files"]),
+        ("files changed", data["changed_files"]),
+        ("chunks new", data["new"]),
+        ("chunks updated", data["updated"]),
+        ("chunks moved", data["moved"]),
+        ("chunks unchanged", data["unchanged"]),
+        ("chunks removed", data["removed"]),
+        ("files pruned", data["pruned"]),
+        ("skipped", len(report.skipped)),
+        ("seconds", data["seconds"]),
+        ("files/s", data["files_per_second"] or "-"),
+        ("chunks/s", data["chunks_per_second"] or "-"),
+    ]
+    for name, value in rows:
+        view.add_row(name, str(value))
+    return view
+
+
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files and directories (walked recursively).", show_default=False)
+    ],
+    table: Annotated[str, typer.Option("--table", "-t", help="Table to write chunks (or JSONL records) to.")] = (
+        "resources"
+    ),
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Largest chunk, in characters.")
+    ] = DEFAULT_CHUNK_SIZE,
+    overlap: Annotated[
+        int, typer.Option("--overlap", min=0, help="Characters of whole sentences repeated across a cut.")
+    ] = DEFAULT_OVERLAP,
+    glob: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--glob", "-g", help="In directories, only files matching this pattern (repeatable).", show_default=False
+        ),
+    ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune", help="Also remove what was ingested from files under these directories that no longer exist."
+        ),
+    ] = False,
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Chunk, embed and store text, Markdown, HTML and PDF files (JSON Lines: one record per line).
+
+    Re-ingesting writes only what changed: unchanged files write nothing. Files that cannot be
+    read are listed and skipped.
+    """
+    with connect(path, tenant) as db, _bar() as bar:
+        task = bar.add_task("ingest", total=None, files_rate="-", chunks=0, chunks_rate="-")
+        started = time.perf_counter()
+
+        def advance(event: FileDone) -> None:
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            bar.update(
+                task,
+                total=event.files_total,
+                completed=event.files_done,
+                files_rate=f"{event.files_done / elapsed:,.1f}",
+                chunks=event.chunks_done,
+                chunks_rate=f"{event.chunks_done / elapsed:,.0f}",
+            )
+
+        report = db.ingest(
+            paths, table, chunk_size=chunk_size, overlap=overlap, glob=glob or None, progress=advance, prune=prune
+        )
+    if as_json:
+        output.emit_json(report.to_dict())
+        return
+    output.print_table(_summary(report))
+    for skipped, reason in report.skipped:
+        output.say(f"skipped {skipped}: {reason}")
+    output.say(report.summary())

@@ -1,0 +1,134 @@
+"""`remlite schema ...`: register, inspect and drop tables (twins of the `Database` schema methods)."""
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from remlite.database import connect
+from remlite.errors import SchemaError
+from remlite.schema.loader import parse_document
+
+from . import output
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption
+
+NameArg = Annotated[str, typer.Argument(help="Table (schema) name.", show_default=False)]
+_MODEL_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # fullmatch: `$` also matches before a final newline
+
+schema_app = typer.Typer(help="Register, inspect and drop table schemas.", no_args_is_help=True)
+
+
+def _source(source: str) -> Any:
+    """What `register_schema` should receive for the SOURCE argument.
+
+    `-` is a JSON or YAML document on stdin. For `module:Model` the current directory is put on
+    sys.path, as `python -m` would: a console script's sys.path starts at its bin/ directory, so
+    without this a model defined next to the user's files could not be imported.
+    """
+    if source == "-":
+        try:
+            text = sys.stdin.buffer.read().decode()
+        except UnicodeDecodeError as exc:
+            raise SchemaError(f"<stdin> is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+        return parse_document(text, "<stdin>")
+    if _MODEL_SPEC.fullmatch(source) and os.getcwd() not in sys.path and not _exists(source):
+        sys.path.insert(0, os.getcwd())
+    return source
+
+
+def _exists(source: str) -> bool:
+    try:
+        return Path(source).exists()
+    except OSError:  # a name too long: register_schema says so
+        return False
+
+
+@schema_app.command("add")
+def add(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A .json/.yaml/.yml schema file, '-' for JSON or YAML on stdin, or 'module:Model' (a Pydantic model).",
+            show_default=False,
+        ),
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Table name (default: the schema's name or title).", show_default=False)
+    ] = None,
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a table, or upgrade it compatibly (re-adding an unchanged schema is a no-op)."""
+    document = _source(source)
+    with connect(path, tenant) as db:
+        described = db.register_schema(document, name)
+    if as_json:
+        output.emit_json(described)
+        return
+    key = output.joined(described.get("key_field")) or "-"
+    indexed = output.joined(described.get("indexed_fields")) or "-"
+    output.say(f"registered {described['name']} (version {described['version']}, key {key}, indexed {indexed})")
+
+
+@schema_app.command("list")
+def list_(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
+    """List every registered table with its key, indexed fields, row count and version."""
+    with connect(path, tenant, create=False) as db:
+        schemas = db.schemas()
+    if as_json:
+        output.emit_jsonl(schemas)
+    else:
+        output.print_table(output.schemas_table(schemas))
+
+
+@schema_app.command("show")
+def show(
+    name: NameArg, path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False
+) -> None:
+    """Print one table's full definition: JSON Schema, options and row count."""
+    with connect(path, tenant, create=False) as db:
+        described = db.schema(name)
+    if as_json:
+        output.emit_json(described)
+    else:
+        output.show_json(described)
+
+
+@schema_app.command("drop")
+def drop(
+    name: NameArg,
+    force: Annotated[bool, typer.Option("--force", help="Allow dropping a built-in template table.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Drop a table with all its rows, index entries and lookup keys (asks first unless --yes)."""
+    if not yes:
+        # Ask with the database closed: a pending prompt must not hold the writer lock.
+        with connect(path, tenant, create=False) as db:
+            info = db.schema(name)
+        if force or not info.get("template"):
+            typer.confirm(f"drop table {name} and its {info['count']} live row(s)?", abort=True, err=True)
+    with connect(path, tenant, create=False) as db:
+        removed = db.drop_schema(name, force=force)
+    if as_json:
+        output.emit_json({"table": name, "dropped": True, "rows_removed": removed})
+    else:
+        output.say(f"dropped {name} ({removed} row(s) removed)")
+
+
+@schema_app.command("templates")
+def templates(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
+    """List the built-in template tables every new database starts with."""
+    with connect(path, tenant) as db:
+        names = db.templates()
+    if as_json:
+        output.emit_jsonl(names)
+    else:
+        for template in names:
+            output.say(template)

@@ -1,0 +1,205 @@
+"""File formats: bytes → a `Document` (the text chunk offsets index, its sections and title).
+
+| format | extensions | text offsets index | sections |
+|---|---|---|---|
+| plain text | .txt .text .rst .log, and any UTF-8 file given by name | the decoded file | one |
+| Markdown | .md .markdown .mdown .mkd | the decoded file | one per ATX/setext heading |
+| HTML | .html .htm .xhtml | the extracted text (see `remlite.ingest.html`) | one per h1–h6 |
+| PDF | .pdf | the pages' extracted text joined by a form feed | one per page (`page`, 1-based) |
+| JSON Lines | .jsonl .ndjson | — (records are inserted as they are) | — |
+
+A section that holds nothing but its heading yields no chunk (the heading lives on in the
+`heading_path` of the sections below it). A file that cannot be read or decoded raises `BadFile`
+with a one-line reason; the orchestrator reports it and moves on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from remlite.ingest.chunker import Section
+
+TEXT, MARKDOWN, HTML, PDF, JSONL = "text/plain", "text/markdown", "text/html", "application/pdf", "application/jsonl"
+EXTENSIONS = {
+    **dict.fromkeys((".txt", ".text", ".rst", ".log"), TEXT),
+    **dict.fromkeys((".md", ".markdown", ".mdown", ".mkd"), MARKDOWN),
+    **dict.fromkeys((".html", ".htm", ".xhtml"), HTML),
+    ".pdf": PDF,
+    **dict.fromkeys((".jsonl", ".ndjson"), JSONL),
+}
+
+
+class BadFile(Exception):
+    """A file that cannot be ingested; the message is the reason shown in the report."""
+
+
+@dataclass
+class Document:
+    content_type: str
+    text: str = ""
+    sections: list[Section] = field(default_factory=list)
+    title: str | None = None
+    records: list[Any] | None = None  # JSON Lines only
+
+
+def content_type(path: Path) -> str | None:
+    """The format of a path by its extension (case-insensitive), None when unknown."""
+    name = path.name.lower()
+    if name.endswith(".rst.txt"):
+        return TEXT
+    return EXTENSIONS.get(path.suffix.lower())
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (a BOM is dropped); NUL bytes or invalid UTF-8 make a file unreadable as text."""
+    if b"\x00" in data[:8192]:
+        raise BadFile("binary file (NUL bytes), not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadFile(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+
+
+def parse(path: Path, data: bytes, kind: str | None) -> Document:
+    """The document in `data` (the bytes of `path`) read as `kind` (plain text when None)."""
+    if kind == PDF:
+        return _pdf(data, path)
+    if kind == JSONL:
+        return _jsonl(data)
+    text = decode(data)
+    if kind == HTML:
+        from remlite.ingest.html import extract
+
+        body, sections, title = extract(text)
+        return Document(HTML, body, sections, title or path.stem)
+    if kind == MARKDOWN:
+        sections, title = markdown_sections(text)
+        return Document(MARKDOWN, text, sections, title or path.stem)
+    return Document(TEXT, text, [Section(0, len(text))], path.stem)
+
+
+# ---------------------------------------------------------------------------------------- Markdown
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FRONT_TITLE = re.compile(r"^title:\s*[\"']?(.*?)[\"']?\s*$", re.MULTILINE)
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """(offset, line without its end-of-line) for every line."""
+    out, pos = [], 0
+    for line in text.splitlines(keepends=True):
+        out.append((pos, line.rstrip("\r\n")))
+        pos += len(line)
+    return out
+
+
+def markdown_sections(text: str) -> tuple[list[Section], str | None]:
+    """Sections split at ATX (`## x`) and setext (`x` over `===`/`---`) headings outside fenced
+    code, with heading paths; YAML front matter is skipped (its `title:` is the title)."""
+    lines = _lines(text)
+    title: str | None = None
+    begin = 0
+    if lines and lines[0][1].strip() == "---":
+        for n, (offset, line) in enumerate(lines[1:], 1):
+            if line.strip() in ("---", "..."):
+                front = text[:offset]
+                match = _FRONT_TITLE.search(front)
+                title = match.group(1) if match else None
+                begin = n + 1
+                break
+    headings: list[tuple[int, int, str]] = []  # (offset of the heading's first line, level, text)
+    fence: str | None = None
+    for n in range(begin, len(lines)):
+        offset, line = lines[n]
+        fenced = _FENCE.match(line)
+        if fence is not None:
+            if fenced and fenced.group(1)[0] == fence[0] and len(fenced.group(1)) >= len(fence):
+                fence = None
+            continue
+        if fenced:
+            fence = fenced.group(1)
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            headings.append((offset, len(atx.group(1)), (atx.group(2) or "").strip()))
+            continue
+        setext = _SETEXT.match(line)
+        if setext and n > begin and lines[n - 1][1].strip() and not (headings and headings[-1][0] == lines[n - 1][0]):
+            prev_offset, prev = lines[n - 1]
+            if not _ATX.match(prev) and not _FENCE.match(prev):
+                headings.append((prev_offset, 1 if setext.group(1)[0] == "=" else 2, prev.strip()))
+    start = lines[begin][0] if begin < len(lines) else len(text)
+    sections: list[Section] = []
+    stack: list[tuple[int, str]] = []
+    for offset, level, heading in headings:
+        _add_section(text, sections, start, offset, [h for _, h in stack], heading_first=bool(stack))
+        stack = [(lv, h) for lv, h in stack if lv < level] + [(level, heading)]
+        start = offset
+        if title is None and level == 1:
+            title = heading
+    _add_section(text, sections, start, len(text), [h for _, h in stack], heading_first=bool(stack))
+    if title is None and headings:
+        title = headings[0][2]
+    return sections, title or None
+
+
+def _add_section(text: str, out: list[Section], start: int, end: int, path: list[str], heading_first: bool) -> None:
+    """Keep a section unless it is empty or only its heading (one line, or two for setext)."""
+    body = text[start:end].strip()
+    if not body:
+        return
+    if heading_first:
+        rest = body.split("\n", 1)[1].strip() if "\n" in body else ""
+        if not rest or _SETEXT.match(rest):
+            return
+    out.append(Section(start, end, path))
+
+
+# ---------------------------------------------------------------------------------------- PDF
+def _pdf(data: bytes, path: Path) -> Document:
+    import io
+
+    try:
+        from pypdf import PdfReader
+    except ImportError:  # pragma: no cover - pypdf is a dependency
+        raise BadFile("PDF support needs pypdf (pip install pypdf)") from None
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise BadFile("encrypted PDF")
+        pages = [(page.extract_text() or "") for page in reader.pages]
+        meta = reader.metadata
+        title = str(meta.title).strip() if meta is not None and meta.title else None
+    except BadFile:
+        raise
+    except Exception as exc:  # pypdf raises many types for broken files
+        raise BadFile(f"broken PDF: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    sections: list[Section] = []
+    pos = 0
+    for number, page in enumerate(pages, 1):
+        if page.strip():
+            sections.append(Section(pos, pos + len(page), [], number))
+        pos += len(page) + 1
+    return Document(PDF, "\f".join(pages), sections, title or path.stem)
+
+
+# ---------------------------------------------------------------------------------------- JSON Lines
+def _jsonl(data: bytes) -> Document:
+    records: list[Any] = []
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise BadFile(f"line {number}: not valid JSON: {exc}") from None
+        if not isinstance(record, dict):
+            raise BadFile(f"line {number}: a record must be a JSON object, got {type(record).__name__}")
+        records.append(record)
+    return Document(JSONL, records=records)

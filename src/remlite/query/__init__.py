@@ -1,0 +1,1 @@
+"""SQL: sqlglot parsing with remlite's dialect, predicate compilation, planning and execution."""

@@ -1,0 +1,184 @@
+"""`Database.sql()` and `Database.explain()`: the short orchestrator of the query pipeline.
+
+text → statements.parse (sqlglot; LOOKUP / SEARCH / TRAVERSE / EXPLAIN from its tokens)
+     → predicate.bind_params → analyze.Analyzer (dialect checks, name resolution)
+     → plan.Planner (index / stream / search / column cache + DuckDB / scan)
+     → execute → Result
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from remlite import ids as idmod
+from remlite.errors import InvalidId, QueryError
+from remlite.query.analyze import Analyzer
+from remlite.query.catalog import Catalog
+from remlite.query.columns import ColumnCache
+from remlite.query.model import Query, bind_query
+from remlite.query.plan import Planner
+from remlite.query.result import Result
+from remlite.query.statements import Extended, Statement, parse
+from remlite.schema.model import SYSTEM_FIELDS
+
+_PARSED = 256  # statements kept parsed, by text
+
+
+class Engine:
+    """Per-database query state: parsed statements and the column cache, on the DuckDB
+    connection and column budget of the database's runtime."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.duck, budget, prefix = db._runtime.sql_state()
+        self.cache = ColumnCache(db, budget, on_drop=self.duck.forget, prefix=prefix)
+        # A database dropped without close() must not leave its tables in the shared connection.
+        weakref.finalize(self, self.duck.forget_prefix, prefix)
+        self.use_indexes = True  # tests turn these off to compare executors
+        self.use_cache = True
+        self._parsed: OrderedDict[str, Statement] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.cache.clear()  # unregisters this database's relations; the connection is the runtime's
+        with self._lock:
+            self._parsed.clear()
+
+    def statement(self, text: str) -> Statement:
+        if not isinstance(text, str):
+            raise QueryError(f"the query must be a string, not {type(text).__name__}")
+        with self._lock:
+            found = self._parsed.get(text)
+            if found is not None:
+                self._parsed.move_to_end(text)
+                return found
+        _check_unicode(text, "the query")
+        statement = parse(text)
+        with self._lock:
+            self._parsed[text] = statement
+            if len(self._parsed) > _PARSED:
+                self._parsed.popitem(last=False)
+        return statement
+
+    def run(self, text: str, params: Any, include_deleted: bool, explain: bool = False) -> Result:
+        statement = self.statement(text)
+        if params:
+            _check_params(params)
+        explain = explain or statement.explain
+        if statement.extended is not None:
+            return self._extended(statement.extended, params, explain)
+        query = bind_query(self._analyzed(statement), params)
+        plan = Planner(self, query, include_deleted).plan()
+        if explain:
+            return Result(["plan"], [{"plan": line} for line in plan.lines], plan.lines)
+        return plan.execute()
+
+    def _analyzed(self, statement: Statement) -> Query:
+        """The statement analysed against the current schemas (kept until a schema changes)."""
+        registry = self.db._registry
+        names = registry.names()
+        signature = tuple((name, id(registry.get(name))) for name in names)  # a change stores a new object
+        cached = statement.analyzed
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        catalog = Catalog(registry.names, registry.get)
+        query = Analyzer(catalog, statement.text).analyze(statement.tree)  # type: ignore[arg-type]
+        statement.analyzed = (signature, query)
+        return query
+
+    # ---------------------------------------------------------------- LOOKUP / SEARCH / TRAVERSE
+    def _extended(self, ext: Extended, params: Any, explain: bool) -> Result:
+        args = ext.args
+        if ext.kind == "lookup":
+            if params:
+                raise QueryError("LOOKUP takes no parameters")
+            lines = [f"LOOKUP {args['key']!r}: the global key index (natural keys and names of every table)"]
+            if explain:
+                return _plan_result(lines)
+            return _records(self.db.lookup(args["key"]), ["_table"], lines)
+        if ext.kind == "search":
+            lines = [
+                f"SEARCH {args['query']!r} in {args['table']} ({args['mode']}, "
+                f"field {args['field'] or 'default'}, k={args['k']})"
+            ]
+            if args.get("where"):
+                lines.append(f"  pre-filter: {args['where']} (through indexes where possible)")
+            if explain:
+                return _plan_result(lines)
+            rows = self.db.search(
+                args["table"],
+                args["query"],
+                args["k"],
+                where=args.get("where"),
+                params=params,
+                mode=args["mode"],
+                field=args["field"],
+            )
+            return _records(rows, [], lines, tail=["_score", "_vector_score", "_text_score"])
+        traverse = getattr(self.db, "traverse", None)
+        if traverse is None:
+            raise QueryError("TRAVERSE needs the graph layer, which this build of remlite does not have yet")
+        lines = [
+            f"TRAVERSE from {args['start']!r}, depth {args['depth']}, {args['direction']} edges"
+            + (f" of type {args['type']}" if args["type"] else "")
+        ]
+        if explain:
+            return _plan_result(lines)
+        found = traverse(
+            self._record_id(args["start"]), depth=args["depth"], direction=args["direction"], type=args["type"]
+        )
+        return _records(list(found), ["_table", "_depth", "_edge"], lines, tail=["_path", "_edges"])
+
+    def _record_id(self, start: str) -> str:
+        """TRAVERSE FROM takes a record id, or a natural key / name that names exactly one record."""
+        try:
+            idmod.to_bytes(start)
+            return start
+        except InvalidId:
+            pass
+        found = self.db.lookup(start)
+        if len(found) != 1:
+            why = "no record" if not found else f"{len(found)} records"
+            raise QueryError(f"TRAVERSE FROM {start!r}: not an id, and {why} has that key or name")
+        return found[0]["id"]
+
+
+def _check_unicode(value: Any, what: str) -> None:
+    """Lone surrogates cannot be encoded as UTF-8: DuckDB and the key codec would fail on them."""
+    if type(value) is str and not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise QueryError(f"{what} is not valid Unicode (it holds a lone surrogate)") from None
+
+
+def _check_params(params: Any) -> None:
+    values = params.values() if isinstance(params, dict) else params if isinstance(params, (list, tuple)) else ()
+    for value in values:
+        _check_unicode(value, "a parameter")
+
+
+def _plan_result(lines: list[str]) -> Result:
+    return Result(["plan"], [{"plan": line} for line in lines], lines)
+
+
+def _records(
+    records: list[dict[str, Any]], head: list[str], lines: list[str], tail: tuple[str, ...] | list[str] = ()
+) -> Result:
+    """Records of possibly different tables as rows over the union of their fields."""
+    names: dict[str, None] = dict.fromkeys(head)
+    names["id"] = None
+    for record in records:
+        for key in record:
+            if key not in SYSTEM_FIELDS and key not in tail and key not in names:
+                names[key] = None
+    for key in ("created_at", "modified_at", "deleted_at"):
+        names[key] = None
+    for key in tail:
+        if any(key in r for r in records):
+            names[key] = None
+    columns = list(names)
+    return Result(columns, [{c: r.get(c) for c in columns} for r in records], lines)

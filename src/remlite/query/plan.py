@@ -1,0 +1,344 @@
+"""The planner: picks how a resolved `Query` runs and describes it for EXPLAIN.
+
+Single-table queries without aggregates run in Python over the fewest rows the indexes allow:
+- search hits, when WHERE holds similar(), match() or .cosine() (the rest of WHERE pre-filters
+  the search);
+- index candidates: sargable predicates on indexed fields (=, <, <=, >, >=, BETWEEN, IN,
+  IS NULL, combined with AND/OR) become index scans whose id sets are intersected/united; the
+  full WHERE is re-checked on the fetched rows;
+- an index streamed in ORDER BY order, when the first ORDER BY key is an indexed field and there
+  is a LIMIT: rows are fetched in small batches and the scan stops once LIMIT rows passed;
+- otherwise DuckDB over the column cache picks the rows (filter, order, limit), which are then
+  read by key; or, when the cache is cold and a LIMIT without ORDER BY lets a scan stop early (or
+  DuckDB cannot express the filter), a Python scan.
+Aggregates, GROUP BY/HAVING and joins run in DuckDB over Arrow columns of the candidate rows (when
+indexes narrow them) or of the column cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import Any
+
+from sqlglot import exp
+
+from remlite.errors import QueryError
+from remlite.query.candidates import CandidatePlanner, _declared_types
+from remlite.query.catalog import TableRelation
+from remlite.query.dialect import RemDialect, error_at
+from remlite.query.duck import refs_in
+from remlite.query.model import SCORE, Query, Source, conjoin, make_ref, ref_parts
+from remlite.query.plan_duck import DuckPlanning, Plan
+from remlite.query.predicate import literal_value
+from remlite.query.result import Result
+from remlite.query.rows import RowProgram, ordered_ids, run_rows, scan_rows
+from remlite.query.translate import Untranslatable
+from remlite.query.values import _MISSING, COMPARISONS, FLIPPED
+
+DEFAULT_K = 10  # rows a semantic predicate finds when the query has no LIMIT
+CANDIDATES_FOR_TOP_N = 4000  # more index candidates than this: ORDER BY ... LIMIT goes to the cache
+
+
+def strip_alias(node: exp.Expression, alias: str) -> exp.Expression:
+    """The expression with its canonical references unqualified (for `search(where=...)`)."""
+
+    def unqualify(sub: exp.Expression) -> exp.Expression:
+        if isinstance(sub, (exp.Column, exp.Dot)) and not isinstance(sub.parent, exp.Dot):
+            parts = ref_parts(sub)
+            if parts and parts[0] == alias:
+                return make_ref(parts[1:])
+        return sub
+
+    return node.transform(unqualify)
+
+
+class Planner(DuckPlanning):
+    def __init__(self, engine: Any, query: Query, include_deleted: bool) -> None:
+        self.engine = engine
+        self.db = engine.db
+        self.query = query
+        self.include_deleted = include_deleted
+        self.program = RowProgram(query)
+        self.lines: list[str] = []
+
+    def error(self, node: exp.Expression | None, message: str) -> QueryError:
+        return error_at(self.query.text, node, message)
+
+    # ---------------------------------------------------------------- entry
+    def plan(self) -> Plan:
+        query = self.query
+        names = ", ".join(
+            f"{s.relation.name}{'' if s.alias == s.relation.name else ' AS ' + s.alias}" for s in query.sources
+        )
+        self.lines.append(f"SELECT from {names}")
+        if query.semantic is not None:
+            return self._semantic()
+        if query.single is not None and not query.aggregate:
+            return self._single(query.single)
+        return self._duck_plan()
+
+    def _tail(self, est: int | str) -> None:
+        query = self.query
+        if query.order and not any("order:" in line or "ORDER BY" in line for line in self.lines):
+            self.lines.append("  order: sort in Python by " + self._order_text())
+        if query.limit is not None or query.offset:
+            self.lines.append(f"  limit: {query.limit if query.limit is not None else 'all'} offset {query.offset}")
+        self.lines.append(f"  estimated rows: {est}")
+
+    def _order_text(self) -> str:
+        keys = []
+        for key in self.query.order:
+            parts = ref_parts(key.expr)
+            text = ".".join(parts[1:]) if parts else key.expr.sql(dialect=RemDialect)
+            keys.append(f"{text} {'DESC' if key.desc else 'ASC'} NULLS {'FIRST' if key.nulls_first else 'LAST'}")
+        return ", ".join(keys)
+
+    def _finish(self, rows: list[dict[str, Any]]) -> Result:
+        columns, out = self.program.project(rows)
+        return Result(columns, out, self.lines)
+
+    # ---------------------------------------------------------------- single table, Python
+    def _single(self, source: Source) -> Plan:
+        query, relation = self.query, source.relation
+        if isinstance(relation, TableRelation) and not self.include_deleted and self.engine.use_indexes:
+            layout = self.db._layout(relation.name)
+            where = query.where
+            stream = self._stream_target(source, layout)
+            cap, bounds, rest = None, None, list(query.conjuncts)
+            if stream is not None:
+                # sorting c candidates costs ~c rows; streaming the ORDER BY index costs ~need * N / c:
+                # take the candidates only while c < sqrt(need * N)
+                need = query.offset + (query.limit or 0)
+                cap = max(64, math.isqrt(max(1, need) * max(1, relation.count(self.db))))
+                bounds, consumed = self._bounds(source, layout, stream)
+                rest = [c for i, c in enumerate(query.conjuncts) if i not in consumed]
+                where = conjoin(rest)
+            elif query.order and query.limit is not None and self._warm(source):
+                # top-N by a field no index orders: past a few thousand candidates, DuckDB over the
+                # warm column cache picks the N rows faster than fetching every candidate
+                cap = CANDIDATES_FOR_TOP_N
+            planner = CandidatePlanner(layout, self._finder(layout), aliases=(source.alias,), cap=cap)
+            candidates = planner.ids(where) if where is not None else None
+            if stream is not None and candidates is None:
+                return self._stream(source, layout, stream, planner.steps, bounds, rest)
+            if candidates is not None:
+                exact = planner.exact and len(rest) == len(query.conjuncts)
+                return self._candidates(layout, candidates, planner.steps, exact)
+        paths = self._paths(for_values=False)
+        cold = not self.engine.cache.fresh(relation, paths.get(source.alias, set()))
+        early = not query.order and query.limit is not None
+        if self.engine.use_cache and (query.conjuncts or query.order) and not (cold and early):
+            try:
+                return self._duck_positions({source.alias: self._cached(source, paths)}, set())
+            except Untranslatable as exc:
+                self.lines.append(f"  (DuckDB cannot run this filter: {exc.why}; scanning in Python)")
+        return self._scan(source)
+
+    def _warm(self, source: Source) -> bool:
+        paths = self._paths(for_values=False).get(source.alias, set())
+        return self.engine.use_cache and self.engine.cache.fresh(source.relation, paths)
+
+    def _finder(self, layout: Any) -> Callable[[str, dict[str, Any]], set[bytes]]:
+        def find(name: str, bounds: dict[str, Any]) -> set[bytes]:
+            limit = bounds.get("limit")
+            return set(self.db._find_raw(layout, name, bounds, limit))
+
+        return find
+
+    def _candidates(self, layout: Any, candidates: set[bytes], steps: list[str], exact: bool) -> Plan:
+        self.lines += [f"  access: {step}" for step in steps]
+        if exact:
+            self.lines.append("  filter: none needed (the index lookups answer the whole WHERE)")
+        else:
+            self.lines.append(f"  filter: WHERE re-checked in Python on the {len(candidates)} candidate rows")
+        self._tail(len(candidates))
+        conjuncts = [] if exact else self.query.conjuncts
+
+        query = self.query
+        early = not query.order and not query.distinct and query.limit is not None
+
+        def fetched() -> Iterator[dict[str, Any]]:
+            ids = sorted(candidates)
+            size = max(64, 2 * (query.offset + (query.limit or 0))) if early else len(ids) or 1
+            for start in range(0, len(ids), size):  # under LIMIT without ORDER BY: stop early
+                yield from self.db._fetch(layout, ids[start : start + size])
+
+        def run() -> Result:
+            return self._finish(run_rows(self.program, fetched(), conjuncts))
+
+        return Plan(self.lines, run)
+
+    def _scan(self, source: Source) -> Plan:
+        relation = source.relation
+        total = relation.count(self.db)
+        size = f"{total} live rows" if total >= 0 else "every row"
+        self.lines.append(f"  access: full scan of {relation.name} ({size}) in Python")
+        if self.query.conjuncts:
+            self.lines.append("  filter: WHERE checked in Python on every row")
+        if not self.query.order and self.query.limit is not None:
+            self.lines.append("  the scan stops once LIMIT rows matched")
+        self._tail(total)
+
+        def run() -> Result:
+            rows = scan_rows(self.db, relation, self.include_deleted)
+            return self._finish(run_rows(self.program, rows, self.query.conjuncts))
+
+        return Plan(self.lines, run)
+
+    def _stream_target(self, source: Source, layout: Any) -> Any:
+        query = self.query
+        if query.limit is None or not query.order or query.distinct:
+            return None
+        parts = ref_parts(query.order[0].expr)
+        if parts is None or parts[0] != source.alias:
+            return None
+        name = ".".join(parts[1:])
+        field = layout.by_name.get(name)
+        if field is None or _declared_types(layout, name) & {"array", "object"} or not _declared_types(layout, name):
+            return None
+        return field
+
+    def _bounds(self, source: Source, layout: Any, field: Any) -> tuple[tuple[bytes, bytes | None] | None, set[int]]:
+        """[start, end) of the streamed index from top-level ranges on the ordered field, and the
+        conjuncts that range answers exactly (they need no check on the rows)."""
+        from remlite.query.candidates import _usable
+        from remlite.records import MISSING
+
+        bounds: dict[str, Any] = {}
+        consumed: set[int] = set()
+        for index, conjunct in enumerate(self.query.conjuncts):
+            found: list[tuple[str, Any]] = []
+            if isinstance(conjunct, exp.Between) and _is_field(conjunct.this, source.alias, field.name):
+                found = [("gte", literal_value(conjunct.args["low"])), ("lte", literal_value(conjunct.args["high"]))]
+            op = COMPARISONS.get(type(conjunct))
+            if op is not None and op != "neq":
+                if _is_field(conjunct.left, source.alias, field.name):
+                    found = [(op, literal_value(conjunct.right))]
+                elif _is_field(conjunct.right, source.alias, field.name):
+                    found = [(FLIPPED[op], literal_value(conjunct.left))]
+            if not found or any(v is _MISSING or v is None or not _usable(layout, field.name, v) for _, v in found):
+                continue
+            sides = [("low" if k in ("gt", "gte") else "high" if k in ("lt", "lte") else "eq") for k, _ in found]
+            if "eq" in bounds or any(any(k in bounds for k in _SIDES[side]) for side in sides):
+                continue  # one bound per side; a second one stays a filter
+            bounds.update(found)
+            consumed.add(index)
+        if not bounds:
+            return None, set()
+        full = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
+        try:
+            return layout.range_keys(field, **full), consumed
+        except Exception:
+            return None, set()
+
+    def _stream(
+        self,
+        source: Source,
+        layout: Any,
+        field: Any,
+        steps: list[str],
+        bounds: tuple[bytes, bytes | None] | None,
+        rest: list[exp.Expression],
+    ) -> Plan:
+        query = self.query
+        key = query.order[0]
+        self.lines += [f"  access: {step}" for step in steps]
+        direction = "backwards" if key.desc else "forwards"
+        ranged = " within the WHERE range" if bounds else ""
+        self.lines.append(
+            f"  access: index {layout.table.name}.{field.name} streamed {direction}{ranged} in ORDER BY order, "
+            f"stopping after {query.offset + (query.limit or 0)} matching rows"
+        )
+        if rest:
+            self.lines.append("  filter: the rest of WHERE checked in Python on each fetched row")
+        if len(query.order) > 1:
+            self.lines.append("  order: rows tied on the first key are read to the end, then sorted by all keys")
+        else:
+            self.lines.append("  order: index order (no sort)")
+        self._tail(query.limit or 0)
+
+        def matches() -> Iterator[dict[str, Any]]:
+            ids = ordered_ids(self.db, field, key.desc, key.nulls_first, bounds)
+            test = self.program.predicate(rest)
+            need = query.offset + (query.limit or 0)
+            size = need + (1 if len(query.order) > 1 else 0) if test is None else max(32, need)
+            while True:
+                chunk = list(islice(ids, size))
+                if not chunk:
+                    return
+                for row in self.db._fetch(layout, chunk):
+                    if test is None or test(row):
+                        yield row
+                size = min(size * 2, 1024)
+
+        def run() -> Result:
+            need = query.offset + (query.limit or 0)
+            kept: list[dict[str, Any]] = []
+            if need:
+                found = matches()
+                for row in found:
+                    kept.append(row)
+                    if len(kept) >= need:
+                        break
+                if len(query.order) > 1 and len(kept) >= need:
+                    first = self.program.first_key()
+                    boundary = first(kept[-1])
+                    for row in found:
+                        if first(row) != boundary:
+                            break
+                        kept.append(row)
+                    self.program.sort(kept)
+            return self._finish(self.program.page(kept))
+
+        return Plan(self.lines, run)
+
+    # ---------------------------------------------------------------- semantic
+    def _semantic(self) -> Plan:
+        query, semantic = self.query, self.query.semantic
+        assert semantic is not None and query.single is not None
+        source = query.single
+        table = source.relation.name
+        k = DEFAULT_K if query.limit is None or query.aggregate else max(1, query.offset + query.limit)
+        scored = [c for c in query.conjuncts if any(p == (SCORE,) for p in refs_in([c]).get(source.alias, ()))]
+        rest = [c for c in query.conjuncts if not any(c is s for s in scored)]
+        where = None
+        if rest:
+            tree = rest[0]
+            for part in rest[1:]:
+                tree = exp.And(this=tree, expression=part)
+            where = strip_alias(tree, source.alias).sql(dialect=RemDialect)
+        field = semantic.field or "the default field"
+        self.lines.append(f"  access: {semantic.mode} search of {table} ({field}) for {semantic.text!r}, k={k}")
+        if where:
+            self.lines.append(f"  pre-filter: rows matching {where} (through indexes where possible)")
+        if scored:
+            self.lines.append("  filter: _score conditions checked in Python on the hits")
+        if not query.order and not query.aggregate:
+            self.lines.append("  order: _score descending (best first)")
+
+        def hits() -> list[dict[str, Any]]:
+            rows = self.db.search(table, semantic.text, k, where=where, mode=semantic.mode, field=semantic.field)
+            test = self.program.predicate(scored)
+            return [r for r in rows if test is None or test(r)]
+
+        if query.aggregate:
+            return self._duck_values_from(hits, k)
+        self._tail(k)
+
+        def run() -> Result:
+            rows = hits()
+            if query.order:
+                self.program.sort(rows)
+            return self._finish(self.program.page(rows))
+
+        return Plan(self.lines, run)
+
+
+_SIDES = {"low": ("gt", "gte", "eq"), "high": ("lt", "lte", "eq"), "eq": ()}
+
+
+def _is_field(node: exp.Expression, alias: str, name: str) -> bool:
+    parts = ref_parts(node)
+    return parts is not None and parts[0] == alias and ".".join(parts[1:]) == name

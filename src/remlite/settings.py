@@ -1,0 +1,79 @@
+"""remlite's settings from the environment, read in this one place into a typed object.
+
+    REMLITE_PATH                root of the tenant directories (default: the per-user data directory)
+    REMLITE_TENANT              default tenant of the CLI (default "default")
+    REMLITE_EMBED_PROVIDER      default embedding provider: local, openai or hash (default local)
+    REMLITE_EMBED_BASE_URL      the OpenAI-compatible provider's endpoint
+    REMLITE_EMBED_API_KEY       its API key (optional)
+    REMLITE_EMBED_MODEL         its model (default text-embedding-3-small)
+    REMLITE_MEMORY_MB           a Runtime's memory budget (block cache, write buffers, column cache; default 512)
+    REMLITE_MAX_OPEN_TENANTS    how many idle tenants a Runtime's pool keeps open (default 8)
+
+Values are checked when read: a mistyped number fails with InvalidInput naming the variable, at
+the first call that needs settings, instead of somewhere deep in a query. A `Runtime` reads them
+once, when it is made, and keeps them (`runtime.settings`); `connect()` without a path and
+`get_provider()` without a name take a snapshot at the call, so a process that sets REMLITE_PATH or
+REMLITE_EMBED_PROVIDER before opening a database (the CLI, tests) is obeyed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from remlite.errors import InvalidInput
+
+DEFAULT_MEMORY_MB = 512
+DEFAULT_MAX_OPEN_TENANTS = 8
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything remlite takes from the environment (see the module docstring for the variables)."""
+
+    path: Path
+    tenant: str = "default"
+    embed_provider: str = "local"
+    embed_base_url: str | None = None
+    embed_api_key: str | None = None
+    embed_model: str | None = None
+    memory_mb: int = DEFAULT_MEMORY_MB
+    max_open_tenants: int = DEFAULT_MAX_OPEN_TENANTS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings in `environ` (default: this process's environment), checked."""
+        env = os.environ if environ is None else environ
+        return cls(
+            path=_root(env),
+            tenant=env.get("REMLITE_TENANT") or "default",
+            embed_provider=(env.get("REMLITE_EMBED_PROVIDER") or "local").strip().lower(),
+            embed_base_url=env.get("REMLITE_EMBED_BASE_URL") or None,
+            embed_api_key=env.get("REMLITE_EMBED_API_KEY"),
+            embed_model=env.get("REMLITE_EMBED_MODEL") or None,
+            memory_mb=_positive(env, "REMLITE_MEMORY_MB", DEFAULT_MEMORY_MB),
+            max_open_tenants=_positive(env, "REMLITE_MAX_OPEN_TENANTS", DEFAULT_MAX_OPEN_TENANTS),
+        )
+
+
+def _root(env: Mapping[str, str]) -> Path:
+    """REMLITE_PATH, else $XDG_DATA_HOME/remlite, else ~/.local/share/remlite."""
+    if env.get("REMLITE_PATH"):
+        return Path(env["REMLITE_PATH"])
+    base = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "remlite"
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InvalidInput(f"{name} must be a positive integer, got {raw!r}")
+    return value

@@ -1,0 +1,1 @@
+"""RocksDB storage: column families, order-preserving key codecs, remlite's change log."""

@@ -1,0 +1,398 @@
+"""RocksDB (through rocksdict) opened with remlite's column families and options.
+
+One `Store` is one tenant's database directory. All keys and values are raw bytes (`raw_mode`), so
+rocksdict never pickles; values are orjson documents encoded by the layers above. The column families
+and every key shape in them are documented (and built) in `remlite.storage.keyspace`.
+"""
+
+from __future__ import annotations
+
+import ctypes  # imported up front: an import in a forked child can deadlock on the import lock
+import os
+import threading
+import traceback
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rocksdict import (
+    BlockBasedOptions,
+    Cache,
+    DBCompressionType,
+    Options,
+    Rdict,
+    ReadOptions,
+    WriteBatch,
+    WriteBufferManager,
+    WriteOptions,
+)
+
+from remlite.errors import DatabaseClosed, DatabaseLocked, FormatVersionError, NotFound, StorageError
+from remlite.storage.codec import prefix_end
+from remlite.storage.keyspace import COLUMN_FAMILIES, FORMAT_KEY
+
+FORMAT_VERSION = 1
+_POINT_LOOKUP_FAMILIES = {"rows", "ids"}
+# Memory budget: memtables are capped per column family and for the whole database, so RSS stays
+# bounded under sustained writes (uncapped, 100k rows left ~176 MB resident).
+_WRITE_BUFFER_PER_FAMILY = 4 << 20
+_WRITE_BUFFER_TOTAL = 64 << 20
+# Table files a tenant keeps open (RocksDB's default is all of them): with many tenants in one
+# process, open files and the index blocks of open tables would grow with every tenant's data.
+# The table cache holding them is split in 4 shards, not RocksDB's 64: 64 shards of a 54-file
+# capacity hold less than one file each, and every get reopened its table (5x slower at 100k rows).
+MAX_OPEN_FILES = 64
+_TABLE_CACHE_SHARD_BITS = 2
+# Memtable memory is allocated in blocks of this size (RocksDB's default is 1/8 of the write buffer,
+# 512 KiB): every family written to holds at least one, ~4 MB per open tenant after a small batch.
+_ARENA_BLOCK = 64 << 10
+# The buffer of a file being written (the log, table files) grows to this (RocksDB: 1 MiB, which
+# one batch write left allocated in every open tenant).
+_FILE_BUFFER = 64 << 10
+
+
+@dataclass(frozen=True)
+class SharedMemory:
+    """RocksDB memory shared by every Store of a `remlite.Runtime`: one block cache and one
+    memtable budget, so many tenants in one process cost one budget, not one each."""
+
+    cache: Cache
+    write_buffers: WriteBufferManager
+
+    @classmethod
+    def sized(cls, cache_bytes: int, write_buffer_bytes: int) -> SharedMemory:
+        return cls(Cache(cache_bytes), WriteBufferManager(write_buffer_bytes, False))
+
+
+# What RocksDB leaves in a database directory. Any of them means "a database was here": opening
+# without CURRENT would create an empty database over the old files, and RocksDB then deletes
+# every table file it does not know (a partial copy lost all its rows by being read twice).
+_ROCKSDB_FILES = ("CURRENT", "MANIFEST-*", "*.sst", "*.log", "OPTIONS-*")
+# RocksDB's status texts for a held lock: "IO error: lock hold by current process" (this process),
+# "IO error: While lock file: ...: Resource temporarily unavailable" (another one). Matched
+# precisely: "block checksum mismatch" also contains "lock".
+_LOCK_TEXTS = ("IO error: lock ", "lock hold by current process", "Resource temporarily unavailable")
+_ROCKSDB_STATUS = ("Corruption:", "IO error:", "Invalid argument:", "Not implemented:", "Incomplete:")
+_REPAIR_HINT = (
+    "run `remlite check` to see what is affected; `remlite repair` (remlite.repair) salvages what is readable "
+    "(copy the directory first)"
+)
+
+
+def has_database(path: Path) -> bool:
+    """Whether `path` holds any RocksDB file (a database, whole or damaged)."""
+    return path.is_dir() and any(next(path.glob(pattern), None) is not None for pattern in _ROCKSDB_FILES)
+
+
+def is_rocksdb_error(exc: BaseException) -> bool:
+    """rocksdict raises plain `Exception` carrying RocksDB's status text."""
+    return type(exc) is Exception and str(exc).startswith(_ROCKSDB_STATUS)
+
+
+def storage_error(exc: BaseException, path: Path | None, doing: str) -> BaseException:
+    """The remlite error for an exception out of rocksdict, classified by RocksDB's status text.
+    Any other exception (a remlite error, a bug) is returned unchanged."""
+    if type(exc) is not Exception:
+        return exc
+    text, where = str(exc), f"the database at {path}" if path is not None else "the database"
+    at = str(path) if path is not None else None
+    if "Corruption:" in text:
+        return StorageError(f"{where} is corrupt ({doing}): {text}; {_REPAIR_HINT}", path=at)
+    if any(marker in text for marker in _LOCK_TEXTS):
+        return DatabaseLocked(
+            f"{where} is open in another process (or twice in this one); "
+            "one writer per database: talk to `remlite serve` or close the other handle"
+        )
+    return StorageError(f"{doing} failed for {where}: {text}", path=at)
+
+
+def _options(cache: Cache, bloom: bool) -> Options:
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    opts.create_missing_column_families(True)
+    opts.set_compression_type(DBCompressionType.lz4())
+    opts.set_write_buffer_size(_WRITE_BUFFER_PER_FAMILY)
+    opts.set_max_open_files(MAX_OPEN_FILES)
+    opts.set_table_cache_num_shard_bits(_TABLE_CACHE_SHARD_BITS)
+    opts.set_arena_block_size(_ARENA_BLOCK)
+    opts.set_writable_file_max_buffer_size(_FILE_BUFFER)
+    table = BlockBasedOptions()
+    table.set_block_cache(cache)
+    if bloom:
+        table.set_bloom_filter(10, False)
+        # A bloom filter on the memtable too: looking up an absent id (every upsert of a new key
+        # asks) measured 0.3 µs instead of 0.9 µs with 100k rows in the memtable. Its bits are
+        # allocated when the memtable is: 0.02 of 4 MiB (~10 bits a key) is 80 KiB per family.
+        opts.set_memtable_whole_key_filtering(True)
+        opts.set_memtable_prefix_bloom_ratio(0.02)
+    opts.set_block_based_table_factory(table)
+    return opts
+
+
+def _read_options() -> ReadOptions:
+    opts = ReadOptions()
+    opts.set_verify_checksums(True)  # RocksDB's default, stated: a flipped byte must fail the read
+    return opts
+
+
+class _Unusable(dict):  # type: ignore[type-arg]
+    """Stands in for the column-family maps once the handle is closed or was inherited through
+    fork(), so any use says why it fails (and no code path needs a check of its own)."""
+
+    def __init__(self, refusal: Callable[[], StorageError]) -> None:
+        super().__init__()
+        self._refusal = refusal
+
+    def __missing__(self, key: str) -> Any:
+        raise self._refusal()
+
+
+# Every open Store, so that a forked child can disown the handles it inherited.
+_OPEN_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def _disown_after_fork() -> None:
+    for store in list(_OPEN_STORES):
+        store._disown()
+
+
+os.register_at_fork(after_in_child=_disown_after_fork)
+
+
+class Store:
+    """One RocksDB database with remlite's column families, opened for reading and writing.
+
+    A handle belongs to the process that opened it: RocksDB's threads and locks do not survive
+    fork(), so a child that used the inherited handle had its writes acknowledged and lost, and
+    closing it in both processes hung. In a forked child every use raises instead."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        sync: bool = False,
+        cache_mb: int = 32,
+        create: bool = True,
+        shared: SharedMemory | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._pid = os.getpid()
+        fresh = not has_database(self.path)
+        if fresh and not create:
+            raise NotFound(f"no database at {self.path} (nothing was created)", path=str(self.path))
+        if not fresh and not (self.path / "CURRENT").exists():
+            raise StorageError(
+                f"{self.path} holds RocksDB files but no CURRENT file (an incomplete copy?): not opened, so "
+                "nothing in it was changed; `remlite repair` (remlite.repair) rebuilds it from the table files",
+                path=str(self.path),
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_lock = threading.RLock()
+        self.shared = shared
+        cache = shared.cache if shared is not None else Cache(cache_mb * 1024 * 1024)
+        base = _options(cache, bloom=False)
+        base.create_if_missing(fresh)  # files that vanish from under us are an error, not a new database
+        if shared is not None:
+            base.set_write_buffer_manager(shared.write_buffers)
+        else:
+            base.set_db_write_buffer_size(_WRITE_BUFFER_TOTAL)
+        families = {name: _options(cache, name in _POINT_LOOKUP_FAMILIES) for name in COLUMN_FAMILIES}
+        try:
+            for name in (set() if fresh else set(Rdict.list_cf(str(self.path), base))) - families.keys():
+                if name != "default":
+                    families[name] = _options(cache, False)
+            self._db: Rdict | None = Rdict(str(self.path), base, column_families=families)
+        except Exception as exc:  # rocksdict raises plain Exception
+            raise storage_error(exc, self.path, "opening") from None
+        self.cf: dict[str, Rdict] = {name: self._db.get_column_family(name) for name in families}
+        self.handle: dict[str, Any] = {name: self._db.get_column_family_handle(name) for name in families}
+        self._write_opts = WriteOptions()
+        self._write_opts.sync = sync
+        self._failed_writes: weakref.WeakSet[StorageError] = weakref.WeakSet()  # those still referenced
+        _OPEN_STORES.add(self)
+        try:
+            self._check_format(fresh)
+        except Exception as exc:
+            self.close()
+            raise storage_error(exc, self.path, "reading the format version") from None
+
+    def _check_format(self, fresh: bool) -> None:
+        meta = self.cf["meta"]
+        stored = meta.get(FORMAT_KEY)
+        if stored is None:
+            if not fresh and self.last_key("rows") is not None:
+                raise FormatVersionError(f"{self.path} holds rows but no format version; not a remlite database")
+            meta.put(FORMAT_KEY, str(FORMAT_VERSION).encode())
+            return
+        try:
+            version = int(stored)
+        except ValueError:
+            raise FormatVersionError(f"{self.path}: unreadable format version {stored!r}") from None
+        if version > FORMAT_VERSION:
+            raise FormatVersionError(
+                f"{self.path} was written by a newer remlite (format {version}; this version reads "
+                f"up to {FORMAT_VERSION}): upgrade remlite to open it"
+            )
+        if version < 1:
+            raise FormatVersionError(f"{self.path}: unknown format version {version}")
+
+    @property
+    def db(self) -> Rdict:
+        if self._db is None or self._pid != os.getpid():
+            raise self._refusal()
+        return self._db
+
+    def _refusal(self) -> StorageError:
+        if self._pid != os.getpid():
+            return StorageError(
+                f"the handle of {self.path} was opened by process {self._pid} and inherited through fork(): "
+                "RocksDB handles do not cross processes (writes would be lost); open the database in the "
+                "child instead, and keep one process per database"
+            )
+        return DatabaseClosed("the database is closed")
+
+    @property
+    def closed(self) -> bool:
+        return self._db is None
+
+    def batch(self) -> WriteBatch:
+        return WriteBatch(raw_mode=True)
+
+    def write(self, batch: WriteBatch) -> None:
+        try:
+            self.db.write(batch, self._write_opts)
+        except Exception as exc:
+            error = storage_error(exc, self.path, "write")
+            if isinstance(error, StorageError):
+                self._failed_writes.add(error)
+            raise error from None
+
+    def read_error(self, exc: BaseException, what: str) -> BaseException:
+        """The remlite error for a failed read of `what` (a corrupt block raises from rocksdict)."""
+        return storage_error(exc, self.path, f"reading {what}")
+
+    def iter_prefix(self, family: str, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) pairs whose key starts with `prefix`, from `start` (default: the prefix) on."""
+        return self._iterate(family, start if start is not None else prefix, prefix_end(prefix), items=True)
+
+    def iter_from(self, family: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) pairs from `start` to the end of the family."""
+        return self._iterate(family, start, None, items=True)
+
+    def iter_keys(self, family: str, start: bytes, end: bytes | None) -> Iterator[bytes]:
+        """Keys in [start, end)."""
+        return self._iterate(family, start, end, items=False)
+
+    def iterator(self, family: str) -> Any:
+        """A raw RocksDB iterator (seek/valid/key/next) over the family; after `valid()` turns
+        False, `check_iterator` tells the end from a read error."""
+        return self.cf[family].iter(_read_options())
+
+    def check_iterator(self, it: Any, family: str) -> None:
+        """Raise StorageError if `it` stopped on a read error, not at the end: rocksdict's own
+        generators end silently at a corrupt block, which cut scans and counts short."""
+        try:
+            it.status()
+        except Exception as exc:
+            raise self.read_error(exc, family) from None
+
+    def _iterate(self, family: str, start: bytes, end: bytes | None, items: bool) -> Iterator[Any]:
+        # A generator, so that `opts` and `end` stay referenced while iterating: rocksdict keeps a
+        # pointer to the upper-bound bytes without owning them (a freed bound cut scans short).
+        opts = _read_options()
+        if end is not None:
+            opts.set_iterate_upper_bound(end)
+        it = self.cf[family].iter(opts)
+        it.seek(start)
+        key, next_ = it.key, it.next
+        current = key()  # None once the iterator is not valid: one call fewer per row than valid()
+        if items:
+            value = it.value
+            while current is not None:
+                yield current, value()
+                next_()
+                current = key()
+        else:
+            while current is not None:
+                yield current
+                next_()
+                current = key()
+        self.check_iterator(it, family)
+        del it, opts, end
+
+    def iter_keys_reverse(self, family: str, start: bytes, end: bytes | None) -> Iterator[bytes]:
+        """Keys in [start, end), last first."""
+        opts = _read_options()
+        if end is not None:
+            opts.set_iterate_upper_bound(end)
+        it = self.cf[family].iter(opts)
+        it.seek_to_last()
+        while it.valid():
+            key = it.key()
+            if key < start:
+                return
+            yield key
+            it.prev()
+        self.check_iterator(it, family)
+        del it, opts, end
+
+    def last_key(self, family: str) -> bytes | None:
+        it = self.iterator(family)
+        it.seek_to_last()
+        if it.valid():
+            return it.key()  # type: ignore[no-any-return]
+        self.check_iterator(it, family)
+        return None
+
+    def flush(self) -> None:
+        self.db.flush_wal(True)
+
+    def _disown(self) -> None:
+        """In a forked child: make the inherited handle unusable without touching RocksDB. Its
+        objects are leaked on purpose, past interpreter shutdown too: freeing the last reference
+        closes RocksDB, which waits for background threads that exist only in the parent (hangs)."""
+        if self._db is None:
+            return
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object((self._db, self.cf, self.handle)))
+        self.write_lock = threading.RLock()  # a parent thread may have held it at fork(): never released here
+        self._db = None
+        self.cf = self.handle = _Unusable(self._refusal)
+
+    def check_process(self) -> None:
+        """Raise if this handle was inherited through fork() (it belongs to the parent)."""
+        if self._pid != os.getpid():
+            self._disown()
+            raise self._refusal()
+
+    def close(self) -> None:
+        """Close RocksDB. In a forked child: raise, touching nothing (closing it there hung)."""
+        self.check_process()
+        if self._db is None:
+            return
+        db, self._db = self._db, None
+        _OPEN_STORES.discard(self)
+        # rocksdict keeps the LOCK while column-family handles are referenced: drop them first,
+        # and those held by the finished frames of a failed write (a caller that keeps the error,
+        # e.g. after a full disk, would otherwise keep the database locked after close).
+        self.cf = self.handle = _Unusable(self._refusal)
+        for error in list(self._failed_writes):
+            traceback.clear_frames(error.__traceback__)
+        try:
+            db.close()
+        except Exception as exc:
+            raise storage_error(exc, self.path, "closing") from None
+        finally:
+            del db
+
+
+def repair_store(path: Path) -> None:
+    """RocksDB's repair of the database at `path`: rebuilds CURRENT and the MANIFEST from the
+    table and log files, salvaging every readable record; unreadable files go to `lost/`."""
+    if not has_database(path):
+        raise NotFound(f"no database at {path}: nothing to repair", path=str(path))
+    try:
+        Rdict.repair(str(path), _options(Cache(8 << 20), bloom=False))
+    except Exception as exc:
+        raise storage_error(exc, path, "repairing") from None

@@ -1,0 +1,208 @@
+"""The key space: every column family and every key shape of a remlite database, in one place.
+
+This docstring is the on-disk layout reference (format version 1; docs/architecture.md mirrors it).
+Nothing here may change a byte: databases written before must open unchanged, so a new shape is
+added, an existing one never altered. Each shape is classed by how another database of the same
+lineage gets it (see `remlite.storage.wal` for writes outside the log, `remlite.storage.changelog` for
+the entries):
+    LOGGED   carried by change-log entries; `Database.apply()` writes it from them.
+    DERIVED  recomputed from logged state by the write path (index entries, lookup keys, postings,
+             counters, the twin of an edge; HNSW files outside RocksDB), never read from the log.
+    LOCAL    this database's own and meaningless elsewhere (identity, log floor, row numbers).
+
+`tid` is a table id as 4 big-endian bytes (`table_prefix`), `id`/`rid` a 16-byte row id, `rownum`
+a never-reused u64 labelling a row in vector indexes, `encode` the order-preserving codec of
+`remlite.storage.codec` (self-delimiting, so tuples are concatenations).
+
+    family     key                                            value                              class
+    meta       format_version                                 decimal text                       LOCAL
+               initialised                                    b"1" (built-in templates done)     LOCAL
+               wal_floor                                      u64, the first kept log seq        LOCAL
+               database_id                                    hex text (binds HNSW files)        LOCAL
+               next_rownum                                    u64                                LOCAL
+               schema:<table name UTF-8>                      TableSchema (orjson)               LOGGED
+               next_table_id                                  u32                                LOGGED
+               count:tid                                      u64 live rows                      DERIVED
+               moments_max_span:tid                           u64 µs, longest moment             DERIVED
+               upgrading:tid                                  index prefixes being backfilled    DERIVED
+    rows       tid ‖ id                                       record (orjson)                    LOGGED
+    ids        id                                             tid ‖ rownum(8)                    DERIVED
+    keys       encode(key or name) ‖ tid ‖ id                 ∅ (global natural-key lookup)      DERIVED
+    index      tid ‖ field_id(2) ‖ encode(value) ‖ id         ∅                                  DERIVED
+    wal        seq(8)                                         change entry (changelog codec)     LOGGED
+    vectors    b"v" ‖ tid ‖ encode(field) ‖ version(4) ‖ id   float32 vector bytes               LOGGED
+               b"c" ‖ tid ‖ encode(field)                     orjson {provider, model, ...}      LOGGED
+               b"r" ‖ rownum(8)                               tid ‖ id (HNSW label -> row)       DERIVED
+    postings   tid ‖ field_id(2) ‖ term(UTF-8) ‖ 0x00 ‖ id    tf(u16) ‖ doc_len(u32)             DERIVED
+    textstats  tid ‖ field_id(2)                              tokenizer(u8) ‖ docs(u64) ‖ tokens(u64) DERIVED
+    edges_out  src(16) ‖ encode(type) ‖ dst(16)               orjson {properties, created_at}    LOGGED
+    edges_in   dst(16) ‖ encode(type) ‖ src(16)               ∅ (the twin of edges_out)          DERIVED
+
+The `ids` value and the `r` labels hold a local rownum: replay writes them through the same write
+path, which assigns rownums of its own. Terms are runs of letters and digits (`remlite.text.analyzer`),
+so they never contain 0x00 and a term's postings are one prefix scan; ids are fixed-size, so an edge
+key splits as key[:16], key[16:-16], key[-16:].
+
+The hot write path (`remlite.writes`, `remlite.records`) concatenates these shapes inline, column-wise,
+from precomputed prefixes; it imports the prefixes from here, and the tests check that the builders
+below produce the same bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from remlite.storage import codec
+
+Kind = Literal["LOGGED", "DERIVED", "LOCAL"]
+
+COLUMN_FAMILIES: Final = (
+    "meta",
+    "rows",
+    "ids",
+    "keys",
+    "index",
+    "wal",
+    "vectors",
+    "postings",
+    "textstats",
+    "edges_out",
+    "edges_in",
+)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One key shape of the layout above: what `tests/test_keyspace.py` checks the docs against."""
+
+    family: str
+    key: str
+    kind: Kind
+
+
+SHAPES: Final = (
+    Shape("meta", "format_version", "LOCAL"),
+    Shape("meta", "initialised", "LOCAL"),
+    Shape("meta", "wal_floor", "LOCAL"),
+    Shape("meta", "database_id", "LOCAL"),
+    Shape("meta", "next_rownum", "LOCAL"),
+    Shape("meta", "schema:<table name UTF-8>", "LOGGED"),
+    Shape("meta", "next_table_id", "LOGGED"),
+    Shape("meta", "count:tid", "DERIVED"),
+    Shape("meta", "moments_max_span:tid", "DERIVED"),
+    Shape("meta", "upgrading:tid", "DERIVED"),
+    Shape("rows", "tid ‖ id", "LOGGED"),
+    Shape("ids", "id", "DERIVED"),
+    Shape("keys", "encode(key or name) ‖ tid ‖ id", "DERIVED"),
+    Shape("index", "tid ‖ field_id(2) ‖ encode(value) ‖ id", "DERIVED"),
+    Shape("wal", "seq(8)", "LOGGED"),
+    Shape("vectors", 'b"v" ‖ tid ‖ encode(field) ‖ version(4) ‖ id', "LOGGED"),
+    Shape("vectors", 'b"c" ‖ tid ‖ encode(field)', "LOGGED"),
+    Shape("vectors", 'b"r" ‖ rownum(8)', "DERIVED"),
+    Shape("postings", "tid ‖ field_id(2) ‖ term(UTF-8) ‖ 0x00 ‖ id", "DERIVED"),
+    Shape("textstats", "tid ‖ field_id(2)", "DERIVED"),
+    Shape("edges_out", "src(16) ‖ encode(type) ‖ dst(16)", "LOGGED"),
+    Shape("edges_in", "dst(16) ‖ encode(type) ‖ src(16)", "DERIVED"),
+)
+
+# -- meta: single keys
+FORMAT_KEY: Final = b"format_version"  # LOCAL
+INITIALISED_KEY: Final = b"initialised"  # LOCAL
+FLOOR_KEY: Final = b"wal_floor"  # LOCAL
+DATABASE_ID_KEY: Final = b"database_id"  # LOCAL: random hex id, created by the first index save
+NEXT_ROWNUM_KEY: Final = b"next_rownum"  # LOCAL
+NEXT_TABLE_KEY: Final = b"next_table_id"  # LOGGED (with the SchemaPut that takes an id)
+
+# -- meta: prefixes (the builders below append the table name or tid)
+SCHEMA_PREFIX: Final = b"schema:"  # LOGGED
+COUNT_PREFIX: Final = b"count:"  # DERIVED
+SPAN_PREFIX: Final = b"moments_max_span:"  # DERIVED
+UPGRADE_PREFIX: Final = b"upgrading:"  # DERIVED
+
+# -- vectors: one-byte tags that split the family in three
+VECTOR_TAG: Final = b"v"  # LOGGED
+CONFIG_TAG: Final = b"c"  # LOGGED
+ROW_LABEL_TAG: Final = b"r"  # DERIVED
+
+POSTING_SEP: Final = b"\x00"  # between a posting's term and its id
+_FIELD = struct.Struct(">H")
+
+
+def schema_key(name: str) -> bytes:
+    return SCHEMA_PREFIX + name.encode()
+
+
+def count_key(tid: bytes) -> bytes:
+    return COUNT_PREFIX + tid
+
+
+def span_key(tid: bytes) -> bytes:
+    return SPAN_PREFIX + tid
+
+
+def upgrade_key(tid: bytes) -> bytes:
+    return UPGRADE_PREFIX + tid
+
+
+def table_prefix(table_id: int) -> bytes:
+    """`tid`: a table's id as the 4-byte prefix of its rows, index entries and postings."""
+    return codec.u32(table_id)
+
+
+def row_key(tid: bytes, rid: bytes) -> bytes:
+    return tid + rid
+
+
+def id_value(tid: bytes, rownum: int) -> bytes:
+    """The `ids` value of a row (its key is the id itself)."""
+    return tid + codec.u64(rownum)
+
+
+def lookup_key(value: str, tid: bytes, rid: bytes) -> bytes:
+    return codec.encode(value) + tid + rid
+
+
+def index_prefix(tid: bytes, field_id: int) -> bytes:
+    """The prefix of one indexed field's entries (also what `upgrading:` markers list)."""
+    return tid + field_id.to_bytes(2, "big")
+
+
+def index_key(tid: bytes, field_id: int, value: object, rid: bytes) -> bytes:
+    return index_prefix(tid, field_id) + codec.encode(value) + rid
+
+
+wal_key: Final = codec.u64  # seq -> its key (bound method: no Python frame on the commit path)
+
+
+def vector_field_prefix(tid: bytes, field: str) -> bytes:
+    return VECTOR_TAG + tid + codec.encode(field)
+
+
+def vector_prefix(tid: bytes, field: str, version: int) -> bytes:
+    """The prefix of one vector space's vectors (a re-embed writes the next version beside it)."""
+    return vector_field_prefix(tid, field) + codec.u32(version)
+
+
+def vector_config_key(tid: bytes, field: str) -> bytes:
+    return CONFIG_TAG + tid + codec.encode(field)
+
+
+def row_label_key(rownum: int) -> bytes:
+    return ROW_LABEL_TAG + codec.u64(rownum)
+
+
+def text_prefix(tid: bytes, field_id: int) -> bytes:
+    """The `textstats` key of one text index, and the prefix of its postings."""
+    return tid + _FIELD.pack(field_id)
+
+
+def posting_key(tid: bytes, field_id: int, term: str, rid: bytes) -> bytes:
+    return text_prefix(tid, field_id) + term.encode() + POSTING_SEP + rid
+
+
+def edge_key(node: bytes, type_key: bytes, other: bytes) -> bytes:
+    """`edges_out` as (src, type, dst), `edges_in` as (dst, type, src); `type_key` is
+    `remlite.graph.keys.encode_type(type)`."""
+    return node + type_key + other

@@ -1,0 +1,178 @@
+"""The on-disk format of a saved vector index: one file, written atomically, verified on load.
+
+Why one file and not a sidecar: two files cannot be renamed together, so a crash between the two
+renames would pair a new index with an old sidecar. Here the library's own serialisation comes
+first, unchanged, and a trailer follows it:
+
+    [payload: the usearch index, as usearch writes it, then the exact float32 vectors (store.py)]
+    [meta: UTF-8 JSON — format, seq, count, dimension, metric, options, library + version,
+           payload length and blake2b-256 of the payload]
+    [footer, 48 bytes: magic b"REMVEC\\x00\\x01" | meta length u64 | payload length u64
+                       | blake2b-192 of the meta]
+
+A truncated (torn) file loses its footer or no longer adds up; a flipped byte fails one of the two
+checksums; a foreign file has no magic. All of these raise StorageError, and the caller rebuilds
+the index from the source of truth. Saving writes ``<name>.tmp`` beside the target, fsyncs it,
+renames it over the target and fsyncs the directory, so a crash at any point leaves either the old
+file or the new one — a stray ``.tmp`` is simply overwritten by the next save. A save that fails
+(a full disk, say) removes its ``.tmp`` at once: a large index must not keep the space it could not use.
+
+usearch (2.26) reads its index from a path and ignores bytes after its own serialisation, which is
+what lets the payload be loaded in place without copying it into memory first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from remlite.errors import StorageError
+
+MAGIC = b"REMVEC\x00\x01"
+FORMAT_VERSION = 1
+_FOOTER = struct.Struct("<8sQQ24s")
+FOOTER_SIZE = _FOOTER.size
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class IndexFileInfo:
+    """What a saved index file says about itself (read from its trailer, payload not yet verified)."""
+
+    path: Path
+    seq: int
+    count: int
+    dimension: int
+    metric: str
+    meta: dict[str, Any]
+    payload_len: int
+
+
+def _meta_digest(meta: bytes) -> bytes:
+    return hashlib.blake2b(meta, digest_size=24).digest()
+
+
+def _hash_prefix(fh: Any, length: int) -> str:
+    """blake2b-256 of the first `length` bytes of an open binary file."""
+    h = hashlib.blake2b(digest_size=32)
+    fh.seek(0)
+    remaining = length
+    while remaining:
+        chunk = fh.read(min(_CHUNK, remaining))
+        if not chunk:
+            raise StorageError("vector index file is torn: payload shorter than recorded")
+        h.update(chunk)
+        remaining -= len(chunk)
+    return h.hexdigest()
+
+
+def tmp_path(path: Path) -> Path:
+    """The one temporary name used while saving `path` (deterministic, so stray ones never pile up)."""
+    return path.with_name(path.name + ".tmp")
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_index_file(path: Path, write_payload: Callable[[Path], None], meta: dict[str, Any]) -> None:
+    """Atomically write `path`: `write_payload(tmp)` writes the payload (and may fill `meta`), then the
+    trailer is appended, the file fsynced and renamed over `path`."""
+    path = Path(path)
+    tmp = tmp_path(path)
+    try:
+        tmp.unlink(missing_ok=True)  # a stray one from a crash: never append to or reuse its bytes
+        write_payload(tmp)
+        with open(tmp, "r+b") as fh:
+            payload_len = fh.seek(0, os.SEEK_END)
+            digest = _hash_prefix(fh, payload_len)
+            full = {**meta, "format": FORMAT_VERSION, "payload_len": payload_len, "payload_blake2b": digest}
+            meta_bytes = json.dumps(full, sort_keys=True).encode()
+            fh.seek(payload_len)
+            fh.write(meta_bytes)
+            fh.write(_FOOTER.pack(MAGIC, len(meta_bytes), payload_len, _meta_digest(meta_bytes)))
+            fh.truncate()
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, StorageError) or not isinstance(exc, Exception):
+            raise
+        raise StorageError(f"cannot save vector index to {path}: {exc}", path=str(path)) from exc
+    _fsync_dir(path.parent)
+
+
+def read_info(path: Path) -> IndexFileInfo:
+    """Read and check the trailer of a saved index (cheap: does not hash the payload)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size < FOOTER_SIZE:
+                raise StorageError(f"vector index file {path} is torn or corrupt: too short", path=str(path))
+            fh.seek(size - FOOTER_SIZE)
+            magic, meta_len, payload_len, meta_digest = _FOOTER.unpack(fh.read(FOOTER_SIZE))
+            if magic != MAGIC:
+                raise StorageError(
+                    f"vector index file {path} is torn or corrupt, or not a remlite vector index: no footer",
+                    path=str(path),
+                )
+            if payload_len + meta_len + FOOTER_SIZE != size:
+                raise StorageError(f"vector index file {path} is torn or corrupt: sizes do not add up", path=str(path))
+            fh.seek(payload_len)
+            meta_bytes = fh.read(meta_len)
+    except FileNotFoundError as exc:
+        raise StorageError(f"vector index file {path} does not exist", path=str(path)) from exc
+    except OSError as exc:
+        raise StorageError(f"cannot read vector index file {path}: {exc}", path=str(path)) from exc
+    if _meta_digest(meta_bytes) != meta_digest:
+        raise StorageError(f"vector index file {path} is torn or corrupt: header checksum mismatch", path=str(path))
+    try:
+        meta = json.loads(meta_bytes)
+        if meta.get("format") != FORMAT_VERSION:
+            raise StorageError(f"vector index file {path} has unknown format {meta.get('format')!r}", path=str(path))
+        return IndexFileInfo(
+            path=path,
+            seq=int(meta["seq"]),
+            count=int(meta["count"]),
+            dimension=int(meta["dimension"]),
+            metric=str(meta["metric"]),
+            meta=meta,
+            payload_len=int(payload_len),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StorageError(f"vector index file {path} is corrupt: bad header ({exc})", path=str(path)) from exc
+
+
+def verify_payload(info: IndexFileInfo) -> None:
+    """Hash the payload and compare with the trailer; StorageError on mismatch."""
+    try:
+        with open(info.path, "rb") as fh:
+            digest = _hash_prefix(fh, info.payload_len)
+    except OSError as exc:
+        raise StorageError(f"cannot read vector index file {info.path}: {exc}", path=str(info.path)) from exc
+    if digest != info.meta.get("payload_blake2b"):
+        raise StorageError(
+            f"vector index file {info.path} is torn or corrupt: payload checksum mismatch", path=str(info.path)
+        )
+
+
+__all__ = ["FOOTER_SIZE", "MAGIC", "IndexFileInfo", "read_info", "tmp_path", "verify_payload", "write_index_file"]
