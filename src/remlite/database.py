@@ -12,13 +12,12 @@ import functools
 import inspect
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from remlite import ids as idmod
 from remlite.errors import InvalidInput, NotFound, SchemaError, StorageError, shown
 from remlite.graph import GraphMixin
 from remlite.graph.keys import delete_edge_ops
@@ -26,7 +25,8 @@ from remlite.ingest.mixin import IngestMixin
 from remlite.migrate import build_added_indexes, discard_interrupted, discard_partial, removal_ops
 from remlite.moments import MomentsMixin, has_time_index
 from remlite.query.mixin import SQLMixin
-from remlite.records import MISSING, TableLayout
+from remlite.reads import ReadMixin
+from remlite.records import TableLayout
 from remlite.replay import ReplayMixin
 from remlite.runtime import Runtime, default_runtime
 from remlite.schema.loader import normalize
@@ -49,7 +49,6 @@ from remlite.storage.keyspace import (
     count_key,
     row_label_key,
     schema_key,
-    table_prefix,
     upgrade_key,
 )
 from remlite.storage.wal import WAL
@@ -68,7 +67,7 @@ def default_root() -> Path:
 
 
 class Database(
-    WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin, MomentsMixin, SQLMixin, ReplayMixin
+    ReadMixin, WriteMixin, SearchMixin, IndexAdminMixin, IngestMixin, GraphMixin, MomentsMixin, SQLMixin, ReplayMixin
 ):
     """An open remlite tenant database. Use `remlite.connect()` to get one.
 
@@ -353,172 +352,6 @@ class Database(
                 if layout is None:
                     layout = self._layouts[table] = TableLayout(self._registry.get(table))
         return layout
-
-    # ------------------------------------------------------------------ reads
-    def _get_raw(self, rid: bytes, include_deleted: bool = False) -> tuple[str, dict[str, Any]]:
-        try:  # free when nothing is raised (Python 3.11): a corrupt block raises a bare Exception
-            entry = self._store.cf["ids"].get(rid)
-            tid = entry[:4] if entry is not None else None
-            value = self._store.cf["rows"].get(tid + rid) if tid is not None else None
-        except Exception as exc:
-            raise self._store.read_error(exc, f"record {idmod.to_str(rid)}") from None
-        if value is None:
-            raise NotFound(f"no record with id {idmod.to_str(rid)}")
-        record = orjson.loads(value)
-        if record.get("deleted_at") and not include_deleted:
-            raise NotFound(f"record {idmod.to_str(rid)} was deleted at {record['deleted_at']}")
-        return self._registry.by_id(codec.read_u32(tid)).name, record
-
-    def get(self, record_id: str, *, include_deleted: bool = False) -> dict[str, Any]:
-        """The record with this id; raises NotFound (also for soft-deleted records by default)."""
-        return self._get_raw(idmod.to_bytes(record_id), include_deleted)[1]
-
-    def table_of(self, record_id: str) -> str:
-        return self._get_raw(idmod.to_bytes(record_id), include_deleted=True)[0]
-
-    def get_batch(self, record_ids: Sequence[str], *, include_deleted: bool = False) -> list[dict[str, Any] | None]:
-        """Records in the order asked; None where an id is unknown or deleted."""
-        if isinstance(record_ids, (str, bytes)) or not isinstance(record_ids, Iterable):
-            raise InvalidInput(f"record_ids must be a list of ids, got {type(record_ids).__name__}")
-        rids = [idmod.to_bytes(r) for r in record_ids]
-        if not rids:
-            return []
-        try:
-            tids = self._store.cf["ids"][rids]
-            wanted = [(i, t[:4] + r) for i, (t, r) in enumerate(zip(tids, rids, strict=True)) if t is not None]
-            values = self._store.cf["rows"][[k for _, k in wanted]] if wanted else []
-        except Exception as exc:
-            raise self._store.read_error(exc, "records") from None
-        out: list[dict[str, Any] | None] = [None] * len(rids)
-        if wanted:
-            for (i, _), value in zip(wanted, values, strict=True):
-                if value is not None:
-                    record = orjson.loads(value)
-                    if include_deleted or not record.get("deleted_at"):
-                        out[i] = record
-        return out
-
-    def count(self, table: str) -> int:
-        """Live (not deleted) rows in the table, from a counter kept in the same WriteBatch as the rows."""
-        return self._counts.get(self._registry.get(table).table_id, 0)
-
-    def scan(
-        self, table: str, limit: int | None = None, after: str | None = None, *, include_deleted: bool = False
-    ) -> Iterator[dict[str, Any]]:
-        """Stream a table's records in key (id) order; `after` is the last id of the previous page."""
-        layout = self._layout(table)
-        start = layout.tid + idmod.to_bytes(after) + b"\x00" if after is not None else None
-        if limit is not None and (type(limit) is not int or limit < 0):
-            raise InvalidInput(f"limit must be an integer >= 0 or None, got {shown(limit)}")
-        return self._scan(layout, start, limit, include_deleted)
-
-    def _scan(
-        self, layout: TableLayout, start: bytes | None, limit: int | None, include_deleted: bool
-    ) -> Iterator[dict[str, Any]]:
-        if limit == 0:
-            return
-        produced = 0
-        loads = orjson.loads
-        for _key, value in self._store.iter_prefix("rows", layout.tid, start):
-            record = loads(value)
-            if record["deleted_at"] is not None and not include_deleted:
-                continue
-            yield record
-            produced += 1
-            if limit is not None and produced >= limit:
-                return
-
-    def list(self, table: str, limit: int | None = 100, after: str | None = None) -> list[dict[str, Any]]:
-        return list(self.scan(table, limit=limit, after=after))
-
-    def find(
-        self,
-        table: str,
-        field: str,
-        *,
-        eq: Any = MISSING,
-        gt: Any = MISSING,
-        gte: Any = MISSING,
-        lt: Any = MISSING,
-        lte: Any = MISSING,
-        limit: int | None = None,
-        fetch: bool = False,
-    ) -> list[Any]:
-        """Ids of live records whose indexed `field` matches, in index (value, id) order; with
-        `fetch=True` the records themselves (one multi-get, no id round trip)."""
-        if limit is not None and (type(limit) is not int or limit < 0):
-            raise InvalidInput(f"limit must be a non-negative integer or None, got {shown(limit)}")
-        if not isinstance(field, str):
-            raise InvalidInput(f"field must be a field name (a string), got {shown(field)}")
-        layout = self._layout(table)
-        rids = self._find_raw(layout, field, {"eq": eq, "gt": gt, "gte": gte, "lt": lt, "lte": lte}, limit)
-        if not fetch:
-            return [idmod.to_str(r) for r in rids]
-        return self._fetch(layout, rids)
-
-    def _find_raw(
-        self,
-        layout: TableLayout,
-        field: str,
-        bounds: dict[str, Any],
-        limit: int | None = None,
-        labels: dict[bytes, int] | None = None,
-    ) -> list[bytes]:
-        """Ids from an index range scan, in index order. With `labels`, also collect each row's
-        HNSW label, which tables with vectors store as the index entry's value."""
-        bound = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
-        start, end = layout.range_keys(layout.field(field), **bound)
-        seen: dict[bytes, None] = {}
-        if labels is None:
-            for key in self._store.iter_keys("index", start, end):
-                seen[key[-16:]] = None
-                if limit is not None and len(seen) >= limit:
-                    break
-            return list(seen)
-        for key, value in self._store._iterate("index", start, end, items=True):
-            rid = key[-16:]
-            seen[rid] = None
-            if len(value) == 8:
-                labels[rid] = codec.read_u64(value)
-            if limit is not None and len(seen) >= limit:
-                break
-        return list(seen)
-
-    def _fetch(self, layout: TableLayout, rids: list[bytes]) -> list[dict[str, Any]]:
-        """Live records of one table by raw id, in order, skipping any that vanished."""
-        if not rids:
-            return []
-        loads, tid = orjson.loads, layout.tid
-        try:
-            values = self._store.cf["rows"][[tid + r for r in rids]]
-        except Exception as exc:
-            raise self._store.read_error(exc, "records") from None
-        return [record for v in values if v is not None and (record := loads(v))["deleted_at"] is None]
-
-    def lookup(self, key: str) -> list[dict[str, Any]]:
-        """Live records whose natural key (or name) is `key`, across all tables, each with `_table`.
-
-        Single-field natural keys need no index: the id is computed from (tenant, table, key) for
-        every keyed table and fetched in one multi-get; names and composite-key prefixes come from
-        the `keys` column family."""
-        if not isinstance(key, str):
-            if not isinstance(key, (int, float)):  # str() of a list nested thousands deep raises RecursionError
-                raise InvalidInput(f"key must be a string (or a number), got {shown(key)}")
-            key = str(key)
-        found = {(k[-20:-16], k[-16:]): None for k, _ in self._store.iter_prefix("keys", codec.encode(key))}
-        for name in self._registry.names():
-            table = self._registry.get(name)
-            if len(table.key_field) == 1:
-                found[(table_prefix(table.table_id), idmod.key_id_bytes(self.tenant, name, key))] = None
-        pairs = list(found)
-        values = self._store.cf["rows"][[t + r for t, r in pairs]] if pairs else []
-        out = []
-        for (tid, _), value in zip(pairs, values, strict=True):
-            if value is not None:
-                record = orjson.loads(value)
-                if record.get("deleted_at") is None:
-                    out.append({**record, "_table": self._registry.by_id(codec.read_u32(tid)).name})
-        return out
 
     def wal(self, after_seq: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Change entries with seq > after_seq (None: from the oldest kept), oldest first. Raises
