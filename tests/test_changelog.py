@@ -113,7 +113,7 @@ def test_old_format_log_still_reads(tmp_path: Path) -> None:
         rid = rid or db.insert("resources", {"uri": "u", "content": "x"})
         seq = db.last_seq
         legacy = {"seq": seq, "ts": "t", "op": "put", "table": "resources", "rows": [db.get(rid)]}
-        db._store.cf["wal"].put(seq.to_bytes(8, "big"), orjson.dumps(legacy))
+        db._core.store.cf["wal"].put(seq.to_bytes(8, "big"), orjson.dumps(legacy))
     with remlite.connect(tmp_path) as db:
         assert db.wal(seq - 1)[0]["rows"] == legacy["rows"]
         assert db.changes(seq - 1)[0].legacy and db.check()["ok"]

@@ -93,9 +93,9 @@ def test_a_database_writes_the_shapes_the_builders_name(tmp_path: Path) -> None:
             }
         )
         rid = idmod.to_bytes(db.insert("notes", {"title": "a", "score": 1}))
-        store = db._store
-        tid = keyspace.table_prefix(db._registry.get("notes").table_id)
-        field_id = db._registry.get("notes").field_ids["score"]
+        store = db._core.store
+        tid = keyspace.table_prefix(db._core.registry.get("notes").table_id)
+        field_id = db._core.registry.get("notes").field_ids["score"]
         meta = store.cf["meta"]
         assert meta.get(keyspace.schema_key("notes")) is not None
         assert codec.read_u64(meta.get(keyspace.count_key(tid))) == 1
@@ -104,7 +104,7 @@ def test_a_database_writes_the_shapes_the_builders_name(tmp_path: Path) -> None:
         assert store.cf["rows"].get(keyspace.row_key(tid, rid)) is not None
         assert store.cf["ids"].get(rid)[:4] == tid
         assert store.cf["index"].get(keyspace.index_key(tid, field_id, 1, rid)) == b""
-        assert store.cf["wal"].get(keyspace.wal_key(db._wal.seq)) is not None
+        assert store.cf["wal"].get(keyspace.wal_key(db._core.wal.seq)) is not None
     finally:
         db.close()
 

@@ -142,13 +142,13 @@ def test_span_statistic_bounds_the_scan(tmp_path: Path, monkeypatch: pytest.Monk
         ]  # fmt: skip
         db.insert_batch("moments", rows)
         fetched: list[int] = []
-        original = db._fetch
+        original = db._core.fetch
 
         def counting(layout: Any, rids: list[bytes]) -> list[dict[str, Any]]:
             fetched.append(len(rids))
             return original(layout, rids)
 
-        monkeypatch.setattr(db, "_fetch", counting)
+        monkeypatch.setattr(db._core, "fetch", counting)
         found = db.moments(BASE + timedelta(hours=1000, minutes=30), BASE + timedelta(hours=1009))
         assert [m["name"] for m in found] == [f"h{h}" for h in range(1000, 1010)]
         assert sum(fetched) <= 11  # the window, plus one hour of lookback (the longest span)
@@ -164,11 +164,11 @@ def test_statistic_is_computed_once_for_older_databases(tmp_path: Path) -> None:
     rng = random.Random(7)
     with remlite.connect(tmp_path / "db") as db:
         db.insert_batch("moments", generate(rng, 200))
-        tid = db._layout("moments").tid
-        db._store.cf["meta"].delete(SPAN_PREFIX + tid)  # as if written before the statistic existed
+        tid = db._core.layout("moments").tid
+        db._core.store.cf["meta"].delete(SPAN_PREFIX + tid)  # as if written before the statistic existed
     with remlite.connect(tmp_path / "db") as db:
         check_queries(db, rng, 40)
-        assert db._store.cf["meta"].get(SPAN_PREFIX + tid) is not None
+        assert db._core.store.cf["meta"].get(SPAN_PREFIX + tid) is not None
         assert db.check()["ok"]
 
 

@@ -42,7 +42,7 @@ def rem(root: Path, *args: str, input: str | bytes | None = None) -> Result:
 
 def _snapshot(root: Path) -> dict[str, list[tuple[bytes, bytes]]]:
     with remlite.connect(root) as db:
-        return {name: list(db._store.iter_prefix(name, b"")) for name in COLUMN_FAMILIES}
+        return {name: list(db._core.store.iter_prefix(name, b"")) for name in COLUMN_FAMILIES}
 
 
 def assert_one_error_line(result: Result, exc_type: type[errors.RemliteError] | None = None) -> None:

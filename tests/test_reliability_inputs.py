@@ -68,7 +68,7 @@ def db(tmp_path: Path) -> Iterator[remlite.Database]:
 
 
 def _snapshot(db: remlite.Database) -> dict[str, list[tuple[bytes, bytes]]]:
-    return {name: list(db._store.iter_prefix(name, b"")) for name in COLUMN_FAMILIES}
+    return {name: list(db._core.store.iter_prefix(name, b"")) for name in COLUMN_FAMILIES}
 
 
 def _ids(db: remlite.Database) -> tuple[str, str]:

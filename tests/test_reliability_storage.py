@@ -31,7 +31,7 @@ ROWS = 20_000
 
 def _settle(db: remlite.Database) -> None:
     """Flush every memtable and compact, so the data lives in table files (.sst) only."""
-    store = db._store
+    store = db._core.store
     for name in list(store.cf):
         store.cf[name].flush()
         store.cf[name].compact_range(None, None)
@@ -117,7 +117,7 @@ KEY_LENGTH = {"rows": 20, "ids": 16, "wal": 8}
 
 def _largest_sst(root: Path, family: str) -> Path:
     with remlite.connect(root) as db:
-        files = db._store.db.live_files()
+        files = db._core.store.db.live_files()
     size = KEY_LENGTH[family]
     mine = [f for f in files if len(f["start_key"]) == size and len(f["end_key"]) == size]
     return root / "default" / max(mine, key=lambda f: f["size"])["name"].lstrip("/")

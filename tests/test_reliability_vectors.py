@@ -51,20 +51,20 @@ def titles(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def field_of(db: remlite.Database) -> Any:
-    return db._vectors("notes").fields["body"]
+    return db._core.vectors("notes").fields["body"]
 
 
 def problems(db: remlite.Database) -> list[str]:
-    return check_vectors(db._store, db._registry, db._layout, db._vectors)
+    return check_vectors(db._core.store, db._core.registry, db._core.layout, db._core.vectors)
 
 
 def live_labels(db: remlite.Database) -> set[int]:
-    return {int(n) for n in db._rownums([bytes.fromhex(r["id"].replace("-", "")) for r in db.scan("notes")])}
+    return {int(n) for n in db._core.rownums([bytes.fromhex(r["id"].replace("-", "")) for r in db.scan("notes")])}
 
 
 def loaded_index(db: remlite.Database) -> VectorIndex:
     fv = field_of(db)
-    return fv.ensure_index(db._wal.seq, db._wal.iter_after, db._rownums)
+    return fv.ensure_index(db._core.wal.seq, db._core.wal.iter_after, db._core.rownums)
 
 
 def fresh(path: Path, rows: list[tuple[str, str]]) -> remlite.Database:
@@ -111,7 +111,7 @@ def test_soft_delete_and_emptied_text_while_unloaded_are_removed_on_catch_up(tmp
         found = titles(db.search("notes", "cats dogs stock rust programming", k=10))
         assert sorted(found) == ["cats", "kitten", "python"]
         embedded = [bytes.fromhex(db.lookup(t)[0]["id"].replace("-", "")) for t in ("cats", "kitten", "python")]
-        assert set(loaded_index(db).labels().tolist()) == set(db._rownums(embedded))
+        assert set(loaded_index(db).labels().tolist()) == set(db._core.rownums(embedded))
         assert problems(db) == []
 
 
@@ -127,7 +127,7 @@ def test_search_skips_ghost_labels_and_still_returns_k(tmp_path: Path) -> None:
         gone = [bytes.fromhex(db.lookup(title)[0]["id"].replace("-", "")) for title in ("kitten", "cats")]
         db.delete(db.lookup("kitten")[0]["id"])  # soft
         db.insert("notes", {"title": "cats"})  # no text any more
-        index.add(db._rownums(gone), [kitten, kitten])  # as if the index had missed both changes
+        index.add(db._core.rownums(gone), [kitten, kitten])  # as if the index had missed both changes
         assert sorted(titles(db.search("notes", DOCS[5][1], k=4))) == ["dogs", "python", "rust", "stocks"]
         assert len(index) == len(DOCS) - 2
 
@@ -143,7 +143,7 @@ def assert_in_new_space(db: remlite.Database, model: HashProvider) -> None:
     rows = list(db.scan("notes"))
     assert rows
     for row in rows:
-        stored = db._store.cf["vectors"].get(fv.prefix + bytes.fromhex(row["id"].replace("-", "")))
+        stored = db._core.store.cf["vectors"].get(fv.prefix + bytes.fromhex(row["id"].replace("-", "")))
         assert stored is not None, row["title"]
         vector = np.frombuffer(stored, dtype=np.float32)
         assert vector.shape == (model.dimension,), row["title"]
@@ -338,13 +338,13 @@ def test_check_vectors_reports_planted_damage(tmp_path: Path) -> None:
     db = remlite.connect(tmp_path, embedder="hash")
     field_of(db).path.unlink()
     python = bytes.fromhex(db.lookup("python")[0]["id"].replace("-", ""))
-    db._store.cf["vectors"].delete(field_of(db).prefix + python)  # a live row lost its vector
+    db._core.store.cf["vectors"].delete(field_of(db).prefix + python)  # a live row lost its vector
     rust = bytes.fromhex(db.lookup("rust")[0]["id"].replace("-", ""))
-    rust_label = db._rownums([rust])[0]
-    db._store.cf["vectors"].delete(row_label_key(rust_label))  # and one its row label
-    db._store.cf["vectors"].put(field_of(db).prefix + b"\x01" * 16, np.ones(384, np.float32).tobytes())  # orphan
+    rust_label = db._core.rownums([rust])[0]
+    db._core.store.cf["vectors"].delete(row_label_key(rust_label))  # and one its row label
+    db._core.store.cf["vectors"].put(field_of(db).prefix + b"\x01" * 16, np.ones(384, np.float32).tobytes())  # orphan
     cats = bytes.fromhex(db.lookup("cats")[0]["id"].replace("-", ""))
-    db._store.cf["vectors"].put(field_of(db).prefix + cats, np.ones(7, np.float32).tobytes())  # wrong dimension
+    db._core.store.cf["vectors"].put(field_of(db).prefix + cats, np.ones(7, np.float32).tobytes())  # wrong dimension
     found = problems(db)
     assert any(db.lookup("python")[0]["id"] in p and "no vector" in p for p in found), found
     assert any(db.lookup("rust")[0]["id"] in p and "label" in p for p in found), found

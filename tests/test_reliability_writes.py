@@ -53,7 +53,7 @@ def items(n: int, start: int = 0) -> list[dict[str, Any]]:
 
 def snapshot(db: remlite.Database) -> dict[str, list[tuple[bytes, bytes]]]:
     """Every key and value of every column family."""
-    return {name: list(db._store.cf[name].items()) for name in COLUMN_FAMILIES}
+    return {name: list(db._core.store.cf[name].items()) for name in COLUMN_FAMILIES}
 
 
 def assert_ok(db: remlite.Database) -> None:
@@ -244,12 +244,12 @@ def test_drop_schema_leaves_no_key_of_the_table(db: remlite.Database, monkeypatc
     with pytest.raises(StorageError):
         db.register_schema({**timed, "indexed_fields": [*timed["indexed_fields"], "title"], "text_fields": ["title"]})
     monkeypatch.undo()
-    tid = db._layout("items").tid
+    tid = db._core.layout("items").tid
     assert db.moments(table="items") and not db.check()["ok"]  # a span statistic, and the partial build
     db.drop_schema("items")
     for family in ("rows", "index", "postings", "textstats"):
-        assert not list(db._store.iter_prefix(family, tid)), family
-    assert not [key for key, _ in db._store.cf["meta"].items() if key.endswith(tid)]
+        assert not list(db._core.store.iter_prefix(family, tid)), family
+    assert not [key for key, _ in db._core.store.cf["meta"].items() if key.endswith(tid)]
     assert_ok(db)
 
 
@@ -448,7 +448,7 @@ def _refuse_after_spans(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_failed_write_leaves_no_in_memory_trace(root: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
     with remlite.connect(root, embedder="hash") as db:
         db.insert("moments", _moment("short", "2025-01-01T00:00:00+00:00", "2025-01-01T01:00:00+00:00"))
-        seq, count, rownum = db.last_seq, db.count("moments"), db._next_rownum
+        seq, count, rownum = db.last_seq, db.count("moments"), db._core.next_rownum
         before = snapshot(db)
         if failure == "store-write":
             _failing_writes(monkeypatch, 1, only_once=True)
@@ -457,7 +457,7 @@ def test_a_failed_write_leaves_no_in_memory_trace(root: Path, monkeypatch: pytes
         with pytest.raises((StorageError, ValidationError)):
             db.insert("moments", _moment("long", "2025-03-01T00:00:00+00:00", "2025-03-10T00:00:00+00:00"))
         monkeypatch.undo()
-        assert (db.last_seq, db.count("moments"), db._next_rownum) == (seq, count, rownum)
+        assert (db.last_seq, db.count("moments"), db._core.next_rownum) == (seq, count, rownum)
         assert snapshot(db) == before
         # a 5-day moment: longer than any stored one, shorter than the refused one
         db.insert("moments", _moment("trip", "2025-05-01T00:00:00+00:00", "2025-05-06T00:00:00+00:00"))
@@ -510,14 +510,14 @@ def test_a_reembed_racing_a_schema_upgrade_takes_effect(db: remlite.Database, mo
     db.register_schema(docs)
     db.insert_batch("items", items(20))
     started, go = threading.Event(), threading.Event()
-    real = db.scan
+    real = db._reader.scan
 
     def paused(*args: Any) -> Any:  # the re-embed has picked its field object and starts reading rows
         started.set()
         assert go.wait(20)
         return real(*args)
 
-    monkeypatch.setattr(db, "scan", paused)
+    monkeypatch.setattr(db._reader, "scan", paused)
     reembed = threading.Thread(target=lambda: db.reembed("items", "body", provider="hash"))
     reembed.start()
     assert started.wait(20)
@@ -526,7 +526,7 @@ def test_a_reembed_racing_a_schema_upgrade_takes_effect(db: remlite.Database, mo
     go.set()
     reembed.join(30)
     monkeypatch.undo()
-    assert db._vectors("items").fields["body"].version == 2
+    assert db._core.vectors("items").fields["body"].version == 2
     rid = db.insert("items", {"kind": "k", "body": "zebra quartz nebula"})
     assert [hit["id"] for hit in db.search("items", "zebra quartz nebula", k=1)] == [rid]
     assert_ok(db)

@@ -47,12 +47,12 @@ def test_tenants_share_one_cache_duckdb_column_budget_and_provider(tmp_path: Pat
     b = runtime.connect(tmp_path, "b", embedder="hash")
     other = remlite.Runtime().connect(tmp_path, "c", embedder="hash")
     try:
-        assert a._store.shared is b._store.shared is runtime.memory
-        assert a._store.shared is not other._store.shared
-        assert a._sql_engine().duck is b._sql_engine().duck
-        assert a._sql_engine().cache.shared is b._sql_engine().cache.shared
-        assert a._provider_for(None) is b._provider_for(None)
-        assert a._provider_for(None) is not other._provider_for(None)
+        assert a._core.store.shared is b._core.store.shared is runtime.memory
+        assert a._core.store.shared is not other._core.store.shared
+        assert a._sql.engine().duck is b._sql.engine().duck
+        assert a._sql.engine().cache.shared is b._sql.engine().cache.shared
+        assert a._core.provider_for(None) is b._core.provider_for(None)
+        assert a._core.provider_for(None) is not other._core.provider_for(None)
     finally:
         for db in (a, b, other):
             db.close()
@@ -60,8 +60,8 @@ def test_tenants_share_one_cache_duckdb_column_budget_and_provider(tmp_path: Pat
 
 def test_connect_uses_the_default_runtime(tmp_path: Path) -> None:
     with remlite.connect(tmp_path, "a") as a, remlite.connect(tmp_path, "b") as b:
-        assert a._runtime is b._runtime is remlite.default_runtime()
-        assert a._store.shared is b._store.shared
+        assert a._core.runtime is b._core.runtime is remlite.default_runtime()
+        assert a._core.store.shared is b._core.store.shared
     with pytest.raises(InvalidInput, match="runtime"):
         remlite.connect(tmp_path, "c", runtime="shared")  # type: ignore[arg-type]
 
@@ -97,13 +97,13 @@ def test_column_budget_evicts_least_recently_used_across_tenants(tmp_path: Path,
         fill(b, "b")
         query = "SELECT kind, COUNT(*) AS c FROM items GROUP BY kind"
         a.sql(query)
-        budget = a._sql_engine().cache.shared
+        budget = a._sql.engine().cache.shared
         budget.limit = 1  # room for one relation of either tenant
         b.sql(query)
-        assert not a._sql_engine().cache._entries and len(b._sql_engine().cache._entries) == 1
-        assert budget.used == b._sql_engine().cache._entries[("table", "items")].nbytes
+        assert not a._sql.engine().cache._entries and len(b._sql.engine().cache._entries) == 1
+        assert budget.used == b._sql.engine().cache._entries[("table", "items")].nbytes
         assert sorted(r["c"] for r in a.sql(query).rows) == [10, 10, 10]  # refilled, still right
-        assert not b._sql_engine().cache._entries
+        assert not b._sql.engine().cache._entries
     finally:
         a.close()
         b.close()
@@ -141,9 +141,7 @@ def test_pool_hands_out_one_handle_per_tenant(tmp_path: Path, runtime: remlite.R
     assert runtime.open_tenants == 2
 
 
-def test_settings_are_read_from_the_environment_in_one_place(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_settings_are_read_from_the_environment_in_one_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REMLITE_PATH", str(tmp_path / "root"))
     monkeypatch.setenv("REMLITE_TENANT", "acme")
     monkeypatch.setenv("REMLITE_EMBED_PROVIDER", " Hash ")
@@ -168,7 +166,7 @@ def test_settings_are_read_from_the_environment_in_one_place(
     assert remlite.Runtime(memory_mb=32).memory_mb == 32
     with remlite.connect() as db:  # connect() without a path: REMLITE_PATH; the default embedder: hash
         assert db.path == tmp_path / "root" / "default"
-        assert db._provider_for(None).name == "hash"
+        assert db._core.provider_for(None).name == "hash"
     for bad in ("lots", "0", "-5"):
         monkeypatch.setenv("REMLITE_MEMORY_MB", bad)
         with pytest.raises(InvalidInput, match="REMLITE_MEMORY_MB"):
@@ -221,7 +219,7 @@ def test_a_database_dropped_without_close_leaves_nothing_in_the_runtime(
     db = runtime.connect(tmp_path, "a")
     fill(db, "a")
     db.sql("SELECT kind, COUNT(*) AS c FROM items GROUP BY kind")
-    duck = db._sql_engine().duck
+    duck = db._sql.engine().duck
     assert duck._registered
     gone = weakref.ref(db)
     del db

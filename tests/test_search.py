@@ -98,7 +98,7 @@ def test_updates_and_deletes_are_reflected_at_once(sdb: remlite.Database) -> Non
 
 def test_update_of_other_fields_does_not_reembed(sdb: remlite.Database, monkeypatch: pytest.MonkeyPatch) -> None:
     python = sdb.lookup("python")[0]["id"]
-    provider = sdb._vectors("notes").provider("body")
+    provider = sdb._core.vectors("notes").provider("body")
     monkeypatch.setattr(provider, "embed", lambda texts: pytest.fail("re-embedded an unchanged field"))
     sdb.update(python, {"rank": 99})
     assert sdb.search("notes", "python programming", k=1, mode="text")[0]["rank"] == 99
@@ -143,7 +143,7 @@ def test_index_file_catch_up_and_torn_file_rebuild(tmp_path: Path) -> None:
     index_file = next((tmp_path / "default" / "vectors").glob("*.hnsw"))
     db = remlite.connect(tmp_path, embedder="hash")
     db.insert("notes", {"title": "new", "body": "an entirely new kitten story"})  # index not loaded
-    db._store.close()  # no save: the file is now behind the log
+    db._core.store.close()  # no save: the file is now behind the log
     db = remlite.connect(tmp_path, embedder="hash")
     assert "new" in titles(db.search("notes", "entirely new kitten story", k=2))
     db.close()
@@ -167,7 +167,7 @@ def test_truncated_wal_never_strands_a_vector_index(tmp_path: Path) -> None:
     db.insert_batch("notes", [{"title": t, "body": b} for t, b in DOCS[4:]])  # index not loaded
     assert db.truncate_wal(keep=0)["removed"] > 0
     assert VectorIndex.load(index_file)[1] == db.last_seq  # checkpointed: no rebuild needed
-    db._store.close()  # no save on close: truncate_wal must already have saved it
+    db._core.store.close()  # no save on close: truncate_wal must already have saved it
     db = remlite.connect(tmp_path, embedder="hash")
     assert set(titles(db.search("notes", "kitten", k=len(DOCS)))) == {t for t, _ in DOCS}
     db.close()

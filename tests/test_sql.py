@@ -125,13 +125,13 @@ def test_explain_names_the_access_path(db: remlite.Database) -> None:
 
 def test_order_by_index_with_limit_stops_early(items: remlite.Database, monkeypatch: pytest.MonkeyPatch) -> None:
     fetched: list[int] = []
-    original = items._fetch
+    original = items._core.fetch
 
     def counting(layout: Any, rids: list[bytes]) -> list[dict[str, Any]]:
         fetched.append(len(rids))
         return original(layout, rids)
 
-    monkeypatch.setattr(items, "_fetch", counting)
+    monkeypatch.setattr(items._core, "fetch", counting)
     rows = items.sql("SELECT n FROM items WHERE kind = 'b' ORDER BY n DESC LIMIT 5").rows
     assert [r["n"] for r in rows] == [1999, 1996, 1993, 1990, 1987]
     assert sum(fetched) <= 64, fetched  # not the 667 rows of kind 'b'
@@ -143,13 +143,13 @@ def test_order_by_index_with_limit_stops_early(items: remlite.Database, monkeypa
 def test_limit_without_order_stops_a_scan_early(items: remlite.Database) -> None:
     rows = items.sql("SELECT n FROM items WHERE note LIKE 'note 1%' LIMIT 2").rows
     assert len(rows) == 2 and all(str(r["n"]).startswith("1") for r in rows)
-    assert items._sql_engine().cache.builds == 0  # answered by a scan that stopped, no cache filled
+    assert items._sql.engine().cache.builds == 0  # answered by a scan that stopped, no cache filled
 
 
 def test_index_and_cache_paths_agree(items: remlite.Database) -> None:
     sql = "SELECT n, kind FROM items WHERE (kind = 'a' OR n < 10) AND n BETWEEN 5 AND 1500 ORDER BY n DESC LIMIT 20"
     planned = items.sql(sql).rows
-    engine = items._sql_engine()
+    engine = items._sql.engine()
     engine.use_indexes = False
     assert "column cache" in items.explain(sql) and items.sql(sql).rows == planned
     engine.use_cache = False
@@ -159,7 +159,7 @@ def test_index_and_cache_paths_agree(items: remlite.Database) -> None:
 # --------------------------------------------------------------------------- the column cache
 def test_cache_follows_every_kind_of_write(db: remlite.Database) -> None:
     query = "SELECT name FROM tasks WHERE estimate >= 2 ORDER BY name"
-    engine = db._sql_engine()
+    engine = db._sql.engine()
     assert [r["name"] for r in db.sql(query)] == ["review PR", "ship v1", "write docs"]
     builds = engine.cache.builds
     db.insert("people", {"email": "eve@example.com", "name": "Eve"})  # another table: cache kept
@@ -198,7 +198,7 @@ def test_schema_change_and_edges_refresh_views(db: remlite.Database) -> None:
 
 
 def test_cache_budget_evicts_least_recently_used(db: remlite.Database) -> None:
-    cache = db._sql_engine().cache
+    cache = db._sql.engine().cache
     cache.budget = 1
     db.sql("SELECT name FROM tasks WHERE estimate > 1 ORDER BY name")
     db.sql("SELECT name FROM people WHERE age > 1 ORDER BY name")
@@ -315,8 +315,8 @@ def test_many_candidates_limit_and_top_n(items: remlite.Database, monkeypatch: p
     import remlite.query.plan as plan_module
 
     fetched: list[int] = []
-    original = items._fetch
-    monkeypatch.setattr(items, "_fetch", lambda layout, rids: fetched.append(len(rids)) or original(layout, rids))
+    original = items._core.fetch
+    monkeypatch.setattr(items._core, "fetch", lambda layout, rids: fetched.append(len(rids)) or original(layout, rids))
     assert len(items.sql("SELECT n FROM items WHERE kind = 'a' LIMIT 3").rows) == 3
     assert sum(fetched) <= 64  # not the 667 candidates: LIMIT without ORDER BY stops early
     sql = "SELECT n, note FROM items WHERE kind = 'a' ORDER BY note DESC LIMIT 4"
@@ -324,7 +324,7 @@ def test_many_candidates_limit_and_top_n(items: remlite.Database, monkeypatch: p
     want = [{"n": r["n"], "note": r["note"]} for r in expected[:4]]
     assert items.sql(sql).rows == want and "index items.kind (eq='a') -> 667 ids" in items.explain(sql)
     monkeypatch.setattr(plan_module, "CANDIDATES_FOR_TOP_N", 100)
-    items._sql_engine().use_indexes = False
+    items._sql.engine().use_indexes = False
     items.sql(sql)  # through the column cache: `kind` and `note` are now cached
-    items._sql_engine().use_indexes = True
+    items._sql.engine().use_indexes = True
     assert items.sql(sql).rows == want and "column cache" in items.explain(sql)

@@ -385,7 +385,7 @@ CONFIGS = {"planned": (True, True), "no-index": (False, True), "python": (True, 
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_generated_queries_match_duckdb(loaded: tuple[remlite.Database, Any], config: str) -> None:
     db, ref = loaded
-    engine = db._sql_engine()
+    engine = db._sql.engine()
     engine.use_indexes, engine.use_cache = CONFIGS[config]
     failures = []
     try:

@@ -210,7 +210,7 @@ def run_case(db: remlite.Database, name: str) -> dict[str, Any]:
     text = (FIXTURES / f"{name}.sql").read_text()
     first = text.splitlines()[0] if text.strip() else ""
     params = json.loads(first.split(":", 1)[1]) if first.startswith("-- params:") else None
-    db._sql_engine().cache.clear()  # EXPLAIN says whether the column cache was warm
+    db._sql.engine().cache.clear()  # EXPLAIN says whether the column cache was warm
     try:
         result = db.sql(text, params, include_deleted=first.startswith("-- include_deleted"))
     except RemliteError as exc:

@@ -94,7 +94,7 @@ def orders(rng: random.Random) -> Iterator[str]:
 
 
 def run(db: remlite.Database, sql: str, *, cache: bool) -> list[Any]:
-    engine = db._sql_engine()
+    engine = db._sql.engine()
     engine.use_cache = cache
     try:
         return [tuple(r.values()) for r in db.sql(sql).rows]

@@ -291,7 +291,7 @@ def test_sql_cache_sees_a_write_whose_commit_a_query_overlapped(tmp_path: Path) 
         db.insert("events", {"kind": "g0", "n": 7})
         query = "SELECT COUNT(*) AS c FROM events WHERE n = 7"  # n is not indexed: the column cache answers
         assert db.sql(query).scalar() == 1
-        pausing = db._wal._touched = _PausingDict(db._wal._touched, "events")
+        pausing = db._core.wal._touched = _PausingDict(db._core.wal._touched, "events")
         writer = threading.Thread(target=db.insert, args=("events", {"kind": "g1", "n": 7}))
         writer.start()
         try:
@@ -316,7 +316,7 @@ def test_sql_cache_columns_added_while_another_query_builds_the_arrow_table(
         db.register_schema(EVENTS)
         db.insert("events", {"kind": "g0", "n": 1})
         assert db.sql("SELECT COUNT(*) AS c FROM events WHERE n = 1").scalar() == 1  # caches `n` only
-        cache = db._sql_engine().cache
+        cache = db._sql.engine().cache
         (entry,) = cache._entries.values()
         real_table = pa.table
         added = threading.Event()

@@ -17,7 +17,7 @@ import orjson
 
 from remlite import ids as idmod
 from remlite.errors import StorageError
-from remlite.moments import has_time_index, span_of
+from remlite.moments import span_of
 from remlite.records import TableLayout
 from remlite.schema.registry import TEXT_PREFIX, Registry
 from remlite.storage import codec
@@ -50,7 +50,7 @@ def check_database(
         texts = _text_indexes(store, layout)
         text_prefixes.update(index.key_prefix for _parts, index in texts)
         live = 0
-        timed, longest = has_time_index(layout), 0
+        timed, longest = layout.is_moments, 0
         for key, value in store.iter_prefix("rows", layout.tid):
             rows_seen += 1
             rid = key[4:]

@@ -24,14 +24,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from remlite.core import on_commit
 from remlite.errors import InvalidInput, shown
 from remlite.records import TableLayout
 from remlite.storage import codec
 from remlite.storage.keyspace import count_key, span_key, table_prefix
+
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
+    from remlite.hooks import Effects, RowChunk, RowDeletion
+    from remlite.storage.changelog import Entry
 
 _FETCH = 256
 _RELATIVE = re.compile(r"^([+-]?)(\d+)\s*(s|m|min|h|d|w)$")
@@ -101,11 +107,6 @@ def span_of(record: dict[str, Any]) -> int:
     return finish - start if start is not None and finish is not None and finish > start else 0
 
 
-def has_time_index(layout: TableLayout) -> bool:
-    fields = layout.by_name
-    return all(name in fields and fields[name].timestamp for name in ("start_time", "end_time"))
-
-
 def _listed(value: Any, name: str) -> list[str]:
     if value is None:
         return []
@@ -116,11 +117,77 @@ def _listed(value: Any, name: str) -> list[str]:
     raise InvalidInput(f"{name} must be a string or a list of strings, got {shown(value)}")
 
 
-class MomentsMixin:
-    """`Database.moments` and the span statistic kept by the write path."""
+class Spans:
+    """The longest-span statistic of every moments table: read (computed once for old data), kept
+    by the write path through `SpanHook`, published to memory by `publish` (a commit listener)
+    only once the batch that raised it is written."""
 
-    _store: Any
-    _counts: dict[int, int]
+    def __init__(self, core: TenantCore) -> None:
+        self.core = core
+        self._spans: dict[bytes, int] = {}  # table prefix -> longest span, microseconds
+        on_commit(core, self.publish)
+
+    def max_span(self, layout: TableLayout) -> int:
+        spans, store = self._spans, self.core.store
+        known = spans.get(layout.tid)
+        if known is not None:
+            return known
+        raw = store.cf["meta"].get(span_key(layout.tid))
+        if raw is not None:
+            spans[layout.tid] = codec.read_u64(raw)
+        elif store.cf["meta"].get(count_key(layout.tid)) is None:
+            spans[layout.tid] = 0  # never written to: the first write stores the statistic
+        else:  # rows from before the statistic existed: compute it once, from every row
+            with store.write_lock:
+                longest = 0
+                for _key, value in store.iter_prefix("rows", layout.tid):
+                    longest = max(longest, span_of(orjson.loads(value)))
+                store.cf["meta"].put(span_key(layout.tid), codec.u64(longest))
+                spans[layout.tid] = longest
+        return spans[layout.tid]
+
+    def hook_for(self, layout: TableLayout) -> SpanHook | None:
+        return SpanHook(self, layout) if layout.is_moments else None
+
+    def publish(self, entry: Entry, effects: Effects) -> None:
+        if effects.spans:
+            self._spans.update(effects.spans)
+
+    def reset_ops(self, batch: Any, table_id: int) -> None:
+        """Add to `batch` the removal of a table's span statistic (a dropped table, or one whose
+        start_time/end_time index comes or goes: rows written without it never raised the span,
+        so it is recomputed from the rows when next needed). Then call `forget`."""
+        batch.delete(span_key(table_prefix(table_id)), self.core.store.handle["meta"])
+
+    def forget(self, table_id: int) -> None:
+        self._spans.pop(table_prefix(table_id), None)
+
+
+class SpanHook:
+    """Raises a moments table's longest span in the batch of the chunk that exceeds it."""
+
+    def __init__(self, spans: Spans, layout: TableLayout) -> None:
+        self.spans, self.layout = spans, layout
+        self.store = spans.core.store  # not its families: a held handle keeps RocksDB's lock after close
+
+    def write(self, chunk: RowChunk) -> None:
+        layout = self.layout
+        current = self.spans.max_span(layout)
+        longest = max((span_of(b) for b in chunk.bodies), default=0)
+        if longest > current or self.store.cf["meta"].get(span_key(layout.tid)) is None:
+            chunk.batch.put(span_key(layout.tid), codec.u64(max(longest, current)), self.store.handle["meta"])
+            chunk.effects.spans[layout.tid] = max(longest, current)
+
+    def delete(self, deletion: RowDeletion) -> None:
+        """A delete leaves the span as an upper bound, which stays correct."""
+
+
+class Moments:
+    """`Database.moments`: live moments overlapping a time window, by index range scans."""
+
+    def __init__(self, core: TenantCore, spans: Spans) -> None:
+        self.core = core
+        self.spans = spans
 
     def moments(
         self,
@@ -137,8 +204,8 @@ class MomentsMixin:
         order (then id), having every tag in `tags` and every person in `people`, of `moment_type`.
         Times are datetimes or text as `parse_when` reads it (ISO 8601, a date, `7d`, `now`; a date
         as `until` means the end of that day)."""
-        layout: TableLayout = self._layout(table)  # type: ignore[attr-defined]
-        if not has_time_index(layout):
+        layout: TableLayout = self.core.layout(table)
+        if not layout.is_moments:
             raise InvalidInput(f"{table} has no indexed start_time and end_time timestamps")
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
             raise InvalidInput(f"limit must be >= 0, got {limit!r}")
@@ -149,7 +216,7 @@ class MomentsMixin:
             raise InvalidInput(f"moment_type must be a string, got {moment_type!r}")
         if limit == 0 or (low is not None and high is not None and low > high):
             return []
-        find = self._find_raw  # type: ignore[attr-defined]
+        find = self.core.find_raw
         allowed: set[bytes] | None = None
         for field, values in (("tags", tag_list), ("people", person_list), ("moment_type", [moment_type])):
             for value in values:
@@ -161,64 +228,18 @@ class MomentsMixin:
                     return []
         bounds: dict[str, Any] = {}
         if low is not None:
-            bounds["gte"] = codec.Timestamp(low - self._max_span(layout))
+            bounds["gte"] = codec.Timestamp(low - self.spans.max_span(layout))
         if high is not None:
             bounds["lte"] = high
         candidates = [r for r in find(layout, "start_time", bounds) if allowed is None or r in allowed]
         out: list[dict[str, Any]] = []
         for start in range(0, len(candidates), _FETCH):
-            for record in self._fetch(layout, candidates[start : start + _FETCH]):  # type: ignore[attr-defined]
+            for record in self.core.fetch(layout, candidates[start : start + _FETCH]):
                 if _matches(record, low, high, tag_list, person_list, moment_type):
                     out.append(record)
                     if limit is not None and len(out) >= limit:
                         return out
         return out
-
-    # ------------------------------------------------------------------ the span statistic
-    def _max_span(self, layout: TableLayout) -> int:
-        spans: dict[bytes, int] = self.__dict__.setdefault("_moment_spans", {})
-        known = spans.get(layout.tid)
-        if known is not None:
-            return known
-        raw = self._store.cf["meta"].get(span_key(layout.tid))
-        if raw is not None:
-            spans[layout.tid] = codec.read_u64(raw)
-        elif self._store.cf["meta"].get(count_key(layout.tid)) is None:
-            spans[layout.tid] = 0  # never written to: the first write stores the statistic
-        else:  # rows from before the statistic existed: compute it once, from every row
-            with self._store.write_lock:
-                longest = 0
-                for _key, value in self._store.iter_prefix("rows", layout.tid):
-                    longest = max(longest, span_of(orjson.loads(value)))
-                self._store.cf["meta"].put(span_key(layout.tid), codec.u64(longest))
-                spans[layout.tid] = longest
-        return spans[layout.tid]
-
-    def _span_ops(self, batch: Any, layout: TableLayout, bodies: list[dict[str, Any]]) -> int | None:
-        """Called by the write path for every chunk of rows: raise the table's max span in `batch`
-        if a row exceeds it. Only for tables with indexed start_time/end_time timestamps. Returns
-        the new span for `_publish_span` once the batch is written (None: unchanged): published
-        earlier, a batch that fails would leave a span in memory that no write stored."""
-        if not has_time_index(layout):
-            return None
-        current = self._max_span(layout)
-        longest = max((span_of(b) for b in bodies), default=0)
-        if longest > current or self._store.cf["meta"].get(span_key(layout.tid)) is None:
-            batch.put(span_key(layout.tid), codec.u64(max(longest, current)), self._store.handle["meta"])
-            return max(longest, current)
-        return None
-
-    def _publish_span(self, layout: TableLayout, span: int) -> None:
-        self._moment_spans[layout.tid] = span  # type: ignore[attr-defined]
-
-    def _span_reset_ops(self, batch: Any, table_id: int) -> None:
-        """Add to `batch` the removal of a table's span statistic (a dropped table, or one whose
-        start_time/end_time index comes or goes: rows written without it never raised the span,
-        so it is recomputed from the rows when next needed). Then call `_forget_span`."""
-        batch.delete(span_key(table_prefix(table_id)), self._store.handle["meta"])
-
-    def _forget_span(self, table_id: int) -> None:
-        self.__dict__.get("_moment_spans", {}).pop(table_prefix(table_id), None)
 
 
 def _matches(

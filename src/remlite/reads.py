@@ -8,15 +8,18 @@ a few percent; iterators check RocksDB's status themselves (`Store._iterate`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from remlite import ids as idmod
-from remlite.errors import InvalidInput, NotFound, shown
+from remlite.errors import InvalidInput, shown
 from remlite.records import MISSING, TableLayout
 from remlite.storage import codec
 from remlite.storage.keyspace import table_prefix
+
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
 
 
 def check_limit(limit: Any) -> None:
@@ -25,28 +28,12 @@ def check_limit(limit: Any) -> None:
         raise InvalidInput(f"limit must be an integer >= 0 or None, got {shown(limit)}")
 
 
-class ReadMixin:
-    """Read methods of `remlite.Database`; state (`_store`, `_registry`, `_counts`, …) lives there."""
+class Reader:
+    """get, get_batch, table_of, count, scan, list, find and lookup of `remlite.Database`."""
 
-    _store: Any
-    _registry: Any
-    _counts: dict[int, int]
-    tenant: str
-    _layout: Any  # Database._layout: a table's TableLayout, cached
-
-    def _get_raw(self, rid: bytes, include_deleted: bool = False) -> tuple[str, dict[str, Any]]:
-        try:  # free when nothing is raised (Python 3.11): a corrupt block raises a bare Exception
-            entry = self._store.cf["ids"].get(rid)
-            tid = entry[:4] if entry is not None else None
-            value = self._store.cf["rows"].get(tid + rid) if tid is not None else None
-        except Exception as exc:
-            raise self._store.read_error(exc, f"record {idmod.to_str(rid)}") from None
-        if value is None:
-            raise NotFound(f"no record with id {idmod.to_str(rid)}")
-        record = orjson.loads(value)
-        if record.get("deleted_at") and not include_deleted:
-            raise NotFound(f"record {idmod.to_str(rid)} was deleted at {record['deleted_at']}")
-        return self._registry.by_id(codec.read_u32(tid)).name, record
+    def __init__(self, core: TenantCore) -> None:
+        self.core = core
+        self._get_raw = core.get_raw
 
     def get(self, record_id: str, *, include_deleted: bool = False) -> dict[str, Any]:
         """The record with this id; raises NotFound (also for soft-deleted records by default)."""
@@ -63,11 +50,11 @@ class ReadMixin:
         if not rids:
             return []
         try:
-            tids = self._store.cf["ids"][rids]
+            tids = self.core.store.cf["ids"][rids]
             wanted = [(i, t[:4] + r) for i, (t, r) in enumerate(zip(tids, rids, strict=True)) if t is not None]
-            values = self._store.cf["rows"][[k for _, k in wanted]] if wanted else []
+            values = self.core.store.cf["rows"][[k for _, k in wanted]] if wanted else []
         except Exception as exc:
-            raise self._store.read_error(exc, "records") from None
+            raise self.core.store.read_error(exc, "records") from None
         out: list[dict[str, Any] | None] = [None] * len(rids)
         if wanted:
             for (i, _), value in zip(wanted, values, strict=True):
@@ -79,13 +66,13 @@ class ReadMixin:
 
     def count(self, table: str) -> int:
         """Live (not deleted) rows in the table, from a counter kept in the same WriteBatch as the rows."""
-        return self._counts.get(self._registry.get(table).table_id, 0)
+        return self.core.counts.get(self.core.registry.get(table).table_id, 0)
 
     def scan(
         self, table: str, limit: int | None = None, after: str | None = None, *, include_deleted: bool = False
     ) -> Iterator[dict[str, Any]]:
         """Stream a table's records in key (id) order; `after` is the last id of the previous page."""
-        layout = self._layout(table)
+        layout = self.core.layout(table)
         start = layout.tid + idmod.to_bytes(after) + b"\x00" if after is not None else None
         check_limit(limit)
         return self._scan(layout, start, limit, include_deleted)
@@ -97,7 +84,7 @@ class ReadMixin:
             return
         produced = 0
         loads = orjson.loads
-        for _key, value in self._store.iter_prefix("rows", layout.tid, start):
+        for _key, value in self.core.store.iter_prefix("rows", layout.tid, start):
             record = loads(value)
             if record["deleted_at"] is not None and not include_deleted:
                 continue
@@ -127,50 +114,11 @@ class ReadMixin:
         check_limit(limit)
         if not isinstance(field, str):
             raise InvalidInput(f"field must be a field name (a string), got {shown(field)}")
-        layout = self._layout(table)
-        rids = self._find_raw(layout, field, {"eq": eq, "gt": gt, "gte": gte, "lt": lt, "lte": lte}, limit)
+        layout = self.core.layout(table)
+        rids = self.core.find_raw(layout, field, {"eq": eq, "gt": gt, "gte": gte, "lt": lt, "lte": lte}, limit)
         if not fetch:
             return [idmod.to_str(r) for r in rids]
-        return self._fetch(layout, rids)
-
-    def _find_raw(
-        self,
-        layout: TableLayout,
-        field: str,
-        bounds: dict[str, Any],
-        limit: int | None = None,
-        labels: dict[bytes, int] | None = None,
-    ) -> list[bytes]:
-        """Ids from an index range scan, in index order. With `labels`, also collect each row's
-        HNSW label, which tables with vectors store as the index entry's value."""
-        bound = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
-        start, end = layout.range_keys(layout.field(field), **bound)
-        seen: dict[bytes, None] = {}
-        if labels is None:
-            for key in self._store.iter_keys("index", start, end):
-                seen[key[-16:]] = None
-                if limit is not None and len(seen) >= limit:
-                    break
-            return list(seen)
-        for key, value in self._store._iterate("index", start, end, items=True):
-            rid = key[-16:]
-            seen[rid] = None
-            if len(value) == 8:
-                labels[rid] = codec.read_u64(value)
-            if limit is not None and len(seen) >= limit:
-                break
-        return list(seen)
-
-    def _fetch(self, layout: TableLayout, rids: list[bytes]) -> list[dict[str, Any]]:
-        """Live records of one table by raw id, in order, skipping any that vanished."""
-        if not rids:
-            return []
-        loads, tid = orjson.loads, layout.tid
-        try:
-            values = self._store.cf["rows"][[tid + r for r in rids]]
-        except Exception as exc:
-            raise self._store.read_error(exc, "records") from None
-        return [record for v in values if v is not None and (record := loads(v))["deleted_at"] is None]
+        return self.core.fetch(layout, rids)
 
     def lookup(self, key: str) -> list[dict[str, Any]]:
         """Live records whose natural key (or name) is `key`, across all tables, each with `_table`.
@@ -182,17 +130,17 @@ class ReadMixin:
             if not isinstance(key, (int, float)):  # str() of a list nested thousands deep raises RecursionError
                 raise InvalidInput(f"key must be a string (or a number), got {shown(key)}")
             key = str(key)
-        found = {(k[-20:-16], k[-16:]): None for k, _ in self._store.iter_prefix("keys", codec.encode(key))}
-        for name in self._registry.names():
-            table = self._registry.get(name)
+        found = {(k[-20:-16], k[-16:]): None for k, _ in self.core.store.iter_prefix("keys", codec.encode(key))}
+        for name in self.core.registry.names():
+            table = self.core.registry.get(name)
             if len(table.key_field) == 1:
-                found[(table_prefix(table.table_id), idmod.key_id_bytes(self.tenant, name, key))] = None
+                found[(table_prefix(table.table_id), idmod.key_id_bytes(self.core.tenant, name, key))] = None
         pairs = list(found)
-        values = self._store.cf["rows"][[t + r for t, r in pairs]] if pairs else []
+        values = self.core.store.cf["rows"][[t + r for t, r in pairs]] if pairs else []
         out = []
         for (tid, _), value in zip(pairs, values, strict=True):
             if value is not None:
                 record = orjson.loads(value)
                 if record.get("deleted_at") is None:
-                    out.append({**record, "_table": self._registry.by_id(codec.read_u32(tid)).name})
+                    out.append({**record, "_table": self.core.registry.by_id(codec.read_u32(tid)).name})
         return out

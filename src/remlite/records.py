@@ -76,6 +76,12 @@ class TableLayout:
         ]
         self.by_name = {f.name: f for f in self.fields}
         self.key_parts = [tuple(k.split(".")) for k in table.key_field]
+        # A moments table, decided once and by shape: indexed start_time and end_time timestamps
+        # (the `moments` template, or a user table shaped like it) get range queries, the span
+        # statistic and `references` edges for their `resource_ids`.
+        self.is_moments = all(
+            name in self.by_name and self.by_name[name].timestamp for name in ("start_time", "end_time")
+        )
 
     def row_key(self, rid: bytes) -> bytes:
         return self.tid + rid

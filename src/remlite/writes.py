@@ -16,15 +16,16 @@ import orjson
 from remlite import ids as idmod
 from remlite.errors import InvalidInput, ValidationError, shown
 from remlite.graph.edges import INLINE_KEY, check_chunk_size, check_inline_endpoints, pop_inline_edges
-from remlite.graph.keys import delete_edge_ops
+from remlite.hooks import Effects, RowChunk, RowDeletion
 from remlite.records import TableLayout
 from remlite.schema.validate import to_json_native
 from remlite.storage import codec
 from remlite.storage.changelog import RowsDeleted, RowsPut
 from remlite.storage.clock import now_iso
-from remlite.storage.keyspace import NEXT_ROWNUM_KEY, count_key, row_label_key
+from remlite.storage.keyspace import NEXT_ROWNUM_KEY, count_key
 
 if TYPE_CHECKING:
+    from remlite.core import TenantCore
     from remlite.semantic.table_vectors import FieldBatch, TableVectors
 
     # A batch validated, given ids and embedded under one schema: (layout, bodies, ids,
@@ -95,20 +96,18 @@ def _put_keys(
                 put(one, value, handle)
 
 
-class WriteMixin:
-    """Write methods of `remlite.Database`; state (`_store`, `_registry`, `_wal`, …) lives there."""
+class Writer:
+    """validate, insert, insert_batch, update and delete of `remlite.Database`, and the row write
+    path that `apply()` replays through. Derived structures beyond rows, ids, indexes, lookup keys
+    and counters are the table's write hooks (`remlite.hooks`)."""
 
-    _store: Any
-    _registry: Any
-    _wal: Any
-    _counts: dict[int, int]
-    _next_rownum: int
-    tenant: str
+    def __init__(self, core: TenantCore) -> None:
+        self.core = core
 
     def validate(self, table: str, record: Any) -> dict[str, Any]:
         """Check a record against its table without writing; return it with defaults applied."""
-        body = self._registry.validator(table).validate(record)
-        layout = self._layout(table)
+        body = self.core.registry.validator(table).validate(record)
+        layout = self.core.layout(table)
         if layout.key_parts:
             try:
                 layout.key_values(body)
@@ -159,20 +158,20 @@ class WriteMixin:
         records, inline_edges = pop_inline_edges(records)
         layout, bodies, rids, table_vectors, generation, field_vectors, configs = self._prepare(table, records, vectors)
         out: list[str] = []
-        with self._store.write_lock:
-            if self._layout(table) is not layout:  # the schema changed meanwhile: redo it with the new one
+        with self.core.store.write_lock:
+            if self.core.layout(table) is not layout:  # the schema changed meanwhile: redo it with the new one
                 layout, bodies, rids, table_vectors, _, field_vectors, configs = self._prepare(table, records, vectors)
             elif table_vectors.generation != generation:  # a re-embed switched models meanwhile: embed again
                 field_vectors, configs = table_vectors.compute(bodies, vectors)
             if not layout.key_parts:  # key-derived ids embed the table name: no other table has them
                 self._check_owner(layout, [rid for rid, may_exist in rids if may_exist])
             if inline_edges:
-                check_inline_endpoints(self._store, rids, inline_edges, chunk_size)
+                check_inline_endpoints(self.core.store, rids, inline_edges, chunk_size)
             for start in range(0, len(bodies), chunk_size):
                 end = start + chunk_size
                 chunk_vectors = {name: values[start:end] for name, values in field_vectors.items()}
                 chunk_edges = inline_edges[start:end] if inline_edges else None
-                out += self._write_rows(layout, bodies[start:end], rids[start:end], chunk_vectors, configs, chunk_edges)
+                out += self.write_rows(layout, bodies[start:end], rids[start:end], chunk_vectors, configs, chunk_edges)
                 configs = {}
                 if on_chunk is not None:
                     on_chunk(len(out))
@@ -182,10 +181,10 @@ class WriteMixin:
         """Validate, derive ids and embed with the table's schema of the moment: the expensive part
         of a write, done before the write lock is taken. The writer checks under the lock that the
         schema is still the one used, and calls this again (then under the lock) if it is not."""
-        layout = self._layout(table)
-        bodies = self._registry.validator(table).validate_many(records)
+        layout = self.core.layout(table)
+        bodies = self.core.registry.validator(table).validate_many(records)
         rids = self._record_ids(layout, bodies)
-        table_vectors = self._vectors(table)
+        table_vectors = self.core.vectors(table)
         if vectors and not table_vectors:
             raise InvalidInput(f"vectors given, but {table} has no embedding_fields")
         generation = table_vectors.generation
@@ -196,9 +195,9 @@ class WriteMixin:
         """Refuse, before anything is written, ids that already belong to another table."""
         if not rids:
             return
-        for rid, owner in zip(rids, self._store.cf["ids"][rids], strict=True):
+        for rid, owner in zip(rids, self.core.store.cf["ids"][rids], strict=True):
             if owner is not None and owner[:4] != layout.tid:
-                other = self._registry.by_id(codec.read_u32(owner)).name
+                other = self.core.registry.by_id(codec.read_u32(owner)).name
                 raise ValidationError(f"id {idmod.to_str(rid)} belongs to table {other}", field="id")
 
     def _record_ids(self, layout: TableLayout, bodies: list[dict[str, Any]]) -> list[tuple[bytes, bool]]:
@@ -211,7 +210,7 @@ class WriteMixin:
                 name = layout.key_parts[0][0]
                 keys = [body.get(name) for body in bodies]
                 if all(type(key) is str for key in keys):
-                    return [(rid, True) for rid in idmod.key_ids(self.tenant, layout.table.name, keys)]  # type: ignore[arg-type]
+                    return [(rid, True) for rid in idmod.key_ids(self.core.tenant, layout.table.name, keys)]  # type: ignore[arg-type]
         return [self._record_id(layout, body) for body in bodies]
 
     def _record_id(self, layout: TableLayout, body: dict[str, Any]) -> tuple[bytes, bool]:
@@ -221,7 +220,7 @@ class WriteMixin:
                 key = idmod.key_text(layout.key_values(body))
             except InvalidInput as exc:
                 raise ValidationError(exc.message, table=layout.table.name) from None
-            rid = idmod.key_id_bytes(self.tenant, layout.table.name, key)
+            rid = idmod.key_id_bytes(self.core.tenant, layout.table.name, key)
             if given is not None and idmod.to_bytes(given) != rid:
                 raise ValidationError(
                     f"{layout.table.name}: id {given} does not match the id of its natural key {key!r}",
@@ -233,7 +232,7 @@ class WriteMixin:
             return idmod.to_bytes(given), True
         return idmod.new_id_bytes(), False
 
-    def _write_rows(
+    def write_rows(
         self,
         layout: TableLayout,
         bodies: list[dict[str, Any]],
@@ -251,7 +250,8 @@ class WriteMixin:
         Rows and ids go into the batch in id order: RocksDB inserts ascending keys into its
         memtable much faster than random ones, which doubled batch throughput for tables whose
         ids hash a natural key."""
-        store = self._store
+        core = self.core
+        store = core.store
         rows_h, ids_h, index_h, keys_h = (store.handle[n] for n in ("rows", "ids", "index", "keys"))
         tid, table = layout.tid, layout.table
         rid_list = [rid for rid, _ in rids]
@@ -261,16 +261,11 @@ class WriteMixin:
         existing, labels = self._stored_versions(layout, [rid for rid, may_exist in rids if may_exist], labelled)
         now = now_iso() if replay is None else replay.ts
         batch = store.batch()
-        if replay is None:
-            edge_log = self._row_edge_ops(batch, table.name, bodies, rids, existing, inline_edges)
-        else:
-            edge_log = self._logged_edge_ops(batch, replay.edges, replay.edges_removed)
-        span = self._span_ops(batch, layout, bodies)
         id_strings = idmod.to_strs(rid_list)
         records = [{"id": id_string, **body} for id_string, body in zip(id_strings, bodies, strict=True)]
         previous, latest = _stamp(records, rid_list, existing, now)
-        count = self._counts.get(table.table_id, 0)
-        rownum = self._next_rownum
+        count = core.counts.get(table.table_id, 0)
+        rownum = core.next_rownum
         # Rows and ids go into the batch in id order (stable: a key repeated in the chunk keeps its
         # input order); new UUIDv7s ascend already.
         maybe_unsorted = any(may_exist for _, may_exist in rids)
@@ -290,11 +285,23 @@ class WriteMixin:
         count += len(fresh)
         if previous is not None:
             count += sum(1 for old in previous if old is not None and old.get("deleted_at"))  # revived
+        effects = Effects()
+        hooks = core.hooks(table.name)
+        if hooks:
+            chunk = RowChunk(
+                layout, batch, rids, rid_list, bodies, records, previous, existing, labels,
+                field_vectors or None, configs or {}, inline_edges, replay, effects,
+            )  # fmt: skip
+            for hook in hooks:
+                hook.write(chunk)
+            edge_log = chunk.edge_log
+        else:
+            edge_log = None
         # Every row is encoded once, in input order, straight into the change-log entry; the row
         # values are slices of it. Keeping each dumps() result alive instead fragments the heap
         # (orjson allocates 1 KiB per call): that measured 2 µs a row.
         dumps = orjson.dumps
-        seq = self._wal.next_seq
+        seq = core.next_seq
         entry = RowsPut.head(seq, now, table.name, configs or {}, edge_log)
         rows_at = len(entry)
         entry += b"["
@@ -326,40 +333,16 @@ class WriteMixin:
             _put_keys(put, [layout.lookup_keys(r, rid) for r, rid in zip(records, rid_list, strict=True)], None, keys_h)
         if previous is not None:
             self._drop_stale_keys(batch, layout, rid_list, previous, latest)
-        text = self._text(table.name)
-        table_vectors = self._vectors(table.name) if field_vectors else None
-        adds: dict[str, list[tuple[int, Any]]] = {name: [] for name in field_vectors or ()}
-        removes: dict[str, list[int]] = {name: [] for name in field_vectors or ()}
-        if configs and table_vectors:
-            for name, config in configs.items():
-                table_vectors.fields[name].put_config(batch, config)
-        if text or table_vectors is not None:
-            for position, (rid, record) in enumerate(zip(rid_list, records, strict=True)):
-                old = previous[position] if previous is not None else None
-                if text:
-                    text.row_ops(batch, rid, old if old is not None and not old.get("deleted_at") else None, record)
-                if table_vectors is not None:
-                    self._vector_ops(
-                        batch, table_vectors, field_vectors, position, rid, labels[rid], old is not None, adds, removes
-                    )  # type: ignore[arg-type]
         put(count_key(tid), codec.u64(count), store.handle["meta"])
-        if rownum != self._next_rownum:
+        if rownum != core.next_rownum:
             put(NEXT_ROWNUM_KEY, codec.u64(rownum), store.handle["meta"])
+            effects.next_rownum = rownum
         committed = RowsPut(
             seq, now, table.name, memoryview(log_value)[rows_at:rows_end], vector_log, configs, **(edge_log or {})
         )
         committed._raw = log_value
-        self._wal.commit(batch, committed)
-        self._counts[table.table_id] = count
-        self._next_rownum = rownum
-        if span is not None:
-            self._publish_span(layout, span)
-        if table_vectors is not None:
-            for name, field in table_vectors.fields.items():
-                if name in (configs or {}):
-                    field.config = configs[name]  # type: ignore[index]
-                if name in adds:
-                    field.apply(adds[name], removes[name], seq)
+        effects.counts[table.table_id] = count
+        core.commit(batch, committed, effects)
         return id_strings
 
     def _stored_versions(
@@ -369,7 +352,7 @@ class WriteMixin:
 
         Asks the id directory key by key: with its bloom filters that measured 0.16 µs an absent
         id, against 0.40 µs through rocksdict's multi-get."""
-        store, tid = self._store, layout.tid
+        store, tid = self.core.store, layout.tid
         if not maybe or (len(maybe) > 64 and next(store.iter_keys("rows", tid, layout.tid_end), None) is None):
             return {}, {}  # an empty table: a bulk load skips reading for previous versions
         in_directory = store.cf["ids"].get
@@ -392,7 +375,7 @@ class WriteMixin:
         """Delete the index and lookup keys of replaced versions that the final version does not
         have. Runs after every put of the chunk, so a key that an earlier version in the same chunk
         put (A, then B, then A again) ends as the final version says."""
-        store = self._store
+        store = self.core.store
         stale: dict[bytes, tuple[set[bytes], set[bytes]]] = {}
         for rid, old in zip(rid_list, previous, strict=True):
             if old is not None and not old.get("deleted_at"):
@@ -406,27 +389,6 @@ class WriteMixin:
             for key in lookup_keys - layout.lookup_keys(final, rid):
                 batch.delete(key, store.handle["keys"])
 
-    @staticmethod
-    def _vector_ops(
-        batch: Any,
-        table_vectors: TableVectors,
-        field_vectors: FieldBatch,
-        position: int,
-        rid: bytes,
-        label: int,
-        existed: bool,
-        adds: dict[str, list[tuple[int, Any]]],
-        removes: dict[str, list[int]],
-    ) -> None:
-        for name, values in field_vectors.items():
-            field, vector = table_vectors.fields[name], values[position]
-            if vector is not None:
-                field.put_ops(batch, rid, label, vector)
-                adds[name].append((label, vector))
-            elif existed:
-                field.delete_ops(batch, rid)
-                removes[name].append(label)
-
     def update(
         self, record_id: str, changes: dict[str, Any], *, vectors: dict[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -437,13 +399,13 @@ class WriteMixin:
         for system in ("id", "created_at", "modified_at", "deleted_at"):
             if system in changes:
                 raise ValidationError(f"'{system}' is a system field and cannot be updated", field=system)
-        with self._store.write_lock:
+        with self.core.store.write_lock:
             rid = idmod.to_bytes(record_id)
-            table_name, current = self._get_raw(rid)
-            layout = self._layout(table_name)
+            table_name, current = self.core.get_raw(rid)
+            layout = self.core.layout(table_name)
             merged = {k: v for k, v in current.items() if k not in ("created_at", "modified_at", "deleted_at")}
             merged.update(changes)
-            body = self._registry.validator(table_name).validate(merged)
+            body = self.core.registry.validator(table_name).validate(merged)
             new_rid, _ = self._record_id(layout, dict(body))
             if new_rid != rid:
                 raise ValidationError(
@@ -454,7 +416,7 @@ class WriteMixin:
             body.pop("id", None)
             field_vectors: FieldBatch = {}
             configs: dict[str, dict[str, Any]] = {}
-            table_vectors = self._vectors(table_name)
+            table_vectors = self.core.vectors(table_name)
             if table_vectors:
                 touched = {name.split(".")[0] for name in table_vectors.fields}
                 skip = frozenset(
@@ -468,22 +430,23 @@ class WriteMixin:
                     )
             elif vectors:
                 raise InvalidInput(f"vectors given, but {table_name} has no embedding_fields")
-            self._write_rows(layout, [body], [(rid, True)], field_vectors, configs)
-        return self.get(idmod.to_str(rid))
+            self.write_rows(layout, [body], [(rid, True)], field_vectors, configs)
+        return self.core.get_raw(rid)[1]
 
     def delete(self, record_id: str, hard: bool = False) -> None:
         """Soft delete (sets `deleted_at`, hides the record) or, with hard=True, remove it entirely."""
         rid = idmod.to_bytes(record_id)
         if type(hard) is not bool:  # it is written into the change log
             raise InvalidInput(f"hard must be True or False, got {shown(hard)}")
-        with self._store.write_lock:
-            table_name, record = self._get_raw(rid, include_deleted=hard)
-            self._delete_row(table_name, rid, record, hard, now_iso())
+        with self.core.store.write_lock:
+            table_name, record = self.core.get_raw(rid, include_deleted=hard)
+            self.delete_row(table_name, rid, record, hard, now_iso())
 
-    def _delete_row(self, table_name: str, rid: bytes, record: dict[str, Any], hard: bool, now: str) -> None:
+    def delete_row(self, table_name: str, rid: bytes, record: dict[str, Any], hard: bool, now: str) -> None:
         """Delete one row as of time `now` (the source's, when a logged delete is applied)."""
-        store = self._store
-        layout = self._layout(table_name)
+        core = self.core
+        store = core.store
+        layout = core.layout(table_name)
         batch = store.batch()
         live = not record.get("deleted_at")
         if live:
@@ -491,14 +454,11 @@ class WriteMixin:
                 batch.delete(key, store.handle["index"])
             for key in layout.lookup_keys(record, rid):
                 batch.delete(key, store.handle["keys"])
-            self._text(table_name).row_ops(batch, rid, record, None)
         rownum = codec.read_u64(store.cf["ids"][rid], 4)
-        table_vectors = self._vectors(table_name)
-        for field in table_vectors.fields.values():
-            field.delete_ops(batch, rid)
-        if hard and table_vectors:
-            batch.delete(row_label_key(rownum), store.handle["vectors"])
-        edges_removed = delete_edge_ops(store, batch, rid) if hard else []
+        effects = Effects()
+        deletion = RowDeletion(layout, batch, rid, record, hard, live, rownum, effects)
+        for hook in core.hooks(table_name):
+            hook.delete(deletion)
         if hard:
             batch.delete(layout.tid + rid, store.handle["rows"])
             batch.delete(rid, store.handle["ids"])
@@ -506,10 +466,8 @@ class WriteMixin:
             record["deleted_at"] = now
             record["modified_at"] = now
             batch.put(layout.tid + rid, orjson.dumps(record), store.handle["rows"])
-        count = self._counts.get(layout.table.table_id, 0) - (1 if live else 0)
+        count = core.counts.get(layout.table.table_id, 0) - (1 if live else 0)
         batch.put(count_key(layout.tid), codec.u64(count), store.handle["meta"])
-        entry = RowsDeleted(self._wal.next_seq, now, table_name, [idmod.to_str(rid)], hard, edges_removed)
-        self._wal.commit(batch, entry)
-        self._counts[layout.table.table_id] = count
-        for field in table_vectors.fields.values():
-            field.apply([], [rownum], entry.seq)
+        effects.counts[layout.table.table_id] = count
+        entry = RowsDeleted(core.next_seq, now, table_name, [idmod.to_str(rid)], hard, deletion.edges_removed)
+        core.commit(batch, entry, effects)

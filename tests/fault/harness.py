@@ -68,7 +68,7 @@ def _digest(items: Iterable[tuple[bytes, bytes]]) -> tuple[int, str]:
 
 def snapshot(db: remlite.Database) -> Snapshot:
     """(entries, blake2b) of every column family of an open database."""
-    return {name: _digest(db._store.cf[name].items()) for name in COLUMN_FAMILIES}
+    return {name: _digest(db._core.store.cf[name].items()) for name in COLUMN_FAMILIES}
 
 
 def snapshot_path(db_dir: Path) -> Snapshot:
@@ -170,18 +170,18 @@ def orphan_problems(db: remlite.Database) -> list[str]:
     """Keys that belong to no registered table, or to an index (secondary, BM25, vector field) the
     table no longer declares. `check()` covers rows, ids, index and lookup keys; this covers what is
     left: postings, text counters, vectors, vector configs and per-table counters."""
-    store = db._store
+    store = db._core.store
     tids: set[bytes] = set()
     postings: set[bytes] = set()
     vector_prefixes: dict[bytes, int] = {}  # field prefix -> current version
     configs: set[bytes] = set()
-    for name in db._registry.names():
-        table = db._registry.get(name)
+    for name in db._core.registry.names():
+        table = db._core.registry.get(name)
         tid = codec.u32(table.table_id)
         tids.add(tid)
         for field in table.searchable_text_fields:
             postings.add(tid + table.field_ids[TEXT_PREFIX + field].to_bytes(2, "big"))
-        for fv in db._vectors(name).fields.values():
+        for fv in db._core.vectors(name).fields.values():
             vector_prefixes[fv.field_prefix] = fv.version
             configs.add(fv.config_key)
     problems: list[str] = []
@@ -235,20 +235,20 @@ def assert_intact(db: remlite.Database, context: str) -> dict[str, Any]:
 def exact_scores(db: remlite.Database, table: str, field: str, query: str) -> dict[str, float]:
     """Cosine of `query` against the stored (current-version) vector of every live row: the truth
     a vector search must agree with, read straight from the source of truth."""
-    vectors = db._vectors(table)
+    vectors = db._core.vectors(table)
     fv = vectors.fields[field]
     if fv.config is None:
         return {}
     q = np.asarray(vectors.provider(field).embed_one(query), dtype=np.float32)
     rids, chunks = [], []
-    for key, value in db._store.iter_prefix("vectors", fv.prefix):
+    for key, value in db._core.store.iter_prefix("vectors", fv.prefix):
         rids.append(key[-16:])
         chunks.append(value)
     if not rids:
         return {}
     matrix = np.frombuffer(b"".join(chunks), dtype=np.float32).reshape(len(rids), -1)
     scores = matrix @ q
-    alive = {r["id"] for r in db._fetch(db._layout(table), rids)}
+    alive = {r["id"] for r in db._core.fetch(db._core.layout(table), rids)}
     return {idmod.to_str(r): float(s) for r, s in zip(rids, scores, strict=True) if idmod.to_str(r) in alive}
 
 
@@ -266,24 +266,24 @@ def assert_search_exact(db: remlite.Database, table: str, field: str, queries: l
                 f"{context}: {query!r}: {row['id']} scored {row['_score']}, its stored vector says {truth[row['id']]}"
             )
         scores = [row["_score"] for row in got]
-        index = db._vectors(table).fields[field].index
+        index = db._core.vectors(table).fields[field].index
         if index is None or len(index) <= EXACT_ALWAYS:  # the index is scanned exactly: exact top-k
             assert np.allclose(scores, best, atol=1e-3), f"{context}: {query!r}: scores {scores} vs exact {best}"
         else:
             # HNSW is approximate (ties make it miss one now and then), so "no row missed, no stale
             # vector" is checked on the index's own exact copy: its exact top-k must be the truth's.
-            q = db._vectors(table).provider(field).embed_one(query)
+            q = db._core.vectors(table).provider(field).embed_one(query)
             _labels, exact = index.exact_search(q, k)
             assert np.allclose(sorted(exact.tolist(), reverse=True), best, atol=1e-3), (
                 f"{context}: {query!r}: the index's exact top {k} {exact.tolist()} vs the stored vectors' {best}"
             )
             hits = sum(1 for score in scores if score >= best[-1] - 1e-3)
             assert hits >= 0.8 * len(best), f"{context}: {query!r}: recall {hits}/{len(best)}: {scores} vs {best}"
-    fv = db._vectors(table).fields[field]
+    fv = db._core.vectors(table).fields[field]
     if fv.index is not None:  # loaded by the searches: it must hold exactly the live rows' labels
-        rids = [key[-16:] for key, _ in db._store.iter_prefix("vectors", fv.prefix)]
-        live = {r for r, n in zip(rids, db._rownums(rids), strict=True) if n is not None}
-        want = {n for n in db._rownums(sorted(live))}
+        rids = [key[-16:] for key, _ in db._core.store.iter_prefix("vectors", fv.prefix)]
+        live = {r for r, n in zip(rids, db._core.rownums(rids), strict=True) if n is not None}
+        want = {n for n in db._core.rownums(sorted(live))}
         have = {int(label) for label in fv.index.labels()}
         assert have == want, (
             f"{context}: HNSW index of {table}.{field}: {len(have - want)} ghost labels "

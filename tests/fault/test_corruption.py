@@ -38,8 +38,8 @@ def big_row(i: int) -> dict[str, Any]:
 
 def compact(db: remlite.Database) -> None:
     """Everything into table files (so a flipped byte lands in data, not in a log RocksDB replays)."""
-    for name in db._store.cf:
-        family = db._store.cf[name]
+    for name in db._core.store.cf:
+        family = db._core.store.cf[name]
         family.flush()
         family.compact_range(None, None)
 

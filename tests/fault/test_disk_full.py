@@ -116,7 +116,7 @@ def test_disk_full_while_saving_the_vector_index_on_close(small_disk: Path) -> N
     db.register_schema(s.DOCS)
     db.insert_batch("docs", [s.doc_row(i) for i in range(3000)])
     db.search("docs", "river", k=1)
-    db._store.db.flush()
+    db._core.store.db.flush()
     filler = _fill(small_disk, 256 << 10)
     count("corruptions")
     with contextlib.suppress(errors.StorageError):

@@ -247,8 +247,8 @@ def test_kill_drop_schema(root: Path) -> None:
         killed(run, ctx)
         dropped += sum(a.startswith("dropped") for a in run.acks)
         with reopen(root) as db:
-            tids = {str(db._registry.get(name).table_id) for name in db._registry.names()}
-            if "dropme" in db._registry.names():
+            tids = {str(db._core.registry.get(name).table_id) for name in db._core.registry.names()}
+            if "dropme" in db._core.registry.names():
                 present = list(db.scan("dropme"))
                 assert len(present) in (0, 300) and db.count("dropme") == len(present), f"{ctx}: {len(present)} rows"
                 if present:
@@ -273,13 +273,13 @@ def test_kill_reembed(root: Path) -> None:
         versions = [int(a.split()[1]) for a in run.acks if a.startswith("re ")]
         inserted |= {int(a.split()[1]) for a in run.acks if a.startswith("ins ")}
         with reopen(root) as db:
-            fv = db._vectors("docs").fields["body"]
+            fv = db._core.vectors("docs").fields["body"]
             floor = max([version, *versions])
             assert floor <= fv.version <= floor + 1, f"{ctx}: version {fv.version}, acknowledged {floor}"
             version = fv.version
             titles = {r["title"] for r in db.scan("docs")}
             assert {f"r{n}" for n in inserted} <= titles, f"{ctx}: acknowledged inserts lost"
-            stored = sum(1 for _ in db._store.iter_prefix("vectors", fv.prefix))
+            stored = sum(1 for _ in db._core.store.iter_prefix("vectors", fv.prefix))
             assert stored == db.count("docs") == len(titles), f"{ctx}: {stored} vectors for {len(titles)} rows"
             assert_search_exact(db, "docs", "body", QUERIES, 10, ctx)
             top = db.search("docs", s.body(7), k=1)

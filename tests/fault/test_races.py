@@ -142,9 +142,9 @@ def test_writes_race_schema_upgrades_reembeds_searches_and_sql(tmp_path: Path) -
             for value in range(3):
                 expected = sorted(r["id"] for r in live.values() if r[field] == value)
                 assert sorted(db.find("race", field, eq=value)) == expected, f"{context}: find on {field}={value}"
-        fv = db._vectors("race").fields["body"]
+        fv = db._core.vectors("race").fields["body"]
         assert fv.version == 4, f"{context}: {fv.version - 1} of 3 re-embeds took effect"
-        stored = sum(1 for _ in db._store.iter_prefix("vectors", fv.prefix))
+        stored = sum(1 for _ in db._core.store.iter_prefix("vectors", fv.prefix))
         assert stored == len(live), f"{context}: {stored} vectors for {len(live)} live rows"
         assert_search_exact(db, "race", "body", [s.body(7), "river stone cloud", "zephyr"], 10, context)
         assert_intact(db, context)

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from remlite.database import connect
-from remlite.ingest.mixin import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
+from remlite.ingest.job import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from remlite.ingest.report import IngestReport
 from remlite.ingest.report import Progress as FileDone
 

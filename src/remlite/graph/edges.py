@@ -1,19 +1,19 @@
-"""Edge writes and listings of `remlite.Database`: add_edge, add_edges, remove_edge, edges, and the
-edges written together with a row (inline `_edges` / `edges=`, and a moment's `resource_ids`).
+"""Edge writes and listings of `remlite.Database` (`Edges`: add_edge, add_edges, remove_edge,
+edges), and `EdgeHook`, the write hook of every table: edges written together with a row (inline
+`_edges` / `edges=`, and a moments table's `resource_ids` as `references` edges) and the edges a
+hard delete removes.
 
 Every change is one WriteBatch holding both twins (edges_out and edges_in) and one change-log entry:
-    {"op": "edge_put", "src", "dst", "type", "properties", "created_at"}       add_edge
-    {"op": "edge_put", "edges": [{src, dst, type, properties, created_at}, ...]} add_edges (per chunk)
-    {"op": "edge_delete", "src", "dst", "type"}                                  remove_edge
-A row write that carries edges logs {"op": "put", "table", "rows", "edges": [...], "edges_removed": [...]}
-and a hard delete lists the edges it removed in its entry's `edges_removed`.
+`EdgesPut` (add_edge: one edge; add_edges: one entry per chunk), `EdgeDeleted` (remove_edge); a
+row write that carries edges lists them in its `RowsPut` (`edges`, `edges_removed`), and a hard
+delete lists the edges it removed in its `RowsDeleted`.
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -24,6 +24,7 @@ from remlite.graph.keys import (
     OUT,
     check_direction,
     check_properties,
+    delete_edge_ops,
     edge_dict,
     edge_value,
     encode_type,
@@ -35,6 +36,12 @@ from remlite.graph.keys import (
 from remlite.storage import codec
 from remlite.storage.changelog import EdgeDeleted, EdgesPut
 from remlite.storage.clock import now_iso
+from remlite.storage.engine import Store
+
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
+    from remlite.hooks import RowChunk, RowDeletion
+    from remlite.records import TableLayout
 
 EDGE_CHUNK = 50_000
 INLINE_KEY = "_edges"
@@ -107,18 +114,23 @@ def check_inline_endpoints(store: Any, rids: list[tuple[bytes, bool]], inline: l
     require_live(store, outside)
 
 
-class EdgeMixin:
-    """Edge methods of `remlite.Database`; state (`_store`, `_wal`) lives there."""
+class Edges:
+    """add_edge, add_edges, remove_edge and edges of `remlite.Database`."""
 
-    _store: Any
-    _wal: Any
+    def __init__(self, core: TenantCore) -> None:
+        self.core = core
+
+    def hook_for(self, layout: TableLayout) -> EdgeHook:
+        """Every table's write hook: inline edges, a hard delete's edges, and for a moments table
+        (`TableLayout.is_moments`) the `references` edges of its `resource_ids`."""
+        return EdgeHook(self.core.store, layout.is_moments)
 
     def add_edge(self, src: str, dst: str, type: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
         """Add the directed edge src -[type]-> dst with `props`, or replace the properties of that
         edge if it exists (created_at is kept). Both endpoints must be live records (NotFound)."""
         s, d, tkey = idmod.to_bytes(src), idmod.to_bytes(dst), encode_type(type)
         props = check_properties(props)
-        store = self._store
+        store = self.core.store
         with store.write_lock:
             require_live(store, [s, d])
             key = s + tkey + d
@@ -129,7 +141,7 @@ class EdgeMixin:
             batch.put(key, edge_value(props, created), store.handle[OUT])
             batch.put(d + tkey + s, b"", store.handle[IN])
             edge = {"src": idmod.to_str(s), "dst": idmod.to_str(d), "type": type, "properties": props}
-            self._wal.commit(batch, EdgesPut(self._wal.next_seq, now, [{**edge, "created_at": created}], single=True))
+            self.core.commit(batch, EdgesPut(self.core.next_seq, now, [{**edge, "created_at": created}], single=True))
         return {**edge, "created_at": created}
 
     def add_edges(self, edges: Iterable[Any], *, chunk_size: int = EDGE_CHUNK) -> int:
@@ -161,7 +173,7 @@ class EdgeMixin:
                 if d is None:
                     d = ids[dst] = to_bytes(dst)
                 specs.append((s, d, edge_type, props or {}, enc(edge_type)))
-            store = self._store
+            store = self.core.store
             with store.write_lock:
                 require_live(store, list({r: None for r in ids.values()}))
                 names: dict[bytes, str] = {}
@@ -173,7 +185,7 @@ class EdgeMixin:
                 gc.enable()
 
     def _write_edges(self, specs: list[_Spec], names: dict[bytes, str]) -> None:
-        store = self._store
+        store = self.core.store
         out_h, in_h = store.handle[OUT], store.handle[IN]
         keys = [s + tkey + d for s, d, _, _, tkey in specs]
         olds = store.cf[OUT][keys]
@@ -194,12 +206,12 @@ class EdgeMixin:
             if dst is None:
                 dst = names[d] = to_str(d)
             log.append({"src": src, "dst": dst, "type": t, "properties": props, "created_at": created})
-        self._wal.commit(batch, EdgesPut(self._wal.next_seq, now, log))
+        self.core.commit(batch, EdgesPut(self.core.next_seq, now, log))
 
     def remove_edge(self, src: str, dst: str, type: str) -> bool:
         """Remove the edge src -[type]-> dst; False when there was none."""
         s, d, tkey = idmod.to_bytes(src), idmod.to_bytes(dst), encode_type(type)
-        store = self._store
+        store = self.core.store
         with store.write_lock:
             key = s + tkey + d
             if store.cf[OUT].get(key) is None:
@@ -207,8 +219,8 @@ class EdgeMixin:
             batch = store.batch()
             batch.delete(key, store.handle[OUT])
             batch.delete(d + tkey + s, store.handle[IN])
-            entry = EdgeDeleted(self._wal.next_seq, now_iso(), idmod.to_str(s), idmod.to_str(d), type)
-            self._wal.commit(batch, entry)
+            entry = EdgeDeleted(self.core.next_seq, now_iso(), idmod.to_str(s), idmod.to_str(d), type)
+            self.core.commit(batch, entry)
         return True
 
     def edges(
@@ -219,7 +231,7 @@ class EdgeMixin:
         rid = idmod.to_bytes(record_id)
         check_direction(direction)
         types = encode_types(type)
-        store = self._store
+        store = self.core.store
         out: list[dict[str, Any]] = []
         seen: set[bytes] = set()
         if direction in ("out", "both"):
@@ -239,72 +251,59 @@ class EdgeMixin:
                     out.append(edge_dict(key[:16], key[16:-16], key[-16:], value))
         return out
 
-    def _apply_edge_entry(self, entry: EdgesPut | EdgeDeleted) -> None:
+    def apply_entry(self, entry: EdgesPut | EdgeDeleted) -> None:
         """Replay a source database's edge entry: the edges as logged (their created_at kept)."""
-        batch = self._store.batch()
+        batch = self.core.store.batch()
         if isinstance(entry, EdgesPut):
-            self._logged_edge_ops(batch, entry.edges, [])
+            logged_edge_ops(self.core.store, batch, entry.edges, [])
         else:
-            self._logged_edge_ops(batch, [], [{"src": entry.src, "dst": entry.dst, "type": entry.type}])
-        self._wal.commit(batch, entry)
+            logged_edge_ops(self.core.store, batch, [], [{"src": entry.src, "dst": entry.dst, "type": entry.type}])
+        self.core.commit(batch, entry)
 
-    def _logged_edge_ops(
-        self, batch: Any, edges: list[dict[str, Any]], removed: list[dict[str, Any]]
-    ) -> dict[str, list[dict[str, Any]]] | None:
-        """Add to `batch` edge writes exactly as a change-log entry lists them; return its edge log."""
-        out_h, in_h = self._store.handle[OUT], self._store.handle[IN]
-        to_bytes = idmod.to_bytes
-        for edge in removed:
-            s, d, tkey = to_bytes(edge["src"]), to_bytes(edge["dst"]), encode_type(edge["type"])
-            batch.delete(s + tkey + d, out_h)
-            batch.delete(d + tkey + s, in_h)
-        for edge in edges:
-            s, d, tkey = to_bytes(edge["src"]), to_bytes(edge["dst"]), encode_type(edge["type"])
-            batch.put(s + tkey + d, edge_value(edge["properties"], edge["created_at"]), out_h)
-            batch.put(d + tkey + s, b"", in_h)
-        return {"edges": edges, "edges_removed": removed} if edges or removed else None
 
-    # ------------------------------------------------------------------ edges written with rows
-    def _row_edge_ops(
-        self,
-        batch: Any,
-        table: str,
-        bodies: list[dict[str, Any]],
-        rids: list[tuple[bytes, bool]],
-        existing: dict[bytes, dict[str, Any]],
-        inline: list[Any] | None,
-    ) -> dict[str, list[dict[str, Any]]] | None:
-        """Called by the write path before a chunk of rows is written: add to `batch` the record's
-        inline edges (their endpoints checked by `check_inline_endpoints`) and, for moments,
-        `references` edges kept in step with `resource_ids` (to the ids that are live records).
-        Returns the change-log additions, or None when there are none."""
-        is_moment = table == "moments"
-        if inline is None and not is_moment:
-            return None
+class EdgeHook:
+    """The edges a row write or a hard delete keeps in step (see `Edges.hook_for`)."""
+
+    def __init__(self, store: Store, moment_links: bool) -> None:
+        self.store = store
+        self.moment_links = moment_links
+
+    def write(self, chunk: RowChunk) -> None:
+        """Add the chunk's inline edges (their endpoints checked by `check_inline_endpoints`) and,
+        for a moments table, `references` edges kept in step with `resource_ids` (to the ids that
+        are live records); a replayed chunk writes the edges its entry logged."""
+        if chunk.replay is not None:
+            chunk.edge_log = logged_edge_ops(self.store, chunk.batch, chunk.replay.edges, chunk.replay.edges_removed)
+            return
+        inline = chunk.inline_edges
+        if inline is None and not self.moment_links:
+            return
         specs: list[_RowSpec] = []
         removed: list[tuple[bytes, bytes, str]] = []
         if inline is not None:
-            for (rid, _), edges in zip(rids, inline, strict=True):
+            for rid, edges in zip(chunk.rid_list, inline, strict=True):
                 for s, d, t, props in edges or ():
                     specs.append((s or rid, d or rid, t, props))
-        if is_moment:
-            self._moment_links(bodies, rids, existing, frozenset(rid for rid, _ in rids), specs, removed)
-        if not specs and not removed:
-            return None
-        return self._row_edges_into(batch, specs, removed)
+        if self.moment_links:
+            self._moment_links(chunk.bodies, chunk.rid_list, chunk.existing, specs, removed)
+        if specs or removed:
+            chunk.edge_log = self._row_edges_into(chunk.batch, specs, removed)
+
+    def delete(self, deletion: RowDeletion) -> None:
+        if deletion.hard:
+            deletion.edges_removed = delete_edge_ops(self.store, deletion.batch, deletion.rid)
 
     def _moment_links(
         self,
         bodies: list[dict[str, Any]],
-        rids: list[tuple[bytes, bool]],
+        rids: list[bytes],
         existing: dict[bytes, dict[str, Any]],
-        chunk_ids: frozenset[bytes],
         specs: list[_RowSpec],
         removed: list[tuple[bytes, bytes, str]],
     ) -> None:
         tkey = encode_type(MOMENT_LINK)
         wanted: list[tuple[bytes, bytes]] = []
-        for body, (rid, _) in zip(bodies, rids, strict=True):
+        for body, rid in zip(bodies, rids, strict=True):
             new = _valid_ids(body.get("resource_ids"))
             old_record = existing.get(rid)
             old = _valid_ids(old_record.get("resource_ids")) if old_record else []
@@ -313,9 +312,9 @@ class EdgeMixin:
             removed += [(rid, target, MOMENT_LINK) for target in old if target not in kept]
         if not wanted:
             return
-        store = self._store
+        store = self.store
         targets = list(dict.fromkeys(t for _, t in wanted))
-        live = {t for t, ok in zip(targets, live_flags(store, targets), strict=True) if ok} | chunk_ids
+        live = {t for t, ok in zip(targets, live_flags(store, targets), strict=True) if ok} | set(rids)
         wanted = [(rid, t) for rid, t in wanted if t in live]
         present = store.cf[OUT][[rid + tkey + t for rid, t in wanted]] if wanted else []
         specs += [(rid, t, MOMENT_LINK, {}) for (rid, t), old in zip(wanted, present, strict=True) if old is None]
@@ -323,7 +322,7 @@ class EdgeMixin:
     def _row_edges_into(
         self, batch: Any, specs: list[_RowSpec], removed: list[tuple[bytes, bytes, str]]
     ) -> dict[str, list[dict[str, Any]]]:
-        store = self._store
+        store = self.store
         out_h, in_h = store.handle[OUT], store.handle[IN]
         to_str = idmod.to_str
         log: dict[str, list[dict[str, Any]]] = {"edges": [], "edges_removed": []}
@@ -343,6 +342,23 @@ class EdgeMixin:
                     {"src": to_str(s), "dst": to_str(d), "type": t, "properties": props, "created_at": created}
                 )
         return log
+
+
+def logged_edge_ops(
+    store: Store, batch: Any, edges: list[dict[str, Any]], removed: list[dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]] | None:
+    """Add to `batch` edge writes exactly as a change-log entry lists them; return its edge log."""
+    out_h, in_h = store.handle[OUT], store.handle[IN]
+    to_bytes = idmod.to_bytes
+    for edge in removed:
+        s, d, tkey = to_bytes(edge["src"]), to_bytes(edge["dst"]), encode_type(edge["type"])
+        batch.delete(s + tkey + d, out_h)
+        batch.delete(d + tkey + s, in_h)
+    for edge in edges:
+        s, d, tkey = to_bytes(edge["src"]), to_bytes(edge["dst"]), encode_type(edge["type"])
+        batch.put(s + tkey + d, edge_value(edge["properties"], edge["created_at"]), out_h)
+        batch.put(d + tkey + s, b"", in_h)
+    return {"edges": edges, "edges_removed": removed} if edges or removed else None
 
 
 def _valid_ids(value: Any) -> list[bytes]:

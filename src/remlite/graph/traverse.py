@@ -11,15 +11,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-import orjson
+from typing import TYPE_CHECKING, Any
 
 from remlite import ids as idmod
 from remlite.errors import InvalidInput, NotFound, shown
 from remlite.graph import algorithms as alg
 from remlite.graph.keys import check_direction, decode_type, encode_types
-from remlite.storage import codec
+
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
 
 MODES = ("bfs", "dfs")
 MAX_DEPTH = 64
@@ -32,11 +32,11 @@ def _check_depth(depth: Any, name: str = "depth") -> int:
     return depth
 
 
-class TraversalMixin:
-    """Graph reads of `remlite.Database`; state (`_store`, `_registry`) lives there."""
+class Traversal:
+    """traverse, neighbors, shortest_path and all_paths of `remlite.Database`."""
 
-    _store: Any
-    _registry: Any
+    def __init__(self, core: TenantCore) -> None:
+        self.core = core
 
     def traverse(
         self,
@@ -94,7 +94,7 @@ class TraversalMixin:
 
         order, parents = run()
         while True:
-            found = self._records(order)
+            found = self.core.live_records(order)
             dead = {node for node in order if node not in found}
             if not dead:
                 break
@@ -142,7 +142,7 @@ class TraversalMixin:
                 path = alg.shortest_path(fwd, bwd, s, d, blocked)
             if path is None:
                 return []
-            found = self._records(path[1:-1])
+            found = self.core.live_records(path[1:-1])
             dead = {node for node in path[1:-1] if node not in found}
             if not dead:
                 return [idmod.to_str(n) for n in path]
@@ -172,7 +172,7 @@ class TraversalMixin:
             with self._adjacency(direction, types) as fwd, self._adjacency(_REVERSE[direction], types) as bwd:
                 paths = alg.all_paths(fwd, bwd, s, d, max_depth, blocked, limit)
             inner = list({n: None for p in paths for n in p[1:-1]})
-            found = self._records(inner)
+            found = self.core.live_records(inner)
             dead = {n for n in inner if n not in found}
             if not dead:
                 return [[idmod.to_str(n) for n in p] for p in paths]
@@ -181,37 +181,12 @@ class TraversalMixin:
     # ------------------------------------------------------------------ helpers
     @contextmanager
     def _adjacency(self, direction: str, types: list[bytes] | None) -> Iterator[alg.Adjacency]:
-        adj = alg.Adjacency(self._store, direction, types)
+        adj = alg.Adjacency(self.core.store, direction, types)
         try:
             yield adj
         finally:
             adj.close()
 
     def _require(self, rid: bytes) -> None:
-        if not self._records([rid]):
+        if not self.core.live_records([rid]):
             raise NotFound(f"no live record with id {idmod.to_str(rid)}")
-
-    def _records(self, rids: Sequence[bytes]) -> dict[bytes, tuple[str, dict[str, Any]]]:
-        """Live records by raw id, with their table name: two multi-gets."""
-        if not rids:
-            return {}
-        store = self._store
-        entries = store.cf["ids"][list(rids)]
-        wanted = [(r, e[:4]) for r, e in zip(rids, entries, strict=True) if e is not None]
-        if not wanted:
-            return {}
-        values = store.cf["rows"][[t + r for r, t in wanted]]
-        names: dict[bytes, str] = {}
-        loads = orjson.loads
-        out: dict[bytes, tuple[str, dict[str, Any]]] = {}
-        for (rid, tid), value in zip(wanted, values, strict=True):
-            if value is None:
-                continue
-            record = loads(value)
-            if record.get("deleted_at"):
-                continue
-            name = names.get(tid)
-            if name is None:
-                name = names[tid] = self._registry.by_id(codec.read_u32(tid)).name
-            out[rid] = (name, record)
-        return out

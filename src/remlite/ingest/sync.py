@@ -38,7 +38,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remlite import ids as idmod
 from remlite.errors import InvalidInput, ValidationError
@@ -46,6 +46,10 @@ from remlite.graph.edges import INLINE_KEY
 from remlite.ingest.chunker import chunk
 from remlite.ingest.formats import JSONL, Document, parse
 from remlite.ingest.report import DocumentResult
+
+if TYPE_CHECKING:
+    from remlite.database import Database
+    from remlite.records import TableLayout
 
 DOCUMENTS = "documents"
 EDGE = "has_chunk"
@@ -103,13 +107,14 @@ class Source:
 class Syncer:
     """Ingests files into one table of one database (state: the table's id scheme, parameters)."""
 
-    def __init__(self, db: Any, table: str, chunk_size: int, overlap: int) -> None:
+    def __init__(self, db: Database, layout: TableLayout, chunk_size: int, overlap: int) -> None:
         self.db = db
+        table = layout.table.name
         self.table = table
         self.size = chunk_size
         self.overlap = overlap
         self.params = {"chunk_size": chunk_size, "overlap": overlap, "chunker": CHUNKER_VERSION}
-        self.layout = db._layout(table)
+        self.layout = layout
         schema = db.schema(table)
         indexed = schema.get("indexed_fields") or []
         self.uri_indexed = "uri" in indexed

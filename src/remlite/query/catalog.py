@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlglot import exp
@@ -26,6 +26,9 @@ from remlite.query.values import get_path
 from remlite.schema.model import EDGES_VIEW, SYSTEM_FIELDS, TIMESTAMP_SYSTEM_FIELDS, TableSchema
 from remlite.storage import codec
 from remlite.storage.keyspace import table_prefix
+
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
 
 ENTITIES = "entities"
 TABLES_SCHEMA = "tables"
@@ -64,38 +67,40 @@ class Relation:
         every write, not only on writes to its own tables)."""
         return False
 
-    def scan(self, db: Any) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    def scan(self, core: TenantCore) -> Iterator[tuple[bytes, dict[str, Any]]]:
         """(storage key, row) of every stored row, soft-deleted ones included."""
         loads = orjson.loads
         for table in self.tables:
-            for key, value in db._store.iter_prefix("rows", table_prefix(table.table_id)):
+            for key, value in core.store.iter_prefix("rows", table_prefix(table.table_id)):
                 yield key, self.view(loads(value), table.name)
 
-    def fetch(self, db: Any, keys: list[bytes]) -> list[dict[str, Any] | None]:
+    def fetch(self, core: TenantCore, keys: list[bytes]) -> list[dict[str, Any] | None]:
         """Rows by storage key, in order; None where a row vanished."""
         if not keys:
             return []
         names: dict[bytes, str] = {}
         out: list[dict[str, Any] | None] = []
-        for key, value in zip(keys, db._store.cf["rows"][keys], strict=True):
+        for key, value in zip(keys, core.store.cf["rows"][keys], strict=True):
             if value is None:
                 out.append(None)
                 continue
             tid = key[:4]
             name = names.get(tid)
             if name is None:
-                name = names[tid] = db._registry.by_id(codec.read_u32(tid)).name
+                name = names[tid] = core.registry.by_id(codec.read_u32(tid)).name
             out.append(self.view(orjson.loads(value), name))
         return out
 
-    def count(self, db: Any) -> int:
-        return sum(db._counts.get(t.table_id, 0) for t in self.tables)
+    def count(self, core: TenantCore) -> int:
+        return sum(core.counts.get(t.table_id, 0) for t in self.tables)
 
     def getter(self, path: tuple[str, ...], table: str) -> Callable[[dict[str, Any]], Any]:
         """Reads `path` of this relation's row straight from a stored record of `table`."""
         return lambda record: get_path(self.view(record, table), path)
 
-    def scan_columns(self, db: Any, paths: list[tuple[str, ...]]) -> tuple[list[bytes], list[bool], list[list[Any]]]:
+    def scan_columns(
+        self, core: TenantCore, paths: list[tuple[str, ...]]
+    ) -> tuple[list[bytes], list[bool], list[list[Any]]]:
         """One pass over the stored rows: their keys, whether each is live, and per path its values."""
         keys: list[bytes] = []
         live: list[bool] = []
@@ -105,7 +110,7 @@ class Relation:
             getters = [self.getter(path, table.name) for path in paths]
             columns = list(zip(values, getters, strict=True))
             add_key, add_live = keys.append, live.append
-            for key, value in db._store.iter_prefix("rows", table_prefix(table.table_id)):
+            for key, value in core.store.iter_prefix("rows", table_prefix(table.table_id)):
                 record = loads(value)
                 add_key(key)
                 add_live(record.get("deleted_at") is None)
@@ -253,28 +258,30 @@ class EdgesView(Relation):
     def is_timestamp(self, path: tuple[str, ...]) -> bool:
         return path == ("created_at",)
 
-    def scan(self, db: Any) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    def scan(self, core: TenantCore) -> Iterator[tuple[bytes, dict[str, Any]]]:
         from remlite.graph.keys import OUT, edge_dict
 
-        for key, value in db._store.iter_from(OUT):
+        for key, value in core.store.iter_from(OUT):
             yield key, edge_dict(key[:16], key[16:-16], key[-16:], value)
 
-    def fetch(self, db: Any, keys: list[bytes]) -> list[dict[str, Any] | None]:
+    def fetch(self, core: TenantCore, keys: list[bytes]) -> list[dict[str, Any] | None]:
         from remlite.graph.keys import OUT, edge_dict
 
         if not keys:
             return []
-        values = db._store.cf[OUT][keys]
+        values = core.store.cf[OUT][keys]
         return [
             None if v is None else edge_dict(k[:16], k[16:-16], k[-16:], v) for k, v in zip(keys, values, strict=True)
         ]
 
-    def count(self, db: Any) -> int:
+    def count(self, core: TenantCore) -> int:
         return -1  # not counted
 
-    def scan_columns(self, db: Any, paths: list[tuple[str, ...]]) -> tuple[list[bytes], list[bool], list[list[Any]]]:
+    def scan_columns(
+        self, core: TenantCore, paths: list[tuple[str, ...]]
+    ) -> tuple[list[bytes], list[bool], list[list[Any]]]:
         keys, live, values = [], [], [[] for _ in paths]
-        for key, row in self.scan(db):
+        for key, row in self.scan(core):
             keys.append(key)
             live.append(True)
             for column, path in zip(values, paths, strict=True):

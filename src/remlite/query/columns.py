@@ -29,7 +29,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
@@ -38,6 +38,9 @@ from remlite.errors import InvalidInput
 from remlite.query.catalog import Relation
 from remlite.query.values import as_number, get_path, like_text
 from remlite.storage.codec import Timestamp
+
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
 
 Path = tuple[str, ...]
 RANK_BOOL, RANK_NUMBER, RANK_STRING, RANK_OTHER = 1, 2, 4, 5
@@ -282,13 +285,13 @@ class ColumnCache:
 
     def __init__(
         self,
-        db: Any,
+        core: TenantCore,
         shared: ColumnBudget,
         on_drop: Callable[[str], None] | None = None,
         prefix: str = "",
         budget: int | None = None,
     ) -> None:
-        self.db = db
+        self.core = core
         self.shared = shared
         self.budget = budget
         self.on_drop = on_drop  # told the registered name of every entry dropped
@@ -347,10 +350,10 @@ class ColumnCache:
         self, relation: Relation, entry: RelationData | None, wanted: list[Path], missing: list[Path]
     ) -> RelationData:
         key = self.key(relation)
-        seq = self.db._wal.seq
-        keys, live, values = relation.scan_columns(self.db, missing)
+        seq = self.core.wal.seq
+        keys, live, values = relation.scan_columns(self.core, missing)
         if entry is not None and keys != entry.refs:  # changed under us: start again, all columns
-            keys, live, values = relation.scan_columns(self.db, wanted)
+            keys, live, values = relation.scan_columns(self.core, wanted)
             entry, missing = None, wanted
         if entry is None:
             entry = RelationData(
@@ -376,14 +379,14 @@ class ColumnCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        seq = self.db._wal.seq
+        seq = self.core.wal.seq
         if entry.seq == seq:
             return entry
-        if entry.seq + 1 < self.db._wal.floor:  # the entries since it were truncated: unknown
+        if entry.seq + 1 < self.core.wal.floor:  # the entries since it were truncated: unknown
             self._drop(key)
             return None
         # The change log tells which tables each commit touched (`WAL.changed_since`): no log read.
-        if relation.is_view or self.db._wal.changed_since([t.name for t in relation.tables], entry.seq):
+        if relation.is_view or self.core.wal.changed_since([t.name for t in relation.tables], entry.seq):
             self._drop(key)
             return None
         entry.seq = seq

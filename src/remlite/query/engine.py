@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remlite import ids as idmod
 from remlite.errors import InvalidId, QueryError
@@ -24,6 +24,12 @@ from remlite.query.result import Result
 from remlite.query.statements import Extended, Statement, parse
 from remlite.schema.model import SYSTEM_FIELDS
 
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
+    from remlite.graph.traverse import Traversal
+    from remlite.reads import Reader
+    from remlite.semantic.search import Search
+
 _PARSED = 256  # statements kept parsed, by text
 
 
@@ -31,10 +37,13 @@ class Engine:
     """Per-database query state: parsed statements and the column cache, on the DuckDB
     connection and column budget of the database's runtime."""
 
-    def __init__(self, db: Any) -> None:
-        self.db = db
-        self.duck, budget, prefix = db._runtime.sql_state()
-        self.cache = ColumnCache(db, budget, on_drop=self.duck.forget, prefix=prefix)
+    def __init__(self, core: TenantCore, reader: Reader, search: Search, traversal: Traversal) -> None:
+        self.core = core
+        self.reader = reader  # LOOKUP
+        self.search = search  # SEARCH and semantic predicates
+        self.traversal = traversal  # TRAVERSE
+        self.duck, budget, prefix = core.runtime.sql_state()
+        self.cache = ColumnCache(core, budget, on_drop=self.duck.forget, prefix=prefix)
         # A database dropped without close() must not leave its tables in the shared connection.
         weakref.finalize(self, self.duck.forget_prefix, prefix)
         self.use_indexes = True  # tests turn these off to compare executors
@@ -78,7 +87,7 @@ class Engine:
 
     def _analyzed(self, statement: Statement) -> Query:
         """The statement analysed against the current schemas (kept until a schema changes)."""
-        registry = self.db._registry
+        registry = self.core.registry
         names = registry.names()
         signature = tuple((name, id(registry.get(name))) for name in names)  # a change stores a new object
         cached = statement.analyzed
@@ -98,7 +107,7 @@ class Engine:
             lines = [f"LOOKUP {args['key']!r}: the global key index (natural keys and names of every table)"]
             if explain:
                 return _plan_result(lines)
-            return _records(self.db.lookup(args["key"]), ["_table"], lines)
+            return _records(self.reader.lookup(args["key"]), ["_table"], lines)
         if ext.kind == "search":
             lines = [
                 f"SEARCH {args['query']!r} in {args['table']} ({args['mode']}, "
@@ -108,7 +117,7 @@ class Engine:
                 lines.append(f"  pre-filter: {args['where']} (through indexes where possible)")
             if explain:
                 return _plan_result(lines)
-            rows = self.db.search(
+            rows = self.search.search(
                 args["table"],
                 args["query"],
                 args["k"],
@@ -118,16 +127,13 @@ class Engine:
                 field=args["field"],
             )
             return _records(rows, [], lines, tail=["_score", "_vector_score", "_text_score"])
-        traverse = getattr(self.db, "traverse", None)
-        if traverse is None:
-            raise QueryError("TRAVERSE needs the graph layer, which this build of remlite does not have yet")
         lines = [
             f"TRAVERSE from {args['start']!r}, depth {args['depth']}, {args['direction']} edges"
             + (f" of type {args['type']}" if args["type"] else "")
         ]
         if explain:
             return _plan_result(lines)
-        found = traverse(
+        found = self.traversal.traverse(
             self._record_id(args["start"]), depth=args["depth"], direction=args["direction"], type=args["type"]
         )
         return _records(list(found), ["_table", "_depth", "_edge"], lines, tail=["_path", "_edges"])
@@ -139,7 +145,7 @@ class Engine:
             return start
         except InvalidId:
             pass
-        found = self.db.lookup(start)
+        found = self.reader.lookup(start)
         if len(found) != 1:
             why = "no record" if not found else f"{len(found)} records"
             raise QueryError(f"TRAVERSE FROM {start!r}: not an id, and {why} has that key or name")

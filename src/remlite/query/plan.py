@@ -57,7 +57,7 @@ def strip_alias(node: exp.Expression, alias: str) -> exp.Expression:
 class Planner(DuckPlanning):
     def __init__(self, engine: Any, query: Query, include_deleted: bool) -> None:
         self.engine = engine
-        self.db = engine.db
+        self.core = engine.core
         self.query = query
         self.include_deleted = include_deleted
         self.program = RowProgram(query)
@@ -103,7 +103,7 @@ class Planner(DuckPlanning):
     def _single(self, source: Source) -> Plan:
         query, relation = self.query, source.relation
         if isinstance(relation, TableRelation) and not self.include_deleted and self.engine.use_indexes:
-            layout = self.db._layout(relation.name)
+            layout = self.core.layout(relation.name)
             where = query.where
             stream = self._stream_target(source, layout)
             cap, bounds, rest = None, None, list(query.conjuncts)
@@ -111,7 +111,7 @@ class Planner(DuckPlanning):
                 # sorting c candidates costs ~c rows; streaming the ORDER BY index costs ~need * N / c:
                 # take the candidates only while c < sqrt(need * N)
                 need = query.offset + (query.limit or 0)
-                cap = max(64, math.isqrt(max(1, need) * max(1, relation.count(self.db))))
+                cap = max(64, math.isqrt(max(1, need) * max(1, relation.count(self.core))))
                 bounds, consumed = self._bounds(source, layout, stream)
                 rest = [c for i, c in enumerate(query.conjuncts) if i not in consumed]
                 where = conjoin(rest)
@@ -143,7 +143,7 @@ class Planner(DuckPlanning):
     def _finder(self, layout: Any) -> Callable[[str, dict[str, Any]], set[bytes]]:
         def find(name: str, bounds: dict[str, Any]) -> set[bytes]:
             limit = bounds.get("limit")
-            return set(self.db._find_raw(layout, name, bounds, limit))
+            return set(self.core.find_raw(layout, name, bounds, limit))
 
         return find
 
@@ -163,7 +163,7 @@ class Planner(DuckPlanning):
             ids = sorted(candidates)
             size = max(64, 2 * (query.offset + (query.limit or 0))) if early else len(ids) or 1
             for start in range(0, len(ids), size):  # under LIMIT without ORDER BY: stop early
-                yield from self.db._fetch(layout, ids[start : start + size])
+                yield from self.core.fetch(layout, ids[start : start + size])
 
         def run() -> Result:
             return self._finish(run_rows(self.program, fetched(), conjuncts))
@@ -172,7 +172,7 @@ class Planner(DuckPlanning):
 
     def _scan(self, source: Source) -> Plan:
         relation = source.relation
-        total = relation.count(self.db)
+        total = relation.count(self.core)
         size = f"{total} live rows" if total >= 0 else "every row"
         self.lines.append(f"  access: full scan of {relation.name} ({size}) in Python")
         if self.query.conjuncts:
@@ -182,7 +182,7 @@ class Planner(DuckPlanning):
         self._tail(total)
 
         def run() -> Result:
-            rows = scan_rows(self.db, relation, self.include_deleted)
+            rows = scan_rows(self.core, relation, self.include_deleted)
             return self._finish(run_rows(self.program, rows, self.query.conjuncts))
 
         return Plan(self.lines, run)
@@ -260,7 +260,7 @@ class Planner(DuckPlanning):
         self._tail(query.limit or 0)
 
         def matches() -> Iterator[dict[str, Any]]:
-            ids = ordered_ids(self.db, field, key.desc, key.nulls_first, bounds)
+            ids = ordered_ids(self.core, field, key.desc, key.nulls_first, bounds)
             test = self.program.predicate(rest)
             need = query.offset + (query.limit or 0)
             size = need + (1 if len(query.order) > 1 else 0) if test is None else max(32, need)
@@ -268,7 +268,7 @@ class Planner(DuckPlanning):
                 chunk = list(islice(ids, size))
                 if not chunk:
                     return
-                for row in self.db._fetch(layout, chunk):
+                for row in self.core.fetch(layout, chunk):
                     if test is None or test(row):
                         yield row
                 size = min(size * 2, 1024)
@@ -319,7 +319,9 @@ class Planner(DuckPlanning):
             self.lines.append("  order: _score descending (best first)")
 
         def hits() -> list[dict[str, Any]]:
-            rows = self.db.search(table, semantic.text, k, where=where, mode=semantic.mode, field=semantic.field)
+            rows = self.engine.search.search(
+                table, semantic.text, k, where=where, mode=semantic.mode, field=semantic.field
+            )
             test = self.program.predicate(scored)
             return [r for r in rows if test is None or test(r)]
 

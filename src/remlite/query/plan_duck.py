@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -19,6 +19,9 @@ from remlite.query.model import Query, Source
 from remlite.query.result import Result
 from remlite.query.rows import RowProgram, scan_rows
 from remlite.query.translate import Untranslatable
+
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
 
 SMALL = 2000  # candidate rows worth fetching and handing to DuckDB instead of using the cache
 
@@ -37,7 +40,7 @@ class DuckPlanning:
     """Mixed into `remlite.query.plan.Planner` (which holds the state used here)."""
 
     engine: Any
-    db: Any
+    core: TenantCore
     query: Query
     include_deleted: bool
     program: RowProgram
@@ -112,7 +115,7 @@ class DuckPlanning:
             positions = [row[i] for row in raw]
             if data.cached:
                 wanted = sorted({p for p in positions if p is not None})
-                fetched = dict(zip(wanted, data.relation.fetch(self.db, [data.refs[p] for p in wanted]), strict=True))
+                fetched = dict(zip(wanted, data.relation.fetch(self.core, [data.refs[p] for p in wanted]), strict=True))
             else:
                 fetched = {p: data.refs[p] for p in positions if p is not None}
             per_alias.append([None if p is None else fetched.get(p) for p in positions])
@@ -153,7 +156,7 @@ class DuckPlanning:
 
     def _filtered_scan(self, source: Source) -> list[dict[str, Any]]:
         test = self.program.predicate(self.query.conjuncts)
-        return [r for r in scan_rows(self.db, source.relation, self.include_deleted) if test is None or test(r)]
+        return [r for r in scan_rows(self.core, source.relation, self.include_deleted) if test is None or test(r)]
 
     def _narrow(self, source: Source, paths: dict[str, set[tuple[str, ...]]], skip: set[int]) -> RelationData | None:
         """Rows of `source` picked by its indexes and filtered in Python, when few enough."""
@@ -169,7 +172,7 @@ class DuckPlanning:
         local = [i for i, c in enumerate(query.conjuncts) if aliases_of(c) <= {source.alias}]
         if not local:
             return None
-        layout = self.db._layout(relation.name)
+        layout = self.core.layout(relation.name)
         planner = CandidatePlanner(layout, self._finder(layout), aliases=(source.alias,))
         tree = query.conjuncts[local[0]]
         for i in local[1:]:
@@ -177,7 +180,7 @@ class DuckPlanning:
         candidates = planner.ids(tree)
         if candidates is None:
             return None
-        count = self.db._counts.get(relation.table.table_id, 0)
+        count = self.core.counts.get(relation.table.table_id, 0)
         cold = not self.engine.cache.fresh(relation, paths.get(source.alias, set()))
         # warm cache: DuckDB filters all rows faster than rows are fetched, unless very few match;
         # cold cache: fetching the candidates beats filling the cache by a full scan
@@ -189,7 +192,7 @@ class DuckPlanning:
             return None
         self.lines += [f"  access: {step}" for step in planner.steps]
         self.lines.append(f"  filter: {relation.name} conditions checked in Python on the candidate rows")
-        rows = self.db._fetch(layout, sorted(candidates))
+        rows = self.core.fetch(layout, sorted(candidates))
         test = None if planner.exact else self.program.predicate([query.conjuncts[i] for i in local])
         if test is not None:
             single = query.single is not None

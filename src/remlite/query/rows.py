@@ -8,7 +8,7 @@ there is no ORDER BY), search hits, or rows the DuckDB executor picked by positi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlglot import exp
@@ -20,18 +20,21 @@ from remlite.query.values import sort_key
 from remlite.records import IndexedField
 from remlite.storage import codec
 
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
+
 Row = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- sources
-def scan_rows(db: Any, relation: Relation, include_deleted: bool) -> Iterator[Row]:
-    for _key, row in relation.scan(db):
+def scan_rows(core: TenantCore, relation: Relation, include_deleted: bool) -> Iterator[Row]:
+    for _key, row in relation.scan(core):
         if include_deleted or row.get("deleted_at") is None:
             yield row
 
 
 def ordered_ids(
-    db: Any, field: IndexedField, desc: bool, nulls_first: bool, bounds: tuple[bytes, bytes | None] | None
+    core: TenantCore, field: IndexedField, desc: bool, nulls_first: bool, bounds: tuple[bytes, bytes | None] | None
 ) -> Iterator[bytes]:
     """Row ids in the order of an index (values, then id), forwards or backwards.
 
@@ -44,10 +47,10 @@ def ordered_ids(
     segments = [values] if bounds else ([nulls, values] if nulls_first else [values, nulls])
     for start, end in segments:
         if not desc:
-            for key in db._store.iter_keys("index", start, end):
+            for key in core.store.iter_keys("index", start, end):
                 yield key[-16:]
             continue
-        for key in db._store.iter_keys_reverse("index", start, end):
+        for key in core.store.iter_keys_reverse("index", start, end):
             yield key[-16:]
 
 

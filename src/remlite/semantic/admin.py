@@ -19,27 +19,34 @@ import orjson
 from remlite import ids as idmod
 from remlite.errors import InvalidInput, shown
 from remlite.graph.edges import check_chunk_size
+from remlite.semantic.search import pick_field
 from remlite.storage import codec
 from remlite.storage.changelog import Reembedded, ReembedVectors, RowsDeleted, RowsPut
 from remlite.storage.clock import now_iso
 
 if TYPE_CHECKING:
+    from remlite.core import TenantCore
     from remlite.embed import EmbeddingProvider
+    from remlite.reads import Reader
 
 
-class IndexAdminMixin:
-    """Index maintenance methods of `remlite.Database`."""
+class IndexAdmin:
+    """index_status, rebuild_index and reembed of `remlite.Database`, and the commit of re-embed
+    entries (this database's, or a source's being applied)."""
+
+    def __init__(self, core: TenantCore, reader: Reader) -> None:
+        self.core = core
+        self.reader = reader
 
     def index_status(self, table: str | None = None) -> list[dict[str, Any]]:
         """Per embedding field: provider, model, dimension, version, stored vectors, whether the
         HNSW index is loaded and how far behind the change log it is; per text field: documents."""
-        db: Any = self
         out = []
-        names = [table] if table else [s["name"] for s in db.schemas()]
+        names = [table] if table else self.core.registry.names()
         for name in names:
-            vectors = db._vectors(name)
+            vectors = self.core.vectors(name)
             for field, fv in vectors.fields.items():
-                stored = sum(1 for _ in db._store.iter_prefix("vectors", fv.prefix)) if fv.config else 0
+                stored = sum(1 for _ in self.core.store.iter_prefix("vectors", fv.prefix)) if fv.config else 0
                 out.append(
                     {
                         "table": name,
@@ -51,19 +58,18 @@ class IndexAdminMixin:
                         "vectors": stored,
                         "loaded": fv.index is not None,
                         "indexed": len(fv.index) if fv.index is not None else None,
-                        "behind": (db._wal.seq - fv.index_seq) if fv.index is not None else None,
+                        "behind": (self.core.wal.seq - fv.index_seq) if fv.index is not None else None,
                         "file": str(fv.path) if fv.path.exists() else None,
                     }
                 )
-            for field, (_parts, index) in db._text(name).fields.items():
+            for field, (_parts, index) in self.core.text(name).fields.items():
                 stats = index.stats()
                 out.append({"table": name, "field": field, "kind": "text", **stats})
         return out
 
     def rebuild_index(self, table: str, field: str | None = None) -> dict[str, int]:
         """Rebuild HNSW indexes from the stored vectors and save them; returns vectors per field."""
-        db: Any = self
-        vectors = db._vectors(table)
+        vectors = self.core.vectors(table)
         if field is not None and not isinstance(field, str):
             raise InvalidInput(f"field must be a field name (a string), got {shown(field)}")
         fields = [field] if field else list(vectors.fields)
@@ -75,8 +81,8 @@ class IndexAdminMixin:
             if fv.config is None:
                 done[name] = 0
                 continue
-            with db._store.write_lock:
-                done[name] = fv.rebuild(db._wal.seq, db._rownums)
+            with self.core.store.write_lock:
+                done[name] = fv.rebuild(self.core.wal.seq, self.core.rownums)
                 fv.save()
         return done
 
@@ -96,20 +102,19 @@ class IndexAdminMixin:
         from remlite.embed import EmbeddingProvider, get_provider
         from remlite.semantic.text import text_of
 
-        db: Any = self
         check_chunk_size(chunk_size)  # a non-number failed after the new version's leftovers were cleared
-        vectors = db._vectors(table)
-        name = db._pick_field(table, field, list(vectors.fields), "embedding")
+        vectors = self.core.vectors(table)
+        name = pick_field(table, field, list(vectors.fields), "embedding")
         fv = vectors.fields[name]
         if isinstance(provider, EmbeddingProvider):
             new_provider = provider
         else:
-            new_provider = get_provider(provider, model) if (provider or model) else db._provider_for(None)
+            new_provider = get_provider(provider, model) if (provider or model) else self.core.provider_for(None)
         describe = new_provider.describe()
         new_version = fv.version + 1
-        layout = db._layout(table)
-        start_seq = db._wal.seq
-        total = db.count(table)
+        layout = self.core.layout(table)
+        start_seq = self.core.wal.seq
+        total = self.core.count(table)
         done = 0
 
         def embed_rows(records: list[dict[str, Any]]) -> tuple[list[str], bytes]:
@@ -123,13 +128,13 @@ class IndexAdminMixin:
         def log_chunk(records: list[dict[str, Any]], first: bool) -> None:
             ids, vectors = embed_rows(records)
             if ids or first:  # the first clears leftovers of an interrupted attempt, on replicas too
-                with db._store.write_lock:
-                    entry = ReembedVectors(db._wal.next_seq, now_iso(), table, name, new_version, ids, vectors, first)
-                    db._apply_reembed(entry)
+                with self.core.store.write_lock:
+                    entry = ReembedVectors(self.core.next_seq, now_iso(), table, name, new_version, ids, vectors, first)
+                    self.apply_reembed(entry)
 
         log_chunk([], True)
         chunk: list[dict[str, Any]] = []
-        for record in db.scan(table):
+        for record in self.reader.scan(table):
             chunk.append(record)
             if len(chunk) >= chunk_size:
                 log_chunk(chunk, False)
@@ -141,30 +146,29 @@ class IndexAdminMixin:
         done += len(chunk)
         if progress:
             progress(done, total)
-        with db._store.write_lock:
+        with self.core.store.write_lock:
             changed: set[str] = set()
-            for entry in db._wal.iter_after(start_seq):
+            for entry in self.core.wal.iter_after(start_seq):
                 if entry.table != table:
                     continue
                 if isinstance(entry, RowsPut):
                     changed.update(row["id"] for row in entry.rows)
                 elif isinstance(entry, RowsDeleted):
                     changed.update(entry.ids)
-            live = db._fetch(layout, sorted(idmod.to_bytes(rid) for rid in changed)) if changed else []
+            live = self.core.fetch(layout, sorted(idmod.to_bytes(rid) for rid in changed)) if changed else []
             ids, vectors = embed_rows(live)
             config = {**describe, "metric": fv.metric, "version": new_version}
-            switch = Reembedded(db._wal.next_seq, now_iso(), table, name, config, ids, vectors, sorted(changed))
-            db._apply_reembed(switch)
+            switch = Reembedded(self.core.next_seq, now_iso(), table, name, config, ids, vectors, sorted(changed))
+            self.apply_reembed(switch)
         return {"table": table, "field": name, **config, "rows": done, "caught_up": len(changed)}
 
-    def _apply_reembed(self, entry: ReembedVectors | Reembedded) -> None:
+    def apply_reembed(self, entry: ReembedVectors | Reembedded) -> None:
         """Commit a re-embed entry (this database's, or a source's being applied): a chunk of the
         new version's vectors, or the switch to it (under the field's lock, so a search sees the old
         space (config, vectors, index) or the new, never a mix). Call under the write lock."""
-        db: Any = self
-        fv = db._vectors(entry.table).fields[entry.field]
-        prefix, handle = fv.prefix_of(entry.version), db._store.handle["vectors"]
-        batch = db._store.batch()
+        fv = self.core.vectors(entry.table).fields[entry.field]
+        prefix, handle = fv.prefix_of(entry.version), self.core.store.handle["vectors"]
+        batch = self.core.store.batch()
         if isinstance(entry, ReembedVectors) and entry.first:
             batch.delete_range(prefix, codec.prefix_end(prefix), handle)
         if isinstance(entry, Reembedded):
@@ -174,12 +178,12 @@ class IndexAdminMixin:
         for position, rid in enumerate(entry.ids):
             batch.put(prefix + idmod.to_bytes(rid), entry.vectors[position * size : (position + 1) * size], handle)
         if isinstance(entry, ReembedVectors):
-            db._wal.commit(batch, entry)
+            self.core.commit(batch, entry)
             return
         batch.put(fv.config_key, orjson.dumps(entry.config), handle)
         batch.delete_range(fv.prefix, codec.prefix_end(fv.prefix), handle)
         with fv.lock:
-            db._wal.commit(batch, entry)
+            self.core.commit(batch, entry)
             old_path = fv.path
             fv.config, fv.index, fv.index_seq, fv.unsaved = entry.config, None, 0, 0
         old_path.unlink(missing_ok=True)

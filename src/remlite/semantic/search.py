@@ -9,17 +9,23 @@ score(d) = sum over rankings r of weight_r / (rrf_k + rank_r(d)).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remlite import ids as idmod
 from remlite.errors import InvalidInput, shown
-from remlite.storage import codec
+
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
+    from remlite.records import TableLayout
 
 MODES = ("vector", "text", "hybrid")
 
 
-class SearchMixin:
-    """Search methods of `remlite.Database` (kept here to keep the database module small)."""
+class Search:
+    """`Database.search`: vector, text and hybrid search with pre-filtering."""
+
+    def __init__(self, core: TenantCore) -> None:
+        self.core = core
 
     def search(
         self,
@@ -40,7 +46,6 @@ class SearchMixin:
 
         `query` is text (embedded with the field's provider) or, in vector mode, a vector.
         """
-        db: Any = self
         if mode not in MODES:
             raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {shown(mode)}")
         _check_options(k, min_score, rrf_k, weights)
@@ -48,7 +53,7 @@ class SearchMixin:
             _check_query_vector(query)
         elif not query.isascii():  # O(1); only non-ASCII text pays for the encode
             _check_query_text(query)
-        layout = db._layout(table)
+        layout = self.core.layout(table)
         allowed: set[bytes] | None = None
         labels: dict[bytes, int] = {}  # rid -> HNSW label, read off the filter's index scans
         if where is not None:
@@ -72,7 +77,7 @@ class SearchMixin:
         names = idmod.to_strs([rid for rid, *_ in hits])
         missing = [rid for (rid, *_), name in zip(hits, names, strict=True) if name not in rows]
         if missing:
-            rows.update((row["id"], row) for row in db._fetch(layout, missing))
+            rows.update((row["id"], row) for row in self.core.fetch(layout, missing))
         out = []
         for (_rid, score, *parts), name in zip(hits, names, strict=True):
             row = rows.get(name)
@@ -85,30 +90,20 @@ class SearchMixin:
         return out
 
     def _filter(
-        self, layout: Any, where: str, params: Any, labels: dict[bytes, int] | None = None
+        self, layout: TableLayout, where: str, params: Any, labels: dict[bytes, int] | None = None
     ) -> tuple[set[bytes], list[str]]:
         from remlite.semantic.filters import allowed_ids
 
-        db: Any = self
         return allowed_ids(
             layout,
             where,
             params,
-            find=lambda name, bounds: db._find_raw(layout, name, bounds, labels=labels if labels is not None else {}),
-            fetch=lambda rids: db._fetch(layout, rids),
-            scan=lambda: db._store.iter_prefix("rows", layout.tid),
+            find=lambda name, bounds: self.core.find_raw(
+                layout, name, bounds, labels=labels if labels is not None else {}
+            ),
+            fetch=lambda rids: self.core.fetch(layout, rids),
+            scan=lambda: self.core.store.iter_prefix("rows", layout.tid),
         )
-
-    def _pick_field(self, table: str, field: str | None, fields: list[str], what: str) -> str:
-        if not fields:
-            raise InvalidInput(f"{table} has no {what} fields (declare embedding_fields or text_fields)")
-        if field is None:
-            return fields[0]
-        if not isinstance(field, str):
-            raise InvalidInput(f"field must be a field name (a string), got {shown(field)}")
-        if field not in fields:
-            raise InvalidInput(f"{table}.{field} is not one of its {what} fields: {', '.join(fields)}")
-        return field
 
     def _vector_hits(
         self,
@@ -133,16 +128,15 @@ class SearchMixin:
         from remlite.semantic.text import text_of
         from remlite.vector.checks import as_query
 
-        db: Any = self
-        table_vectors = db._vectors(table)
-        name = self._pick_field(table, field, list(table_vectors.fields), "embedding")
+        table_vectors = self.core.vectors(table)
+        name = pick_field(table, field, list(table_vectors.fields), "embedding")
         vectors = table_vectors.fields[name]
-        layout, parts = db._layout(table), tuple(name.split("."))
+        layout, parts = self.core.layout(table), tuple(name.split("."))
         allowed_labels = None
         if allowed is not None:
             known = labels or {}
             missing = [rid for rid in allowed if rid not in known]
-            extra = [n for n in self._rownums(missing) if n is not None] if missing else []
+            extra = [n for n in self.core.rownums(missing) if n is not None] if missing else []
             allowed_labels = np.fromiter((known[rid] for rid in allowed if rid in known), dtype=np.uint64)
             if extra:
                 allowed_labels = np.concatenate([allowed_labels, np.asarray(extra, dtype=np.uint64)])
@@ -161,7 +155,7 @@ class SearchMixin:
             with vectors.lock:
                 if vectors.generation != generation:
                     continue  # a re-embed switched models after the query was embedded: embed it again
-                index = vectors.ensure_index(db._wal.seq, db._wal.iter_after, self._rownums)
+                index = vectors.ensure_index(self.core.wal.seq, self.core.wal.iter_after, self.core.rownums)
                 found_labels, scores = index.search(vector, k, allowed=allowed_labels)
             found = found_labels.tolist()
             rids = vectors.rids_of(found)
@@ -169,7 +163,7 @@ class SearchMixin:
             if rows is not None:
                 present = [rid for rid in rids if rid is not None]
                 name_of = dict(zip(present, idmod.to_strs(present), strict=True))
-                fetched = {row["id"]: row for row in db._fetch(layout, present)}
+                fetched = {row["id"]: row for row in self.core.fetch(layout, present)}
             hits, suspects = [], []
             for label, rid, score in zip(found, rids, scores.tolist(), strict=True):
                 if rid is None:
@@ -193,17 +187,23 @@ class SearchMixin:
     def _text_hits(
         self, table: str, query: Any, k: int, allowed: set[bytes] | None, field: str | None
     ) -> list[tuple[bytes, float]]:
-        db: Any = self
         if not isinstance(query, str):
             raise InvalidInput("text search needs a text query")
-        text = db._text(table)
-        name = self._pick_field(table, field, list(text.fields), "text")
+        text = self.core.text(table)
+        name = pick_field(table, field, list(text.fields), "text")
         return text.index(name).search(query, k, allowed=allowed)
 
-    def _rownums(self, rids: list[bytes]) -> list[int | None]:
-        db: Any = self
-        entries = db._store.cf["ids"][rids] if rids else []
-        return [codec.read_u64(e, 4) if e is not None else None for e in entries]
+
+def pick_field(table: str, field: str | None, fields: list[str], what: str) -> str:
+    if not fields:
+        raise InvalidInput(f"{table} has no {what} fields (declare embedding_fields or text_fields)")
+    if field is None:
+        return fields[0]
+    if not isinstance(field, str):
+        raise InvalidInput(f"field must be a field name (a string), got {shown(field)}")
+    if field not in fields:
+        raise InvalidInput(f"{table}.{field} is not one of its {what} fields: {', '.join(fields)}")
+    return field
 
 
 def fuse(

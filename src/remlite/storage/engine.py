@@ -285,6 +285,9 @@ class Store:
         """Keys in [start, end)."""
         return self._iterate(family, start, end, items=False)
 
+    def iter_items(self, family: str, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        return self._iterate(family, start, end, items=True)
+
     def iterator(self, family: str) -> Any:
         """A raw RocksDB iterator (seek/valid/key/next) over the family; after `valid()` turns
         False, `check_iterator` tells the end from a read error."""

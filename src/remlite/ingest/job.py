@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remlite.errors import InvalidInput, SchemaError, ValidationError, shown
 from remlite.ingest.files import collect
@@ -20,12 +20,21 @@ from remlite.ingest.formats import BadFile, content_type
 from remlite.ingest.report import IngestReport, Progress
 from remlite.ingest.sync import DOCUMENTS, DOCUMENTS_SCHEMA, Source, Syncer
 
+if TYPE_CHECKING:
+    from remlite.core import TenantCore
+    from remlite.database import Database
+
 DEFAULT_CHUNK_SIZE = 1000  # characters; ~250 tokens, within MiniLM's 256-token window
 DEFAULT_OVERLAP = 100
 
 
-class IngestMixin:
-    """`ingest` of `remlite.Database`."""
+class Ingest:
+    """`ingest` of `remlite.Database`: a client of the database's public verbs (insert, update,
+    delete, edges, find), which it calls through `api`."""
+
+    def __init__(self, core: TenantCore, api: Database) -> None:
+        self.core = core
+        self.api = api
 
     def ingest(
         self,
@@ -51,7 +60,7 @@ class IngestMixin:
         if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
             raise InvalidInput(f"overlap must be an integer in [0, chunk_size), got {shown(overlap)}")
         patterns = None if glob is None else _text_list(glob, "glob")
-        db: Any = self
+        db = self.api
         if table == DOCUMENTS:
             raise InvalidInput(f"{DOCUMENTS} holds the document records of ingest; choose another table")
         db.schema(table)  # UnknownTable before anything is read
@@ -59,7 +68,7 @@ class IngestMixin:
         started = time.perf_counter()
         files, skipped = collect(paths, patterns)
         report = IngestReport(table=table, skipped=list(skipped))
-        syncer = Syncer(db, table, chunk_size, overlap)
+        syncer = Syncer(db, self.core.layout(table), chunk_size, overlap)
         for done, path in enumerate(files, 1):
             reason = None
             try:
@@ -86,13 +95,13 @@ class IngestMixin:
 
     def _documents_table(self) -> None:
         """Register the `documents` table on first use; refuse a user table of that name."""
-        db: Any = self
-        if DOCUMENTS in db._registry:
-            props = db._registry.get(DOCUMENTS).properties
+        registry = self.core.registry
+        if DOCUMENTS in registry:
+            props = registry.get(DOCUMENTS).properties
             if not {"uri", "chunk_table", "sha256", "status"} <= set(props):
                 raise SchemaError(f"a user table named {DOCUMENTS!r} exists; ingest needs that name for its records")
             return
-        db.register_schema(DOCUMENTS_SCHEMA)
+        self.api.register_schema(DOCUMENTS_SCHEMA)
 
 
 def _text_list(value: Any, what: str) -> list[Any]:

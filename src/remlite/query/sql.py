@@ -1,4 +1,4 @@
-"""`Database.sql` / `Database.explain`: a thin mixin that loads the SQL engine on first use.
+"""`Database.sql` / `Database.explain` (`SQL`): the SQL engine, loaded on first use.
 
 The engine pulls in sqlglot, DuckDB and pyarrow (~50 MB resident); importing them lazily keeps a
 bare `remlite.connect()` small for applications that never run SQL.
@@ -6,35 +6,49 @@ bare `remlite.connect()` small for applications that never run SQL.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from remlite.errors import DatabaseClosed
 
 if TYPE_CHECKING:
+    from remlite.core import TenantCore
+    from remlite.graph.traverse import Traversal
     from remlite.query.engine import Engine
     from remlite.query.result import Result
+    from remlite.reads import Reader
+    from remlite.semantic.search import Search
 
 
-class SQLMixin:
-    """The SQL methods of `remlite.Database`."""
+class SQL:
+    """sql and explain of `remlite.Database`."""
 
-    closed: bool
+    def __init__(self, core: TenantCore, reader: Reader, search: Search, traversal: Traversal) -> None:
+        self.core = core
+        self.reader = reader
+        self.search = search
+        self.traversal = traversal
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
 
-    def _sql_engine(self) -> Engine:
+    def engine(self) -> Engine:
         # Checked on every call: the column cache would otherwise keep answering aggregates from
         # memory after close().
-        if self.closed:
+        if self.core.store.closed:
             raise DatabaseClosed("the database is closed")
-        engine = self.__dict__.get("_sql_state")
+        engine = self._engine
         if engine is None:
             from remlite.query.engine import Engine
 
-            engine = self.__dict__["_sql_state"] = Engine(self)
+            with self._lock:
+                engine = self._engine
+                if engine is None:
+                    engine = self._engine = Engine(self.core, self.reader, self.search, self.traversal)
         return engine
 
-    def _close_sql(self) -> None:
-        """Release the column cache and the DuckDB connection (`close()` calls this)."""
-        engine = self.__dict__.pop("_sql_state", None)
+    def close(self) -> None:
+        """Release the column cache and the DuckDB connection (`Database.close()` calls this)."""
+        engine, self._engine = self._engine, None
         if engine is not None:
             engine.close()
 
@@ -43,8 +57,8 @@ class SQLMixin:
 
         `params` fills `?` placeholders (a list, in order) or `:name` ones (a dict). Soft-deleted
         rows are left out unless `include_deleted=True`. See docs/sql.md for the dialect."""
-        return self._sql_engine().run(text, params, include_deleted)
+        return self.engine().run(text, params, include_deleted)
 
     def explain(self, text: str, params: Any = None, *, include_deleted: bool = False) -> str:
         """The plan `sql(text)` would run with, one step per line (the rows of `EXPLAIN text`)."""
-        return "\n".join(self._sql_engine().run(text, params, include_deleted, explain=True).plan)
+        return "\n".join(self.engine().run(text, params, include_deleted, explain=True).plan)
