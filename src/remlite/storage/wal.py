@@ -5,11 +5,11 @@ entry (a typed `remlite.storage.changelog.Entry`) is written in the same WriteBa
 describes, so it exists exactly when the change does. Keys are big-endian sequence numbers (scans
 are in order).
 
-Every logged change goes through `WAL.commit(batch, entry)`: under the store's write lock it checks
-the entry holds the next seq, puts the encoded entry in the batch, writes the batch, advances the
-seq and calls the registered listeners (`listen`); the writer then updates its own in-memory
-state (counters, loaded vector indexes) while it still holds the lock. Writes to the store outside
-this path are classified:
+Every logged change goes through `TenantCore.commit`, which calls `WAL.commit(batch, entry)`: under
+the store's write lock it checks the entry holds the next seq, puts the encoded entry in the batch,
+writes the batch and advances the seq; the core then tells its listeners (counters, loaded vector
+indexes, spans) while it still holds the lock. Writes to the store outside this path are
+classified:
     derived (rebuilt from logged state, so replay recomputes them): remlite.migrate's index-backfill
         batches written before the `SchemaPut` that publishes them, their build marker and the
         removal of an interrupted build's leftovers; a moments table's longest-span counter
@@ -26,7 +26,7 @@ reader asking for removed entries gets `WalTruncated` instead of a silent gap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -38,8 +38,6 @@ from remlite.storage.changelog import Entry
 from remlite.storage.engine import Store
 from remlite.storage.keyspace import FLOOR_KEY, wal_key
 
-Listener = Callable[[Entry], None]
-
 
 class WAL:
     def __init__(self, store: Store) -> None:
@@ -48,7 +46,6 @@ class WAL:
         self.floor = codec.read_u64(floor) if floor is not None else 1  # the oldest seq that may exist
         last = store.last_key("wal")
         self.seq = codec.read_u64(last) if last is not None else self.floor - 1
-        self._listeners: list[Listener] = []
         # The seq of the last commit touching each table since open ("" for edges): what the SQL
         # column cache asks instead of re-reading the log.
         self._touched: dict[str, int] = {}
@@ -58,13 +55,9 @@ class WAL:
         """The seq the next commit takes; stable while the caller holds the write lock."""
         return self.seq + 1
 
-    def listen(self, listener: Listener) -> None:
-        """Call `listener(entry)` after every commit, under the write lock (keep it quick)."""
-        self._listeners.append(listener)
-
     def commit(self, batch: WriteBatch, entry: Entry) -> Entry:
-        """Write `batch` with `entry` as one atomic change, then advance the seq and tell the
-        listeners. The entry's seq must be `next_seq`."""
+        """Write `batch` with `entry` as one atomic change, then advance the seq. The entry's seq
+        must be `next_seq`. Called by `TenantCore.commit` only."""
         store = self._store
         with store.write_lock:
             if entry.seq != self.seq + 1:
@@ -75,8 +68,6 @@ class WAL:
             # the table touched, or the column cache would adopt that seq for a stale entry.
             self._touched[entry.table or ""] = entry.seq
             self.seq = entry.seq
-            for listener in self._listeners:
-                listener(entry)
         return entry
 
     def changed_since(self, tables: Iterable[str], seq: int) -> bool:
