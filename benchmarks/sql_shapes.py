@@ -129,8 +129,8 @@ def measure(engines: Engines, quick: bool) -> tuple[list[Row], dict[str, Any]]:
             label += " right after a one-row insert"
         elif shape in ("id_get", "key_get"):
             counter = iter(range(10**9))
-            ours_ms = latency(lambda s=shape: engines.ours(s, next(counter)), repeat * 10, warmup=5).p50_ms
-            theirs_ms = latency(lambda s=shape: engines.theirs(s, next(counter)), repeat * 10, warmup=5).p50_ms
+            ours_ms = latency(lambda s=shape, c=counter: engines.ours(s, next(c)), repeat * 10, warmup=5).p50_ms
+            theirs_ms = latency(lambda s=shape, c=counter: engines.theirs(s, next(c)), repeat * 10, warmup=5).p50_ms
         else:
             ours_ms = latency(lambda s=shape: engines.ours(s), repeat, warmup=2).p50_ms
             theirs_ms = latency(lambda s=shape: engines.theirs(s), repeat, warmup=2).p50_ms
