@@ -15,7 +15,7 @@ each cache has one owner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -303,6 +303,12 @@ class TenantCore:
             if limit is not None and len(seen) >= limit:
                 break
         return list(seen)
+
+    def index_ids(self, layout: TableLayout, field: str, bounds: dict[str, Any]) -> Iterator[bytes]:
+        """Ids from an index range scan, lazily, in index order (an equality: in id order)."""
+        bound = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
+        start, end = layout.range_keys(layout.field(field), **bound)
+        return (key[-16:] for key in self.store.iter_keys("index", start, end))
 
     def rownums(self, rids: list[bytes]) -> list[int | None]:
         """Each row's number (its label in vector indexes), None for an unknown id."""

@@ -1,8 +1,8 @@
 """Which rows can satisfy a WHERE clause, from secondary indexes alone.
 
-Returns a set of ids (a superset of the matching rows, or exactly them) or None when the indexes
-cannot narrow the search (then the caller scans). The full predicate is always re-checked on the
-fetched rows, so this only has to be safe, never exact. An index is used only when the literal's
+`CandidatePlanner.plan` returns an access tree (read nothing yet) whose ids are a superset of the
+matching rows, or exactly them (`exact`), or None when the indexes cannot narrow the search (then
+the caller scans); `ids` runs it. Callers re-check the rows unless `exact`. An index is used only when the literal's
 type matches the field's declared JSON type, so index order and SQL comparison agree.
 """
 
@@ -14,6 +14,9 @@ from typing import Any
 
 from sqlglot import exp
 
+from remlite import ids as idmod
+from remlite.errors import InvalidInput
+from remlite.query.access import Access, AllOf, AnyOf, IndexScan, Materialized, PointGet, materialize
 from remlite.query.predicate import field_path, literal_value
 from remlite.query.values import _MISSING, COMPARISONS, FLIPPED
 from remlite.records import TableLayout
@@ -56,6 +59,8 @@ def _usable(layout: TableLayout, name: str, value: Any) -> bool:
 
 
 class CandidatePlanner:
+    """Turns the sargable part of a WHERE clause into an access tree (`remlite.query.access`)."""
+
     def __init__(
         self,
         layout: TableLayout,
@@ -63,43 +68,55 @@ class CandidatePlanner:
         params: Any = None,
         aliases: tuple[str, ...] = (),
         cap: int | None = None,
+        tenant: str | None = None,
     ) -> None:
         self.layout = layout
         self.finder = finder
         self.params = params
         self.aliases = aliases
         self.cap = cap  # an index lookup finding more ids than this narrows nothing (None: no cap)
-        self.exact = True  # after ids(): the set is exactly the matching rows (no re-check needed)
+        self.tenant = tenant  # known: an equality on a one-field natural key is a point get
+        self.exact = True  # after plan()/ids(): the ids are exactly the matching rows (no re-check needed)
         self.steps: list[str] = []  # what EXPLAIN shows
 
-    def ids(self, node: exp.Expression) -> set[bytes] | None:
+    def plan(self, node: exp.Expression) -> Access | None:
+        """The access tree for `node`, reading nothing; None when the indexes cannot narrow it.
+        Sets `exact` False when some part of `node` is left for a check on the rows."""
         self.exact = True
-        return self._ids(node)
+        return self._sub(node)
 
-    def _ids(self, node: exp.Expression) -> set[bytes] | None:
-        """Ids from the indexes; sets `self.exact` False when some part of `node` was not
-        answered by them (then the caller must re-check the rows)."""
-        found = self._node_ids(node)
+    def ids(self, node: exp.Expression) -> set[bytes] | None:
+        """The ids `node` can match, read through the indexes (see `plan`)."""
+        access = self.plan(node)
+        if access is None:
+            return None
+        done = Materialized()
+        found, _ = materialize(access, self.finder, self.layout.table.name, self.cap, done)
+        self.steps += done.steps
+        if not done.exact or found is None:
+            self.exact = False
+        return found
+
+    def _sub(self, node: exp.Expression) -> Access | None:
+        found = self._node(node)
         if found is None:
             self.exact = False
         return found
 
-    def _node_ids(self, node: exp.Expression) -> set[bytes] | None:
+    def _node(self, node: exp.Expression) -> Access | None:
         if isinstance(node, exp.Paren):
-            return self._ids(node.this)
+            return self._sub(node.this)
         if isinstance(node, exp.And):
-            left, right = self._ids(node.left), self._ids(node.right)
-            if left is None:
-                return right
-            if right is None:
-                return left
-            return left & right
+            left, right = self._sub(node.left), self._sub(node.right)
+            if left is None or right is None:
+                return left if right is None else right
+            return AllOf(_flat(AllOf, left) + _flat(AllOf, right))
         if isinstance(node, exp.Or):
-            left = self._ids(node.left)
+            left = self._sub(node.left)
             if left is None:
                 return None
-            right = self._ids(node.right)
-            return None if right is None else left | right
+            right = self._sub(node.right)
+            return None if right is None else AnyOf(_flat(AnyOf, left) + _flat(AnyOf, right))
         op = COMPARISONS.get(type(node))
         if op is not None and op != "neq":
             return self._comparison(op, node.left, node.right)
@@ -110,23 +127,21 @@ class CandidatePlanner:
             if name and low is not _MISSING and high is not _MISSING and _usable(self.layout, name, low):
                 if low is None or high is None or not _usable(self.layout, name, high):
                     return None
-                return self._find(name, {"gte": low, "lte": high})
+                return IndexScan(name, (("gte", low), ("lte", high)))
             return None
         if isinstance(node, exp.In) and node.args.get("query") is None:
-            name = self._indexed_name(node.this)
             values = [literal_value(e, self.params) for e in node.expressions]
+            point = self._point(node.this, values)
+            if point is not None:
+                return point
+            name = self._indexed_name(node.this)
             if not name or any(v is _MISSING or v is None or not _usable(self.layout, name, v) for v in values):
                 return None
-            found: set[bytes] = set()
-            for value in values:
-                part = self._find(name, {"eq": value})
-                if part is None:
-                    return None
-                found |= part
-            return found
+            parts = tuple(IndexScan(name, (("eq", value),)) for value in dict.fromkeys(values))
+            return parts[0] if len(parts) == 1 else AnyOf(parts)
         if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
             name = self._indexed_name(node.this)
-            return self._find(name, {"eq": None}) if name else None
+            return IndexScan(name, (("eq", None),)) if name else None
         return None
 
     def _indexed_name(self, node: exp.Expression) -> str | None:
@@ -138,7 +153,37 @@ class CandidatePlanner:
             return None
         return name
 
-    def _comparison(self, op: str, left: exp.Expression, right: exp.Expression) -> set[bytes] | None:
+    def _point(self, node: exp.Expression, values: list[Any]) -> PointGet | None:
+        """`id = v` / `id IN (...)`, and (the table's tenant known) an equality on a one-field
+        natural key: the rows' ids are computed, not scanned. A key's row is re-checked (its id is
+        derived from the key's text, which `5` and `'5'` share)."""
+        path = field_path(node, self.aliases)
+        if path is None or any(v is _MISSING for v in values):
+            return None
+        if path == ("id",):
+            if not all(v is None or isinstance(v, str) for v in values):
+                return None
+            ids = []
+            for value in values:
+                try:
+                    ids.append(idmod.to_bytes(value)) if value is not None else None
+                except InvalidInput:
+                    continue  # not an id: no row has it
+            return PointGet(tuple(sorted(set(ids))), "id")
+        key = self.layout.key_parts
+        if self.tenant is None or len(key) != 1 or path != key[0] or not all(isinstance(v, str) for v in values):
+            return None
+        table = self.layout.table.name
+        self.exact = False
+        ids = {idmod.key_id_bytes(self.tenant, table, idmod.key_text([value])) for value in values}
+        return PointGet(tuple(sorted(ids)), "key " + ".".join(key[0]))
+
+    def _comparison(self, op: str, left: exp.Expression, right: exp.Expression) -> Access | None:
+        if op == "eq":
+            for side, other in ((left, right), (right, left)):
+                point = self._point(side, [literal_value(other, self.params)])
+                if point is not None:
+                    return point
         name, other = self._indexed_name(left), right
         if name is None:
             name, other, op = self._indexed_name(right), left, FLIPPED[op]
@@ -146,16 +191,11 @@ class CandidatePlanner:
             return None
         value = literal_value(other, self.params)
         if value is None:
-            return set()  # a comparison with NULL is never true
+            return PointGet((), "nothing (a comparison with NULL is never true)")
         if value is _MISSING or not _usable(self.layout, name, value):
             return None
-        return self._find(name, {op: value})
+        return IndexScan(name, ((op, value),))
 
-    def _find(self, name: str, bounds: dict[str, Any]) -> set[bytes] | None:
-        found = self.finder(name, bounds) if self.cap is None else self.finder(name, {**bounds, "limit": self.cap + 1})
-        desc = ", ".join(f"{k}={v!r}" for k, v in bounds.items())
-        if self.cap is not None and len(found) > self.cap:
-            self.steps.append(f"index {self.layout.table.name}.{name} ({desc}) -> over {self.cap} ids, not used")
-            return None
-        self.steps.append(f"index {self.layout.table.name}.{name} ({desc}) -> {len(found)} ids")
-        return found
+
+def _flat(kind: type[AllOf] | type[AnyOf], access: Access) -> tuple[Access, ...]:
+    return access.parts if isinstance(access, kind) else (access,)

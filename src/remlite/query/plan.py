@@ -25,6 +25,8 @@ from typing import Any
 from sqlglot import exp
 
 from remlite.errors import QueryError
+from remlite.query.access import Access, AllOf, AnyOf, PointGet, count, stream
+from remlite.query.access import lines as access_lines
 from remlite.query.candidates import CandidatePlanner, _declared_types
 from remlite.query.catalog import TableRelation
 from remlite.query.dialect import RemDialect, error_at
@@ -75,6 +77,10 @@ class Planner(DuckPlanning):
         self.lines.append(f"SELECT from {names}")
         if query.semantic is not None:
             return self._semantic()
+        if query.single is not None and query.aggregate:
+            counted = self._index_count(query.single)
+            if counted is not None:
+                return counted
         if query.single is not None and not query.aggregate:
             return self._single(query.single)
         return self._duck_plan()
@@ -119,7 +125,13 @@ class Planner(DuckPlanning):
                 # top-N by a field no index orders: past a few thousand candidates, DuckDB over the
                 # warm column cache picks the N rows faster than fetching every candidate
                 cap = CANDIDATES_FOR_TOP_N
-            planner = CandidatePlanner(layout, self._finder(layout), aliases=(source.alias,), cap=cap)
+            planner = CandidatePlanner(
+                layout, self._finder(layout), aliases=(source.alias,), cap=cap, tenant=self.core.tenant
+            )
+            if where is not None and stream is None and not query.order and not query.distinct and query.limit:
+                access = planner.plan(where)  # reads nothing
+                if access is not None and access.by_id:
+                    return self._streamed(layout, access, planner.exact and len(rest) == len(query.conjuncts))
             candidates = planner.ids(where) if where is not None else None
             if stream is not None and candidates is None:
                 return self._stream(source, layout, stream, planner.steps, bounds, rest)
@@ -129,12 +141,88 @@ class Planner(DuckPlanning):
         paths = self._paths(for_values=False)
         cold = not self.engine.cache.fresh(relation, paths.get(source.alias, set()))
         early = not query.order and query.limit is not None
+        values = not any(item.star is not None for item in query.items)
+        if self.engine.use_cache and values and (query.distinct or not (cold and early)):
+            # named columns only: DuckDB returns the values from the column cache, no row is decoded
+            try:
+                return self._duck_values({source.alias: self._cached(source, self._paths(for_values=True))}, set())
+            except Untranslatable as exc:
+                self.lines = self.lines[:1]
+                self.lines.append(f"  (DuckDB cannot compute this: {exc.why}; in Python)")
         if self.engine.use_cache and (query.conjuncts or query.order) and not (cold and early):
             try:
                 return self._duck_positions({source.alias: self._cached(source, paths)}, set())
             except Untranslatable as exc:
                 self.lines.append(f"  (DuckDB cannot run this filter: {exc.why}; scanning in Python)")
         return self._scan(source)
+
+    def _streamed(self, layout: Any, access: Access, exact: bool) -> Plan:
+        """LIMIT without ORDER BY over equalities and point gets: ids streamed in id order (merge
+        intersections and unions of index scans), rows fetched until LIMIT of them matched."""
+        query = self.query
+        need = query.offset + (query.limit or 0)
+        self.lines += [f"  access: {line}" for line in access_lines(access, layout.table.name)]
+        self.lines.append(f"  access: ids streamed in id order, stopping after {need} matching rows")
+        # skipped ids need no row when every id is a match: index entries exist for live rows only
+        skip = query.offset if exact and not _has_point(access) else 0
+        if exact:
+            self.lines.append("  filter: none needed (the index lookups answer the whole WHERE)")
+        else:
+            self.lines.append("  filter: WHERE re-checked in Python on each fetched row")
+        self._tail(query.limit or 0)
+        test = None if exact else self.program.predicate(query.conjuncts)
+
+        def run() -> Result:
+            ids = stream(access, lambda field, bounds: self.core.index_ids(layout, field, bounds))
+            if skip:
+                ids = islice(ids, skip, None)
+            kept: list[dict[str, Any]] = []
+            size = max(16, need - skip)
+            while len(kept) < need - skip:
+                chunk = list(islice(ids, size))
+                if not chunk:
+                    break
+                for row in self.core.fetch(layout, chunk):
+                    if test is None or test(row):
+                        kept.append(row)
+                size = min(size * 2, 1024)
+            kept = kept[query.offset - skip : need - skip]
+            return self._finish(kept)
+
+        return Plan(self.lines, run)
+
+    def _index_count(self, source: Source) -> Plan | None:
+        """`SELECT COUNT(*) ... WHERE <exact index predicates>`: index keys counted, no row read."""
+        query, relation = self.query, source.relation
+        plain = (
+            len(query.items) == 1
+            and isinstance(query.items[0].expr, exp.Count)
+            and isinstance(query.items[0].expr.this, exp.Star)
+        )
+        if not plain or query.group or query.having is not None or query.distinct or query.offset:
+            return None
+        if query.limit == 0 or not query.conjuncts or self.include_deleted or not self.engine.use_indexes:
+            return None
+        if not isinstance(relation, TableRelation):
+            return None
+        layout = self.core.layout(relation.name)
+        planner = CandidatePlanner(layout, self._finder(layout), aliases=(source.alias,), tenant=self.core.tenant)
+        access = planner.plan(conjoin(query.conjuncts))  # type: ignore[arg-type]
+        if access is None or not planner.exact or _has_point(access):
+            return None
+        self.lines += [f"  access: {line}" for line in access_lines(access, layout.table.name)]
+        self.lines.append("  aggregate: COUNT(*) of the index keys (the indexes answer the whole WHERE; no row read)")
+        name = query.items[0].name
+
+        def run() -> Result:
+            found = count(
+                access,
+                lambda field, bounds: self.core.index_ids(layout, field, bounds),
+                self._finder(layout),
+            )
+            return Result([name], [{name: found}], self.lines)
+
+        return Plan(self.lines, run)
 
     def _warm(self, source: Source) -> bool:
         paths = self._paths(for_values=False).get(source.alias, set())
@@ -259,10 +347,16 @@ class Planner(DuckPlanning):
             self.lines.append("  order: index order (no sort)")
         self._tail(query.limit or 0)
 
+        # with no filter left and one ORDER BY key, every index entry is a result row: the OFFSET
+        # is skipped on index keys, never fetched
+        skip = query.offset if not rest and len(query.order) == 1 else 0
+
         def matches() -> Iterator[dict[str, Any]]:
             ids = ordered_ids(self.core, field, key.desc, key.nulls_first, bounds)
+            if skip:
+                ids = islice(ids, skip, None)
             test = self.program.predicate(rest)
-            need = query.offset + (query.limit or 0)
+            need = query.offset + (query.limit or 0) - skip
             size = need + (1 if len(query.order) > 1 else 0) if test is None else max(32, need)
             while True:
                 chunk = list(islice(ids, size))
@@ -274,7 +368,7 @@ class Planner(DuckPlanning):
                 size = min(size * 2, 1024)
 
         def run() -> Result:
-            need = query.offset + (query.limit or 0)
+            need = query.offset + (query.limit or 0) - skip
             kept: list[dict[str, Any]] = []
             if need:
                 found = matches()
@@ -290,7 +384,7 @@ class Planner(DuckPlanning):
                             break
                         kept.append(row)
                     self.program.sort(kept)
-            return self._finish(self.program.page(kept))
+            return self._finish(kept[: query.limit] if skip else self.program.page(kept))
 
         return Plan(self.lines, run)
 
@@ -344,3 +438,9 @@ _SIDES = {"low": ("gt", "gte", "eq"), "high": ("lt", "lte", "eq"), "eq": ()}
 def _is_field(node: exp.Expression, alias: str, name: str) -> bool:
     parts = ref_parts(node)
     return parts is not None and parts[0] == alias and ".".join(parts[1:]) == name
+
+
+def _has_point(access: Access) -> bool:
+    if isinstance(access, PointGet):
+        return True
+    return isinstance(access, (AllOf, AnyOf)) and any(_has_point(part) for part in access.parts)

@@ -1,0 +1,152 @@
+"""Index access plans as data (`remlite.query.access`): trees built without I/O, and the three ways
+they run (materialize, stream in id order, count) agreeing with each other and with a scan."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlglot
+
+import remlite
+from remlite.query.access import AllOf, AnyOf, IndexScan, PointGet, count, materialize, stream
+from remlite.query.candidates import CandidatePlanner
+from remlite.query.dialect import RemDialect
+
+ITEMS = {
+    "name": "items",
+    "properties": {
+        "name": {"type": "string"},
+        "status": {"type": "string"},
+        "priority": {"type": "integer"},
+        "color": {"type": "string"},
+    },
+    "key_field": "name",
+    "indexed_fields": ["status", "priority"],
+}
+STATUSES = ["active", "open", "blocked", "done"]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with remlite.connect(tmp_path_factory.mktemp("access")) as handle:
+        handle.register_schema(ITEMS)
+        rng = random.Random(7)
+        rows = [
+            {"name": f"item-{i:04d}", "status": rng.choice(STATUSES), "priority": rng.randrange(5), "color": "red"}
+            for i in range(2000)
+        ]
+        handle.insert_batch("items", rows)
+        yield handle
+
+
+def plan(db: Any, where: str, params: Any = None) -> tuple[Any, bool]:
+    layout = db._core.layout("items")
+    planner = CandidatePlanner(
+        layout, lambda f, b: set(db._core.find_raw(layout, f, b)), params=params, tenant=db._core.tenant
+    )
+    access = planner.plan(sqlglot.parse_one(f"SELECT * FROM t WHERE {where}", read=RemDialect).args["where"].this)
+    return access, planner.exact
+
+
+def test_trees_are_built_from_the_where_clause(db: Any) -> None:
+    assert plan(db, "status = 'open'") == (IndexScan("status", (("eq", "open"),)), True)
+    tree, exact = plan(db, "status = 'open' AND priority = 3")
+    assert isinstance(tree, AllOf) and len(tree.parts) == 2 and tree.by_id and exact
+    tree, exact = plan(db, "status IN ('open', 'done') OR priority = 1")
+    assert isinstance(tree, AnyOf) and len(tree.parts) == 3 and exact  # the IN's union flattened
+    tree, exact = plan(db, "priority > 2 AND color = 'red'")
+    assert tree == IndexScan("priority", (("gt", 2),)) and not tree.by_id and not exact
+    assert plan(db, "color = 'red'") == (None, False)
+    assert plan(db, "status = NULL")[0] == PointGet((), "nothing (a comparison with NULL is never true)")
+
+
+def test_id_and_natural_key_equalities_are_point_gets(db: Any) -> None:
+    rid = db.lookup("item-0007")[0]["id"]
+    tree, exact = plan(db, f"id = '{rid}'")
+    assert isinstance(tree, PointGet) and tree.what == "id" and exact
+    assert plan(db, "id = 'not-an-id'")[0] == PointGet((), "id")
+    tree, exact = plan(db, "name = 'item-0007'")
+    assert isinstance(tree, PointGet) and not exact  # the row is re-checked: the id is the key's hash
+    assert db.sql("SELECT name FROM items WHERE name = 'item-0007'").rows == [{"name": "item-0007"}]
+    assert db.sql("SELECT name FROM items WHERE id = ?", [rid]).rows == [{"name": "item-0007"}]
+    assert "point get by id" in db.explain("SELECT * FROM items WHERE id = ?", [rid])
+    other = db.insert("moments", {"name": "m", "start_time": "2026-01-01T00:00:00Z"})
+    assert db.sql("SELECT * FROM items WHERE id = ?", [other]).rows == []  # another table's id
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_streams_merge_to_the_materialized_set(db: Any, seed: int) -> None:
+    rng = random.Random(seed)
+    layout = db._core.layout("items")
+
+    def leaf() -> IndexScan:
+        if rng.random() < 0.5:
+            return IndexScan("status", (("eq", rng.choice(STATUSES)),))
+        return IndexScan("priority", (("eq", rng.randrange(6)),))
+
+    def tree(depth: int) -> Any:
+        if depth == 0 or rng.random() < 0.3:
+            return leaf()
+        kind = AllOf if rng.random() < 0.5 else AnyOf
+        return kind(tuple(tree(depth - 1) for _ in range(rng.randrange(2, 4))))
+
+    access = tree(3)
+    find = lambda f, b: set(db._core.find_raw(layout, f, b))  # noqa: E731
+    scan = lambda f, b: db._core.index_ids(layout, f, b)  # noqa: E731
+    ids, _ = materialize(access, find, "items")
+    streamed = list(stream(access, scan))
+    assert streamed == sorted(ids) and count(access, scan, find) == len(ids)
+
+
+def test_limit_without_order_streams_and_matches_a_scan(db: Any) -> None:
+    engine = db._sql.engine()
+    queries = [
+        "SELECT name FROM items WHERE status = 'active' LIMIT 7",
+        "SELECT name FROM items WHERE status = 'active' AND priority = 3 LIMIT 5 OFFSET 4",
+        "SELECT name FROM items WHERE status IN ('open', 'done') LIMIT 9 OFFSET 30",
+        "SELECT name FROM items WHERE status = 'blocked' OR priority = 4 LIMIT 6",
+        "SELECT name FROM items WHERE status = 'open' AND color = 'red' LIMIT 5 OFFSET 2",
+    ]
+    for sql in queries:
+        assert "streamed in id order" in db.explain(sql)
+        streamed = db.sql(sql).rows
+        engine.use_indexes = engine.use_cache = False
+        try:
+            scanned = db.sql(sql).rows
+        finally:
+            engine.use_indexes = engine.use_cache = True
+        assert streamed == scanned and streamed, sql
+
+
+def test_explain_reads_no_index(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("EXPLAIN read the index")
+
+    monkeypatch.setattr(db._core.store, "iter_keys", refuse)
+    assert "intersect" in db.explain("SELECT * FROM items WHERE status = 'open' AND priority = 1 LIMIT 3")
+
+
+def test_count_of_exact_index_predicates_reads_no_row(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sql = "SELECT COUNT(*) AS n FROM items WHERE status = 'open' AND priority IN (1, 2)"
+    expected = sum(1 for r in db.scan("items") if r["status"] == "open" and r["priority"] in (1, 2))
+    monkeypatch.setattr(db._core, "fetch", lambda *a: pytest.fail("COUNT read rows"))
+    assert "no row read" in db.explain(sql)
+    assert db.sql(sql).rows == [{"n": expected}]
+
+
+def test_deep_offset_skips_index_keys_without_reading_rows(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sql = "SELECT name FROM items ORDER BY priority LIMIT 3 OFFSET 1500"
+    want = [r["name"] for r in sorted(db.scan("items"), key=lambda r: (r["priority"], r["id"]))][1500:1503]
+    fetched: list[int] = []
+    original = db._core.fetch
+    monkeypatch.setattr(db._core, "fetch", lambda layout, rids: fetched.append(len(rids)) or original(layout, rids))
+    assert [r["name"] for r in db.sql(sql).rows] == want
+    assert sum(fetched) <= 3
+
+
+def test_distinct_of_named_columns_reads_the_column_cache(db: Any, tmp_path: Path) -> None:
+    assert sorted(r["status"] for r in db.sql("SELECT DISTINCT status FROM items").rows) == sorted(STATUSES)
+    assert "DuckDB" in db.explain("SELECT DISTINCT status FROM items")
