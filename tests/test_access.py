@@ -150,3 +150,13 @@ def test_deep_offset_skips_index_keys_without_reading_rows(db: Any, monkeypatch:
 def test_distinct_of_named_columns_reads_the_column_cache(db: Any, tmp_path: Path) -> None:
     assert sorted(r["status"] for r in db.sql("SELECT DISTINCT status FROM items").rows) == sorted(STATUSES)
     assert "DuckDB" in db.explain("SELECT DISTINCT status FROM items")
+
+
+def test_an_offset_over_exact_index_predicates_reads_no_skipped_row(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sql = "SELECT name FROM items WHERE status IN ('open', 'done') LIMIT 4 OFFSET 300"
+    want = db.sql(sql).rows
+    fetched: list[int] = []
+    original = db._core.fetch
+    monkeypatch.setattr(db._core, "fetch", lambda layout, rids: fetched.append(len(rids)) or original(layout, rids))
+    assert db.sql(sql).rows == want and len(want) == 4
+    assert sum(fetched) <= 16  # one chunk of at least 16 ids, none of the 300 skipped
