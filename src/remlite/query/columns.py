@@ -31,18 +31,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
+from remlite import ids as idmod
 from remlite.errors import InvalidInput
 from remlite.query.catalog import Relation
 from remlite.query.values import as_number, get_path, like_text
+from remlite.storage.changelog import Entry, Reembedded, ReembedVectors, RowsDeleted, RowsPut, SchemaDropped, SchemaPut
 from remlite.storage.codec import Timestamp
+from remlite.storage.keyspace import table_prefix
 
 if TYPE_CHECKING:
     from remlite.core import TenantCore
 
 Path = tuple[str, ...]
+_REREAD = object()  # a soft-deleted row: its new version is read from the store
 RANK_BOOL, RANK_NUMBER, RANK_STRING, RANK_OTHER = 1, 2, 4, 5
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -120,6 +125,11 @@ def build_column(values: list[Any], timestamp: bool) -> Column:
         return Column("float", {"v": pa.array([None if v is None else float(v) for v in values], pa.float64())})
     if types <= {dict, list}:
         return Column("json", {"v": pa.array([_json(v) for v in values], pa.string())})
+    return mixed_column(values)
+
+
+def mixed_column(values: list[Any]) -> Column:
+    """The views of values of several JSON types (see the module docstring)."""
     kinds, texts = [], []
     for v in values:
         kind = type(v)
@@ -153,9 +163,38 @@ def extract(rows: Iterable[dict[str, Any]], paths: list[Path]) -> list[list[Any]
     return out
 
 
+def delta_column(column: Column, values: list[Any], timestamp: bool) -> Column | None:
+    """Views of new values shaped like `column`'s (same kind, same view types), to append to it;
+    None when they do not fit (an int column given a string): the column is then rebuilt."""
+    if all(v is None for v in values):
+        return Column(column.kind, {name: pa.nulls(len(values), array.type) for name, array in column.views.items()})
+    delta = mixed_column(values) if column.kind == "mixed" else build_column(values, timestamp)
+    if delta.kind != column.kind:
+        if not (column.kind == "float" and delta.kind == "int"):
+            return None
+        delta = Column("float", {"v": delta.views["v"].cast(pa.float64())})
+    views = {}
+    for name, array in column.views.items():
+        part = delta.view(name)
+        if part is None:
+            return None
+        if part.type != array.type:
+            try:
+                part = part.cast(array.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return None
+        views[name] = part
+    return Column(column.kind, views)
+
+
 @dataclass
 class RelationData:
-    """Arrow columns of one relation's rows, with how to find each row again (`refs`)."""
+    """Arrow columns of one relation's rows, with how to find each row again (`refs`).
+
+    A cached relation is kept current by its commits (`note`, then `catch_up`): the new version
+    of every changed row is appended and its old position marked absent in `present`, so
+    positions a running query holds stay valid. Tombstones past a quarter of the rows make the
+    next query rebuild the relation by one scan instead."""
 
     relation: Relation
     refs: list[Any]  # row keys (table id + id) for cached relations, the rows themselves otherwise
@@ -167,6 +206,11 @@ class RelationData:
     names: dict[tuple[Path, str], str] = field(default_factory=dict)  # (path, view) -> Arrow column name
     version: int = 0  # bumped whenever columns are added (a registered table is then stale)
     registered: str = ""  # cached relations: the name it stays registered under in DuckDB
+    present: pa.Array | None = None  # False where a row's newer version was appended (None: all present)
+    pending: list[Entry] = field(default_factory=list)  # commits since `seq`, not applied yet
+    dirty: bool = False  # a commit it cannot follow (a schema change): rebuild on next use
+    _slots: dict[bytes, int] | None = None  # ref -> position of its current version
+    _dead: int = 0
     _table: pa.Table | None = None
     # A cached entry is shared by concurrent queries: one may add columns or views while another
     # builds the Arrow table, which must not then be kept without them.
@@ -193,7 +237,8 @@ class RelationData:
         """Every column (all views) as one Arrow table, with `_pos` and `_live`."""
         with self._lock:
             if self._table is None:
-                arrays: dict[str, pa.Array] = {"_pos": self.pos(), "_live": self.live}
+                present = self.present if self.present is not None else pa.repeat(True, len(self.refs))
+                arrays: dict[str, pa.Array] = {"_pos": self.pos(), "_live": self.live, "_present": present}
                 for (path, view), name in self.names.items():
                     arrays[name] = self.columns[path].views[view]
                 self._table = pa.table(arrays)
@@ -207,7 +252,7 @@ class RelationData:
 
     def pos(self) -> pa.Array:
         if self.positions is None or len(self.positions) != len(self.refs):
-            self.positions = pa.array(range(len(self.refs)), pa.int64())
+            self.positions = pa.array(np.arange(len(self.refs), dtype=np.int64))  # range(): 14 ms at 100k
         return self.positions
 
     def add(self, paths: list[Path], values: list[list[Any]]) -> None:
@@ -220,6 +265,91 @@ class RelationData:
                     self.names[(path, view)] = f"c{number}_{view}"
             self.version += 1
             self._table = None
+
+    # ---------------------------------------------------------------- following commits
+    def note(self, entry: Entry) -> None:
+        """Told every commit (under the write lock): keep the row changes of this relation's
+        tables for `catch_up`; anything it cannot follow marks it for a rebuild."""
+        if self.dirty or isinstance(entry, (Reembedded, ReembedVectors)):
+            return
+        names = {t.name for t in self.relation.tables}
+        follows = type(self.relation).scan_columns is Relation.scan_columns  # rows of tables, not edges
+        if isinstance(entry, (RowsPut, RowsDeleted)) and follows:
+            if entry.table in names:
+                self.pending.append(entry)
+                if sum(len(e.ids) if isinstance(e, RowsDeleted) else 1 for e in self.pending) > 256:
+                    self.mark_dirty()
+            return
+        if isinstance(entry, (SchemaPut, SchemaDropped)) and follows and not self.relation.is_view:
+            if entry.table in names:
+                self.mark_dirty()
+            return
+        self.mark_dirty()
+
+    def mark_dirty(self) -> None:
+        self.dirty = True
+        self.pending = []
+
+    def catch_up(self, core: TenantCore) -> bool:
+        """Apply the pending commits (call under the write lock); False when a rebuild is needed."""
+        if self.dirty:
+            return False
+        if not self.pending:
+            return True
+        changed: dict[bytes, tuple[str, Any]] = {}  # row key -> (table, new version, None, or _REREAD)
+        for entry in self.pending:
+            tid = table_prefix(core.registry.get(entry.table).table_id)
+            if isinstance(entry, RowsPut):
+                for row in entry.rows:
+                    changed[tid + idmod.to_bytes(row["id"])] = (entry.table, row)
+            else:
+                for text in entry.ids:
+                    changed[tid + idmod.to_bytes(text)] = (entry.table, None if entry.hard else _REREAD)
+        reread = [key for key, (_table, row) in changed.items() if row is _REREAD]
+        if reread:  # a soft delete logs ids only: its new version is the stored row
+            for key, value in zip(reread, core.store.cf["rows"][reread], strict=True):
+                changed[key] = (changed[key][0], None if value is None else orjson.loads(value))
+        self.pending = []
+        return self._append(changed)
+
+    def _append(self, changed: dict[bytes, tuple[str, dict[str, Any] | None]]) -> bool:
+        with self._lock:
+            slots = self._slots
+            if slots is None:
+                slots = self._slots = {ref: position for position, ref in enumerate(self.refs)}
+            dead = [slots[key] for key in changed if key in slots]
+            added = [(key, table, row) for key, (table, row) in changed.items() if row is not None]
+            if self._dead + len(dead) > max(64, len(self.refs) // 4):
+                return False
+            columns: dict[Path, Column] = {}
+            for path, column in self.columns.items():
+                values = [self.relation.getter(path, table)(row) for _, table, row in added]
+                delta = delta_column(column, values, self.relation.is_timestamp(path))
+                if delta is None:
+                    return False
+                columns[path] = delta
+            present = np.ones(len(self.refs) + len(added), dtype=bool)
+            if self.present is not None:
+                present[: len(self.refs)] = self.present.to_numpy(zero_copy_only=False)
+            present[dead] = False
+            start = len(self.refs)
+            for path, delta in columns.items():
+                views = self.columns[path].views
+                for name, part in delta.views.items():
+                    views[name] = pa.concat_arrays([views[name], part])
+            live = [row.get("deleted_at") is None for _, _, row in added]
+            self.live = pa.concat_arrays([self.live, pa.array(live, pa.bool_())])
+            self.present = pa.array(present)
+            for offset, (key, _table, _row) in enumerate(added):
+                self.refs.append(key)
+                slots[key] = start + offset
+            for key in changed:
+                if changed[key][1] is None:
+                    slots.pop(key, None)
+            self._dead += len(dead)
+            self.version += 1
+            self._table = None
+            return True
 
 
 def rows_relation(relation: Relation, rows: list[dict[str, Any]], paths: Iterable[Path]) -> RelationData:
@@ -352,7 +482,8 @@ class ColumnCache:
         key = self.key(relation)
         seq = self.core.wal.seq
         keys, live, values = relation.scan_columns(self.core, missing)
-        if entry is not None and keys != entry.refs:  # changed under us: start again, all columns
+        if entry is not None and (keys != entry.refs or entry.present is not None):
+            # changed under us, or rows were appended since: start again, all columns
             keys, live, values = relation.scan_columns(self.core, wanted)
             entry, missing = None, wanted
         if entry is None:
@@ -361,7 +492,14 @@ class ColumnCache:
             )
         entry.add(missing, values)
         self.builds += 1
-        self._entries[key] = entry
+        with self.core.write_lock:  # no commit runs now: it is either seen below or `note`d later
+            if self.core.wal.seq != entry.seq:
+                tables = [] if relation.is_view else [t.name for t in relation.tables]
+                if relation.is_view or self.core.wal.changed_since(tables, entry.seq):
+                    entry.mark_dirty()  # a commit raced the scan: usable once, rebuilt on next use
+                else:
+                    entry.seq = self.core.wal.seq
+            self._entries[key] = entry
         self._entries.move_to_end(key)
         if self.budget is not None:
             self._evict(self.budget)
@@ -379,15 +517,19 @@ class ColumnCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        seq = self.core.wal.seq
-        if entry.seq == seq:
+        if entry.seq == self.core.wal.seq and not entry.dirty:
             return entry
-        if entry.seq + 1 < self.core.wal.floor:  # the entries since it were truncated: unknown
-            self._drop(key)
-            return None
-        # The change log tells which tables each commit touched (`WAL.changed_since`): no log read.
-        if relation.is_view or self.core.wal.changed_since([t.name for t in relation.tables], entry.seq):
-            self._drop(key)
-            return None
-        entry.seq = seq
+        # Commits since: each was `note`d (under the write lock, which is taken here so that every
+        # commit up to the current seq has been): apply their rows, or rebuild.
+        with self.core.write_lock:
+            if not entry.catch_up(self.core):
+                self._drop(key)
+                return None
+            entry.seq = self.core.wal.seq
         return entry
+
+    def on_commit(self, entry: Entry, effects: Any) -> None:
+        """The commit listener: every cached relation is told (no lock of the cache is taken: this
+        runs under the write lock, which a query holding the cache's lock may be waiting for)."""
+        for data in list(self._entries.values()):
+            data.note(entry)

@@ -195,7 +195,7 @@ class DuckBuilder:
         for source in self.query.sources:
             data = self.inputs[source.alias]
             name = self._table_name(source.alias)
-            live = " WHERE _live" if data.cached and not self.include_deleted else ""
+            live = "" if not data.cached else " WHERE _present" if self.include_deleted else " WHERE _present AND _live"
             relation = f"(SELECT * FROM {name}{live}) AS {quote(source.alias)}"
             if source.join is None:
                 parts.append(relation)

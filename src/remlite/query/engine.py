@@ -14,6 +14,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from remlite import ids as idmod
+from remlite.core import on_commit
 from remlite.errors import InvalidId, QueryError
 from remlite.query.analyze import Analyzer
 from remlite.query.catalog import Catalog
@@ -44,6 +45,7 @@ class Engine:
         self.traversal = traversal  # TRAVERSE
         self.duck, budget, prefix = core.runtime.sql_state()
         self.cache = ColumnCache(core, budget, on_drop=self.duck.forget, prefix=prefix)
+        on_commit(core, self.cache.on_commit)  # the cache follows commits instead of rescanning
         # A database dropped without close() must not leave its tables in the shared connection.
         weakref.finalize(self, self.duck.forget_prefix, prefix)
         self.use_indexes = True  # tests turn these off to compare executors
@@ -52,6 +54,8 @@ class Engine:
         self._lock = threading.Lock()
 
     def close(self) -> None:
+        if self.cache.on_commit in self.core.listeners:
+            self.core.listeners.remove(self.cache.on_commit)
         self.cache.clear()  # unregisters this database's relations; the connection is the runtime's
         with self._lock:
             self._parsed.clear()
