@@ -13,11 +13,13 @@ translator needs to keep remlite's comparison rules (see `remlite.query.predicat
     j  the value as JSON text (mixed, json): grouping keys and output
 
 `ColumnCache` keeps these arrays for whole tables (and the `entities` view) between queries, so
-scans, aggregations and joins do not re-read and re-parse every row. An entry records the WAL
-sequence number it reflects; when the log has moved on, the entries after that number are checked
-and the entry is dropped if any touched one of its tables (schema changes included) or if some of
-them were truncated away. Rows that
-are soft-deleted are kept, flagged in the `_live` array. The caches of every tenant of a
+scans, aggregations and joins do not re-read and re-parse every row. It follows commits instead of
+rescanning: a commit listener (`on_commit`, under the write lock) queues each row change of a
+cached relation, and the next query applies them (`RelationData.catch_up`) by appending the rows'
+new versions and masking their old positions in `_present`. A value a column cannot hold (a float
+in an int column), a schema change, a burst of more than 256 changes or tombstones past a quarter
+of the rows mark the entry for a rebuild by one scan. Rows that are soft-deleted are kept, flagged
+in the `_live` array. The caches of every tenant of a
 `remlite.Runtime` share one `ColumnBudget`: together they hold at most its bytes, and the least
 recently used relation of any tenant is dropped first.
 """
