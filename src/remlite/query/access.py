@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 # (field, bounds) -> ids: the whole set (materialize), or an iterator in index order (stream)
@@ -192,9 +193,16 @@ def _intersect(streams: list[Iterator[bytes]]) -> Iterator[bytes]:
                 heads[i] = head
 
 
-def count(access: Access, scan: Streamer, find: Finder) -> int:
-    """How many ids `access` holds, reading index keys only."""
+def count(access: Access, scan: Streamer, find: Finder, limit: int | None = None) -> int | None:
+    """How many ids `access` holds, reading index keys only; None once more than `limit` (a
+    bounded probe: past it, counting keys costs more than the column cache would)."""
     if access.by_id:
-        return sum(1 for _ in stream(access, scan))
-    ids, _ = materialize(access, find, "")
-    return len(ids) if ids is not None else 0
+        ids = stream(access, scan)
+        if limit is None:
+            return sum(1 for _ in ids)
+        found = sum(1 for _ in islice(ids, limit + 1))
+        return found if found <= limit else None
+    found_ids, _ = materialize(access, find, "", limit)
+    if found_ids is None or (limit is not None and len(found_ids) > limit):
+        return None if limit is not None else 0
+    return len(found_ids)

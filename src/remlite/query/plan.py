@@ -41,6 +41,7 @@ from remlite.query.values import _MISSING, COMPARISONS, FLIPPED
 
 DEFAULT_K = 10  # rows a semantic predicate finds when the query has no LIMIT
 CANDIDATES_FOR_TOP_N = 4000  # more index candidates than this: ORDER BY ... LIMIT goes to the cache
+COUNT_PROBE = 2000  # COUNT(*) reads at most this many index keys (~1 ms) before using the cache
 
 
 def strip_alias(node: exp.Expression, alias: str) -> exp.Expression:
@@ -64,6 +65,7 @@ class Planner(DuckPlanning):
         self.include_deleted = include_deleted
         self.program = RowProgram(query)
         self.lines: list[str] = []
+        self.counted_by_cache = False  # a COUNT(*) whose index probe found too many keys
 
     def error(self, node: exp.Expression | None, message: str) -> QueryError:
         return error_at(self.query.text, node, message)
@@ -142,6 +144,13 @@ class Planner(DuckPlanning):
         cold = not self.engine.cache.fresh(relation, paths.get(source.alias, set()))
         early = not query.order and query.limit is not None
         values = not any(item.star is not None for item in query.items)
+        if (
+            early
+            and cold
+            and not query.conjuncts
+            and (query.offset + (query.limit or 0)) * 10 >= relation.count(self.core)
+        ):
+            early = False  # a large share of the table: fill the cache once, it follows commits
         if self.engine.use_cache and values and (query.distinct or not (cold and early)):
             # named columns only: DuckDB returns the values from the column cache, no row is decoded
             try:
@@ -203,8 +212,8 @@ class Planner(DuckPlanning):
             return None
         if query.limit == 0 or not query.conjuncts or self.include_deleted or not self.engine.use_indexes:
             return None
-        if not isinstance(relation, TableRelation):
-            return None
+        if not isinstance(relation, TableRelation) or self.counted_by_cache or self._warm(source, for_values=True):
+            return None  # a warm column cache counts faster than index keys are read
         layout = self.core.layout(relation.name)
         planner = CandidatePlanner(layout, self._finder(layout), aliases=(source.alias,), tenant=self.core.tenant)
         access = planner.plan(conjoin(query.conjuncts))  # type: ignore[arg-type]
@@ -214,18 +223,26 @@ class Planner(DuckPlanning):
         self.lines.append("  aggregate: COUNT(*) of the index keys (the indexes answer the whole WHERE; no row read)")
         name = query.items[0].name
 
+        self.lines.append(f"  (past {COUNT_PROBE} keys: the column cache is filled and DuckDB counts)")
+
         def run() -> Result:
             found = count(
                 access,
                 lambda field, bounds: self.core.index_ids(layout, field, bounds),
                 self._finder(layout),
+                COUNT_PROBE,
             )
-            return Result([name], [{name: found}], self.lines)
+            if found is not None:
+                return Result([name], [{name: found}], self.lines)
+            # many matches: the cache, once filled, follows commits and counts in ~1 ms
+            other = Planner(self.engine, query, self.include_deleted)
+            other.counted_by_cache = True
+            return other.plan().execute()
 
         return Plan(self.lines, run)
 
-    def _warm(self, source: Source) -> bool:
-        paths = self._paths(for_values=False).get(source.alias, set())
+    def _warm(self, source: Source, for_values: bool = False) -> bool:
+        paths = self._paths(for_values=for_values).get(source.alias, set())
         return self.engine.use_cache and self.engine.cache.fresh(source.relation, paths)
 
     def _finder(self, layout: Any) -> Callable[[str, dict[str, Any]], set[bytes]]:

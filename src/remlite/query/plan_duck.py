@@ -43,6 +43,7 @@ class DuckPlanning:
     core: TenantCore
     query: Query
     include_deleted: bool
+    counted_by_cache: bool
     program: RowProgram
     lines: list[str]
 
@@ -167,28 +168,29 @@ class DuckPlanning:
             or not isinstance(relation, TableRelation)
             or self.include_deleted
             or not self.engine.use_indexes
+            or self.counted_by_cache
         ):
             return None
         local = [i for i, c in enumerate(query.conjuncts) if aliases_of(c) <= {source.alias}]
         if not local:
             return None
         layout = self.core.layout(relation.name)
-        planner = CandidatePlanner(layout, self._finder(layout), aliases=(source.alias,))
-        tree = query.conjuncts[local[0]]
-        for i in local[1:]:
-            tree = exp.And(this=tree, expression=query.conjuncts[i])
-        candidates = planner.ids(tree)
-        if candidates is None:
-            return None
         count = self.core.counts.get(relation.table.table_id, 0)
         cold = not self.engine.cache.fresh(relation, paths.get(source.alias, set()))
         # warm cache: DuckDB filters all rows faster than rows are fetched, unless very few match;
         # cold cache: fetching the candidates beats filling the cache by a full scan
-        # (a small table, cold: filling the cache is cheap)
-        cold_worth = count > SMALL and len(candidates) <= max(SMALL, count // 2)
-        worth = cold_worth if cold else len(candidates) <= count // 50
-        if not worth:
-            self.lines.append(f"  ({len(candidates)} index candidates in {relation.name}: using the column cache)")
+        # (a small table, cold: filling the cache is cheap). The cap bounds the index reads.
+        if cold and count <= SMALL:
+            return None
+        cap = max(SMALL, count // 2) if cold else count // 50
+        planner = CandidatePlanner(layout, self._finder(layout), aliases=(source.alias,), cap=cap)
+        tree = query.conjuncts[local[0]]
+        for i in local[1:]:
+            tree = exp.And(this=tree, expression=query.conjuncts[i])
+        candidates = planner.ids(tree)
+        if candidates is None or len(candidates) > cap:
+            what = "over the cap" if candidates is None else len(candidates)
+            self.lines.append(f"  ({what} index candidates in {relation.name}: using the column cache)")
             return None
         self.lines += [f"  access: {step}" for step in planner.steps]
         self.lines.append(f"  filter: {relation.name} conditions checked in Python on the candidate rows")

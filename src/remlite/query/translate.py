@@ -437,8 +437,8 @@ def _is_timestamp_type(to: exp.DataType) -> bool:
     return to.this in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.DATE)
 
 
-def converter(op: Op) -> Callable[[Any], Any]:
-    """Turns a DuckDB result value of this kind back into remlite's JSON value."""
+def converter(op: Op) -> Callable[[Any], Any] | None:
+    """Turns a DuckDB result value of this kind back into remlite's JSON value (None: as it is)."""
     import orjson
 
     if op.kind in ("mixed", "json"):
@@ -448,5 +448,9 @@ def converter(op: Op) -> Callable[[Any], Any]:
     if op.kind == "float":
         return lambda v: None if v is None else float(v)
     if op.kind == "int":
-        return lambda v: None if v is None else int(v)
-    return lambda v: v
+        return _integer
+    return None
+
+
+def _integer(v: Any) -> Any:
+    return v if v is None or type(v) is int else int(v)
