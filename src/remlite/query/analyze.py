@@ -115,7 +115,53 @@ class Analyzer:
                 raise self.error(found, "aggregates are not allowed in WHERE (use HAVING)")
         if query.aggregate:
             self._check_grouping(query)
+        if query.distinct:
+            self._check_distinct_order(query, order.expressions if order is not None else [])
+        self._check_times(query)
         return query
+
+    def _check_distinct_order(self, query: Query, written: list[exp.Expression]) -> None:
+        """PostgreSQL's rule: with SELECT DISTINCT, ORDER BY may only name what is selected (any
+        other key would order the distinct rows by one arbitrary row of each)."""
+        if any(item.star is not None for item in query.items):
+            return
+        selected = {item.expr.sql() for item in query.items if item.expr is not None}
+        for key, node in zip(query.order, written, strict=True):
+            if key.item is None and key.expr.sql() not in selected:
+                raise self.error(node, "for SELECT DISTINCT, ORDER BY expressions must appear in the select list")
+
+    def _check_times(self, query: Query) -> None:
+        """A timestamp compared with a number is an error (DuckDB and PostgreSQL refuse it too):
+        it compared microseconds, so `due > 5` matched every row."""
+        nodes = [*query.conjuncts, query.having, *(s.on for s in query.sources)]
+        for node in nodes:
+            if node is None:
+                continue
+            for sub in node.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between):
+                sides = (
+                    [sub.this, sub.args["low"], sub.args["high"]]
+                    if isinstance(sub, exp.Between)
+                    else [sub.left, sub.right]
+                )
+                times = [side for side in sides if self._is_time(side)]
+                numbers = [side for side in sides if _is_number_literal(side)]
+                if times and numbers:
+                    raise self.error(
+                        numbers[0],
+                        f"cannot compare the timestamp {times[0].sql()} with the number {numbers[0].sql()}; "
+                        "compare with a time such as '2026-01-31' or '2026-01-31T12:00:00Z'",
+                    )
+
+    def _is_time(self, node: exp.Expression) -> bool:
+        while isinstance(node, exp.Paren):
+            node = node.this
+        if isinstance(node, exp.Cast):
+            return node.to.this in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ)
+        parts = ref_parts(node)
+        if parts is None:
+            return False
+        source = next((s for s in self.sources if s.alias == parts[0]), None)
+        return source is not None and source.relation.is_timestamp(tuple(parts[1:]))
 
     # ---------------------------------------------------------------- checks
     def _check_nodes(self, tree: exp.Select) -> None:
@@ -413,3 +459,9 @@ class Analyzer:
             raise self.error(node, f"column {'.'.join(ref_parts(node)[1:])} must appear in GROUP BY or in an aggregate")  # type: ignore[index]
         for child in node.iter_expressions():
             self._grouped(child, groups)
+
+
+def _is_number_literal(node: exp.Expression) -> bool:
+    while isinstance(node, (exp.Paren, exp.Neg)):
+        node = node.this
+    return isinstance(node, exp.Literal) and not node.is_string

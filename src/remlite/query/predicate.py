@@ -89,8 +89,45 @@ def literal_value(node: exp.Expression, params: Any = None) -> Any:
     if isinstance(node, exp.Placeholder):
         return bind(node, params)
     if isinstance(node, exp.Cast):
-        return literal_value(node.this, params)
+        inner = literal_value(node.this, params)
+        return _MISSING if inner is _MISSING else cast_literal(inner, node.to)
     return _MISSING
+
+
+_INT_TYPES = (exp.DataType.Type.INT, exp.DataType.Type.BIGINT, exp.DataType.Type.SMALLINT)
+_FLOAT_TYPES = (exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE, exp.DataType.Type.DECIMAL)
+_TEXT_TYPES = (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR)
+
+
+def to_int(value: Any) -> int | None:
+    """CAST(value AS INT) of a stored value: numbers round half to even (DuckDB's DOUBLE -> INT,
+    PostgreSQL's float8 -> int); a value that is no number, or too large, is NULL."""
+    number = as_number(value)
+    try:
+        return None if number is None else round(number)
+    except (OverflowError, ValueError):
+        return None
+
+
+def cast_literal(value: Any, to: exp.DataType) -> Any:
+    """A CAST of a constant, done once: a value that cannot become the type is an error (as in
+    DuckDB and PostgreSQL), not a NULL; a timestamp cast keeps the text (compared as a time)."""
+    target = to.this
+    if value is None or target in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.DATE):
+        return value
+    if target in _TEXT_TYPES:
+        return like_text(value)
+    if target in _INT_TYPES + _FLOAT_TYPES:
+        number = as_number(value) if not isinstance(value, bool) else None
+        if number is None:
+            raise QueryError(f"CAST({value!r} AS {to.sql()}): {value!r} is not a number")
+        if target in _FLOAT_TYPES:
+            return float(number)
+        converted = to_int(number)
+        if converted is None or not -(2**63) <= converted < 2**63:
+            raise QueryError(f"CAST({value!r} AS {to.sql()}): out of range")
+        return converted
+    raise QueryError(f"CAST to {to.sql()} is not supported")
 
 
 def bind(node: exp.Placeholder, params: Any) -> Any:
@@ -254,14 +291,6 @@ class Compiler:
         types = exp.DataType.Type
         target = node.to.this
         if target in (types.INT, types.BIGINT, types.SMALLINT):
-
-            def to_int(value: Any) -> Any:
-                number = as_number(value)
-                try:
-                    return None if number is None else int(number)
-                except (OverflowError, ValueError):
-                    return None
-
             return lambda r: to_int(inner(r))
         if target in (types.FLOAT, types.DOUBLE, types.DECIMAL):
             return lambda r: None if (n := as_number(inner(r))) is None else float(n)

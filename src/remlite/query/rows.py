@@ -130,17 +130,30 @@ class RowProgram:
             out = [row if row.keys() == keys else {c: row.get(c) for c in columns} for row in rows]
         else:
             out = [dict(zip(columns, (g(row) for g in getters), strict=True)) for row in rows]
+            for position in self._time_outputs():  # a CAST to TIMESTAMP reads as microseconds
+                name = columns[position]
+                for row in out:
+                    if isinstance(row[name], codec.Timestamp):
+                        row[name] = row[name].to_datetime().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if query.distinct:
             seen: set[bytes] = set()
             unique = []
             for row in out:
-                marker = orjson.dumps(list(row.values()), option=orjson.OPT_SORT_KEYS, default=str)
+                # 3 and 3.0 are one value (as in GROUP BY and DuckDB): integral floats as ints
+                values = [int(v) if type(v) is float and v.is_integer() else v for v in row.values()]
+                marker = orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
                 if marker not in seen:
                     seen.add(marker)
                     unique.append(row)
             end = None if query.limit is None else query.offset + query.limit
             out = unique[query.offset : end]
         return columns, out
+
+    def _time_outputs(self) -> list[int]:
+        """Positions of output columns computed by a CAST to a timestamp (no star before them)."""
+        if any(item.star is not None for item in self.query.items):
+            return []
+        return [i for i, item in enumerate(self.query.items) if item.expr is not None and item.expr.find(exp.Cast)]
 
     def _plain_star(self, columns: list[str]) -> bool:
         query = self.query

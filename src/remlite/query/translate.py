@@ -264,7 +264,7 @@ class Translator:
         target = node.to.this
         types = exp.DataType.Type
         if target in (types.INT, types.BIGINT, types.SMALLINT):
-            return Op("int", f"CAST(trunc({self._num(inner, node)}) AS BIGINT)")
+            return Op("int", f"TRY_CAST({self._num(inner, node)} AS BIGINT)")  # rounds half to even
         if target in (types.FLOAT, types.DOUBLE, types.DECIMAL):
             return Op("float", f"CAST({self._num(inner, node)} AS DOUBLE)")
         if target in (types.TEXT, types.VARCHAR):
