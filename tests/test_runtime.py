@@ -261,3 +261,25 @@ def test_pool_open_failure_reaches_the_caller_and_leaves_no_slot(tmp_path: Path,
     assert runtime.open_tenants == 0 and not (tmp_path / "ghost").exists()
     with runtime.tenant(tmp_path, "ghost") as db:  # and a later lease may create it
         assert db.count("resources") == 0
+
+
+def test_a_finalizer_inside_a_query_does_not_deadlock_the_shared_duckdb() -> None:
+    """A database dropped without close() unregisters its relations from a finalizer, which may run
+    on a thread already inside `Duck.run` (a garbage collection during an import there)."""
+    import threading
+
+    from remlite.query.duck import Duck
+
+    duck = Duck()
+
+    def query_holding_the_lock() -> None:
+        with duck._lock:
+            duck.forget_prefix("gone_")
+
+    worker = threading.Thread(target=query_holding_the_lock, daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive()
+    duck._registered["gone_cache_table_t"] = (0, 0)
+    assert duck.run("SELECT 1", {}) == [(1,)]
+    assert "gone_cache_table_t" not in duck._registered  # unregistered by the next query

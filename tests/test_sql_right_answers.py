@@ -5,6 +5,7 @@ outside the select list is refused."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,3 +114,10 @@ def test_the_reference_values_from_duckdb() -> None:
         con.execute("SELECT TIMESTAMP '2026-01-01' > 5")
     # DuckDB accepts SELECT DISTINCT a ... ORDER BY b (an arbitrary order); remlite refuses it as
     # PostgreSQL, whose dialect it speaks, does.
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_stored_numbers_come_back_as_stored(db: Any, config: tuple[bool, bool]) -> None:
+    """A number field holding 3 and 3.0 returns each as it was written (JSON keeps the difference)."""
+    rows = run(db, "SELECT amount FROM t ORDER BY b", config)
+    assert [json.dumps(r["amount"]) for r in rows] == ["3", "3.0", "4", "4.5"]

@@ -70,8 +70,15 @@ class SchemaError(RemliteError):
 
 
 class UnknownTable(SchemaError):
+    """No table of that name. In a query, `line` and `col` point at the name."""
+
     http_status = 404
     code = "unknown_table"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.line: int | None = details.get("line")
+        self.col: int | None = details.get("col")
 
 
 class IncompatibleSchema(SchemaError):

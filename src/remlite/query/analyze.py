@@ -300,6 +300,11 @@ class Analyzer:
             return make_ref((source.alias, SCORE), node)
         problem = source.relation.check_path(path)
         if problem:
+            if len(raw) > 1 and raw[0] not in aliases:
+                problem += f"; {raw[0]} is not a table or alias of this query ({', '.join(aliases)})"
+            quoted = node.this if isinstance(node, exp.Column) else None
+            if isinstance(quoted, exp.Identifier) and quoted.quoted and len(raw) == 1:
+                problem += f"; \"{raw[0]}\" is a name in double quotes: write '{raw[0]}' for a string"
             raise self.error(node, f"unknown column: {problem}")
         return make_ref((source.alias, *path), node)
 

@@ -22,6 +22,7 @@ import orjson
 from sqlglot import exp
 
 from remlite.errors import UnknownTable
+from remlite.query.fieldnames import suggestion
 from remlite.query.values import get_path
 from remlite.schema.model import EDGES_VIEW, SYSTEM_FIELDS, TIMESTAMP_SYSTEM_FIELDS, TableSchema
 from remlite.storage import codec
@@ -120,8 +121,9 @@ class Relation:
 
 
 class TableRelation(Relation):
-    def __init__(self, table: TableSchema) -> None:
+    def __init__(self, table: TableSchema, stored: Callable[[str], set[str]] | None = None) -> None:
         self.table = table
+        self.stored = stored  # the field names of the stored rows (undeclared names are checked)
         self.name = table.name
         self.tables = [table]
         self.strict = table.json_schema.get("additionalProperties") is False
@@ -135,7 +137,13 @@ class TableRelation(Relation):
         if path[0] in SYSTEM_FIELDS:
             return None if len(path) == 1 else f"{path[0]} has no fields"
         if path[0] not in self.table.properties:
-            return f"{self.name} has no column {path[0]}" if self.strict else None
+            if self.strict:
+                return f"{self.name} has no column {path[0]}{suggestion(path[0], self._columns)}"
+            stored = self.stored(self.name) if self.stored is not None else None
+            if stored is None or path[0] in stored:
+                return None
+            near = suggestion(path[0], [*self._columns, *stored])
+            return f"{self.name} has no column {path[0]}: it is not declared and no stored row has it{near}"
         node = self.table.field_schema(path[0])
         for depth, part in enumerate(path[1:], start=1):
             if not isinstance(node, dict) or node.get("additionalProperties") is not False:
@@ -292,21 +300,27 @@ class EdgesView(Relation):
 class Catalog:
     """Resolves FROM names against the database's registry."""
 
-    def __init__(self, names: Callable[[], list[str]], get: Callable[[str], TableSchema]) -> None:
+    def __init__(
+        self,
+        names: Callable[[], list[str]],
+        get: Callable[[str], TableSchema],
+        stored: Callable[[str], set[str]] | None = None,
+    ) -> None:
         self._names = names
         self._get = get
+        self._stored = stored
 
     def resolve(self, node: exp.Table) -> Relation:
         name, schema = node.name, node.args.get("db")
         if schema is not None:
             if schema.name != TABLES_SCHEMA or node.args.get("catalog") is not None:
                 raise UnknownTable(f"unknown table {node.sql(dialect='postgres')}: only tables.<name> is qualified")
-            return TableRelation(self._table(name))
+            return TableRelation(self._table(name), self._stored)
         if name == ENTITIES:
             return EntitiesView([self._get(n) for n in self._names()])
         if name == EDGES and EDGES not in self._names():
             return EdgesView()
-        return TableRelation(self._table(name))
+        return TableRelation(self._table(name), self._stored)
 
     def _table(self, name: str) -> TableSchema:
         try:

@@ -58,6 +58,7 @@ _INT64 = (-(2**63), 2**63 - 1)
 class Column:
     kind: str
     views: dict[str, pa.Array]
+    ints: bool = False  # a float column that also holds integers (its values are not output as they are)
 
     def view(self, name: str) -> pa.Array | None:
         """A view, made on first use where that is possible (the numbers of a string column)."""
@@ -124,7 +125,8 @@ def build_column(values: list[Any], timestamp: bool) -> Column:
     if types <= {int, float}:
         if types == {int} and all(v is None or _INT64[0] <= v <= _INT64[1] for v in values):
             return Column("int", {"v": pa.array(values, pa.int64())})
-        return Column("float", {"v": pa.array([None if v is None else float(v) for v in values], pa.float64())})
+        values_ = pa.array([None if v is None else float(v) for v in values], pa.float64())
+        return Column("float", {"v": values_}, ints=int in types)
     if types <= {dict, list}:
         return Column("json", {"v": pa.array([_json(v) for v in values], pa.string())})
     return mixed_column(values)
@@ -174,7 +176,7 @@ def delta_column(column: Column, values: list[Any], timestamp: bool) -> Column |
     if delta.kind != column.kind:
         if not (column.kind == "float" and delta.kind == "int"):
             return None
-        delta = Column("float", {"v": delta.views["v"].cast(pa.float64())})
+        delta = Column("float", {"v": delta.views["v"].cast(pa.float64())}, ints=True)
     views = {}
     for name, array in column.views.items():
         part = delta.view(name)
@@ -186,7 +188,7 @@ def delta_column(column: Column, values: list[Any], timestamp: bool) -> Column |
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 return None
         views[name] = part
-    return Column(column.kind, views)
+    return Column(column.kind, views, ints=delta.ints)
 
 
 @dataclass
@@ -336,6 +338,7 @@ class RelationData:
             present[dead] = False
             start = len(self.refs)
             for path, delta in columns.items():
+                self.columns[path].ints |= delta.ints
                 views = self.columns[path].views
                 for name, part in delta.views.items():
                     views[name] = pa.concat_arrays([views[name], part])

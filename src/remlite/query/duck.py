@@ -41,6 +41,7 @@ class Duck:
         self._lock = threading.Lock()
         self._serial = 0
         self._registered: dict[str, tuple[int, int]] = {}  # name -> (id of the data, its version)
+        self._doomed: list[str] = []  # prefixes of databases dropped without close(), to unregister
 
     def _connection(self) -> Any:
         if self._con is None or self._pid != os.getpid():  # a forked child cannot use the parent's
@@ -54,6 +55,7 @@ class Duck:
         """`inputs`: table name in `sql` -> the relation data it reads."""
         with self._lock:
             con = self._connection()
+            self._bury()
             temporary = []
             try:
                 for name, data in inputs.items():
@@ -80,8 +82,20 @@ class Duck:
             self._registered.pop(name, None)
 
     def forget_prefix(self, prefix: str) -> None:
-        """Unregister every relation of one database (one dropped without close())."""
-        with self._lock:
+        """Unregister every relation of one database dropped without close(), at the next query.
+        Called by a finalizer, which may run inside `run` on this very thread (a collection during
+        an import there): waiting for the lock there deadlocked, so when it is busy the prefix is
+        only queued."""
+        self._doomed.append(prefix)
+        if self._lock.acquire(blocking=False):
+            try:
+                self._bury()
+            finally:
+                self._lock.release()
+
+    def _bury(self) -> None:
+        while self._doomed:
+            prefix = self._doomed.pop()
             for name in [n for n in self._registered if n.startswith(prefix)]:
                 if self._con is not None:
                     self._con.unregister(name)

@@ -19,6 +19,7 @@ from remlite.errors import InvalidId, QueryError
 from remlite.query.analyze import Analyzer
 from remlite.query.catalog import Catalog
 from remlite.query.columns import ColumnCache
+from remlite.query.fieldnames import StoredFields
 from remlite.query.model import Query, bind_query
 from remlite.query.plan import Planner
 from remlite.query.result import Result
@@ -46,6 +47,8 @@ class Engine:
         self.duck, budget, prefix = core.runtime.sql_state()
         self.cache = ColumnCache(core, budget, on_drop=self.duck.forget, prefix=prefix)
         on_commit(core, self.cache.on_commit)  # the cache follows commits instead of rescanning
+        self.fields = StoredFields(core)  # field names of stored rows: undeclared names are checked
+        on_commit(core, self.fields.on_commit)
         # A database dropped without close() must not leave its tables in the shared connection.
         weakref.finalize(self, self.duck.forget_prefix, prefix)
         self.use_indexes = True  # tests turn these off to compare executors
@@ -54,8 +57,9 @@ class Engine:
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        if self.cache.on_commit in self.core.listeners:
-            self.core.listeners.remove(self.cache.on_commit)
+        for listener in (self.cache.on_commit, self.fields.on_commit):
+            if listener in self.core.listeners:
+                self.core.listeners.remove(listener)
         self.cache.clear()  # unregisters this database's relations; the connection is the runtime's
         with self._lock:
             self._parsed.clear()
@@ -97,7 +101,7 @@ class Engine:
         cached = statement.analyzed
         if cached is not None and cached[0] == signature:
             return cached[1]
-        catalog = Catalog(registry.names, registry.get)
+        catalog = Catalog(registry.names, registry.get, self.fields.of)
         query = Analyzer(catalog, statement.text).analyze(statement.tree)  # type: ignore[arg-type]
         statement.analyzed = (signature, query)
         return query

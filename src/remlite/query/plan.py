@@ -153,11 +153,17 @@ class Planner(DuckPlanning):
             early = False  # a large share of the table: fill the cache once, it follows commits
         if self.engine.use_cache and values and (query.distinct or not (cold and early)):
             # named columns only: DuckDB returns the values from the column cache, no row is decoded
-            try:
-                return self._duck_values({source.alias: self._cached(source, self._paths(for_values=True))}, set())
-            except Untranslatable as exc:
-                self.lines = self.lines[:1]
-                self.lines.append(f"  (DuckDB cannot compute this: {exc.why}; in Python)")
+            # (unless a float column also holds integers: its 1 would come back as 1.0)
+            kept = len(self.lines)
+            data = self._cached(source, self._paths(for_values=True))
+            if query.distinct or not any(c.ints for c in data.columns.values()):
+                try:
+                    return self._duck_values({source.alias: data}, set())
+                except Untranslatable as exc:
+                    del self.lines[kept:]
+                    self.lines.append(f"  (DuckDB cannot compute this: {exc.why}; in Python)")
+            else:
+                del self.lines[kept:]
         if self.engine.use_cache and (query.conjuncts or query.order) and not (cold and early):
             try:
                 return self._duck_positions({source.alias: self._cached(source, paths)}, set())
