@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from remlite.errors import QueryError, UnknownTable
 from remlite.query.catalog import Catalog, Relation
-from remlite.query.dialect import error_at
+from remlite.query.dialect import NotNative, error_at
 from remlite.query.model import (
     _PLAIN,
     _REF_NODES,
@@ -45,11 +45,16 @@ class Analyzer:
     def error(self, node: exp.Expression | int | None, message: str) -> QueryError:
         return error_at(self.text, node, message)
 
+    def not_native(self, node: exp.Expression | int | None, message: str) -> QueryError:
+        """What the native planner does not run: DuckDB runs the statement (`query.passthrough`)."""
+        return error_at(self.text, node, message, NotNative)
+
     # ---------------------------------------------------------------- entry
     def analyze(self, tree: exp.Expression) -> Query:
         if not isinstance(tree, exp.Select):
             kind = "a set operation" if isinstance(tree, exp.SetOperation) else tree.key.upper()
-            raise self.error(0, f"only SELECT (and LOOKUP, SEARCH, TRAVERSE, EXPLAIN) can run; this is {kind}")
+            error = self.not_native if isinstance(tree, exp.SetOperation) else self.error
+            raise error(0, f"only SELECT (and LOOKUP, SEARCH, TRAVERSE, EXPLAIN) can run; this is {kind}")
         for key, value in tree.args.items():
             if value and key not in (
                 "expressions",
@@ -65,14 +70,14 @@ class Analyzer:
             ):
                 node = value[0] if isinstance(value, list) else value
                 what = "WITH (common table expressions)" if key == "with_" else key.upper().rstrip("_")
-                raise self.error(node if isinstance(node, exp.Expression) else 0, f"{what} is not supported")
+                raise self.not_native(node if isinstance(node, exp.Expression) else 0, f"{what} is not supported")
         self._check_nodes(tree)
         self._sources(tree)
         query = Query(self.text, self.sources, [])
         distinct = tree.args.get("distinct")
         if distinct is not None:
             if distinct.args.get("on") is not None:
-                raise self.error(distinct.args["on"], "DISTINCT ON is not supported")
+                raise self.not_native(distinct.args["on"], "DISTINCT ON is not supported")
             query.distinct = True
         where = tree.args.get("where")
         self.semantic_allowed = True
@@ -85,7 +90,7 @@ class Analyzer:
         if group is not None:
             for key in ("rollup", "cube", "grouping_sets"):
                 if group.args.get(key):
-                    raise self.error(group, f"GROUP BY {key.upper()} is not supported")
+                    raise self.not_native(group, f"GROUP BY {key.upper()} is not supported")
             query.group = [self._output_ref(g, query, "GROUP BY") for g in group.expressions]
         having = tree.args.get("having")
         if having is not None:
@@ -193,39 +198,39 @@ class Analyzer:
 
     def _unsupported(self, node: exp.Expression) -> QueryError:
         if isinstance(node, exp.Window):
-            return self.error(node, "window functions (OVER) are not supported")
+            return self.not_native(node, "window functions (OVER) are not supported")
         if isinstance(node, (exp.Subquery, exp.Select, exp.Exists)) or (
             isinstance(node, exp.In) and node.args.get("query")
         ):
-            return self.error(node, "subqueries are not supported")
+            return self.not_native(node, "subqueries are not supported")
         if isinstance(node, exp.Anonymous):
-            return self.error(node, f"unknown function {node.name}()")
+            return self.not_native(node, f"unknown function {node.name}()")
         if isinstance(node, exp.Func):
             name = node.sql_name() if hasattr(node, "sql_name") else node.key.upper()
-            return self.error(node, f"function {name}() is not supported")
+            return self.not_native(node, f"function {name}() is not supported")
         if isinstance(node, exp.Escape):
-            return self.error(node, "LIKE ... ESCAPE is not supported (backslash escapes % and _)")
-        return self.error(node, f"unsupported SQL: {node.sql(dialect='postgres')}")
+            return self.not_native(node, "LIKE ... ESCAPE is not supported (backslash escapes % and _)")
+        return self.not_native(node, f"unsupported SQL: {node.sql(dialect='postgres')}")
 
     def _sources(self, tree: exp.Select) -> None:
         from_ = tree.args.get("from_")
         if from_ is None:
-            raise self.error(0, "a SELECT needs FROM <table>")
+            raise self.not_native(0, "a SELECT needs FROM <table>")
         self.sources = [Source(*self._table(from_.this))]
         for join in tree.args.get("joins") or []:
             alias, relation = self._table(join.this)
             side, kind = (join.args.get("side") or "").upper(), (join.args.get("kind") or "").upper()
             if join.args.get("method") or kind not in ("", "INNER", "OUTER") or side not in ("", "LEFT"):
-                raise self.error(join.this, "only INNER JOIN and LEFT JOIN ... ON are supported")
+                raise self.not_native(join.this, "only INNER JOIN and LEFT JOIN ... ON are supported")
             if join.args.get("using") or join.args.get("on") is None:
-                raise self.error(join.this, "a JOIN needs an ON condition (USING is not supported)")
+                raise self.not_native(join.this, "a JOIN needs an ON condition (USING is not supported)")
             source = Source(alias, relation, "left" if side == "LEFT" else "inner")
             self.sources.append(source)
             source.on = self.rewrite(join.args["on"], "ON")
 
     def _table(self, node: exp.Expression) -> tuple[str, Relation]:
         if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
-            raise self.error(node, "FROM and JOIN take table names (subqueries and functions are not supported)")
+            raise self.not_native(node, "FROM and JOIN take table names (subqueries and functions are not supported)")
         alias_node = node.args.get("alias")
         if alias_node is not None and alias_node.args.get("columns"):
             raise self.error(alias_node, "column aliases on a table are not supported")

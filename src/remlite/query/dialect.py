@@ -60,13 +60,19 @@ def node_start(node: exp.Expression | None) -> int | None:
     return min(starts) if starts else None
 
 
-def error_at(text: str | None, node: exp.Expression | int | None, message: str) -> QueryError:
-    """A QueryError pointing at `node` (an expression or a character offset) in `text`."""
+class NotNative(QueryError):
+    """A statement the native planner does not run; `remlite.query.passthrough` runs it in DuckDB."""
+
+
+def error_at(
+    text: str | None, node: exp.Expression | int | None, message: str, kind: type[QueryError] = QueryError
+) -> QueryError:
+    """A QueryError (or `kind`) pointing at `node` (an expression or a character offset) in `text`."""
     offset = node if isinstance(node, int) else node_start(node)
     if text is None or offset is None:
-        return QueryError(message)
+        return kind(message)
     line, col = line_col(text, offset)
-    return QueryError(f"{message} (line {line}, column {col})", line=line, col=col)
+    return kind(f"{message} (line {line}, column {col})", line=line, col=col)
 
 
 def _parse_error(exc: Exception, text: str) -> QueryError:

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from remlite import ids as idmod
 from remlite.core import on_commit
 from remlite.errors import InvalidId, QueryError
+from remlite.query import passthrough
 from remlite.query.analyze import Analyzer
 from remlite.query.catalog import Catalog
 from remlite.query.columns import ColumnCache
+from remlite.query.dialect import NotNative
 from remlite.query.fieldnames import StoredFields
 from remlite.query.model import Query, bind_query
 from remlite.query.plan import Planner
@@ -87,7 +89,10 @@ class Engine:
         explain = explain or statement.explain
         if statement.extended is not None:
             return self._extended(statement.extended, params, explain)
-        query = bind_query(self._analyzed(statement), params)
+        try:
+            query = bind_query(self._analyzed(statement), params)
+        except NotNative as why:  # CASE, subqueries, WITH, UNION, windows, functions: DuckDB runs it
+            return passthrough.run(self, statement.text, statement.tree, params, include_deleted, explain, why)
         plan = Planner(self, query, include_deleted).plan()
         if explain:
             return Result(["plan"], [{"plan": line} for line in plan.lines], plan.lines)

@@ -1,0 +1,135 @@
+"""Complete SQL: what the native planner does not run goes to DuckDB over the column cache.
+
+The native planner runs the shapes it makes fast (index scans, index order, point gets, semantic
+predicates, the column cache with remlite's comparison rules). Everything else it refuses as
+`NotNative` — CASE, subqueries, WITH, UNION / INTERSECT / EXCEPT, window functions, RIGHT / FULL /
+CROSS joins, SELECT without FROM, and DuckDB's whole function library (`now()`, `date_trunc`,
+`substr`, `round`, `string_agg`, `||`, regular expressions, …) — and this module runs the statement
+in DuckDB itself, with DuckDB's semantics (the declared types of the columns decide, as the query
+issue asks: "DuckDB's wherever a column's type is declared").
+
+Each table the statement names becomes a subquery over its cached Arrow columns: every declared
+top-level field, typed as the column cache typed it (integers, doubles, strings, booleans,
+timestamps; objects, arrays and fields of mixed JSON types as DuckDB JSON), plus `id`, `created_at`,
+`modified_at`, `deleted_at`; soft-deleted rows are left out unless asked for. Parameters become
+literals in the tree (a value is always a value). Nothing else reaches DuckDB: the statement must be
+a query, every table must be one of the database's (or a CTE of the statement), table functions are
+refused (they could list other tenants' relations of the shared connection), and the connection has
+no access to files (`enable_external_access=false`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from sqlglot import exp
+
+from remlite.errors import QueryError, UnknownTable
+from remlite.query.catalog import Catalog, TableRelation
+from remlite.query.dialect import NotNative, error_at
+from remlite.query.duck import row_builder
+from remlite.query.predicate import bind
+from remlite.query.result import Result
+from remlite.query.translate import quote, timestamp_output
+
+if TYPE_CHECKING:
+    from remlite.query.engine import Engine
+
+_QUERIES = (exp.Select, exp.SetOperation)
+SEMANTIC = ("similar", "match", "cosine")
+
+
+def run(
+    engine: Engine, text: str, tree: exp.Expression, params: Any, include_deleted: bool, explain: bool, why: NotNative
+) -> Result:
+    """Run `tree` (the parsed statement `text`) in DuckDB over the cached columns of its tables."""
+    if not isinstance(tree, _QUERIES):
+        raise why
+    for node in tree.find_all(exp.Anonymous):
+        if node.name.lower() in SEMANTIC:
+            raise error_at(text, node, f"{node.name}() cannot be combined with this statement ({why.message})")
+    tree = tree.copy()
+    catalog = Catalog(engine.core.registry.names, engine.core.registry.get, engine.fields.of)
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    inputs = {}
+    lines = [f"SELECT run by DuckDB over the column cache (not native: {why.message.split(' (line')[0]})"]
+    for table in list(tree.find_all(exp.Table)):
+        if not isinstance(table.this, exp.Identifier):
+            raise error_at(text, table, f"table functions are not supported: {table.sql(dialect='postgres')}")
+        if table.args.get("db") is None and table.name in ctes:
+            continue
+        try:
+            relation = catalog.resolve(table)
+        except UnknownTable as exc:
+            located = error_at(text, table, exc.message)
+            raise UnknownTable(located.message, line=located.line, col=located.col) from None
+        if not isinstance(relation, TableRelation):
+            raise error_at(text, table, f"the {relation.name} view cannot be used here ({why.message})")
+        paths = [(name,) for name in relation.columns()]
+        data = engine.cache.get(relation, paths)
+        columns = []
+        for path in paths:
+            kind = data.columns[path].kind
+            name = quote(data.column_name(path, "j" if kind == "mixed" else "v"))
+            value = f"CAST({name} AS JSON)" if kind in ("mixed", "json") else name  # t.owner.team reads it
+            columns.append(f"{value} AS {quote(path[0])}")
+        live = "_present" if include_deleted else "_present AND _live"
+        sub = sqlglot.parse_one(
+            f"(SELECT {', '.join(columns)} FROM {quote(data.registered)} WHERE {live})", read="duckdb"
+        )
+        alias = table.alias_or_name
+        sub.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+        table.replace(sub)
+        inputs[data.registered] = data
+        lines.append(f"  access: column cache of {relation.name} ({len(data)} rows)")
+    tree = tree.transform(lambda node: _literal(bind(node, params)) if isinstance(node, exp.Placeholder) else node)
+    sql = tree.sql(dialect="duckdb")
+    if explain:
+        return Result(["plan"], [{"plan": line} for line in lines], lines)
+    try:
+        names, raw = engine.duck.query(sql, inputs)
+    except QueryError:
+        raise
+    except Exception as exc:  # DuckDB's own error: reported where the native planner stopped
+        said = str(exc).splitlines()[0]
+        raise QueryError(f"{why.message}; in DuckDB: {said}", line=why.line, col=why.col) from None
+    names = _unique(names)
+    build = row_builder(tuple(names))
+    rows = [build(tuple(_value(v) for v in row)) for row in raw]
+    return Result(names, rows, lines)
+
+
+def _literal(value: Any) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, (datetime, date)):
+        return exp.Literal.string(value.isoformat())
+    raise QueryError(f"a parameter must be a string, number, boolean, None or datetime, got {type(value).__name__}")
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return timestamp_output(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        count = seen[name] = seen.get(name, 0) + 1
+        out.append(name if count == 1 else f"{name}_{count}")
+    return out
