@@ -477,7 +477,8 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
         (["schema", "show", "nope"], errors.UnknownTable),
         (["get", "00000000-0000-4000-8000-000000000000"], errors.NotFound),
         (["delete", "00000000-0000-4000-8000-000000000000"], errors.NotFound),
-        (["get", "not-an-id"], errors.InvalidId),
+        (["get", "not-an-id"], errors.NotFound),  # read as a natural key or name: none has it
+        (["delete", "not-an-id"], errors.InvalidId),
         (["insert", "notes", "{bad json"], errors.InvalidInput),
         (["update", "00000000-0000-4000-8000-000000000000", "[1,"], errors.InvalidInput),
         (["insert", "notes", '{"stars": 2}'], errors.ValidationError),

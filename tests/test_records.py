@@ -215,10 +215,20 @@ def test_user_supplied_ids(tasks_db: remlite.Database) -> None:
         tasks_db.insert("tasks", {"id": mine, "name": "a", "priority": 1})
 
 
-@pytest.mark.parametrize("bad", ["nope", 42, None, "1234"])
+@pytest.mark.parametrize("bad", [42, None, 1.5])
 def test_malformed_ids(tasks_db: remlite.Database, bad: object) -> None:
     with pytest.raises(InvalidId):
         tasks_db.get(bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidId):
+        tasks_db.delete(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["nope", "1234"])
+def test_a_string_that_is_no_id_is_read_as_a_natural_key(tasks_db: remlite.Database, text: str) -> None:
+    with pytest.raises(NotFound, match="no record has the id, natural key or name"):
+        tasks_db.get(text)
+    with pytest.raises(InvalidId):
+        tasks_db.delete(text)
 
 
 def test_non_json_values_are_normalised(tasks_db: remlite.Database) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from remlite import ids as idmod
-from remlite.errors import InvalidInput, shown
+from remlite.errors import InvalidId, InvalidInput, NotFound, shown
 from remlite.records import MISSING, TableLayout
 from remlite.storage import codec
 from remlite.storage.keyspace import table_prefix
@@ -35,9 +35,42 @@ class Reader:
         self.core = core
         self._get_raw = core.get_raw
 
-    def get(self, record_id: str, *, include_deleted: bool = False) -> dict[str, Any]:
-        """The record with this id; raises NotFound (also for soft-deleted records by default)."""
-        return self._get_raw(idmod.to_bytes(record_id), include_deleted)[1]
+    def get(self, record_id: str, key: Any = None, *, include_deleted: bool = False) -> dict[str, Any]:
+        """The record with this id; raises NotFound (also for soft-deleted records by default).
+
+        `get(table, key)` reads a record of `table` by its natural key (a value, or a list of values
+        for a composite key); `get("TAP-1234")`, a string that is not an id, reads the one live
+        record whose natural key or name it is, across tables (InvalidInput when several are)."""
+        if key is None:
+            try:
+                rid = idmod.to_bytes(record_id)
+            except InvalidId:
+                return self._by_key_anywhere(record_id)
+            return self._get_raw(rid, include_deleted)[1]
+        layout = self.core.layout(record_id)
+        if not layout.key_parts:
+            raise InvalidInput(f"{record_id} has no natural key (key_field): get a record by its id")
+        values = list(key) if isinstance(key, (list, tuple)) else [key]
+        if len(values) != len(layout.key_parts):
+            raise InvalidInput(f"{record_id}'s natural key has {len(layout.key_parts)} fields, got {shown(key)}")
+        rid = idmod.key_id_bytes(self.core.tenant, record_id, idmod.key_text(values))
+        table, record = self._get_raw(rid, include_deleted)
+        if table != record_id:
+            raise NotFound(f"no record of {record_id} has the key {shown(key)}")
+        return record
+
+    def _by_key_anywhere(self, key: Any) -> dict[str, Any]:
+        if not isinstance(key, str):
+            raise InvalidId(f"not a record id (ids are UUIDs): {shown(key)}")
+        found = self.lookup(key)
+        if not found:
+            raise NotFound(f"no record has the id, natural key or name {key!r}")
+        if len(found) > 1:
+            tables = ", ".join(sorted({r["_table"] for r in found}))
+            raise InvalidInput(f"{len(found)} records have the key or name {key!r} (in {tables}): use get(table, key)")
+        record = found[0]
+        del record["_table"]
+        return record
 
     def table_of(self, record_id: str) -> str:
         return self._get_raw(idmod.to_bytes(record_id), include_deleted=True)[0]
