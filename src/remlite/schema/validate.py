@@ -212,6 +212,74 @@ def _list_of(schema: dict[str, Any]) -> dict[str, Any]:
     return {**root, "type": "array", "items": items}
 
 
+# Defaults inside nested objects (a Pydantic sub-model's fields, `$defs`): per object, its own
+# fields' defaults, the plans of its object fields, and the plan of its array items.
+_Plan = tuple[dict[str, Any], dict[str, Any], Any]
+
+
+def _resolve(node: Any, root: dict[str, Any], seen: frozenset[str]) -> tuple[Any, frozenset[str]]:
+    """A subschema with a local `$ref` (and Pydantic's `allOf: [{$ref}]` / `anyOf: [{$ref}, null]`)
+    followed; a reference already on the path is not followed again (recursive models)."""
+    for _ in range(8):
+        if not isinstance(node, dict):
+            return node, seen
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/") and ref not in seen:
+            target: Any = root
+            for part in ref[2:].split("/"):
+                target = target.get(part) if isinstance(target, dict) else None
+            node, seen = target, seen | {ref}
+            continue
+        for key in ("allOf", "anyOf", "oneOf"):
+            options = [o for o in node.get(key) or [] if not (isinstance(o, dict) and o.get("type") == "null")]
+            if len(options) == 1 and "properties" not in node:
+                node = options[0]
+                break
+        else:
+            return node, seen
+    return node, seen
+
+
+def _defaults_plan(node: Any, root: dict[str, Any], seen: frozenset[str]) -> _Plan | None:
+    """How to fill the defaults of one object value (None when nothing inside it has one)."""
+    node, seen = _resolve(node, root, seen)
+    if not isinstance(node, dict):
+        return None
+    items = _defaults_plan(node.get("items"), root, seen) if isinstance(node.get("items"), dict) else None
+    own, children = {}, {}
+    for name, prop in (node.get("properties") or {}).items():
+        resolved, _ = _resolve(prop, root, seen)
+        if isinstance(resolved, dict) and "default" in resolved:
+            own[name] = resolved["default"]
+        elif isinstance(prop, dict) and "default" in prop:
+            own[name] = prop["default"]
+        child = _defaults_plan(prop, root, seen)
+        if child is not None:
+            children[name] = child
+    return (own, children, items) if own or children or items else None
+
+
+def _fill(plan: _Plan, value: Any) -> Any:
+    """`value` with the plan's defaults filled in where it lacks them (a copy when it changes)."""
+    own, children, items = plan
+    if isinstance(value, list):
+        return [_fill(items, v) for v in value] if items is not None else value
+    if not isinstance(value, dict):
+        return value
+    out = value
+    missing = [k for k in own if k not in value]
+    if missing:
+        out = {**{k: copy.deepcopy(own[k]) for k in missing}, **value}
+    for name, child in children.items():
+        inner = out.get(name)
+        if isinstance(inner, (dict, list)):
+            filled = _fill(child, inner)
+            if filled is not inner:
+                out = dict(out) if out is value else out
+                out[name] = filled
+    return out
+
+
 class RecordValidator:
     def __init__(self, table: TableSchema) -> None:
         self.table = table.name
@@ -229,6 +297,11 @@ class RecordValidator:
             if isinstance(prop, dict) and "default" in prop
         }
         self._mutable_defaults = any(isinstance(v, (dict, list)) for v in self._defaults.values())
+        self._nested = {
+            name: plan
+            for name, prop in (schema.get("properties") or {}).items()
+            if (plan := _defaults_plan(prop, schema, frozenset())) is not None
+        }
 
     def validate(self, record: Any) -> dict[str, Any]:
         """Return the record with defaults applied, or raise ValidationError.
@@ -290,6 +363,10 @@ class RecordValidator:
             missing = {k: v for k, v in self._defaults.items() if k not in body}
             if missing:
                 body = {**(copy.deepcopy(missing) if self._mutable_defaults else missing), **body}
+        for name, plan in self._nested.items():
+            value = body.get(name)
+            if isinstance(value, (dict, list)):
+                body[name] = _fill(plan, value)
         return body, created_at, record_id
 
     def _raise_first_error(self, body: dict[str, Any]) -> None:
