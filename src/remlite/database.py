@@ -119,9 +119,10 @@ class Database:
             self._edges = Edges(core)
             self._traversal = Traversal(core)
             self._moments = Moments(core, spans)
-            self._search = Search(core)
+            self._sql = sql = SQL(core, self._reader, self._traversal)
+            self._search = Search(core, sql.allowed_ids)
+            sql.search = self._search  # SEARCH and semantic predicates; the filter of search() is SQL's
             self._index_admin = IndexAdmin(core, self._reader)
-            self._sql = SQL(core, self._reader, self._search, self._traversal)
             self._ingest = Ingest(core, self)
             self._changelog = ChangeLog(core, self._writer, self._edges, self._schemas, self._index_admin)
             core.hook_factories += [

@@ -13,6 +13,8 @@ import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from remlite import ids as idmod
 from remlite.core import on_commit
 from remlite.errors import InvalidId, QueryError
@@ -20,7 +22,7 @@ from remlite.query import passthrough
 from remlite.query.analyze import Analyzer
 from remlite.query.catalog import Catalog
 from remlite.query.columns import ColumnCache
-from remlite.query.dialect import NotNative
+from remlite.query.dialect import NotNative, RemDialect
 from remlite.query.fieldnames import StoredFields
 from remlite.query.model import Query, bind_query
 from remlite.query.plan import Planner
@@ -97,6 +99,13 @@ class Engine:
         if explain:
             return Result(["plan"], [{"plan": line} for line in plan.lines], plan.lines)
         return plan.execute()
+
+    def run_tree(self, tree: exp.Select, include_deleted: bool = False) -> Result:
+        """Run a statement built as a tree (parameters already bound): `search(where=...)`."""
+        text = tree.sql(dialect=RemDialect)
+        registry = self.core.registry
+        query = Analyzer(Catalog(registry.names, registry.get, self.fields.of), text).analyze(tree)
+        return Planner(self, query, include_deleted).plan().execute()
 
     def _analyzed(self, statement: Statement) -> Query:
         """The statement analysed against the current schemas (kept until a schema changes)."""

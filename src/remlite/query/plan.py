@@ -218,8 +218,11 @@ class Planner(DuckPlanning):
             return None
         if query.limit == 0 or not query.conjuncts or self.include_deleted or not self.engine.use_indexes:
             return None
-        if not isinstance(relation, TableRelation) or self.counted_by_cache or self._warm(source, for_values=True):
-            return None  # a warm column cache counts faster than index keys are read
+        if not isinstance(relation, TableRelation) or self.counted_by_cache:
+            return None
+        if self._warm(source, for_values=True):
+            self.counted_by_cache = True  # a warm column cache counts faster than index keys are read
+            return None
         layout = self.core.layout(relation.name)
         planner = CandidatePlanner(layout, self._finder(layout), aliases=(source.alias,), tenant=self.core.tenant)
         access = planner.plan(conjoin(query.conjuncts))  # type: ignore[arg-type]

@@ -17,16 +17,17 @@ if TYPE_CHECKING:
     from remlite.query.engine import Engine
     from remlite.query.result import Result
     from remlite.reads import Reader
+    from remlite.records import TableLayout
     from remlite.semantic.search import Search
 
 
 class SQL:
     """sql and explain of `remlite.Database`."""
 
-    def __init__(self, core: TenantCore, reader: Reader, search: Search, traversal: Traversal) -> None:
+    def __init__(self, core: TenantCore, reader: Reader, traversal: Traversal) -> None:
         self.core = core
         self.reader = reader
-        self.search = search
+        self.search: Search | None = None  # set once the search component exists (it uses our filter)
         self.traversal = traversal
         self._engine: Engine | None = None
         self._lock = threading.Lock()
@@ -43,6 +44,7 @@ class SQL:
             with self._lock:
                 engine = self._engine
                 if engine is None:
+                    assert self.search is not None
                     engine = self._engine = Engine(self.core, self.reader, self.search, self.traversal)
         return engine
 
@@ -51,6 +53,14 @@ class SQL:
         engine, self._engine = self._engine, None
         if engine is not None:
             engine.close()
+
+    def allowed_ids(
+        self, layout: TableLayout, where: str, params: Any, labels: dict[bytes, int]
+    ) -> tuple[set[bytes], list[str]]:
+        """The ids of live rows of a table matching a WHERE expression (`search(where=...)`)."""
+        from remlite.query.filters import allowed_ids
+
+        return allowed_ids(self.engine(), layout, where, params, labels)
 
     def sql(self, text: str, params: Any = None, *, include_deleted: bool = False) -> Result:
         """Run one SQL statement (or LOOKUP / SEARCH / TRAVERSE / EXPLAIN) and return its rows.

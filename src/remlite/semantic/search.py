@@ -9,6 +9,7 @@ score(d) = sum over rankings r of weight_r / (rrf_k + rank_r(d)).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from remlite import ids as idmod
@@ -16,16 +17,18 @@ from remlite.errors import InvalidInput, shown
 
 if TYPE_CHECKING:
     from remlite.core import TenantCore
-    from remlite.records import TableLayout
 
 MODES = ("vector", "text", "hybrid")
+# (layout, where, params, labels to fill) -> (ids of the live rows matching, plan steps)
+Prefilter = Callable[[Any, str, Any, dict[bytes, int]], tuple[set[bytes], list[str]]]
 
 
 class Search:
     """`Database.search`: vector, text and hybrid search with pre-filtering."""
 
-    def __init__(self, core: TenantCore) -> None:
+    def __init__(self, core: TenantCore, prefilter: Prefilter) -> None:
         self.core = core
+        self.prefilter = prefilter  # the SQL layer's WHERE -> ids (`SQL.allowed_ids`)
 
     def search(
         self,
@@ -57,7 +60,7 @@ class Search:
         allowed: set[bytes] | None = None
         labels: dict[bytes, int] = {}  # rid -> HNSW label, read off the filter's index scans
         if where is not None:
-            allowed, _steps = self._filter(layout, where, params, labels)
+            allowed, _steps = self.prefilter(layout, where, params, labels)
             if not allowed:
                 return []
         rows: dict[str, dict[str, Any]] = {}  # live rows by id, fetched while vector hits are checked
@@ -88,22 +91,6 @@ class Search:
                 row["_vector_score"], row["_text_score"] = parts
             out.append(row)
         return out
-
-    def _filter(
-        self, layout: TableLayout, where: str, params: Any, labels: dict[bytes, int] | None = None
-    ) -> tuple[set[bytes], list[str]]:
-        from remlite.semantic.filters import allowed_ids
-
-        return allowed_ids(
-            layout,
-            where,
-            params,
-            find=lambda name, bounds: self.core.find_raw(
-                layout, name, bounds, labels=labels if labels is not None else {}
-            ),
-            fetch=lambda rids: self.core.fetch(layout, rids),
-            scan=lambda: self.core.store.iter_prefix("rows", layout.tid),
-        )
 
     def _vector_hits(
         self,
