@@ -29,10 +29,12 @@ from sqlglot import exp
 
 from remlite.errors import QueryError, UnknownTable
 from remlite.query.catalog import Catalog, TableRelation
+from remlite.query.columns import RelationData, rows_relation
 from remlite.query.dialect import NotNative, error_at
 from remlite.query.duck import row_builder
 from remlite.query.predicate import bind
 from remlite.query.result import Result
+from remlite.query.stages import StageRows, run_stage, stage_of
 from remlite.query.translate import quote, timestamp_output
 
 if TYPE_CHECKING:
@@ -56,7 +58,22 @@ def run(
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     inputs = {}
     lines = [f"SELECT run by DuckDB over the column cache (not native: {why.message.split(' (line')[0]})"]
-    for table in list(tree.find_all(exp.Table)):
+    # stages first, outermost only: a stage's own arguments (a subquery of ids) are run by the stage.
+    # Both lists are taken before any replacement (the replacements read tables of their own).
+    found = [t for t in tree.find_all(exp.Table) if not _inside_stage(t)]
+    for table in [t for t in found if stage_of(t.this)]:
+        if explain:  # EXPLAIN reads nothing: a stage is described, not run
+            lines.append(f"  stage: {stage_of(table.this)}() run by the library, its rows a relation")
+            continue
+        rows = run_stage(engine, table.this, text, params, include_deleted)
+        stage = StageRows(stage_of(table.this) or "stage")
+        paths = sorted({(key,) for row in rows for key in row})
+        data = rows_relation(stage, rows, paths)
+        name = engine.duck.next_name()
+        table.replace(_subquery(data, name, paths, "_present", table.alias or stage.name))
+        inputs[name] = data
+        lines.append(f"  stage: {stage.name}() -> {len(rows)} rows")
+    for table in [t for t in found if not stage_of(t.this)]:
         if not isinstance(table.this, exp.Identifier):
             raise error_at(text, table, f"table functions are not supported: {table.sql(dialect='postgres')}")
         if table.args.get("db") is None and table.name in ctes:
@@ -68,21 +85,13 @@ def run(
             raise UnknownTable(located.message, line=located.line, col=located.col) from None
         if not isinstance(relation, TableRelation):
             raise error_at(text, table, f"the {relation.name} view cannot be used here ({why.message})")
+        if explain:
+            lines.append(f"  access: column cache of {relation.name} (typed columns of every declared field)")
+            continue
         paths = [(name,) for name in relation.columns()]
         data = engine.cache.get(relation, paths)
-        columns = []
-        for path in paths:
-            kind = data.columns[path].kind
-            name = quote(data.column_name(path, "j" if kind == "mixed" else "v"))
-            value = f"CAST({name} AS JSON)" if kind in ("mixed", "json") else name  # t.owner.team reads it
-            columns.append(f"{value} AS {quote(path[0])}")
         live = "_present" if include_deleted else "_present AND _live"
-        sub = sqlglot.parse_one(
-            f"(SELECT {', '.join(columns)} FROM {quote(data.registered)} WHERE {live})", read="duckdb"
-        )
-        alias = table.alias_or_name
-        sub.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
-        table.replace(sub)
+        table.replace(_subquery(data, data.registered, paths, live, table.alias_or_name))
         inputs[data.registered] = data
         lines.append(f"  access: column cache of {relation.name} ({len(data)} rows)")
     tree = tree.transform(lambda node: _literal(bind(node, params)) if isinstance(node, exp.Placeholder) else node)
@@ -100,6 +109,31 @@ def run(
     build = row_builder(tuple(names))
     rows = [build(tuple(_value(v) for v in row)) for row in raw]
     return Result(names, rows, lines)
+
+
+def _subquery(
+    data: RelationData, registered: str, paths: list[tuple[str, ...]], live: str, alias: str
+) -> exp.Expression:
+    """`(SELECT <typed columns> FROM registered WHERE live) AS alias` over one relation's columns."""
+    columns = []
+    for path in paths:
+        kind = data.columns[path].kind
+        name = quote(data.column_name(path, "j" if kind == "mixed" else "v"))
+        value = f"CAST({name} AS JSON)" if kind in ("mixed", "json") else name  # t.owner.team reads it
+        columns.append(f"{value} AS {quote(path[0])}")
+    select = f"(SELECT {', '.join(columns) or 'NULL AS _none'} FROM {quote(registered)} WHERE {live})"
+    sub = sqlglot.parse_one(select, read="duckdb")
+    sub.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+    return sub
+
+
+def _inside_stage(node: exp.Expression) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if stage_of(parent) is not None:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _literal(value: Any) -> exp.Expression:
