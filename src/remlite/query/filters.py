@@ -21,6 +21,7 @@ from remlite.query.predicate import Compiler, bind_params
 from remlite.records import TableLayout
 
 if TYPE_CHECKING:
+    from remlite.core import TenantCore
     from remlite.query.engine import Engine
 
 
@@ -32,7 +33,8 @@ def compile_where(layout: TableLayout, where: str, params: Any = None) -> tuple[
 
 
 def allowed_ids(
-    engine: Engine,
+    core: TenantCore,
+    engine: Callable[[], Engine],
     layout: TableLayout,
     where: str,
     params: Any,
@@ -41,14 +43,13 @@ def allowed_ids(
     """(ids of live rows matching `where`, the plan steps taken). `labels` collects each row's
     HNSW label where an index scan reads it (tables with vectors store it as the entry's value)."""
     tree, predicate = compile_where(layout, where, params)
-    core = engine.core
     planner = CandidatePlanner(layout, lambda name, bounds: set(core.find_raw(layout, name, bounds, labels=labels)))
     count = core.counts.get(layout.table.table_id, 0)
     candidates = planner.ids(tree)
     if candidates is not None and planner.exact:
         planner.steps.append(f"the indexes answer the whole filter -> {len(candidates)}")
         return candidates, planner.steps
-    if candidates is not None and (len(candidates) * 10 <= count or not engine.use_cache):
+    if candidates is not None and len(candidates) * 10 <= count:
         ordered = sorted(candidates)
         rows = core.fetch(layout, ordered)
         matched = {bytes.fromhex(r["id"].replace("-", "")) for r in rows if predicate(r)}
@@ -56,6 +57,6 @@ def allowed_ids(
         return matched, planner.steps
     # The SQL engine: the column cache (which follows commits) filtered by DuckDB, ids as values
     select = exp.select("id").from_(exp.Table(this=exp.to_identifier(layout.table.name, quoted=True))).where(tree)
-    result = engine.run_tree(select)
+    result = engine().run_tree(select)  # the engine (DuckDB, pyarrow) is made only when needed
     matched = {bytes.fromhex(row["id"].replace("-", "")) for row in result.rows}
     return matched, [*result.plan, f"-> {len(matched)}"]

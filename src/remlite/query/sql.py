@@ -60,7 +60,7 @@ class SQL:
         """The ids of live rows of a table matching a WHERE expression (`search(where=...)`)."""
         from remlite.query.filters import allowed_ids
 
-        return allowed_ids(self.engine(), layout, where, params, labels)
+        return allowed_ids(self.core, self.engine, layout, where, params, labels)
 
     def sql(self, text: str, params: Any = None, *, include_deleted: bool = False) -> Result:
         """Run one SQL statement (or LOOKUP / SEARCH / TRAVERSE / EXPLAIN) and return its rows.
