@@ -34,6 +34,7 @@ from remlite.query.dialect import NotNative, error_at
 from remlite.query.duck import row_builder
 from remlite.query.predicate import bind
 from remlite.query.result import Result
+from remlite.query.rows import unique_names
 from remlite.query.stages import StageRows, run_stage, stage_of
 from remlite.query.translate import quote, timestamp_output
 
@@ -105,7 +106,7 @@ def run(
     except Exception as exc:  # DuckDB's own error: reported where the native planner stopped
         said = str(exc).splitlines()[0]
         raise QueryError(f"{why.message}; in DuckDB: {said}", line=why.line, col=why.col) from None
-    names = _unique(names)
+    names = unique_names(names)
     build = row_builder(tuple(names))
     rows = [build(tuple(_value(v) for v in row)) for row in raw]
     return Result(names, rows, lines)
@@ -158,12 +159,3 @@ def _value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        count = seen[name] = seen.get(name, 0) + 1
-        out.append(name if count == 1 else f"{name}_{count}")
-    return out

@@ -123,7 +123,7 @@ class RowProgram:
             for name, getter in self._star(item.star, rows):
                 columns.append(name)
                 getters.append(getter)
-        columns = _unique(columns)
+        columns = unique_names(columns)
         if self._plain_star(columns):
             # SELECT * of one table: a record with exactly these keys is already the output row
             keys = set(columns)
@@ -200,7 +200,8 @@ class RowProgram:
         return out
 
 
-def _unique(names: list[str]) -> list[str]:
+def unique_names(names: list[str]) -> list[str]:
+    """Output column names made unique (`id`, `id_2`, ...), as DuckDB would not do for a dict."""
     seen: dict[str, int] = {}
     out = []
     for name in names:
