@@ -155,3 +155,17 @@ def test_a_semantic_predicate_in_a_passthrough_statement_is_a_clear_error(both: 
     db, _ = both
     with pytest.raises(QueryError, match="similar"):
         db.sql("SELECT name FROM items WHERE similar(name, 'x') UNION SELECT 'y'")
+
+
+def test_the_views_and_json_values_in_duckdb_statements(tmp_path: Any) -> None:
+    with remlite.connect(tmp_path) as db:
+        db.register_schema(ITEMS)
+        ids = db.insert_batch("items", rows(3))
+        db.add_edge(ids[0], ids[1], "links", {"w": 1, "tags": ["a"]})
+        got = db.sql("SELECT e.type, e.properties FROM edges e WHERE e.src IN (SELECT id FROM items) ORDER BY 1").rows
+        assert got == [{"type": "links", "properties": {"w": 1, "tags": ["a"]}}]  # JSON read back as values
+        got = db.sql(
+            "SELECT type, CASE WHEN count(*) > 2 THEN 'many' ELSE 'few' END AS c FROM entities "
+            "WHERE type = 'items' GROUP BY type"
+        ).rows
+        assert got == [{"type": "items", "c": "many"}]

@@ -57,8 +57,8 @@ class Duck:
         """`inputs`: table name in `sql` -> the relation data it reads."""
         return self.query(sql, inputs)[1]
 
-    def query(self, sql: str, inputs: dict[str, RelationData]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """The result's column names and rows (see `run`)."""
+    def query(self, sql: str, inputs: dict[str, RelationData]) -> tuple[list[str], list[tuple[Any, ...]], list[str]]:
+        """The result's column names, rows and DuckDB types (see `run`)."""
         with self._lock:
             con = self._connection()
             self._bury()
@@ -76,7 +76,8 @@ class Duck:
                         con.register(name, data.table())
                         temporary.append(name)
                 cursor = con.execute(sql)
-                return [d[0] for d in cursor.description or ()], cursor.fetchall()
+                described = cursor.description or ()
+                return [d[0] for d in described], cursor.fetchall(), [str(d[1]) for d in described]
             finally:
                 for name in temporary:
                     con.unregister(name)

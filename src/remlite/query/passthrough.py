@@ -24,11 +24,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import sqlglot
 from sqlglot import exp
 
 from remlite.errors import QueryError, UnknownTable
-from remlite.query.catalog import Catalog, TableRelation
+from remlite.query.catalog import Catalog
 from remlite.query.columns import RelationData, rows_relation
 from remlite.query.dialect import NotNative, error_at
 from remlite.query.duck import row_builder
@@ -84,8 +85,6 @@ def run(
         except UnknownTable as exc:
             located = error_at(text, table, exc.message)
             raise UnknownTable(located.message, line=located.line, col=located.col) from None
-        if not isinstance(relation, TableRelation):
-            raise error_at(text, table, f"the {relation.name} view cannot be used here ({why.message})")
         if explain:
             lines.append(f"  access: column cache of {relation.name} (typed columns of every declared field)")
             continue
@@ -100,7 +99,7 @@ def run(
     if explain:
         return Result(["plan"], [{"plan": line} for line in lines], lines)
     try:
-        names, raw = engine.duck.query(sql, inputs)
+        names, raw, types = engine.duck.query(sql, inputs)
     except QueryError:
         raise
     except Exception as exc:  # DuckDB's own error: reported where the native planner stopped
@@ -108,7 +107,14 @@ def run(
         raise QueryError(f"{why.message}; in DuckDB: {said}", line=why.line, col=why.col) from None
     names = unique_names(names)
     build = row_builder(tuple(names))
-    rows = [build(tuple(_value(v) for v in row)) for row in raw]
+    json_at = [i for i, kind in enumerate(types) if kind == "JSON"]  # objects and mixed fields: values again
+    rows = []
+    for row in raw:
+        values = [_value(v) for v in row]
+        for i in json_at:
+            if isinstance(values[i], str):
+                values[i] = orjson.loads(values[i])
+        rows.append(build(tuple(values)))
     return Result(names, rows, lines)
 
 
