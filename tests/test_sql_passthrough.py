@@ -3,6 +3,7 @@ answer as DuckDB does on the same typed rows; nothing else of the shared connect
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Iterator
 from datetime import datetime
@@ -62,10 +63,11 @@ def rows(n: int) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+@contextlib.contextmanager
+def open_both(path: Any) -> Iterator[tuple[Any, Any]]:
+    """remlite with 40 items, and DuckDB in memory with the same rows as a typed table."""
     data = rows(40)
-    with remlite.connect(tmp_path_factory.mktemp("passthrough")) as db:
+    with remlite.connect(path) as db:
         db.register_schema(ITEMS)
         db.insert_batch("items", data)
         reference = duckdb.connect()
@@ -74,6 +76,12 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
         reference.register("source", pa.table(columns))
         reference.execute("CREATE TABLE items AS SELECT * FROM source")
         yield db, reference
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    with open_both(tmp_path_factory.mktemp("passthrough")) as pair:
+        yield pair
 
 
 def normal(value: Any) -> Any:
