@@ -88,3 +88,14 @@ def test_stage_arguments_are_checked(db: Any) -> None:
         db.sql("SELECT * FROM traverse('x', depthh => 2) t LIMIT 1 OFFSET 0 UNION ALL SELECT * FROM lookup('p1')")
     with pytest.raises(QueryError, match=r"lookup\(key\)"):
         db.sql("SELECT * FROM lookup('p1', 'p2') s")
+
+
+def test_moments_is_a_stage_too(db: Any) -> None:
+    for day in (3, 9, 20):
+        db.insert("moments", {"name": f"standup {day}", "start_time": f"2026-01-{day:02d}T09:00:00Z", "tags": ["team"]})
+    sql = (
+        "SELECT m.name FROM moments(since => '2026-01-05', until => '2026-01-31', tags => 'team') m"
+        " UNION ALL SELECT 'total' ORDER BY 1"
+    )
+    by_hand = sorted([m["name"] for m in db.moments("2026-01-05", "2026-01-31", tags="team")] + ["total"])
+    assert [r["name"] for r in db.sql(sql).rows] == by_hand == ["standup 20", "standup 9", "total"]

@@ -119,7 +119,7 @@ class Database:
             self._edges = Edges(core)
             self._traversal = Traversal(core)
             self._moments = Moments(core, spans)
-            self._sql = sql = SQL(core, self._reader, self._traversal)
+            self._sql = sql = SQL(core, self._reader, self._traversal, self._moments)
             self._search = Search(core, sql.allowed_ids)
             sql.search = self._search  # SEARCH and semantic predicates; the filter of search() is SQL's
             self._index_admin = IndexAdmin(core, self._reader)

@@ -33,6 +33,7 @@ from remlite.schema.model import SYSTEM_FIELDS
 if TYPE_CHECKING:
     from remlite.core import TenantCore
     from remlite.graph.traverse import Traversal
+    from remlite.moments import Moments
     from remlite.reads import Reader
     from remlite.semantic.search import Search
 
@@ -43,11 +44,14 @@ class Engine:
     """Per-database query state: parsed statements and the column cache, on the DuckDB
     connection and column budget of the database's runtime."""
 
-    def __init__(self, core: TenantCore, reader: Reader, search: Search, traversal: Traversal) -> None:
+    def __init__(
+        self, core: TenantCore, reader: Reader, search: Search, traversal: Traversal, moments: Moments
+    ) -> None:
         self.core = core
         self.reader = reader  # LOOKUP
         self.search = search  # SEARCH and semantic predicates
         self.traversal = traversal  # TRAVERSE
+        self.moments = moments  # the moments(...) stage
         self.duck, budget, prefix = core.runtime.sql_state()
         self.cache = ColumnCache(core, budget, on_drop=self.duck.forget, prefix=prefix)
         on_commit(core, self.cache.on_commit)  # the cache follows commits instead of rescanning

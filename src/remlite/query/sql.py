@@ -14,6 +14,7 @@ from remlite.errors import DatabaseClosed
 if TYPE_CHECKING:
     from remlite.core import TenantCore
     from remlite.graph.traverse import Traversal
+    from remlite.moments import Moments
     from remlite.query.engine import Engine
     from remlite.query.result import Result
     from remlite.reads import Reader
@@ -24,9 +25,10 @@ if TYPE_CHECKING:
 class SQL:
     """sql and explain of `remlite.Database`."""
 
-    def __init__(self, core: TenantCore, reader: Reader, traversal: Traversal) -> None:
+    def __init__(self, core: TenantCore, reader: Reader, traversal: Traversal, moments: Moments) -> None:
         self.core = core
         self.reader = reader
+        self.moments = moments
         self.search: Search | None = None  # set once the search component exists (it uses our filter)
         self.traversal = traversal
         self._engine: Engine | None = None
@@ -45,7 +47,7 @@ class SQL:
                 engine = self._engine
                 if engine is None:
                     assert self.search is not None
-                    engine = self._engine = Engine(self.core, self.reader, self.search, self.traversal)
+                    engine = self._engine = Engine(self.core, self.reader, self.search, self.traversal, self.moments)
         return engine
 
     def close(self) -> None:

@@ -1,10 +1,11 @@
-"""Staged retrieval in SQL: `search(...)`, `traverse(...)` and `lookup(...)` as table functions.
+"""Staged retrieval in SQL: `search(...)`, `traverse(...)`, `lookup(...)` and `moments(...)` as table
+functions.
 
     SELECT p.name FROM traverse((SELECT id FROM search('files', 'authentication', k => 20)),
                                 depth => 1, direction => 'in', type => 'authored') p
     WHERE p._table = 'people'
 
-Each call is a retrieval stage run by the library (`Database.search`, `traverse`, `lookup`) before the
+Each call is a retrieval stage run by the library (`Database.search`, `traverse`, `lookup`, `moments`) before the
 statement, its rows (with `_score`, or `_table` / `_depth` / `_path` / `_edges` / `_edge`, as the
 library returns them) handed to DuckDB as a relation; the rest of the statement (joins, filters,
 aggregates) runs there (`remlite.query.passthrough`). A stage takes the previous stage's ids as a
@@ -28,7 +29,8 @@ from remlite.query.values import _MISSING
 if TYPE_CHECKING:
     from remlite.query.engine import Engine
 
-STAGES = ("search", "traverse", "lookup")
+STAGES = ("search", "traverse", "lookup", "moments")
+_MOMENT_OPTIONS = {"since", "until", "tags", "people", "moment_type", "limit", "table"}
 _TIMES = ("created_at", "modified_at", "deleted_at")
 
 
@@ -75,10 +77,13 @@ def run_stage(
     def option(key: str, default: Any = None) -> Any:
         return value(named[key], key) if key in named else default
 
-    unknown = (
-        set(named)
-        - {"search": {"k", "where", "mode", "field"}, "traverse": {"depth", "direction", "type"}, "lookup": set()}[name]
-    )
+    options = {
+        "search": {"k", "where", "mode", "field"},
+        "traverse": {"depth", "direction", "type"},
+        "lookup": set(),
+        "moments": _MOMENT_OPTIONS,
+    }
+    unknown = set(named) - options[name]
     if unknown:
         raise error_at(text, node, f"{name}() has no option {', '.join(sorted(unknown))}")
     if name == "search":
@@ -89,6 +94,20 @@ def run_stage(
         table, query = value(positional[0], "the table"), value(positional[1], "the query")
         return engine.search.search(
             table, query, option("k", 10), where=option("where"), mode=option("mode", "vector"), field=option("field")
+        )
+    if name == "moments":
+        if positional:
+            raise error_at(
+                text, node, "moments(since => ..., until => ..., tags => ..., moment_type => ..., table => ...)"
+            )
+        return engine.moments.moments(
+            option("since"),
+            option("until"),
+            option("tags"),
+            option("people"),
+            option("moment_type"),
+            option("limit"),
+            table=option("table", "moments"),
         )
     if name == "lookup":
         if len(positional) != 1:
