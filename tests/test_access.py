@@ -160,3 +160,25 @@ def test_an_offset_over_exact_index_predicates_reads_no_skipped_row(db: Any, mon
     monkeypatch.setattr(db._core, "fetch", lambda layout, rids: fetched.append(len(rids)) or original(layout, rids))
     assert db.sql(sql).rows == want and len(want) == 4
     assert sum(fetched) <= 16  # one chunk of at least 16 ids, none of the 300 skipped
+
+
+def test_plans_are_data(db: Any) -> None:
+    """Planner decisions read off `explain(format="json")`, not EXPLAIN's wording."""
+
+    def steps(sql: str) -> list[dict[str, Any]]:
+        return db.explain(sql, format="json")["steps"]
+
+    (first,) = steps("SELECT name FROM items WHERE status = 'open' AND priority = 2 LIMIT 5")
+    assert first["step"] == "stream_ids" and first["exact"] and first["stop_after"] == 5
+    assert first["access"] == {
+        "all_of": [{"index": "status", "bounds": {"eq": "open"}}, {"index": "priority", "bounds": {"eq": 2}}]
+    }
+    assert steps("SELECT COUNT(*) FROM items WHERE status = 'done'")[0]["step"] in ("count_index_keys", "column_cache")
+    (order,) = steps("SELECT name FROM items ORDER BY priority DESC LIMIT 3 OFFSET 40")
+    assert (order["step"], order["direction"], order["skip_keys"]) == ("index_order", "backwards", 40)
+    kinds = [s["step"] for s in steps("SELECT status, COUNT(*) FROM items GROUP BY status")]
+    assert kinds == ["column_cache", "duckdb"]
+    kinds = [s["step"] for s in steps("SELECT CASE WHEN priority > 2 THEN 1 END AS c FROM items")]
+    assert kinds == ["duckdb_statement", "column_cache", "duckdb"]
+    with pytest.raises(remlite.errors.InvalidInput):
+        db.explain("SELECT 1", format="yaml")

@@ -98,6 +98,16 @@ def lines(access: Access, table: str, depth: int = 0) -> list[str]:
     return out
 
 
+def as_data(access: Access) -> dict[str, Any]:
+    """The tree as JSON-able data (what `explain(format="json")` shows)."""
+    if isinstance(access, IndexScan):
+        return {"index": access.field, "bounds": {op: value for op, value in access.bounds}}
+    if isinstance(access, PointGet):
+        return {"point_get": access.what, "ids": len(access.ids)}
+    kind = "all_of" if isinstance(access, AllOf) else "any_of"
+    return {kind: [as_data(part) for part in access.parts]}
+
+
 class Materialized:
     """The result of `materialize`: the ids (None: the indexes narrow nothing), whether they are
     exactly the matching rows, and what each step found (for EXPLAIN)."""

@@ -101,7 +101,7 @@ class Engine:
             return passthrough.run(self, statement.text, statement.tree, params, include_deleted, explain, why)
         plan = Planner(self, query, include_deleted).plan()
         if explain:
-            return Result(["plan"], [{"plan": line} for line in plan.lines], plan.lines)
+            return Result(["plan"], [{"plan": line} for line in plan.lines], plan.lines, plan.steps)
         return plan.execute()
 
     def run_tree(self, tree: exp.Select, include_deleted: bool = False) -> Result:

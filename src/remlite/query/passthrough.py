@@ -59,13 +59,16 @@ def run(
     catalog = Catalog(engine.core.registry.names, engine.core.registry.get, engine.fields.of)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     inputs = {}
-    lines = [f"SELECT run by DuckDB over the column cache (not native: {why.message.split(' (line')[0]})"]
+    reason = why.message.split(" (line")[0]
+    lines = [f"SELECT run by DuckDB over the column cache (not native: {reason})"]
+    steps: list[dict[str, Any]] = [{"step": "duckdb_statement", "reason": reason}]
     # stages first, outermost only: a stage's own arguments (a subquery of ids) are run by the stage.
     # Both lists are taken before any replacement (the replacements read tables of their own).
     found = [t for t in tree.find_all(exp.Table) if not _inside_stage(t)]
     for table in [t for t in found if stage_of(t.this)]:
         if explain:  # EXPLAIN reads nothing: a stage is described, not run
             lines.append(f"  stage: {stage_of(table.this)}() run by the library, its rows a relation")
+            steps.append({"step": "stage", "call": stage_of(table.this), "sql": table.this.sql(dialect="postgres")})
             continue
         rows = run_stage(engine, table.this, text, params, include_deleted)
         stage = StageRows(stage_of(table.this) or "stage")
@@ -87,6 +90,7 @@ def run(
             raise UnknownTable(located.message, line=located.line, col=located.col) from None
         if explain:
             lines.append(f"  access: column cache of {relation.name} (typed columns of every declared field)")
+            steps.append({"step": "column_cache", "relation": relation.name, "columns": relation.columns()})
             continue
         paths = [(name,) for name in relation.columns()]
         data = engine.cache.get(relation, paths)
@@ -97,7 +101,8 @@ def run(
     tree = tree.transform(lambda node: _literal(bind(node, params)) if isinstance(node, exp.Placeholder) else node)
     sql = tree.sql(dialect="duckdb")
     if explain:
-        return Result(["plan"], [{"plan": line} for line in lines], lines)
+        steps.append({"step": "duckdb", "sql": sql})
+        return Result(["plan"], [{"plan": line} for line in lines], lines, steps)
     try:
         names, raw, types = engine.duck.query(sql, inputs)
     except QueryError:

@@ -26,6 +26,7 @@ from sqlglot import exp
 
 from remlite.errors import QueryError
 from remlite.query.access import Access, AllOf, AnyOf, PointGet, count, stream
+from remlite.query.access import as_data as access_data
 from remlite.query.access import lines as access_lines
 from remlite.query.candidates import CandidatePlanner, _declared_types
 from remlite.query.catalog import TableRelation
@@ -65,6 +66,7 @@ class Planner(DuckPlanning):
         self.include_deleted = include_deleted
         self.program = RowProgram(query)
         self.lines: list[str] = []
+        self.steps: list[dict[str, Any]] = []
         self.counted_by_cache = False  # a COUNT(*) whose index probe found too many keys
 
     def error(self, node: exp.Expression | None, message: str) -> QueryError:
@@ -178,6 +180,7 @@ class Planner(DuckPlanning):
         need = query.offset + (query.limit or 0)
         self.lines += [f"  access: {line}" for line in access_lines(access, layout.table.name)]
         self.lines.append(f"  access: ids streamed in id order, stopping after {need} matching rows")
+        self.step("stream_ids", relation=layout.table.name, access=access_data(access), stop_after=need, exact=exact)
         # skipped ids need no row when every id is a match: index entries exist for live rows only
         skip = query.offset if exact and not _has_point(access) else 0
         if exact:
@@ -204,7 +207,7 @@ class Planner(DuckPlanning):
             kept = kept[query.offset - skip : need - skip]
             return self._finish(kept)
 
-        return Plan(self.lines, run)
+        return Plan(self.lines, run, self.steps)
 
     def _index_count(self, source: Source) -> Plan | None:
         """`SELECT COUNT(*) ... WHERE <exact index predicates>`: index keys counted, no row read."""
@@ -230,6 +233,7 @@ class Planner(DuckPlanning):
             return None
         self.lines += [f"  access: {line}" for line in access_lines(access, layout.table.name)]
         self.lines.append("  aggregate: COUNT(*) of the index keys (the indexes answer the whole WHERE; no row read)")
+        self.step("count_index_keys", relation=layout.table.name, access=access_data(access), probe=COUNT_PROBE)
         name = query.items[0].name
 
         self.lines.append(f"  (past {COUNT_PROBE} keys: the column cache is filled and DuckDB counts)")
@@ -248,7 +252,7 @@ class Planner(DuckPlanning):
             other.counted_by_cache = True
             return other.plan().execute()
 
-        return Plan(self.lines, run)
+        return Plan(self.lines, run, self.steps)
 
     def _warm(self, source: Source, for_values: bool = False) -> bool:
         paths = self._paths(for_values=for_values).get(source.alias, set())
@@ -263,6 +267,7 @@ class Planner(DuckPlanning):
 
     def _candidates(self, layout: Any, candidates: set[bytes], steps: list[str], exact: bool) -> Plan:
         self.lines += [f"  access: {step}" for step in steps]
+        self.step("index_candidates", relation=layout.table.name, ids=len(candidates), exact=exact)
         if exact:
             self.lines.append("  filter: none needed (the index lookups answer the whole WHERE)")
         else:
@@ -282,13 +287,14 @@ class Planner(DuckPlanning):
         def run() -> Result:
             return self._finish(run_rows(self.program, fetched(), conjuncts))
 
-        return Plan(self.lines, run)
+        return Plan(self.lines, run, self.steps)
 
     def _scan(self, source: Source) -> Plan:
         relation = source.relation
         total = relation.count(self.core)
         size = f"{total} live rows" if total >= 0 else "every row"
         self.lines.append(f"  access: full scan of {relation.name} ({size}) in Python")
+        self.step("scan", relation=relation.name, rows=total)
         if self.query.conjuncts:
             self.lines.append("  filter: WHERE checked in Python on every row")
         if not self.query.order and self.query.limit is not None:
@@ -299,7 +305,7 @@ class Planner(DuckPlanning):
             rows = scan_rows(self.core, relation, self.include_deleted)
             return self._finish(run_rows(self.program, rows, self.query.conjuncts))
 
-        return Plan(self.lines, run)
+        return Plan(self.lines, run, self.steps)
 
     def _stream_target(self, source: Source, layout: Any) -> Any:
         query = self.query
@@ -361,6 +367,15 @@ class Planner(DuckPlanning):
         self.lines += [f"  access: {step}" for step in steps]
         direction = "backwards" if key.desc else "forwards"
         ranged = " within the WHERE range" if bounds else ""
+        skipped = query.offset if not rest and len(query.order) == 1 else 0
+        self.step(
+            "index_order",
+            relation=layout.table.name,
+            field=field.name,
+            direction=direction,
+            ranged=bool(bounds),
+            skip_keys=skipped,
+        )
         self.lines.append(
             f"  access: index {layout.table.name}.{field.name} streamed {direction}{ranged} in ORDER BY order, "
             f"stopping after {query.offset + (query.limit or 0)} matching rows"
@@ -412,7 +427,7 @@ class Planner(DuckPlanning):
                     self.program.sort(kept)
             return self._finish(kept[: query.limit] if skip else self.program.page(kept))
 
-        return Plan(self.lines, run)
+        return Plan(self.lines, run, self.steps)
 
     # ---------------------------------------------------------------- semantic
     def _semantic(self) -> Plan:
@@ -431,6 +446,7 @@ class Planner(DuckPlanning):
             where = strip_alias(tree, source.alias).sql(dialect=RemDialect)
         field = semantic.field or "the default field"
         self.lines.append(f"  access: {semantic.mode} search of {table} ({field}) for {semantic.text!r}, k={k}")
+        self.step("search", relation=table, mode=semantic.mode, field=semantic.field, k=k, prefilter=where)
         if where:
             self.lines.append(f"  pre-filter: rows matching {where} (through indexes where possible)")
         if scored:
@@ -455,7 +471,7 @@ class Planner(DuckPlanning):
                 self.program.sort(rows)
             return self._finish(self.program.page(rows))
 
-        return Plan(self.lines, run)
+        return Plan(self.lines, run, self.steps)
 
 
 _SIDES = {"low": ("gt", "gte", "eq"), "high": ("lt", "lte", "eq"), "eq": ()}

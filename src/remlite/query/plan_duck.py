@@ -5,7 +5,7 @@ the rows its indexes pick (filtered in Python) when they are few, else its cache
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -28,8 +28,12 @@ SMALL = 2000  # candidate rows worth fetching and handing to DuckDB instead of u
 
 @dataclass
 class Plan:
+    """A planned statement: the steps it runs as data (`steps`, what `explain(format="json")`
+    returns), the same plan as EXPLAIN's text (`lines`), and how to run it."""
+
     lines: list[str]
     execute: Callable[[], Result]
+    steps: list[dict[str, Any]] = field(default_factory=list)
 
 
 def aliases_of(node: exp.Expression) -> set[str]:
@@ -47,8 +51,14 @@ class DuckPlanning:
     program: RowProgram
     lines: list[str]
 
+    steps: list[dict[str, Any]]
+
     def error(self, node: exp.Expression | None, message: str) -> QueryError:
         raise NotImplementedError
+
+    def step(self, kind: str, **fields: Any) -> None:
+        """Record a plan step as data (alongside EXPLAIN's line for it)."""
+        self.steps.append({"step": kind, **fields})
 
     def _finish(self, rows: list[dict[str, Any]]) -> Result:
         raise NotImplementedError
@@ -72,18 +82,26 @@ class DuckPlanning:
         columns = ", ".join(sorted(".".join(p) for p in wanted)) or "no columns"
         state = "warm" if fresh else "cold: filled by one scan now"
         self.lines.append(f"  access: column cache of {source.relation.name} ({len(data)} rows; {columns}; {state})")
+        self.step(
+            "column_cache",
+            relation=source.relation.name,
+            rows=len(data),
+            columns=sorted(".".join(p) for p in wanted),
+            warm=fresh,
+        )
         return data
 
     def _duck_positions(self, inputs: dict[str, RelationData], skip: set[int]) -> Plan:
         builder = DuckBuilder(self.query, inputs, self.engine.duck, include_deleted=self.include_deleted, skip=skip)
         plan = builder.build("positions")
         self._duck_lines(plan, inputs)
+        self.step("duckdb", output="positions", sql=plan.sql)
 
         def run() -> Result:
             raw = self.engine.duck.run(plan.sql, plan.tables)
             return self._finish(self._materialize(plan, inputs, raw))
 
-        return Plan(self.lines, run)
+        return Plan(self.lines, run, self.steps)
 
     def _duck_lines(self, plan: DuckPlan, inputs: dict[str, RelationData]) -> None:
         query = self.query
@@ -194,6 +212,7 @@ class DuckPlanning:
             return None
         self.lines += [f"  access: {step}" for step in planner.steps]
         self.lines.append(f"  filter: {relation.name} conditions checked in Python on the candidate rows")
+        self.step("index_candidates", relation=relation.name, ids=len(candidates), exact=planner.exact)
         rows = self.core.fetch(layout, sorted(candidates))
         test = None if planner.exact else self.program.predicate([query.conjuncts[i] for i in local])
         if test is not None:
@@ -206,13 +225,14 @@ class DuckPlanning:
         builder = DuckBuilder(self.query, inputs, self.engine.duck, include_deleted=self.include_deleted, skip=skip)
         plan = builder.build("values")
         self._duck_lines(plan, inputs)
+        self.step("duckdb", output="values", sql=plan.sql)
 
         def run() -> Result:
             raw = self.engine.duck.run(plan.sql, plan.tables)
             rows = values_rows(plan, raw)
             return Result(list(plan.columns), rows, self.lines)
 
-        return Plan(self.lines, run)
+        return Plan(self.lines, run, self.steps)
 
     def _duck_values_from(self, rows_of: Callable[[], list[dict[str, Any]]], k: int) -> Plan:
         """Aggregates over search hits: the hits become the one relation DuckDB reads."""

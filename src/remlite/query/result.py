@@ -11,12 +11,19 @@ import orjson
 class Result:
     """Rows of a query: `.columns` (names, in order), `.rows` (one dict per row, keyed by those
     names), `len()`, iteration over the rows, `.to_arrow()`, `.to_pandas()`. `.plan` holds the
-    plan the query ran with (the lines `EXPLAIN` prints)."""
+    plan the query ran with (the lines `EXPLAIN` prints); `.steps` the same plan as data."""
 
-    def __init__(self, columns: list[str], rows: list[dict[str, Any]], plan: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        columns: list[str],
+        rows: list[dict[str, Any]],
+        plan: list[str] | None = None,
+        steps: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.columns = columns
         self.rows = rows
         self.plan = plan or []
+        self.steps = steps or []
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from remlite.errors import DatabaseClosed
+from remlite.errors import DatabaseClosed, InvalidInput
 
 if TYPE_CHECKING:
     from remlite.core import TenantCore
@@ -71,6 +71,16 @@ class SQL:
         rows are left out unless `include_deleted=True`. See docs/sql.md for the dialect."""
         return self.engine().run(text, params, include_deleted)
 
-    def explain(self, text: str, params: Any = None, *, include_deleted: bool = False) -> str:
-        """The plan `sql(text)` would run with, one step per line (the rows of `EXPLAIN text`)."""
-        return "\n".join(self.engine().run(text, params, include_deleted, explain=True).plan)
+    def explain(
+        self, text: str, params: Any = None, *, include_deleted: bool = False, format: str = "text"
+    ) -> str | dict[str, Any]:
+        """The plan `sql(text)` would run with: one step per line (the rows of `EXPLAIN text`), or
+        with `format="json"` as data: `{"statement", "steps", "lines"}`, each step a dict with its
+        `step` kind (stream_ids, count_index_keys, index_candidates, index_order, scan, search,
+        column_cache, duckdb, duckdb_statement, stage, …) and what it reads. Nothing is run."""
+        if format not in ("text", "json"):
+            raise InvalidInput(f"format must be 'text' or 'json', got {format!r}")
+        result = self.engine().run(text, params, include_deleted, explain=True)
+        if format == "text":
+            return "\n".join(result.plan)
+        return {"statement": text, "steps": result.steps, "lines": result.plan}
