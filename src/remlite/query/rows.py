@@ -113,7 +113,14 @@ class RowProgram:
     def project(self, rows: list[Row]) -> tuple[list[str], list[Row]]:
         """Output columns and rows; DISTINCT (first occurrence kept) and its page applied here."""
         query = self.query
-        columns: list[str] = []
+        if query.single is not None and query.semantic is None and len(query.items) == 1 and query.items[0].star == "":
+            # SELECT * of one table (a point get's shape): the column names are all it needs
+            columns = self._star_names(query.single, rows)
+            if self._plain_star(columns):
+                keys = set(columns)
+                out = [row if row.keys() == keys else {c: row.get(c) for c in columns} for row in rows]
+                return columns, self._distinct(out) if query.distinct else out
+        columns = []
         getters: list[Callable[[Row], Any]] = []
         for item in query.items:
             if item.star is None:
@@ -136,18 +143,23 @@ class RowProgram:
                     if isinstance(row[name], codec.Timestamp):
                         row[name] = row[name].to_datetime().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if query.distinct:
-            seen: set[bytes] = set()
-            unique = []
-            for row in out:
-                # 3 and 3.0 are one value (as in GROUP BY and DuckDB): integral floats as ints
-                values = [int(v) if type(v) is float and v.is_integer() else v for v in row.values()]
-                marker = orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
-                if marker not in seen:
-                    seen.add(marker)
-                    unique.append(row)
-            end = None if query.limit is None else query.offset + query.limit
-            out = unique[query.offset : end]
+            out = self._distinct(out)
         return columns, out
+
+    def _distinct(self, out: list[Row]) -> list[Row]:
+        query = self.query
+        seen: set[bytes] = set()
+        unique = []
+        for row in out:
+            # 3 and 3.0 are one value (as in GROUP BY and DuckDB): integral floats as ints
+            values = [int(v) if type(v) is float and v.is_integer() else v for v in row.values()]
+            marker = orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
+            if marker not in seen:
+                seen.add(marker)
+                unique.append(row)
+        end = None if query.limit is None else query.offset + query.limit
+        out = unique[query.offset : end]
+        return out
 
     def _time_outputs(self) -> list[int]:
         """Positions of output columns computed by a CAST to a timestamp (no star before them)."""
@@ -164,6 +176,20 @@ class RowProgram:
             and "_score" not in columns
             and not any("." in c for c in columns)
         )
+
+    def _star_names(self, source: Any, rows: list[Row]) -> list[str]:
+        """The columns of `*` of the one table: declared, then undeclared ones rows hold."""
+        names = list(source.relation.columns())
+        if not source.relation.strict:
+            seen = set(names)
+            for row in rows:
+                if row.keys() <= seen:
+                    continue
+                for key in row:
+                    if key not in seen and not key.startswith("_"):
+                        seen.add(key)
+                        names.insert(len(names) - 3, key)
+        return unique_names(names)
 
     def _star(self, alias: str, rows: list[Row]) -> list[tuple[str, Callable[[Row], Any]]]:
         query = self.query
