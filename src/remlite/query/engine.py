@@ -23,6 +23,7 @@ from remlite.query.analyze import Analyzer
 from remlite.query.catalog import Catalog
 from remlite.query.columns import ColumnCache
 from remlite.query.dialect import NotNative, RemDialect
+from remlite.query.duck import paused_gc
 from remlite.query.fieldnames import StoredFields
 from remlite.query.model import Query, bind_query
 from remlite.query.plan import Planner
@@ -102,7 +103,8 @@ class Engine:
         plan = Planner(self, query, include_deleted).plan()
         if explain:
             return Result(["plan"], [{"plan": line} for line in plan.lines], plan.lines, plan.steps)
-        return plan.execute()
+        with paused_gc():  # rows are dicts by the thousand, no cycles: see `duck.paused_gc`
+            return plan.execute()
 
     def run_tree(self, tree: exp.Select, include_deleted: bool = False) -> Result:
         """Run a statement built as a tree (parameters already bound): `search(where=...)`."""
