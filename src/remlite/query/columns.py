@@ -17,7 +17,7 @@ scans, aggregations and joins do not re-read and re-parse every row. It follows 
 rescanning: a commit listener (`on_commit`, under the write lock) queues each row change of a
 cached relation, and the next query applies them (`RelationData.catch_up`) by appending the rows'
 new versions and masking their old positions in `_present`. A value a column cannot hold (a float
-in an int column), a schema change, a burst of more than 256 changes or tombstones past a quarter
+in an int column), a schema change, more than 256 queued commits or tombstones past a quarter
 of the rows mark the entry for a rebuild by one scan. Rows that are soft-deleted are kept, flagged
 in the `_live` array. The caches of every tenant of a
 `remlite.Runtime` share one `ColumnBudget`: together they hold at most its bytes, and the least
