@@ -173,7 +173,7 @@ def test_plans_are_data(db: Any) -> None:
     assert first["access"] == {
         "all_of": [{"index": "status", "bounds": {"eq": "open"}}, {"index": "priority", "bounds": {"eq": 2}}]
     }
-    assert steps("SELECT COUNT(*) FROM items WHERE status = 'done'")[0]["step"] in ("count_index_keys", "column_cache")
+    assert steps("SELECT COUNT(*) FROM items WHERE status = 'done'")[0]["step"] in ("count_index_keys", "count_columns")
     (order,) = steps("SELECT name FROM items ORDER BY priority DESC LIMIT 3 OFFSET 40")
     assert (order["step"], order["direction"], order["skip_keys"]) == ("index_order", "backwards", 40)
     kinds = [s["step"] for s in steps("SELECT status, COUNT(*) FROM items GROUP BY status")]
@@ -182,3 +182,27 @@ def test_plans_are_data(db: Any) -> None:
     assert kinds == ["duckdb_statement", "column_cache", "duckdb"]
     with pytest.raises(remlite.errors.InvalidInput):
         db.explain("SELECT 1", format="yaml")
+
+
+def test_count_over_a_warm_column_cache_uses_arrow_and_follows_writes(tmp_path: Any) -> None:
+    with remlite.connect(tmp_path) as db:
+        db.register_schema(ITEMS)
+        rng = random.Random(2)
+        ids = db.insert_batch(
+            "items",
+            [{"name": f"n{i}", "status": rng.choice(STATUSES), "priority": rng.randrange(5)} for i in range(3000)],
+        )
+        sql = "SELECT COUNT(*) AS n FROM items WHERE status = 'open' AND priority = 2"
+
+        def expected() -> int:
+            return sum(1 for r in db.scan("items") if r["status"] == "open" and r["priority"] == 2)
+
+        db.sql("SELECT status, priority, COUNT(*) FROM items GROUP BY status, priority")  # warms both columns
+        assert [s["step"] for s in db.explain(sql, format="json")["steps"]] == ["count_columns"]
+        assert db.sql(sql).rows == [{"n": expected()}]
+        for rid in ids[:40]:
+            db.update(rid, {"status": "open", "priority": 2})
+        db.delete(ids[0])
+        db.delete(ids[1], hard=True)
+        assert db.sql(sql).rows == [{"n": expected()}]
+        assert db.sql("SELECT COUNT(*) AS n FROM items WHERE status = 'nope'").rows == [{"n": 0}]

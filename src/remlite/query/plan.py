@@ -82,7 +82,7 @@ class Planner(DuckPlanning):
         if query.semantic is not None:
             return self._semantic()
         if query.single is not None and query.aggregate:
-            counted = self._index_count(query.single)
+            counted = self._index_count(query.single) or self._column_count(query.single)
             if counted is not None:
                 return counted
         if query.single is not None and not query.aggregate:
@@ -251,6 +251,44 @@ class Planner(DuckPlanning):
             other = Planner(self.engine, query, self.include_deleted)
             other.counted_by_cache = True
             return other.plan().execute()
+
+        return Plan(self.lines, run, self.steps)
+
+    def _column_count(self, source: Source) -> Plan | None:
+        """`SELECT COUNT(*) ... WHERE a = 1 AND b = 'x'` over a warm column cache: counted with
+        Arrow's compute kernels on the cached columns (~0.3 ms at 100k rows), without DuckDB's
+        planning and scan (~1.7 ms). Only equalities of a typed column with a constant of its type."""
+        if not self.counted_by_cache:  # set by _index_count: a plain COUNT(*) and a warm cache
+            return None
+        query, relation = self.query, source.relation
+        paths = self._paths(for_values=True).get(source.alias, set())
+        data = self.engine.cache.get(relation, paths)
+        tests: list[tuple[Any, Any]] = []
+        for conjunct in query.conjuncts:
+            if not isinstance(conjunct, exp.EQ):
+                return None
+            for side, other in ((conjunct.left, conjunct.right), (conjunct.right, conjunct.left)):
+                parts, value = ref_parts(side), literal_value(other)
+                if parts is not None and parts[0] == source.alias and value is not _MISSING:
+                    column = data.columns.get(tuple(parts[1:]))
+                    if column is None or not _same_kind(column.kind, value):
+                        return None
+                    tests.append((column.views["v"], value))
+                    break
+            else:
+                return None
+        self.lines.append(f"  access: column cache of {relation.name} (warm)")
+        self.lines.append("  aggregate: COUNT(*) of the equalities by Arrow compute on the cached columns")
+        self.step("count_columns", relation=relation.name, equalities=len(tests))
+        name = query.items[0].name
+
+        def run() -> Result:
+            import pyarrow.compute as pc
+
+            mask = data.live if data.present is None else pc.and_(data.live, data.present)
+            for column, value in tests:
+                mask = pc.and_(mask, pc.fill_null(pc.equal(column, value), False))
+            return Result([name], [{name: int(pc.sum(mask).as_py() or 0)}], self.lines, self.steps)
 
         return Plan(self.lines, run, self.steps)
 
@@ -486,3 +524,14 @@ def _has_point(access: Access) -> bool:
     if isinstance(access, PointGet):
         return True
     return isinstance(access, (AllOf, AnyOf)) and any(_has_point(part) for part in access.parts)
+
+
+def _same_kind(kind: str, value: Any) -> bool:
+    """Whether a constant compares with a column of this kind as Arrow's `equal` does."""
+    if isinstance(value, bool):
+        return kind == "bool"
+    if isinstance(value, int):
+        return kind in ("int", "float")
+    if isinstance(value, float):
+        return kind == "float"
+    return isinstance(value, str) and kind == "str"
