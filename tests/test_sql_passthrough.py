@@ -177,3 +177,19 @@ def test_the_views_and_json_values_in_duckdb_statements(tmp_path: Any) -> None:
             "WHERE type = 'items' GROUP BY type"
         ).rows
         assert got == [{"type": "items", "c": "many"}]
+
+
+def test_a_cte_cannot_be_named_after_another_tenants_relation(tmp_path: Any) -> None:
+    """In DuckDB a CTE's body that names the CTE itself reads the outer relation of that name: a
+    CTE named after another tenant's registered columns would read them."""
+    runtime = remlite.Runtime()
+    one, two = remlite.connect(tmp_path, "one", runtime=runtime), remlite.connect(tmp_path, "two", runtime=runtime)
+    with one, two:
+        for db in (one, two):
+            db.register_schema(ITEMS)
+        one.insert_batch("items", rows(3))
+        one.sql("SELECT count(*) FROM items WHERE n > 0")
+        name = next(iter(one._sql.engine().cache._entries.values())).registered
+        for cte in (name, "rel1", "d9_cache_table_x"):
+            with pytest.raises(QueryError, match="reserved"):
+                two.sql(f'WITH "{cte}" AS (SELECT * FROM "{cte}") SELECT count(*) AS k FROM "{cte}"')

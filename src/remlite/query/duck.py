@@ -113,6 +113,10 @@ class Duck:
                     self._con.unregister(name)
                 del self._registered[name]
 
+    def registered_names(self) -> set[str]:
+        """Names of the relations registered now (every tenant's)."""
+        return set(self._registered)
+
     def next_name(self) -> str:
         with self._lock:
             self._serial += 1

@@ -20,6 +20,7 @@ no access to files (`enable_external_access=false`).
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from remlite.query.engine import Engine
 
 _QUERIES = (exp.Select, exp.SetOperation)
+_RESERVED = re.compile(r"^(d\d+_|rel\d+$)", re.IGNORECASE)  # the names relations get in the shared DuckDB
 SEMANTIC = ("similar", "match", "cosine")
 
 
@@ -58,6 +60,10 @@ def run(
     tree = tree.copy()
     catalog = Catalog(engine.core.registry.names, engine.core.registry.get, engine.fields.of)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    for cte in tree.find_all(exp.CTE):
+        # a CTE's body naming the CTE itself reads DuckDB's relation of that name: never one of ours
+        if _RESERVED.match(cte.alias_or_name) or cte.alias_or_name in engine.duck.registered_names():
+            raise error_at(text, cte, f"the name {cte.alias_or_name} is reserved; give the CTE another name")
     inputs = {}
     reason = why.message.split(" (line")[0]
     lines = [f"SELECT run by DuckDB over the column cache (not native: {reason})"]
