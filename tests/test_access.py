@@ -206,3 +206,18 @@ def test_count_over_a_warm_column_cache_uses_arrow_and_follows_writes(tmp_path: 
         db.delete(ids[1], hard=True)
         assert db.sql(sql).rows == [{"n": expected()}]
         assert db.sql("SELECT COUNT(*) AS n FROM items WHERE status = 'nope'").rows == [{"n": 0}]
+
+
+def test_a_count_whose_probe_drops_a_crowded_index_is_not_short(tmp_path: Any) -> None:
+    """COUNT(*) over an equality and a range (not streamable): when the probe's cap drops the
+    equality's crowded index from the intersection, the count must not be the range's alone."""
+    with remlite.connect(tmp_path) as db:
+        db.register_schema(ITEMS)
+        rng = random.Random(4)
+        db.insert_batch(
+            "items",
+            [{"name": f"n{i}", "status": rng.choice(STATUSES), "priority": rng.randrange(10)} for i in range(10_000)],
+        )
+        sql = "SELECT COUNT(*) AS n FROM items WHERE status = 'open' AND priority >= 9"
+        expected = sum(1 for r in db.scan("items") if r["status"] == "open" and r["priority"] >= 9)
+        assert db.sql(sql).rows == [{"n": expected}]

@@ -212,7 +212,7 @@ def count(access: Access, scan: Streamer, find: Finder, limit: int | None = None
             return sum(1 for _ in ids)
         found = sum(1 for _ in islice(ids, limit + 1))
         return found if found <= limit else None
-    found_ids, _ = materialize(access, find, "", limit)
-    if found_ids is None or (limit is not None and len(found_ids) > limit):
-        return None if limit is not None else 0
+    found_ids, done = materialize(access, find, "", limit)
+    if found_ids is None or not done.exact or (limit is not None and len(found_ids) > limit):
+        return None  # an index the cap dropped left a superset: the caller counts another way
     return len(found_ids)
