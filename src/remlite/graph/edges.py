@@ -11,13 +11,13 @@ delete lists the edges it removed in its `RowsDeleted`.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from remlite import ids as idmod
+from remlite.collector import paused_gc
 from remlite.errors import InvalidInput, shown
 from remlite.graph.keys import (
     IN,
@@ -152,10 +152,7 @@ class Edges:
         check_chunk_size(chunk_size)
         if isinstance(edges, (str, bytes, dict)) or not isinstance(edges, Iterable):
             raise InvalidInput(f"edges must be a list of edges, got {type(edges).__name__}")
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()  # many short-lived tuples, no cycles: as in insert_batch
-        try:
+        with paused_gc():  # a tuple per edge, no cycles: see remlite.collector
             ids: dict[Any, bytes] = {}  # a bulk load names each node many times: parse it once
             to_bytes, enc = idmod.to_bytes, encode_type
             specs: list[_Spec] = []
@@ -180,9 +177,6 @@ class Edges:
                 for start in range(0, len(specs), chunk_size):
                     self._write_edges(specs[start : start + chunk_size], names)
             return len(specs)
-        finally:
-            if paused:
-                gc.enable()
 
     def _write_edges(self, specs: list[_Spec], names: dict[bytes, str]) -> None:
         store = self.core.store

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from remlite import ids as idmod
+from remlite.collector import paused_gc
 from remlite.core import on_commit
 from remlite.errors import InvalidId, QueryError
 from remlite.query import passthrough
@@ -23,7 +24,6 @@ from remlite.query.analyze import Analyzer
 from remlite.query.catalog import Catalog
 from remlite.query.columns import ColumnCache
 from remlite.query.dialect import NotNative, RemDialect
-from remlite.query.duck import paused_gc
 from remlite.query.fieldnames import StoredFields
 from remlite.query.model import Query, bind_query
 from remlite.query.plan import Planner
@@ -103,7 +103,7 @@ class Engine:
         plan = Planner(self, query, include_deleted).plan()
         if explain:
             return Result(["plan"], [{"plan": line} for line in plan.lines], plan.lines, plan.steps)
-        with paused_gc():  # rows are dicts by the thousand, no cycles: see `duck.paused_gc`
+        with paused_gc():  # rows are dicts by the thousand, no cycles: see remlite.collector
             return plan.execute()
 
     def run_tree(self, tree: exp.Select, include_deleted: bool = False) -> Result:
