@@ -115,7 +115,7 @@ class RowProgram:
         query = self.query
         if query.single is not None and query.semantic is None and len(query.items) == 1 and query.items[0].star == "":
             # SELECT * of one table (a point get's shape): the column names are all it needs
-            columns = self._star_names(query.single, rows)
+            columns = unique_names(self._source_names(query.single, rows))
             if self._plain_star(columns):
                 keys = set(columns)
                 out = [row if row.keys() == keys else {c: row.get(c) for c in columns} for row in rows]
@@ -177,19 +177,22 @@ class RowProgram:
             and not any("." in c for c in columns)
         )
 
-    def _star_names(self, source: Any, rows: list[Row]) -> list[str]:
-        """The columns of `*` of the one table: declared, then undeclared ones rows hold."""
+    def _source_names(self, source: Any, rows: list[Row]) -> list[str]:
+        """The columns `*` shows of one source: declared, then the undeclared ones rows hold
+        (before the three system times)."""
         names = list(source.relation.columns())
         if not source.relation.strict:
+            single = self.query.single is not None
             seen = set(names)
             for row in rows:
-                if row.keys() <= seen:
+                record = row if single else row.get(source.alias)
+                if not record or record.keys() <= seen:
                     continue
-                for key in row:
+                for key in record:
                     if key not in seen and not key.startswith("_"):
                         seen.add(key)
                         names.insert(len(names) - 3, key)
-        return unique_names(names)
+        return names
 
     def _star(self, alias: str, rows: list[Row]) -> list[tuple[str, Callable[[Row], Any]]]:
         query = self.query
@@ -197,17 +200,7 @@ class RowProgram:
         sources = [s for s in query.sources if alias in ("", s.alias)]
         per_source: list[tuple[str, list[str]]] = []
         for source in sources:
-            names = list(source.relation.columns())
-            if not source.relation.strict:
-                seen = set(names)
-                for row in rows:
-                    record = row if single is not None else row.get(source.alias)
-                    if not record or record.keys() <= seen:
-                        continue
-                    for key in record:
-                        if key not in seen and not key.startswith("_"):
-                            seen.add(key)
-                            names.insert(len(names) - 3, key)
+            names = self._source_names(source, rows)
             if single is not None and query.semantic is not None:
                 names.append("_score")
             per_source.append((source.alias, names))
