@@ -106,11 +106,14 @@ class Engine:
         with paused_gc():  # rows are dicts by the thousand, no cycles: see remlite.collector
             return plan.execute()
 
+    def catalog(self) -> Catalog:
+        """The tables and views a statement may name, checking undeclared names against the stored rows."""
+        registry = self.core.registry
+        return Catalog(registry.names, registry.get, self.fields.of)
+
     def run_tree(self, tree: exp.Select, include_deleted: bool = False) -> Result:
         """Run a statement built as a tree (parameters already bound): `search(where=...)`."""
-        text = tree.sql(dialect=RemDialect)
-        registry = self.core.registry
-        query = Analyzer(Catalog(registry.names, registry.get, self.fields.of), text).analyze(tree)
+        query = Analyzer(self.catalog(), tree.sql(dialect=RemDialect)).analyze(tree)
         return Planner(self, query, include_deleted).plan().execute()
 
     def _analyzed(self, statement: Statement) -> Query:
@@ -121,8 +124,7 @@ class Engine:
         cached = statement.analyzed
         if cached is not None and cached[0] == signature:
             return cached[1]
-        catalog = Catalog(registry.names, registry.get, self.fields.of)
-        query = Analyzer(catalog, statement.text).analyze(statement.tree)  # type: ignore[arg-type]
+        query = Analyzer(self.catalog(), statement.text).analyze(statement.tree)  # type: ignore[arg-type]
         statement.analyzed = (signature, query)
         return query
 

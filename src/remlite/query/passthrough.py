@@ -30,7 +30,6 @@ import sqlglot
 from sqlglot import exp
 
 from remlite.errors import QueryError, UnknownTable
-from remlite.query.catalog import Catalog
 from remlite.query.columns import RelationData, rows_relation
 from remlite.query.dialect import NotNative, error_at
 from remlite.query.duck import row_builder
@@ -58,7 +57,7 @@ def run(
         if node.name.lower() in SEMANTIC:
             raise error_at(text, node, f"{node.name}() cannot be combined with this statement ({why.message})")
     tree = tree.copy()
-    catalog = Catalog(engine.core.registry.names, engine.core.registry.get, engine.fields.of)
+    catalog = engine.catalog()
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     for cte in tree.find_all(exp.CTE):
         # a CTE's body naming the CTE itself reads DuckDB's relation of that name: never one of ours
