@@ -286,8 +286,7 @@ class TenantCore:
     ) -> list[bytes]:
         """Ids from an index range scan, in index order. With `labels`, also collect each row's
         HNSW label, which tables with vectors store as the index entry's value."""
-        bound = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
-        start, end = layout.range_keys(layout.field(field), **bound)
+        start, end = _index_range(layout, field, bounds)
         seen: dict[bytes, None] = {}
         if labels is None:
             for key in self.store.iter_keys("index", start, end):
@@ -306,8 +305,7 @@ class TenantCore:
 
     def index_ids(self, layout: TableLayout, field: str, bounds: dict[str, Any]) -> Iterator[bytes]:
         """Ids from an index range scan, lazily, in index order (an equality: in id order)."""
-        bound = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
-        start, end = layout.range_keys(layout.field(field), **bound)
+        start, end = _index_range(layout, field, bounds)
         return (key[-16:] for key in self.store.iter_keys("index", start, end))
 
     def rownums(self, rids: list[bytes]) -> list[int | None]:
@@ -317,6 +315,12 @@ class TenantCore:
 
     def count(self, table: str) -> int:
         return self.counts.get(self.registry.get(table).table_id, 0)
+
+
+def _index_range(layout: TableLayout, field: str, bounds: dict[str, Any]) -> tuple[bytes, bytes | None]:
+    """The [start, end) index keys of `field` within `bounds` (eq, gt, gte, lt, lte)."""
+    bound = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
+    return layout.range_keys(layout.field(field), **bound)
 
 
 def on_commit(core: TenantCore, listener: Callable[[Entry, Effects], None]) -> None:

@@ -90,12 +90,22 @@ Access = IndexScan | PointGet | AllOf | AnyOf
 
 def lines(access: Access, table: str, depth: int = 0) -> list[str]:
     """The tree as EXPLAIN prints it, one step per line (indented under intersect / union)."""
-    text = access.describe().replace("index ", f"index {table}.", 1)
-    out = ["  " * depth + text]
+    out = ["  " * depth + _described(access, table)]
     if isinstance(access, (AllOf, AnyOf)):
         for part in access.parts:
             out += lines(part, table, depth + 1)
     return out
+
+
+def _described(access: Access, table: str) -> str:
+    return access.describe().replace("index ", f"index {table}.", 1)
+
+
+def has_point(access: Access) -> bool:
+    """Whether a point get is in the tree (its ids may not exist: only a fetched row tells)."""
+    if isinstance(access, PointGet):
+        return True
+    return isinstance(access, (AllOf, AnyOf)) and any(has_point(part) for part in access.parts)
 
 
 def as_data(access: Access) -> dict[str, Any]:
@@ -118,11 +128,11 @@ class Materialized:
 
 
 def materialize(
-    access: Access, find: Finder, table: str, cap: int | None = None, into: Materialized | None = None
+    access: Access, find: Finder, table: str, cap: int | None = None
 ) -> tuple[set[bytes] | None, Materialized]:
     """The id set of `access`. An index scan finding more than `cap` ids narrows nothing (it is
     dropped from an intersection, and fails a union): the result is then not exact."""
-    done = into if into is not None else Materialized()
+    done = Materialized()
     return _materialize(access, find, table, cap, done), done
 
 
@@ -133,7 +143,7 @@ def _materialize(access: Access, find: Finder, table: str, cap: int | None, done
     if isinstance(access, IndexScan):
         bounds = dict(access.bounds)
         found = find(access.field, bounds if cap is None else {**bounds, "limit": cap + 1})
-        text = access.describe().replace("index ", f"index {table}.", 1)
+        text = _described(access, table)
         if cap is not None and len(found) > cap:
             done.steps.append(f"{text} -> over {cap} ids, not used")
             done.exact = False

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from remlite import ids as idmod
 from remlite.errors import InvalidInput
-from remlite.query.access import Access, AllOf, AnyOf, IndexScan, Materialized, PointGet, materialize
+from remlite.query.access import Access, AllOf, AnyOf, IndexScan, PointGet, materialize
 from remlite.query.predicate import field_path, literal_value
 from remlite.query.values import _MISSING, COMPARISONS, FLIPPED
 from remlite.records import TableLayout
@@ -90,8 +90,7 @@ class CandidatePlanner:
         access = self.plan(node)
         if access is None:
             return None
-        done = Materialized()
-        found, _ = materialize(access, self.finder, self.layout.table.name, self.cap, done)
+        found, done = materialize(access, self.finder, self.layout.table.name, self.cap)
         self.steps += done.steps
         if not done.exact or found is None:
             self.exact = False
@@ -165,8 +164,10 @@ class CandidatePlanner:
                 return None
             ids = []
             for value in values:
+                if value is None:
+                    continue
                 try:
-                    ids.append(idmod.to_bytes(value)) if value is not None else None
+                    ids.append(idmod.to_bytes(value))
                 except InvalidInput:
                     continue  # not an id: no row has it
             return PointGet(tuple(sorted(set(ids))), "id")

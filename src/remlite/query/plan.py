@@ -25,7 +25,7 @@ from typing import Any
 from sqlglot import exp
 
 from remlite.errors import QueryError
-from remlite.query.access import Access, AllOf, AnyOf, PointGet, count, stream
+from remlite.query.access import Access, count, has_point, stream
 from remlite.query.access import as_data as access_data
 from remlite.query.access import lines as access_lines
 from remlite.query.candidates import CandidatePlanner, _declared_types
@@ -182,7 +182,7 @@ class Planner(DuckPlanning):
         self.lines.append(f"  access: ids streamed in id order, stopping after {need} matching rows")
         self.step("stream_ids", relation=layout.table.name, access=access_data(access), stop_after=need, exact=exact)
         # skipped ids need no row when every id is a match: index entries exist for live rows only
-        skip = query.offset if exact and not _has_point(access) else 0
+        skip = query.offset if exact and not has_point(access) else 0
         if exact:
             self.lines.append("  filter: none needed (the index lookups answer the whole WHERE)")
         else:
@@ -229,7 +229,7 @@ class Planner(DuckPlanning):
         layout = self.core.layout(relation.name)
         planner = CandidatePlanner(layout, self._finder(layout), aliases=(source.alias,), tenant=self.core.tenant)
         access = planner.plan(conjoin(query.conjuncts))  # type: ignore[arg-type]
-        if access is None or not planner.exact or _has_point(access):
+        if access is None or not planner.exact or has_point(access):
             return None
         self.lines += [f"  access: {line}" for line in access_lines(access, layout.table.name)]
         self.lines.append("  aggregate: COUNT(*) of the index keys (the indexes answer the whole WHERE; no row read)")
@@ -405,14 +405,16 @@ class Planner(DuckPlanning):
         self.lines += [f"  access: {step}" for step in steps]
         direction = "backwards" if key.desc else "forwards"
         ranged = " within the WHERE range" if bounds else ""
-        skipped = query.offset if not rest and len(query.order) == 1 else 0
+        # with no filter left and one ORDER BY key, every index entry is a result row: the OFFSET
+        # is skipped on index keys, never fetched
+        skip = query.offset if not rest and len(query.order) == 1 else 0
         self.step(
             "index_order",
             relation=layout.table.name,
             field=field.name,
             direction=direction,
             ranged=bool(bounds),
-            skip_keys=skipped,
+            skip_keys=skip,
         )
         self.lines.append(
             f"  access: index {layout.table.name}.{field.name} streamed {direction}{ranged} in ORDER BY order, "
@@ -425,10 +427,6 @@ class Planner(DuckPlanning):
         else:
             self.lines.append("  order: index order (no sort)")
         self._tail(query.limit or 0)
-
-        # with no filter left and one ORDER BY key, every index entry is a result row: the OFFSET
-        # is skipped on index keys, never fetched
-        skip = query.offset if not rest and len(query.order) == 1 else 0
 
         def matches() -> Iterator[dict[str, Any]]:
             ids = ordered_ids(self.core, field, key.desc, key.nulls_first, bounds)
@@ -518,12 +516,6 @@ _SIDES = {"low": ("gt", "gte", "eq"), "high": ("lt", "lte", "eq"), "eq": ()}
 def _is_field(node: exp.Expression, alias: str, name: str) -> bool:
     parts = ref_parts(node)
     return parts is not None and parts[0] == alias and ".".join(parts[1:]) == name
-
-
-def _has_point(access: Access) -> bool:
-    if isinstance(access, PointGet):
-        return True
-    return isinstance(access, (AllOf, AnyOf)) and any(_has_point(part) for part in access.parts)
 
 
 def _same_kind(kind: str, value: Any) -> bool:
