@@ -175,6 +175,7 @@ class RowsPut(Entry):
         edges_removed: list[dict[str, Any]] | None = None,
     ) -> None:
         self.seq, self.ts, self._table, self.rows_json = seq, ts, table, rows_json
+        self._rows: list[dict[str, Any]] | None = None
         self.vectors, self.configs = vectors or {}, configs or {}
         self.edges, self.edges_removed = edges or [], edges_removed or []
 
@@ -184,7 +185,10 @@ class RowsPut(Entry):
 
     @property
     def rows(self) -> list[dict[str, Any]]:
-        return orjson.loads(self.rows_json)  # type: ignore[no-any-return]
+        """The rows, parsed once (every commit listener that follows a table reads them)."""
+        if self._rows is None:
+            self._rows = orjson.loads(self.rows_json)
+        return self._rows
 
     @staticmethod
     def head(seq: int, ts: str, table: str, configs: dict[str, Any], edge_log: dict[str, Any] | None) -> bytearray:
