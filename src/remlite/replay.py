@@ -42,8 +42,9 @@ _SYSTEM_STAMPS = ("id", "modified_at", "deleted_at")  # set by the writer (`crea
 
 
 class ChangeLog:
-    """changes, apply, wal, truncate_wal and the log's bounds, of `remlite.Database`. `apply`
-    replays each entry through the component that makes that change."""
+    """changes, apply, wal and truncate_wal of `remlite.Database` (the log's bounds, `last_seq`
+    and `first_seq`, are properties of the database itself). `apply` replays each entry through
+    the component that makes that change."""
 
     def __init__(
         self, core: TenantCore, writer: Writer, edges: Edges, schemas: SchemaAdmin, index_admin: IndexAdmin
@@ -61,15 +62,6 @@ class ChangeLog:
             if (value is not None or name == "limit") and (type(value) is not int or not 0 <= value < 2**63):
                 raise InvalidInput(f"{name} must be an integer from 0 to 2**63 - 1, got {shown(value)}")
         return self.core.wal.read(after_seq, limit)
-
-    @property
-    def last_seq(self) -> int:
-        return self.core.wal.seq
-
-    @property
-    def first_seq(self) -> int:
-        """The oldest sequence number the change log may still hold (1 until it is truncated)."""
-        return self.core.wal.floor
 
     def truncate_wal(self, before_seq: int | None = None, *, keep: int | None = None) -> dict[str, int]:
         """Remove change-log entries older than `before_seq`, or all but the newest `keep`.
