@@ -221,6 +221,7 @@ class TenantCore:
 
     # ------------------------------------------------------------------ row primitives
     def table_name(self, tid: bytes) -> str:
+        """The name of the table whose 4-byte id prefix starts `tid` (a row key or id-directory value)."""
         return self.registry.by_id(codec.read_u32(tid)).name
 
     def get_raw(self, rid: bytes, include_deleted: bool = False) -> tuple[str, dict[str, Any]]:
@@ -237,7 +238,7 @@ class TenantCore:
         record = orjson.loads(value)
         if record.get("deleted_at") and not include_deleted:
             raise NotFound(f"record {idmod.to_str(rid)} was deleted at {record['deleted_at']}")
-        return self.registry.by_id(codec.read_u32(tid)).name, record
+        return self.registry.by_id(codec.read_u32(tid)).name, record  # inline: the hot path of get
 
     def fetch(self, layout: TableLayout, rids: list[bytes]) -> list[dict[str, Any]]:
         """Live records of one table by raw id, in order, skipping any that vanished."""

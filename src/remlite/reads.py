@@ -175,5 +175,5 @@ class Reader:
             if value is not None:
                 record = orjson.loads(value)
                 if record.get("deleted_at") is None:
-                    out.append({**record, "_table": self.core.registry.by_id(codec.read_u32(tid)).name})
+                    out.append({**record, "_table": self.core.table_name(tid)})
         return out

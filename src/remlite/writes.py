@@ -193,7 +193,7 @@ class Writer:
             return
         for rid, owner in zip(rids, self.core.store.cf["ids"][rids], strict=True):
             if owner is not None and owner[:4] != layout.tid:
-                other = self.core.registry.by_id(codec.read_u32(owner)).name
+                other = self.core.table_name(owner)
                 raise ValidationError(f"id {idmod.to_str(rid)} belongs to table {other}", field="id")
 
     def _record_ids(self, layout: TableLayout, bodies: list[dict[str, Any]]) -> list[tuple[bytes, bool]]:

@@ -25,7 +25,6 @@ from remlite.errors import UnknownTable
 from remlite.query.fieldnames import suggestion
 from remlite.query.values import get_path
 from remlite.schema.model import EDGES_VIEW, SYSTEM_FIELDS, TIMESTAMP_SYSTEM_FIELDS, TableSchema
-from remlite.storage import codec
 from remlite.storage.keyspace import table_prefix
 
 if TYPE_CHECKING:
@@ -88,7 +87,7 @@ class Relation:
             tid = key[:4]
             name = names.get(tid)
             if name is None:
-                name = names[tid] = core.registry.by_id(codec.read_u32(tid)).name
+                name = names[tid] = core.table_name(tid)
             out.append(self.view(orjson.loads(value), name))
         return out
 
