@@ -11,9 +11,11 @@ import pytest
 import sqlglot
 
 import remlite
+import remlite.query.catalog
 from remlite.query.access import AllOf, AnyOf, IndexScan, PointGet, count, materialize, stream
 from remlite.query.candidates import CandidatePlanner
 from remlite.query.dialect import RemDialect
+from tests.plans import kinds, step
 
 ITEMS = {
     "name": "items",
@@ -111,7 +113,7 @@ def test_limit_without_order_streams_and_matches_a_scan(db: Any) -> None:
         "SELECT name FROM items WHERE status = 'open' AND color = 'red' LIMIT 5 OFFSET 2",
     ]
     for sql in queries:
-        assert "streamed in id order" in db.explain(sql)
+        assert "stream_ids" in kinds(db, sql)
         streamed = db.sql(sql).rows
         engine.use_indexes = engine.use_cache = False
         try:
@@ -122,11 +124,28 @@ def test_limit_without_order_streams_and_matches_a_scan(db: Any) -> None:
 
 
 def test_explain_reads_no_index(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: Any) -> Any:
-        raise AssertionError("EXPLAIN read the index")
+    """EXPLAIN plans every shape without touching storage: no index key, no row, no cache fill."""
 
-    monkeypatch.setattr(db._core.store, "iter_keys", refuse)
-    assert "intersect" in db.explain("SELECT * FROM items WHERE status = 'open' AND priority = 1 LIMIT 3")
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("EXPLAIN read storage")
+
+    for name in ("iter_keys", "iter_keys_reverse"):
+        monkeypatch.setattr(db._core.store, name, refuse)
+    for name in ("fetch", "find_raw", "index_ids", "live_records"):
+        monkeypatch.setattr(db._core, name, refuse)
+    monkeypatch.setattr(remlite.query.catalog.Relation, "scan_columns", refuse)
+    monkeypatch.setattr(remlite.query.catalog.Relation, "scan", refuse)
+    for sql in [
+        "SELECT * FROM items WHERE status = 'open' AND priority = 1 LIMIT 3",
+        "SELECT name FROM items WHERE status = 'open' AND priority > 1",
+        "SELECT name FROM items WHERE status = 'open' ORDER BY priority LIMIT 3",
+        "SELECT name FROM items WHERE color = 'red' ORDER BY name LIMIT 3",
+        "SELECT COUNT(*) FROM items WHERE status = 'open'",
+        "SELECT status, COUNT(*) FROM items WHERE priority > 2 GROUP BY status",
+        "SELECT DISTINCT color FROM items",
+        "SELECT a.name FROM items a JOIN items b ON a.name = b.name WHERE a.status = 'open'",
+    ]:
+        assert db.explain(sql).startswith("SELECT from items"), sql
 
 
 def test_count_of_exact_index_predicates_reads_no_row(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,22 +183,25 @@ def test_an_offset_over_exact_index_predicates_reads_no_skipped_row(db: Any, mon
 
 def test_plans_are_data(db: Any) -> None:
     """Planner decisions read off `explain(format="json")`, not EXPLAIN's wording."""
-
-    def steps(sql: str) -> list[dict[str, Any]]:
-        return db.explain(sql, format="json")["steps"]
-
-    (first,) = steps("SELECT name FROM items WHERE status = 'open' AND priority = 2 LIMIT 5")
-    assert first["step"] == "stream_ids" and first["exact"] and first["stop_after"] == 5
+    sql = "SELECT name FROM items WHERE status = 'open' AND priority = 2 LIMIT 5"
+    assert kinds(db, sql) == ["project", "limit", "stream_ids"]
+    first = step(db, sql, "stream_ids")
+    assert first["exact"] and first["stop_after"] == 5
     assert first["access"] == {
         "all_of": [{"index": "status", "bounds": {"eq": "open"}}, {"index": "priority", "bounds": {"eq": 2}}]
     }
-    assert steps("SELECT COUNT(*) FROM items WHERE status = 'done'")[0]["step"] in ("count_index_keys", "count_columns")
-    (order,) = steps("SELECT name FROM items ORDER BY priority DESC LIMIT 3 OFFSET 40")
-    assert (order["step"], order["direction"], order["skip_keys"]) == ("index_order", "backwards", 40)
-    kinds = [s["step"] for s in steps("SELECT status, COUNT(*) FROM items GROUP BY status")]
-    assert kinds == ["column_cache", "duckdb"]
-    kinds = [s["step"] for s in steps("SELECT CASE WHEN priority > 2 THEN 1 END AS c FROM items")]
-    assert kinds == ["duckdb_statement", "column_cache", "duckdb"]
+    assert kinds(db, "SELECT COUNT(*) FROM items WHERE status = 'done'")[1] in ("count_index_keys", "count_columns")
+    sql = "SELECT name FROM items ORDER BY priority DESC LIMIT 3 OFFSET 40"
+    assert kinds(db, sql) == ["project", "limit", "index_order"]
+    order = step(db, sql, "index_order")
+    assert (order["direction"], order["skip_keys"]) == ("backwards", 40)
+    assert step(db, sql, "limit") == {"step": "limit", "limit": 3, "offset": 0}  # the 40 are skipped keys
+    kinds_ = kinds(db, "SELECT status, COUNT(*) FROM items GROUP BY status")
+    assert kinds_ == ["fallback", "duckdb", "column_cache", "duckdb", "rows_as_columns", "scan"]
+    kinds_ = kinds(db, "SELECT CASE WHEN priority > 2 THEN 1 END AS c FROM items")
+    assert kinds_ == ["duckdb_statement", "column_cache", "duckdb"]
+    tree = db.explain("SELECT name FROM items WHERE status = 'open' LIMIT 5", format="json")["plan"]
+    assert tree["step"] == "project" and tree["inputs"][0]["inputs"][0]["step"] == "stream_ids"
     with pytest.raises(remlite.errors.InvalidInput):
         db.explain("SELECT 1", format="yaml")
 
@@ -198,7 +220,7 @@ def test_count_over_a_warm_column_cache_uses_arrow_and_follows_writes(tmp_path: 
             return sum(1 for r in db.scan("items") if r["status"] == "open" and r["priority"] == 2)
 
         db.sql("SELECT status, priority, COUNT(*) FROM items GROUP BY status, priority")  # warms both columns
-        assert [s["step"] for s in db.explain(sql, format="json")["steps"]] == ["count_columns"]
+        assert kinds(db, sql) == ["fallback", "count_columns", "duckdb", "column_cache"]
         assert db.sql(sql).rows == [{"n": expected()}]
         for rid in ids[:40]:
             db.update(rid, {"status": "open", "priority": 2})

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import remlite
 from remlite.cli.app import app
 from remlite.errors import QueryError, UnknownTable
+from tests.plans import kinds, ran, step
 from tests.test_sql_golden import load
 
 runner = CliRunner(env={"REMLITE_PATH": None, "REMLITE_TENANT": None})
@@ -72,7 +73,7 @@ def test_result_api(db: remlite.Database) -> None:
     assert db.sql("SELECT COUNT(*) FROM people").scalar() == 4
     mixed = db.sql("SELECT properties->>'priority' AS p FROM tables.entities ORDER BY key").to_arrow()
     assert mixed.column("p").to_pylist() == ["5", '"7"', "9", "2"]  # mixed types travel as JSON text
-    assert "estimated rows" in "\n".join(result.plan)
+    assert "rows]" in "\n".join(result.plan)  # each step with its estimate
     try:
         import pandas  # noqa: F401
     except ImportError:
@@ -109,16 +110,25 @@ def plan(db: remlite.Database, sql: str) -> str:
 
 
 def test_explain_names_the_access_path(db: remlite.Database) -> None:
-    assert "access: index tasks.status (eq='open')" in plan(db, "SELECT name FROM tasks WHERE status = 'open'")
-    both = plan(db, "SELECT name FROM tasks WHERE status = 'open' OR priority >= 5")
-    assert both.count("access: index") == 2
-    assert "streamed backwards" in plan(db, "SELECT name FROM tasks ORDER BY priority DESC LIMIT 2")
-    assert "full scan" in plan(db, "SELECT name FROM tasks WHERE estimate > 1 LIMIT 1")  # cold cache: a scan
-    assert "column cache" in plan(db, "SELECT name FROM tasks WHERE estimate > 1 ORDER BY name")
-    assert "column cache" in plan(db, "SELECT name FROM tasks WHERE estimate > 1 LIMIT 1")  # now warm
-    assert "vector search" in plan(db, "SELECT title FROM notes WHERE similar(body, 'fox') LIMIT 1")
-    assert "text search" in plan(db, "SELECT title FROM notes WHERE match(body, 'fox')")
-    assert "DuckDB" in plan(db, "SELECT status, COUNT(*) FROM tasks GROUP BY status")
+    assert "index tasks.status (eq='open')" in plan(db, "SELECT name FROM tasks WHERE status = 'open'")
+    assert step(db, "SELECT name FROM tasks WHERE status = 'open'", "index_candidates")["access"] == {
+        "index": "status",
+        "bounds": {"eq": "open"},
+    }
+    both = step(db, "SELECT name FROM tasks WHERE status = 'open' OR priority >= 5", "index_candidates")
+    assert [part["index"] for part in both["access"]["any_of"]] == ["status", "priority"]
+    order = step(db, "SELECT name FROM tasks ORDER BY priority DESC LIMIT 2", "index_order")
+    assert (order["field"], order["direction"]) == ("priority", "backwards")
+    assert "scan" in kinds(db, "SELECT name FROM tasks WHERE estimate > 1 LIMIT 1")  # cold cache: a scan
+    assert "column_cache" not in kinds(db, "SELECT name FROM tasks WHERE estimate > 1 LIMIT 1")
+    ordered = db.sql("SELECT name FROM tasks WHERE estimate > 1 ORDER BY name")
+    # DuckDB picks the rows by position (its values would turn the float column's integers into floats)
+    assert ran(ordered) == ["fallback", "fallback", "project", "duckdb", "column_cache"]
+    assert "column_cache" in kinds(db, "SELECT name FROM tasks WHERE estimate > 1 LIMIT 1")  # now warm
+    searched = step(db, "SELECT title FROM notes WHERE similar(body, 'fox') LIMIT 1", "search")
+    assert (searched["mode"], searched["field"], searched["k"]) == ("vector", "body", 1)
+    assert step(db, "SELECT title FROM notes WHERE match(body, 'fox')", "search")["mode"] == "text"
+    assert "duckdb" in kinds(db, "SELECT status, COUNT(*) FROM tasks GROUP BY status")
     assert db.sql("EXPLAIN SELECT name FROM tasks").columns == ["plan"]
     assert "vector" in plan(db, "SEARCH 'fox' IN notes") and "key index" in plan(db, "LOOKUP 'x'")
 
@@ -312,7 +322,7 @@ def test_parameters_equal_literals(db: remlite.Database, sql: str, params: Any, 
 
 
 def test_many_candidates_limit_and_top_n(items: remlite.Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    import remlite.query.plan as plan_module
+    import remlite.query.passes as passes
 
     fetched: list[int] = []
     original = items._core.fetch
@@ -322,9 +332,11 @@ def test_many_candidates_limit_and_top_n(items: remlite.Database, monkeypatch: p
     sql = "SELECT n, note FROM items WHERE kind = 'a' ORDER BY note DESC LIMIT 4"
     expected = sorted((r for r in items.scan("items") if r["kind"] == "a"), key=lambda r: r["note"], reverse=True)
     want = [{"n": r["n"], "note": r["note"]} for r in expected[:4]]
-    assert items.sql(sql).rows == want and "index items.kind (eq='a') -> 667 ids" in items.explain(sql)
-    monkeypatch.setattr(plan_module, "CANDIDATES_FOR_TOP_N", 100)
+    result = items.sql(sql)
+    assert result.rows == want and ran(result) == ["project", "limit", "sort", "index_candidates"]
+    monkeypatch.setattr(passes, "CANDIDATES_FOR_TOP_N", 100)
     items._sql.engine().use_indexes = False
     items.sql(sql)  # through the column cache: `kind` and `note` are now cached
     items._sql.engine().use_indexes = True
-    assert items.sql(sql).rows == want and "column cache" in items.explain(sql)
+    result = items.sql(sql)  # 667 candidates are past the cap of 100: DuckDB over the warm cache
+    assert result.rows == want and ran(result) == ["fallback", "fallback", "duckdb", "column_cache"]

@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 import remlite
+from tests.plans import kinds, ran
 
 SEED = 20251125
 N_ITEMS, N_OTHERS = 300, 40
@@ -405,8 +406,55 @@ def test_generated_queries_match_duckdb(loaded: tuple[remlite.Database, Any], co
 def test_the_generator_covers_every_plan(loaded: tuple[remlite.Database, Any]) -> None:
     """The generated queries exercise index scans, index order and the column cache + DuckDB."""
     db, _ = loaded
-    seen = set()
+    seen: set[str] = set()
     for case in CASES[:200]:
-        plan = db.explain(case.remlite)
-        seen |= {word for word in ("index", "streamed", "column cache", "DuckDB") if word in plan}
-    assert seen == {"index", "streamed", "column cache", "DuckDB"}
+        seen |= set(kinds(db, case.remlite))
+    for sql, _, limit, offset in sample_cases()[:20]:
+        seen |= set(kinds(db, f"{sql} LIMIT {limit} OFFSET {offset}"))
+    wanted = {"index_candidates", "stream_ids", "index_order", "column_cache", "duckdb", "scan"}
+    assert wanted <= seen, wanted - seen
+
+
+def sample_cases() -> list[tuple[str, str, int, int]]:
+    """LIMIT without ORDER BY over index equalities (the id-ordered stream): any `limit` matching
+    rows are right, so each case is (remlite SQL, DuckDB SQL of every match, limit, offset)."""
+    rng = random.Random(SEED + 2)
+    atoms = [
+        lambda: (f"a = {rng.randint(-5, 5)}",) * 2,
+        lambda: (f"s = '{rng.choice(WORDS[:6])}'",) * 2,
+        lambda: (f"meta.x = {rng.randint(-3, 3)}", f"meta_x = {rng.randint(-3, 3)}"),
+        lambda: (f"a IN ({rng.randint(-5, 5)}, {rng.randint(-5, 5)})",) * 2,
+        lambda: (f"i = {rng.randrange(N_ITEMS)}",) * 2,
+    ]
+    out = []
+    for _ in range(60):
+        parts = [rng.choice(atoms)() for _ in range(rng.randint(1, 3))]
+        parts = [(c, r) if "meta" not in c else (c, c.replace("meta.x", "meta_x")) for c, r in parts]
+        glue = rng.choice([" AND ", " OR "])
+        wc, wr = glue.join(c for c, _ in parts), glue.join(r for _, r in parts)
+        if rng.random() < 0.3:  # a condition no index answers: re-checked on the fetched rows
+            wc, wr = f"({wc}) AND b > 0", f"({wr}) AND b > 0"
+        limit, offset = rng.randint(1, 30), rng.choice([0, 0, rng.randint(1, 40)])
+        out.append((f"SELECT i, a, s FROM items WHERE {wc}", f"SELECT i, a, s FROM items WHERE {wr}", limit, offset))
+    return out
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_limit_without_order_matches_duckdb(loaded: tuple[remlite.Database, Any], config: str) -> None:
+    """Each configuration returns min(limit, matches - offset) distinct matching rows."""
+    db, ref = loaded
+    engine = db._sql.engine()
+    engine.use_indexes, engine.use_cache = CONFIGS[config]
+    streamed = 0
+    try:
+        for remlite_sql, ref_sql, limit, offset in sample_cases():
+            matches = {tuple(row) for row in ref.execute(ref_sql).fetchall()}
+            sql = f"{remlite_sql} LIMIT {limit} OFFSET {offset}"
+            result = db.sql(sql)
+            got = [(row["i"], row["a"], row["s"]) for row in result.rows]
+            assert len(got) == max(0, min(limit, len(matches) - offset)), sql
+            assert set(got) <= matches and len(set(got)) == len(got), sql
+            streamed += "stream_ids" in ran(result)
+    finally:
+        engine.use_indexes, engine.use_cache = True, True
+    assert streamed == 0 if config == "no-index" else streamed > 20

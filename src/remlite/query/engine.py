@@ -2,8 +2,8 @@
 
 text → statements.parse (sqlglot; LOOKUP / SEARCH / TRAVERSE / EXPLAIN from its tokens)
      → predicate.bind_params → analyze.Analyzer (dialect checks, name resolution)
-     → plan.Planner (index / stream / search / column cache + DuckDB / scan)
-     → execute → Result
+     → passes.logical → passes.optimise (a list of small passes over typed steps)
+     → executor.Executor (walks the tree) → Result
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ from remlite.query.analyze import Analyzer
 from remlite.query.catalog import Catalog
 from remlite.query.columns import ColumnCache
 from remlite.query.dialect import NotNative, RemDialect
+from remlite.query.executor import Executor
 from remlite.query.fieldnames import StoredFields
 from remlite.query.model import Query, bind_query
-from remlite.query.plan import Planner
+from remlite.query.passes import PlanContext, logical, optimise
 from remlite.query.result import Result
 from remlite.query.statements import Extended, Statement, parse
+from remlite.query.steps import Plan
 from remlite.schema.model import SYSTEM_FIELDS
 
 if TYPE_CHECKING:
@@ -100,11 +102,20 @@ class Engine:
             query = bind_query(self._analyzed(statement), params)
         except NotNative as why:  # CASE, subqueries, WITH, UNION, windows, functions: DuckDB runs it
             return passthrough.run(self, statement.text, statement.tree, params, include_deleted, explain, why)
-        plan = Planner(self, query, include_deleted).plan()
+        plan = self.plan(query, include_deleted)
         if explain:
-            return Result(["plan"], [{"plan": line} for line in plan.lines], plan.lines, plan.steps)
+            lines = plan.lines()
+            return Result(["plan"], [{"plan": line} for line in lines], plan)
         with paused_gc():  # rows are dicts by the thousand, no cycles: see remlite.collector
-            return plan.execute()
+            return Executor(self, query, plan).run()
+
+    def plan(self, query: Query, include_deleted: bool) -> Plan:
+        """The optimised plan tree of a bound query (reads nothing but counters and cache state)."""
+        context = PlanContext(self, query, include_deleted)
+        names = ", ".join(
+            f"{s.relation.name}{'' if s.alias == s.relation.name else ' AS ' + s.alias}" for s in query.sources
+        )
+        return Plan(optimise(logical(context), context), f"SELECT from {names}")
 
     def catalog(self) -> Catalog:
         """The tables and views a statement may name, checking undeclared names against the stored rows."""
@@ -114,7 +125,7 @@ class Engine:
     def run_tree(self, tree: exp.Select, include_deleted: bool = False) -> Result:
         """Run a statement built as a tree (parameters already bound): `search(where=...)`."""
         query = Analyzer(self.catalog(), tree.sql(dialect=RemDialect)).analyze(tree)
-        return Planner(self, query, include_deleted).plan().execute()
+        return Executor(self, query, self.plan(query, include_deleted)).run()
 
     def _analyzed(self, statement: Statement) -> Query:
         """The statement analysed against the current schemas (kept until a schema changes)."""

@@ -17,13 +17,30 @@ class Result:
         self,
         columns: list[str],
         rows: list[dict[str, Any]],
-        plan: list[str] | None = None,
+        plan: Any = None,
         steps: list[dict[str, Any]] | None = None,
     ) -> None:
         self.columns = columns
         self.rows = rows
-        self.plan = plan or []
-        self.steps = steps or []
+        self._plan = plan  # its lines, or a `remlite.query.steps.Plan` printed only when asked
+        self._steps = steps
+
+    @property
+    def plan(self) -> list[str]:
+        if self._plan is None or isinstance(self._plan, list):
+            return self._plan or []
+        return self._plan.lines()
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        if self._steps is not None:
+            return self._steps
+        return [] if self._plan is None or isinstance(self._plan, list) else self._plan.steps()
+
+    @property
+    def tree(self) -> dict[str, Any] | None:
+        """The plan tree as data (None for plans that are not trees: LOOKUP, SEARCH, TRAVERSE)."""
+        return None if self._plan is None or isinstance(self._plan, list) else self._plan.data()
 
     def __len__(self) -> int:
         return len(self.rows)

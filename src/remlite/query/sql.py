@@ -83,4 +83,4 @@ class SQL:
         result = self.engine().run(text, params, include_deleted, explain=True)
         if format == "text":
             return "\n".join(result.plan)
-        return {"statement": text, "steps": result.steps, "lines": result.plan}
+        return {"statement": text, "plan": result.tree, "steps": result.steps, "lines": result.plan}
