@@ -267,11 +267,22 @@ class Executor:
             return found
         if isinstance(step, ColumnScan):
             return self.engine.cache.get(step.relation, step.paths), set()
+        if isinstance(step, TableScan):  # a logical plan's input, run as it reads (slowly)
+            paths = self._paths_of(step)
+            return rows_relation(step.relation, list(self._scan(step)), paths), set()
         if isinstance(step, RowsAsColumns):
             return rows_relation(step.relation, list(self.rows(step.input)), step.paths), set(step.applied)
         if isinstance(step, IndexRows):
             return self._index_rows(step), set(step.local)
         raise TypeError(f"not a column step: {step.kind}")
+
+    def _paths_of(self, step: TableScan) -> list[tuple[str, ...]]:
+        from remlite.query.duck import refs_in
+
+        query = self.query
+        nodes: list[Any] = [*query.conjuncts, *(s.on for s in query.sources), *(k.expr for k in query.order)]
+        nodes += [i.expr for i in query.items] + list(query.group) + [query.having]
+        return sorted(refs_in(nodes).get(step.alias, set()))
 
     def _index_rows(self, step: IndexRows) -> RelationData:
         layout = self.core.layout(step.relation.name)

@@ -117,19 +117,19 @@ Pass = Callable[[Step, PlanContext], Step]
 
 
 def transform(step: Step, rewrite: Callable[[Step], Step]) -> Step:
-    """`step` with `rewrite` applied bottom-up to every node (a node's rewrite is not revisited)."""
-    changed: dict[str, Any] = {}
-    for name in ("input", "first", "then"):
-        child = getattr(step, name, None)
-        if isinstance(child, Step):
-            new = transform(child, rewrite)
-            if new is not child:
-                changed[name] = new
-    if isinstance(step, DuckQuery):
-        sources = tuple((alias, transform(child, rewrite)) for alias, child in step.sources)
-        if any(new is not old for (_, new), (_, old) in zip(sources, step.sources, strict=True)):
-            changed["sources"] = sources
-    return rewrite(replace(step, **changed) if changed else step)
+    """`step` with `rewrite` applied bottom-up at its decision points: each `Project`, each
+    `DuckQuery` under one or at the root, and the branches of each `Fallback` (a node's rewrite is
+    not revisited). Row chains under a `Project` are the passes' to take apart (`Chain`): walking
+    every node cost 20+ calls a query."""
+    if isinstance(step, Fallback):
+        first, then = transform(step.first, rewrite), transform(step.then, rewrite)
+        if first is not step.first or then is not step.then:
+            step = replace(step, first=first, then=then)
+    elif isinstance(step, Project) and isinstance(step.input, DuckQuery):
+        inner = transform(step.input, rewrite)
+        if inner is not step.input:
+            step = replace(step, input=inner)
+    return rewrite(step)
 
 
 def optimise(tree: Step, context: PlanContext, passes: list[Pass] | None = None) -> Step:
@@ -150,18 +150,18 @@ def logical(context: PlanContext) -> Step:
         assert source is not None
         return _semantic(context, source, columns)
     if source is not None and not query.aggregate:
-        node: Step = TableScan(source.relation, context.count(source), context.include_deleted)
+        node: Step = TableScan(source.relation, context.count(source), context.include_deleted, source.alias)
         if query.conjuncts:
             node = Filter(node, tuple(query.conjuncts))
         if query.order:
             node = Sort(node, tuple(query.order))
         if (query.limit is not None or query.offset) and not query.distinct:
             node = Limit(node, query.limit, query.offset)
-        return Project(node, columns, query.distinct)
-    sources = tuple((s.alias, TableScan(s.relation, context.count(s), context.include_deleted)) for s in query.sources)
+        return Project(node, columns, query.distinct, *_distinct_page(query))
+    sources = tuple((s.alias, TableScan(s.relation, context.count(s), context.include_deleted, s.alias)) for s in query.sources)
     output = "values" if query.aggregate else "positions"
     duck = DuckQuery(sources, output, _work(query), context.include_deleted)
-    return duck if query.aggregate else Project(duck, columns, query.distinct)
+    return duck if query.aggregate else Project(duck, columns, query.distinct, *_distinct_page(query))
 
 
 def _semantic(context: PlanContext, source: Source, columns: tuple[str, ...]) -> Step:
@@ -184,7 +184,12 @@ def _semantic(context: PlanContext, source: Source, columns: tuple[str, ...]) ->
         node = Sort(node, tuple(query.order))
     if (query.limit is not None or query.offset) and not query.distinct:
         node = Limit(node, query.limit, query.offset)
-    return Project(node, columns, query.distinct)
+    return Project(node, columns, query.distinct, *_distinct_page(query))
+
+
+def _distinct_page(query: Query) -> tuple[int | None, int]:
+    """DISTINCT pages after projecting: its LIMIT / OFFSET belong to the projection."""
+    return (query.limit, query.offset) if query.distinct else (None, 0)
 
 
 def _work(query: Query) -> tuple[str, ...]:
@@ -466,6 +471,8 @@ def _narrowed(context: PlanContext, source: Source) -> Step | None:
     if cold and count <= SMALL:
         return None  # a small table: filling its cache is cheap
     cap = max(SMALL, count // 2) if cold else count // 50
+    if cap < 1:
+        return None  # a warm cache of under 50 rows: DuckDB filters it before any row is fetched
     planner = context.candidates(source, cap)
     access = planner.plan(conjoin([query.conjuncts[i] for i in local]))  # type: ignore[arg-type]
     if access is None:
@@ -499,7 +506,7 @@ def rows_when_untranslatable(tree: Step, context: PlanContext) -> Step:
     source = query.single
     if not isinstance(tree, DuckQuery) or source is None or not isinstance(tree.sources[0][1], ColumnScan):
         return tree
-    node: Step = TableScan(source.relation, context.count(source), context.include_deleted)
+    node: Step = TableScan(source.relation, context.count(source), context.include_deleted, source.alias)
     if query.conjuncts:
         node = Filter(node, tuple(query.conjuncts))
     rows = RowsAsColumns(node, source.relation, context.source_paths(source, True), tuple(range(len(query.conjuncts))))

@@ -106,6 +106,7 @@ class TableScan(Step):
     relation: Relation
     total: int  # the row counter (-1: a view that does not count)
     include_deleted: bool = False
+    alias: str = ""
 
     def describe(self) -> list[str]:
         size = f"{self.total} live rows" if self.total >= 0 else "every row"
@@ -168,7 +169,8 @@ class IndexStream(Step):
     skip: int = 0
 
     def describe(self) -> list[str]:
-        out = [f"ids of {self.relation.name} streamed in id order, stopping after {self.stop_after} matching rows"]
+        rows = "row" if self.stop_after == 1 else "rows"
+        out = [f"ids of {self.relation.name} streamed in id order, stopping after {self.stop_after} matching {rows}"]
         out += ["  " + line for line in access_lines(self.access, self.relation.name)]
         if self.skip:
             out.append(f"the first {self.skip} ids skipped without reading their rows")
@@ -346,18 +348,24 @@ class Project(Step):
     input: Step
     columns: tuple[str, ...]
     distinct: bool = False
+    limit: int | None = None  # DISTINCT's page
+    offset: int = 0
 
     def inputs(self) -> tuple[Step, ...]:
         return (self.input,)
 
     def describe(self) -> list[str]:
-        return [("project DISTINCT " if self.distinct else "project ") + ", ".join(self.columns)]
+        head = ("project DISTINCT " if self.distinct else "project ") + ", ".join(self.columns)
+        if self.limit is not None or self.offset:
+            head += f", then limit {self.limit if self.limit is not None else 'all'} offset {self.offset}"
+        return [head]
 
     def details(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "distinct": self.distinct}
 
     def estimate(self) -> int | None:
-        return self.input.estimate()
+        below = self.input.estimate()
+        return below if self.limit is None or below is None else min(self.limit, below)
 
 
 # --------------------------------------------------------------------------- columns for DuckDB
