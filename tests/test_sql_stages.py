@@ -79,8 +79,9 @@ def test_a_stage_joins_a_table_and_aggregates(db: Any) -> None:
 
 def test_explain_describes_stages_without_running_them(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db._search, "search", lambda *a, **k: pytest.fail("EXPLAIN ran the search"))
-    plan = db.explain("SELECT * FROM search('files', 'x', k => 3) s WHERE s.path LIKE 'f1%'")
-    assert "stage: search()" in plan
+    plan = db.explain("SELECT * FROM search('files', 'x', k => 3) s WHERE s.path LIKE 'f1%'", format="json")
+    assert [s["step"] for s in plan["steps"]] == ["duckdb_statement", "stage"]
+    assert plan["steps"][1]["call"] == "search" and "stage search()" in "\n".join(plan["lines"])
 
 
 def test_stage_arguments_are_checked(db: Any) -> None:

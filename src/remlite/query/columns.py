@@ -248,6 +248,21 @@ class RelationData:
                 self._table = pa.table(arrays)
             return self._table
 
+    def count_equal(self, tests: list[tuple[Path, Any]], same_kind: Any) -> int | None:
+        """Live rows whose columns equal the constants (`COUNT(*)` by Arrow compute), read under the
+        lock a commit's append takes (its arrays grow together); None when a column is missing or
+        of a kind `same_kind(kind, value)` refuses."""
+        import pyarrow.compute as pc
+
+        with self._lock:
+            mask = self.live if self.present is None else pc.and_(self.live, self.present)
+            for path, value in tests:
+                column = self.columns.get(path)
+                if column is None or not same_kind(column.kind, value):
+                    return None
+                mask = pc.and_(mask, pc.fill_null(pc.equal(column.views["v"], value), False))
+        return int(pc.sum(mask).as_py() or 0)
+
     @property
     def nbytes(self) -> int:
         with self._lock:

@@ -158,7 +158,9 @@ def logical(context: PlanContext) -> Step:
         if (query.limit is not None or query.offset) and not query.distinct:
             node = Limit(node, query.limit, query.offset)
         return Project(node, columns, query.distinct, *_distinct_page(query))
-    sources = tuple((s.alias, TableScan(s.relation, context.count(s), context.include_deleted, s.alias)) for s in query.sources)
+    sources = tuple(
+        (s.alias, TableScan(s.relation, context.count(s), context.include_deleted, s.alias)) for s in query.sources
+    )
     output = "values" if query.aggregate else "positions"
     duck = DuckQuery(sources, output, _work(query), context.include_deleted)
     return duck if query.aggregate else Project(duck, columns, query.distinct, *_distinct_page(query))

@@ -37,6 +37,7 @@ from remlite.query.predicate import bind
 from remlite.query.result import Result
 from remlite.query.rows import unique_names
 from remlite.query.stages import StageRows, run_stage, stage_of
+from remlite.query.steps import ColumnScan, DuckStatement, Plan, Stage, Step
 from remlite.query.translate import quote, timestamp_output
 
 if TYPE_CHECKING:
@@ -65,24 +66,22 @@ def run(
             raise error_at(text, cte, f"the name {cte.alias_or_name} is reserved; give the CTE another name")
     inputs = {}
     reason = why.message.split(" (line")[0]
-    lines = [f"SELECT run by DuckDB over the column cache (not native: {reason})"]
-    steps: list[dict[str, Any]] = [{"step": "duckdb_statement", "reason": reason}]
+    sources: list[Step] = []
     # stages first, outermost only: a stage's own arguments (a subquery of ids) are run by the stage.
     # Both lists are taken before any replacement (the replacements read tables of their own).
     found = [t for t in tree.find_all(exp.Table) if not _inside_stage(t)]
     for table in [t for t in found if stage_of(t.this)]:
+        call = stage_of(table.this) or "stage"
+        sources.append(Stage(call, table.this.sql(dialect="postgres")))
         if explain:  # EXPLAIN reads nothing: a stage is described, not run
-            lines.append(f"  stage: {stage_of(table.this)}() run by the library, its rows a relation")
-            steps.append({"step": "stage", "call": stage_of(table.this), "sql": table.this.sql(dialect="postgres")})
             continue
         rows = run_stage(engine, table.this, text, params, include_deleted)
-        stage = StageRows(stage_of(table.this) or "stage")
+        stage = StageRows(call)
         paths = sorted({(key,) for row in rows for key in row})
         data = rows_relation(stage, rows, paths)
         name = engine.duck.next_name()
         table.replace(_subquery(data, name, paths, "_present", table.alias or stage.name))
         inputs[name] = data
-        lines.append(f"  stage: {stage.name}() -> {len(rows)} rows")
     for table in [t for t in found if not stage_of(t.this)]:
         if not isinstance(table.this, exp.Identifier):
             raise error_at(text, table, f"table functions are not supported: {table.sql(dialect='postgres')}")
@@ -93,21 +92,22 @@ def run(
         except UnknownTable as exc:
             located = error_at(text, table, exc.message)
             raise UnknownTable(located.message, line=located.line, col=located.col) from None
-        if explain:
-            lines.append(f"  access: column cache of {relation.name} (typed columns of every declared field)")
-            steps.append({"step": "column_cache", "relation": relation.name, "columns": relation.columns()})
-            continue
         paths = [(name,) for name in relation.columns()]
+        warm = engine.cache.fresh(relation, paths)
+        sources.append(ColumnScan(relation, tuple(paths), relation.count(engine.core), warm))
+        if explain:
+            continue
         data = engine.cache.get(relation, paths)
         live = "_present" if include_deleted else "_present AND _live"
         table.replace(_subquery(data, data.registered, paths, live, table.alias_or_name))
         inputs[data.registered] = data
-        lines.append(f"  access: column cache of {relation.name} ({len(data)} rows)")
     tree = tree.transform(lambda node: _literal(bind(node, params)) if isinstance(node, exp.Placeholder) else node)
-    sql = tree.sql(dialect="duckdb")
+    sql = None if explain else tree.sql(dialect="duckdb")
+    plan = Plan(DuckStatement(reason, tuple(sources), sql), "SELECT run by DuckDB over the column cache")
     if explain:
-        steps.append({"step": "duckdb", "sql": sql})
-        return Result(["plan"], [{"plan": line} for line in lines], lines, steps)
+        lines = plan.lines()
+        return Result(["plan"], [{"plan": line} for line in lines], plan)
+    assert sql is not None
     try:
         names, raw, types = engine.duck.query(sql, inputs)
     except QueryError:
@@ -125,7 +125,7 @@ def run(
             if isinstance(values[i], str):
                 values[i] = orjson.loads(values[i])
         rows.append(build(tuple(values)))
-    return Result(names, rows, lines)
+    return Result(names, rows, plan)
 
 
 def _subquery(

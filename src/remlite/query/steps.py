@@ -549,6 +549,43 @@ class Fallback(Step):
         return self.first.estimate()
 
 
+@dataclass(eq=False)
+class Stage(Step):
+    """A retrieval stage called as a table function (`search`, `traverse`, `lookup`, `moments`),
+    run by the library before the statement; its rows become a relation DuckDB reads."""
+
+    kind: ClassVar[str] = "stage"
+    call: str
+    sql: str
+
+    def describe(self) -> list[str]:
+        return [f"stage {self.call}(): {self.sql}, run by the library, its rows a relation"]
+
+    def details(self) -> dict[str, Any]:
+        return {"call": self.call, "sql": self.sql}
+
+
+@dataclass(eq=False)
+class DuckStatement(Step):
+    """A statement the native planner does not run (CASE, subqueries, WITH, set operations,
+    windows, DuckDB's functions ...), run whole by DuckDB over typed columns of its tables (every
+    declared field) and the rows of its stages."""
+
+    kind: ClassVar[str] = "duckdb_statement"
+    reason: str
+    sources: tuple[Step, ...]
+    sql: str | None = None  # DuckDB's SQL, known once the tables' columns are typed
+
+    def inputs(self) -> tuple[Step, ...]:
+        return self.sources
+
+    def describe(self) -> list[str]:
+        return [f"the statement run by DuckDB (not native: {self.reason})"]
+
+    def details(self) -> dict[str, Any]:
+        return {"reason": self.reason} if self.sql is None else {"reason": self.reason, "sql": self.sql}
+
+
 # --------------------------------------------------------------------------- the tree as text and data
 def lines(step: Step, depth: int = 1) -> list[str]:
     """The tree as EXPLAIN prints it: one step per headline, its inputs indented below it."""
