@@ -71,12 +71,35 @@ def test_id_and_natural_key_equalities_are_point_gets(db: Any) -> None:
     assert isinstance(tree, PointGet) and tree.what == "id" and exact
     assert plan(db, "id = 'not-an-id'")[0] == PointGet((), "id")
     tree, exact = plan(db, "name = 'item-0007'")
-    assert isinstance(tree, PointGet) and not exact  # the row is re-checked: the id is the key's hash
+    assert isinstance(tree, PointGet) and exact  # a declared string key: its row needs no re-check
     assert db.sql("SELECT name FROM items WHERE name = 'item-0007'").rows == [{"name": "item-0007"}]
     assert db.sql("SELECT name FROM items WHERE id = ?", [rid]).rows == [{"name": "item-0007"}]
     assert "point get by id" in db.explain("SELECT * FROM items WHERE id = ?", [rid])
     other = db.insert("moments", {"name": "m", "start_time": "2026-01-01T00:00:00Z"})
     assert db.sql("SELECT * FROM items WHERE id = ?", [other]).rows == []  # another table's id
+
+
+def test_a_key_that_is_not_a_declared_string_is_not_a_point_get(tmp_path: Path) -> None:
+    """SQL equals '7.0' to a stored 7 whose id hashes "7": such a key is read by the general plan,
+    which answers as the plan without indexes does (a point get found nothing for '7.0')."""
+    with remlite.connect(tmp_path) as db:
+        db.register_schema(
+            {"name": "codes", "properties": {"code": {"type": ["integer", "string"]}}, "key_field": "code"}
+        )
+        db.insert_batch("codes", [{"code": 5}, {"code": "5x"}, {"code": 7}])
+        layout = db._core.layout("codes")
+        planner = CandidatePlanner(layout, lambda f, b: set(), tenant=db._core.tenant)
+        access = planner.plan(sqlglot.parse_one("SELECT * FROM t WHERE code = '5'", read=RemDialect).args["where"].this)
+        assert access is None
+        engine = db._sql.engine()
+        for sql, params in [("code = '5'", None), ("code = ?", ["5"]), ("code = ?", ["5x"]), ("code = '7.0'", None)]:
+            text = f"SELECT code FROM codes WHERE {sql}"
+            planned = db.sql(text, params).rows
+            engine.use_indexes = False
+            try:
+                assert db.sql(text, params).rows == planned, text
+            finally:
+                engine.use_indexes = True
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -175,3 +175,39 @@ def _any_rows_right(query: Any) -> bool:
 def test_every_pass_has_a_fixture() -> None:
     names = {p.__name__ for p in passes.PASSES}
     assert {p.stem for p in FIXTURES.glob("*.txt")} == names
+
+
+def test_prepared_point_gets_plan_as_the_passes_do(db: remlite.Database) -> None:
+    """A prepared point get skips the passes; its tree must be the one they would build."""
+    engine = db._sql.engine()
+    rid = db.lookup("t5")[0]["id"]
+    for sql, params in [
+        ("SELECT * FROM tasks WHERE id = ?", [rid]),
+        ("SELECT name, status FROM tasks WHERE name = ?", ["t5"]),
+        ("SELECT name FROM tasks WHERE :key = name", {"key": "t9"}),
+        ("SELECT * FROM tasks WHERE id = ?", ["not an id"]),
+    ]:
+        statement = engine.statement(sql)
+        analysed = engine._analyzed(statement)
+        prepared = engine._prepared(statement, analysed)
+        assert prepared is not None, sql
+        made = prepared.plan(engine, params)
+        assert made is not None, sql
+        general = engine.plan(bind_query(analysed, params), False)
+        assert made[1].lines() == general.lines(), sql
+        result = db.sql(sql, params)
+        assert result.rows == Executor(engine, bind_query(analysed, params), general).run().rows, sql
+        assert result.plan == general.lines()
+    for sql in [
+        "SELECT * FROM tasks WHERE id = ? LIMIT 1",
+        "SELECT * FROM tasks WHERE status = ?",
+        "SELECT COUNT(*) FROM tasks WHERE id = ?",
+        "SELECT * FROM tasks WHERE estimate = ?",
+        "SELECT DISTINCT status FROM tasks WHERE name = ?",
+    ]:
+        statement = engine.statement(sql)
+        assert engine._prepared(statement, engine._analyzed(statement)) is None, sql
+    with pytest.raises(remlite.errors.QueryError, match="2 values given"):
+        db.sql("SELECT * FROM tasks WHERE id = ?", [rid, rid])
+    with pytest.raises(remlite.errors.QueryError, match="parameter"):
+        db.sql("SELECT * FROM tasks WHERE name = ?", [{"a": 1}])

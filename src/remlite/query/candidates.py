@@ -154,8 +154,9 @@ class CandidatePlanner:
 
     def _point(self, node: exp.Expression, values: list[Any]) -> PointGet | None:
         """`id = v` / `id IN (...)`, and (the table's tenant known) an equality on a one-field
-        natural key: the rows' ids are computed, not scanned. A key's row is re-checked (its id is
-        derived from the key's text, which `5` and `'5'` share)."""
+        natural key declared a string: the rows' ids are computed, not scanned, and need no
+        re-check (the id is the hash of the key's text, and a key never changes once stored). A
+        key of other types is not a point get: SQL compares its values as numbers too."""
         path = field_path(node, self.aliases)
         if path is None or any(v is _MISSING for v in values):
             return None
@@ -174,8 +175,9 @@ class CandidatePlanner:
         key = self.layout.key_parts
         if self.tenant is None or len(key) != 1 or path != key[0] or not all(isinstance(v, str) for v in values):
             return None
+        if _declared_types(self.layout, ".".join(key[0])) != {"string"}:
+            return None  # SQL may equal '7.0' to a stored 7, whose id is the hash of "7": not a point get
         table = self.layout.table.name
-        self.exact = False
         ids = {idmod.key_id_bytes(self.tenant, table, idmod.key_text([value])) for value in values}
         return PointGet(tuple(sorted(ids)), "key " + ".".join(key[0]))
 

@@ -28,6 +28,7 @@ from remlite.query.executor import Executor
 from remlite.query.fieldnames import StoredFields
 from remlite.query.model import Query, bind_query
 from remlite.query.passes import PlanContext, logical, optimise
+from remlite.query.prepared import PointGet
 from remlite.query.result import Result
 from remlite.query.statements import Extended, Statement, parse
 from remlite.query.steps import Plan
@@ -99,10 +100,16 @@ class Engine:
         if statement.extended is not None:
             return self._extended(statement.extended, params, explain)
         try:
-            query = bind_query(self._analyzed(statement), params)
+            analyzed = self._analyzed(statement)
         except NotNative as why:  # CASE, subqueries, WITH, UNION, windows, functions: DuckDB runs it
             return passthrough.run(self, statement.text, statement.tree, params, include_deleted, explain, why)
-        plan = self.plan(query, include_deleted)
+        prepared = self._prepared(statement, analyzed) if params and not include_deleted and self.use_indexes else None
+        made = prepared.plan(self, params) if prepared is not None else None
+        if made is not None:
+            query, plan = made
+        else:
+            query = bind_query(analyzed, params)
+            plan = self.plan(query, include_deleted)
         if explain:
             lines = plan.lines()
             return Result(["plan"], [{"plan": line} for line in lines], plan)
@@ -126,6 +133,19 @@ class Engine:
         """Run a statement built as a tree (parameters already bound): `search(where=...)`."""
         query = Analyzer(self.catalog(), tree.sql(dialect=RemDialect)).analyze(tree)
         return Executor(self, query, self.plan(query, include_deleted)).run()
+
+    def _prepared(self, statement: Statement, analyzed: Query) -> PointGet | None:
+        """The statement as a prepared point get, if it is one (kept with its analysis)."""
+        known = statement.prepared
+        if known is not None and known[0] is analyzed:
+            return known[1]
+        source = analyzed.single
+        found = None
+        if source is not None and source.relation.name in self.core.registry.names():
+            layout = self.core.layout(source.relation.name)
+            found = PointGet.of(analyzed, self.core.tenant, layout)
+        statement.prepared = (analyzed, found)
+        return found
 
     def _analyzed(self, statement: Statement) -> Query:
         """The statement analysed against the current schemas (kept until a schema changes)."""

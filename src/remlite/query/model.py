@@ -221,12 +221,13 @@ def param_value(node: exp.Placeholder, params: Any) -> Any:
     return value
 
 
-def bind_query(query: Query, params: Any) -> Query:
-    """The analysed query with its parameters' values in place (the analysis is shared)."""
-    if not query.placeholders:
-        if params:
-            raise QueryError("parameters were given but the query has no '?' or ':name' placeholders")
-        return query
+def bind_node(node: exp.Expression, params: Any) -> exp.Expression:
+    """One analysed expression with its placeholders' values in place (call `check_params` first)."""
+    return _bind_node(node, params)
+
+
+def check_params(query: Query, params: Any) -> None:
+    """That `params` fill the query's placeholders: a list of one value per `?`, or a dict."""
     numbered = [n for n in query.placeholders if n.startswith("#")]
     if isinstance(params, (list, tuple)) and len(params) != len(numbered):
         if len(params) < len(numbered):
@@ -236,6 +237,15 @@ def bind_query(query: Query, params: Any) -> Query:
         raise QueryError(f"params must be a list or a dict, got {type(params).__name__}")
     if params is None:
         raise QueryError("the query has parameters ('?' or ':name'); pass their values as params")
+
+
+def bind_query(query: Query, params: Any) -> Query:
+    """The analysed query with its parameters' values in place (the analysis is shared)."""
+    if not query.placeholders:
+        if params:
+            raise QueryError("parameters were given but the query has no '?' or ':name' placeholders")
+        return query
+    check_params(query, params)
     bound = replace(
         query,
         sources=[s if s.on is None else replace(s, on=_bind_node(s.on, params)) for s in query.sources],

@@ -38,6 +38,7 @@ class Statement:
     tree: exp.Expression | None = None
     extended: Extended | None = None
     analyzed: tuple[Any, Any] | None = None  # (schema signature, analysed Query), see engine
+    prepared: tuple[Any, Any] | None = None  # (analysed Query, its prepared point get or None)
 
 
 def blank(text: str, start: int, end: int) -> str:
