@@ -272,8 +272,13 @@ def connect(
     embedder: Any = None,
     create: bool = True,
     runtime: Runtime | None = None,
+    api_key: str | None = None,
 ) -> Database:
     """Open (creating if needed) the database of `tenant` under the root `path`.
+
+    A `path` that is an http(s) URL reaches a `remlite serve` instead: the result is a
+    `remlite.serve.client.RemoteDatabase` with the same methods, scoped to the tenant of `api_key`
+    (default `REMLITE_API_KEY`).
 
     `path` defaults to `REMLITE_PATH`, then the per-user data directory. `embedder` is the default
     embedding provider for new vector fields (a name: "local", "openai", "hash", or a provider
@@ -287,6 +292,12 @@ def connect(
     A handle belongs to the process that opened it: in a child made by fork() (multiprocessing
     on Linux) every use raises StorageError; open the database in the child instead.
     """
+    if isinstance(path, str) and path.startswith(("http://", "https://")):
+        from remlite.serve.client import RemoteDatabase
+
+        return RemoteDatabase(path, api_key=api_key, tenant=tenant)  # type: ignore[return-value]
+    if api_key is not None:
+        raise InvalidInput("api_key is for a server URL (http://...), not a local path")
     return Database(path, tenant, sync=sync, embedder=embedder, create=create, runtime=runtime)
 
 

@@ -8,6 +8,7 @@
     REMLITE_EMBED_MODEL         its model (default text-embedding-3-small)
     REMLITE_MEMORY_MB           a Runtime's memory budget (block cache, write buffers, column cache; default 512)
     REMLITE_MAX_OPEN_TENANTS    how many idle tenants a Runtime's pool keeps open (default 8)
+    REMLITE_API_KEY             the API key `connect("http://...")` sends to a `remlite serve`
 
 Values are checked when read: a mistyped number fails with InvalidInput naming the variable, at
 the first call that needs settings, instead of somewhere deep in a query. A `Runtime` reads them
@@ -41,6 +42,7 @@ class Settings:
     embed_model: str | None = None
     memory_mb: int = DEFAULT_MEMORY_MB
     max_open_tenants: int = DEFAULT_MAX_OPEN_TENANTS
+    api_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -55,6 +57,7 @@ class Settings:
             embed_model=env.get("REMLITE_EMBED_MODEL") or None,
             memory_mb=_positive(env, "REMLITE_MEMORY_MB", DEFAULT_MEMORY_MB),
             max_open_tenants=_positive(env, "REMLITE_MAX_OPEN_TENANTS", DEFAULT_MAX_OPEN_TENANTS),
+            api_key=env.get("REMLITE_API_KEY") or None,
         )
 
 

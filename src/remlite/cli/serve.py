@@ -1,0 +1,105 @@
+"""`remlite serve` (the HTTP API) and `remlite key create|list|revoke` (its API keys)."""
+
+import ipaddress
+import logging
+from typing import Annotated
+
+import typer
+
+from remlite.database import default_root
+from remlite.errors import InvalidInput
+
+from . import output
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption
+
+key_app = typer.Typer(
+    help="API keys of `remlite serve`: one tenant each, read-write or read-only.", no_args_is_help=True
+)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    path: PathOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 8000,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="No API keys (loopback only): the tenant is the X-Remlite-Tenant header.")
+    ] = False,
+    max_body_mb: Annotated[int, typer.Option("--max-body-mb", help="Largest request body accepted.")] = 32,
+) -> None:
+    """Serve every tenant under the root over HTTP (routes under /v1, OpenAPI at /openapi.json)."""
+    try:
+        import uvicorn
+
+        from remlite.serve.app import create_app
+    except ImportError:
+        raise InvalidInput("remlite serve needs FastAPI and uvicorn: pip install 'remlite[serve]'") from None
+    if no_auth and not _loopback(host):
+        raise InvalidInput(f"--no-auth serves without API keys: only on a loopback address, not {host}")
+    if max_body_mb < 1:
+        raise InvalidInput(f"--max-body-mb must be at least 1, got {max_body_mb}")
+    root = path if path is not None else default_root()
+    if no_auth:
+        output.say("warning: serving without API keys (--no-auth): every local process can read and write", err=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = create_app(root, auth=not no_auth, max_body=max_body_mb * 1024 * 1024)
+    output.say(f"remlite serving {root} on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def key_create(
+    tenant: TenantOption = DEFAULT_TENANT,
+    read_only: Annotated[bool, typer.Option("--read-only", help="A key that can only read.")] = False,
+    path: PathOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key for the tenant; prints only the key (it is never shown again)."""
+    from remlite.serve.keys import KeyStore
+
+    token = KeyStore(path if path is not None else default_root()).create(tenant, read_only)
+    if as_json:
+        output.emit_json({"key": token, "tenant": tenant, "read_only": read_only})
+    else:
+        output.say(token)
+
+
+def key_list(path: PathOption = None, as_json: JsonOption = False) -> None:
+    """The keys: id, tenant, read-only, created, revoked (never the secret)."""
+    from remlite.serve.keys import KeyStore
+
+    keys = KeyStore(path if path is not None else default_root()).list()
+    if as_json:
+        output.emit_json(keys)
+        return
+    for key in keys:
+        state = f"revoked {key['revoked_at']}" if key.get("revoked_at") else "active"
+        mode = "read-only" if key["read_only"] else "read-write"
+        output.say(f"{key['id']}  {key['tenant']}  {mode}  created {key['created_at']}  {state}")
+
+
+def key_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (the part after rem_).")],
+    path: PathOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a key: a running server refuses it from its next request."""
+    from remlite.serve.keys import KeyStore
+
+    found = KeyStore(path if path is not None else default_root()).revoke(key_id)
+    if as_json:
+        output.emit_json(found)
+    else:
+        output.say(f"revoked {found['id']} ({found['tenant']})")
+
+
+key_app.command("create")(key_create)
+key_app.command("list")(key_list)
+key_app.command("revoke")(key_revoke)

@@ -1,0 +1,278 @@
+"""The HTTP API: a FastAPI app generated from `remlite.serve.operations.OPERATIONS`.
+
+Every route is scoped to the tenant of its API key (`Authorization: Bearer rem_...`); a request
+leases that tenant from the runtime's pool of open tenants, so tenants share one DuckDB connection,
+one column budget and one set of embedding models, and a key can never name another tenant.
+Errors have one shape on every route, made here from `remlite.errors` (their `http_status`):
+`{"error": {"type", "code", "message", "details"}}`; an unexpected exception is logged with its
+request id and answered 500 without a stack trace. Every response carries `X-Request-Id`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, RootModel
+from pydantic import ValidationError as PydanticError
+
+import remlite
+from remlite.errors import InvalidInput, RemliteError
+from remlite.runtime import Runtime
+from remlite.serve.keys import Forbidden, Grant, KeyStore
+from remlite.serve.operations import OPERATIONS, Operation
+
+log = logging.getLogger("remlite.serve")
+MAX_BODY = 32 * 1024 * 1024
+TENANT_HEADER = "x-remlite-tenant"  # the tenant of a request when the server runs with --no-auth
+
+
+class PayloadTooLarge(RemliteError):
+    http_status = 413
+    code = "payload_too_large"
+
+
+class RouteNotFound(RemliteError):
+    http_status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(RemliteError):
+    http_status = 405
+    code = "method_not_allowed"
+
+
+def error_body(exc: RemliteError) -> bytes:
+    """The one error shape of the HTTP API."""
+    error = {"type": type(exc).__name__, "code": exc.code, "message": exc.message, "details": exc.details}
+    return orjson.dumps({"error": error}, default=str)
+
+
+def _json(value: Any) -> bytes:
+    return orjson.dumps(value, default=_fallback)
+
+
+def _fallback(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy arrays and scalars (vectors)
+        return value.tolist()
+    return str(value)
+
+
+class Metrics:
+    """Request counts and latencies per operation and status, as Prometheus text."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[tuple[str, int]] = Counter()
+        self.seconds: Counter[str] = Counter()
+
+    def record(self, name: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self.requests[(name, status)] += 1
+            self.seconds[name] += seconds
+
+    def text(self) -> str:
+        with self._lock:
+            lines = ["# TYPE remlite_requests_total counter"]
+            for (name, status), count in sorted(self.requests.items()):
+                lines.append(f'remlite_requests_total{{operation="{name}",status="{status}"}} {count}')
+            lines.append("# TYPE remlite_request_seconds_total counter")
+            for name, seconds in sorted(self.seconds.items()):
+                lines.append(f'remlite_request_seconds_total{{operation="{name}"}} {seconds:.6f}')
+        return "\n".join(lines) + "\n"
+
+
+def create_app(
+    root: str | os.PathLike[str],
+    *,
+    auth: bool = True,
+    runtime: Runtime | None = None,
+    max_body: int = MAX_BODY,
+) -> Any:
+    """The ASGI app serving every tenant under `root`. `auth=False` takes the tenant from the
+    `X-Remlite-Tenant` header (default "default") and allows everything: for loopback only."""
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import Response
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+
+    root = Path(root)
+    keys = KeyStore(root)
+    pool = runtime if runtime is not None else Runtime()
+    metrics = Metrics()
+    app = FastAPI(
+        title="remlite",
+        version=remlite.__version__,
+        description="remlite's HTTP API: every library verb, scoped to the tenant of the API key.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime, app.state.keys, app.state.metrics = pool, keys, metrics
+
+    def respond(exc: RemliteError, request_id: str) -> Response:
+        return Response(
+            error_body(exc), exc.http_status, media_type="application/json", headers={"x-request-id": request_id}
+        )
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Any) -> Any:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request.state.request_id = rid
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:  # an exception no handler took: logged here, never sent to the client
+            log.exception("request %s %s %s failed", rid, request.method, request.url.path)
+            response = respond(RemliteError("internal error; see the server log for this request id"), rid)
+        response.headers["x-request-id"] = rid
+        route = request.scope.get("route")
+        metrics.record(getattr(route, "name", "unrouted"), response.status_code, time.perf_counter() - started)
+        log.info("%s %s %s -> %d", rid, request.method, request.url.path, response.status_code)
+        return response
+
+    @app.exception_handler(RemliteError)
+    async def remlite_error(request: Request, exc: RemliteError) -> Response:
+        return respond(exc, getattr(request.state, "request_id", ""))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        rid = getattr(request.state, "request_id", "")
+        if exc.status_code == 404:
+            return respond(RouteNotFound(f"no route {request.method} {request.url.path}"), rid)
+        if exc.status_code == 405:
+            return respond(MethodNotAllowed(f"{request.url.path} does not take {request.method}"), rid)
+        error = RemliteError(str(exc.detail))
+        error.http_status = exc.status_code
+        return respond(error, rid)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return respond(InvalidInput("invalid request", errors=_errors(exc.errors())), request.state.request_id)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        rid = getattr(request.state, "request_id", "")
+        log.error("request %s failed", rid, exc_info=exc)
+        return respond(RemliteError("internal error; see the server log for this request id"), rid)
+
+    @app.get("/v1/health", summary="Liveness: the server answers", tags=["server"])
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "version": remlite.__version__}
+
+    @app.get("/metrics", summary="Request counts and latencies (Prometheus text)", tags=["server"], response_model=None)
+    def prometheus():  # type: ignore[no-untyped-def]  # no annotation: FastAPI would read it as a response model
+        return Response(metrics.text(), media_type="text/plain; version=0.0.4")
+
+    def grant_of(request: Request, op: Operation) -> Grant:
+        if auth:
+            header = request.headers.get("authorization", "")
+            token = header[7:].strip() if header[:7].lower() == "bearer " else None
+            grant = keys.verify(token)
+        else:
+            grant = Grant("", request.headers.get(TENANT_HEADER, "default"), False)
+        if op.write and grant.read_only:
+            raise Forbidden(f"{op.name} writes, and this API key is read-only")
+        return grant
+
+    def run(op: Operation, tenant: str, args: dict[str, Any]) -> Any:
+        with pool.tenant(root, tenant) as db:
+            return op.call(db, args)
+
+    def endpoint_of(op: Operation) -> Any:
+        async def endpoint(request: Request) -> Response:
+            grant = grant_of(request, op)
+            args: dict[str, Any] = dict(request.path_params)
+            if op.query is not None:
+                args["query"] = _validated(op.query, dict(request.query_params))
+            if op.body is not None:
+                args["body"] = _validated(op.body, orjson_body(await _read(request, max_body)))
+            result = await run_in_threadpool(run, op, grant.tenant, args)
+            return Response(_json(result), op.status, media_type="application/json")
+
+        endpoint.__name__ = op.name
+        endpoint.__doc__ = op.summary
+        endpoint.__annotations__ = {"request": Request, "return": Response}  # resolved: FastAPI reads them
+        return endpoint
+
+    for op in OPERATIONS:
+        app.add_api_route(
+            op.path,
+            endpoint_of(op),
+            methods=[op.method],
+            name=op.name,
+            summary=op.summary,
+            status_code=op.status,
+            tags=["writes" if op.write else "reads"],
+            openapi_extra=_openapi(op),
+        )
+    return app
+
+
+def orjson_body(raw: bytes) -> Any:
+    if not raw:
+        raise InvalidInput("the request needs a JSON body")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+
+
+async def _read(request: Any, cap: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {cap}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise PayloadTooLarge(f"the body is over the limit of {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _validated(model: type[BaseModel], data: Any) -> Any:
+    try:
+        found = model.model_validate(data)
+    except PydanticError as exc:
+        raise InvalidInput(f"invalid request: {_first(exc.errors())}", errors=_errors(exc.errors())) from None
+    return found.root if isinstance(found, RootModel) else found
+
+
+def _errors(errors: Any) -> list[dict[str, Any]]:
+    return [{"at": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")} for e in errors]
+
+
+def _first(errors: Any) -> str:
+    first = _errors(errors)[0] if errors else {"at": "", "message": "invalid"}
+    return f"{first['at']}: {first['message']}" if first["at"] else first["message"]
+
+
+def _openapi(op: Operation) -> dict[str, Any]:
+    """The operation's parameters and body for /openapi.json (the endpoint reads them itself)."""
+    extra: dict[str, Any] = {}
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in op.path_params
+    ]
+    if op.query is not None:
+        schema = op.query.model_json_schema()
+        for name, prop in schema.get("properties", {}).items():
+            parameters.append({"name": name, "in": "query", "required": name in schema.get("required", []),
+                               "schema": prop})  # fmt: skip
+    if parameters:
+        extra["parameters"] = parameters
+    if op.body is not None:
+        content: dict[str, Any] = {"schema": op.body.model_json_schema()}
+        if op.example is not None:
+            content["example"] = op.example
+        extra["requestBody"] = {"required": True, "content": {"application/json": content}}
+    extra["security"] = [{"bearer": []}]
+    return extra

@@ -1,0 +1,198 @@
+"""The remote client: `remlite.connect("http://host:8000", api_key=...)`.
+
+Same method names, arguments and return shapes as a local `remlite.Database` for the served verbs,
+so code moves between embedded and served without changes; an error comes back as the same
+`remlite.errors` class, with its message and details. Each method names its operation in
+`remlite.serve.operations.OPERATIONS`, which holds the route: the server and this client are
+generated from the one table.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+
+from remlite import errors
+from remlite.query.result import Result
+from remlite.serve import keys
+from remlite.serve.operations import BY_NAME
+from remlite.settings import Settings
+
+
+class RemoteDatabase:
+    """A tenant served by `remlite serve`, reached over HTTP (see the module docstring)."""
+
+    def __init__(self, url: str, api_key: str | None = None, tenant: str = "default", timeout: float = 30.0) -> None:
+        token = api_key if api_key is not None else Settings.from_env().api_key
+        headers = {"x-remlite-tenant": tenant}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"<remlite.RemoteDatabase {self.url!r}>"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RemoteDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ transport
+    def _call(
+        self, name: str, path: dict[str, str] | None = None, query: dict[str, Any] | None = None, body: Any = None
+    ) -> Any:
+        op = BY_NAME[name]
+        route = op.path.format(**{k: _quote(v) for k, v in (path or {}).items()})
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        try:
+            response = self._http.request(op.method, route, params=params, json=body if op.body else None)
+        except httpx.HTTPError as exc:
+            raise errors.StorageError(f"remlite server {self.url} unreachable: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json()
+
+    # ------------------------------------------------------------------ schemas
+    def register_schema(self, source: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+        schema = dict(source) if name is None else {**source, "name": name}
+        return self._call("register_schema", body=schema)  # type: ignore[no-any-return]
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return self._call("schemas")  # type: ignore[no-any-return]
+
+    def schema(self, name: str) -> dict[str, Any]:
+        return self._call("schema", {"name": name})  # type: ignore[no-any-return]
+
+    def drop_schema(self, name: str, *, force: bool = False) -> int:
+        return int(self._call("drop_schema", {"name": name}, {"force": force})["removed"])
+
+    # ------------------------------------------------------------------ records
+    def insert(self, table: str, record: dict[str, Any]) -> str:
+        return str(self._call("insert", {"table": table}, body=record)["ids"][0])
+
+    def insert_batch(self, table: str, records: list[dict[str, Any]]) -> list[str]:
+        return list(self._call("insert", {"table": table}, body=list(records))["ids"])
+
+    def get(self, record_id: str) -> dict[str, Any]:
+        return self._call("get", {"id": record_id})  # type: ignore[no-any-return]
+
+    def update(self, record_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return self._call("update", {"id": record_id}, body=changes)  # type: ignore[no-any-return]
+
+    def delete(self, record_id: str, hard: bool = False) -> None:
+        self._call("delete", {"id": record_id}, {"hard": hard})
+
+    def list(self, table: str, limit: int | None = 100, after: str | None = None) -> list[dict[str, Any]]:
+        return self._call("list", {"table": table}, {"limit": limit, "after": after})  # type: ignore[no-any-return]
+
+    def lookup(self, key: str) -> list[dict[str, Any]]:
+        return self._call("lookup", {"key": key})  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ queries
+    def sql(self, text: str, params: Any = None, *, include_deleted: bool = False) -> Result:
+        found = self._call("sql", body={"sql": text, "params": params, "include_deleted": include_deleted})
+        return Result(found["columns"], found["rows"])
+
+    def explain(self, text: str, params: Any = None, *, include_deleted: bool = False, format: str = "text") -> Any:
+        if format not in ("text", "json"):
+            raise errors.InvalidInput(f"format must be 'text' or 'json', got {format!r}")
+        found = self._call("explain", body={"sql": text, "params": params, "include_deleted": include_deleted})
+        return "\n".join(found["lines"]) if format == "text" else found
+
+    def search(
+        self,
+        table: str,
+        query: Any,
+        k: int = 10,
+        *,
+        where: str | None = None,
+        params: Any = None,
+        mode: str = "vector",
+        field: str | None = None,
+        min_score: float | None = None,
+    ) -> list[dict[str, Any]]:
+        body = {
+            "table": table,
+            "query": query,
+            "k": k,
+            "where": where,
+            "params": params,
+            "mode": mode,
+            "field": field,
+            "min_score": min_score,
+        }
+        return self._call("search", body=body)  # type: ignore[no-any-return]
+
+    def traverse(
+        self, start: str, depth: int = 2, direction: str = "out", type: Any = None, mode: str = "bfs"
+    ) -> list[dict[str, Any]]:
+        body = {"start": start, "depth": depth, "direction": direction, "type": type, "mode": mode}
+        return self._call("traverse", body=body)  # type: ignore[no-any-return]
+
+    def edges(self, record_id: str, direction: str = "out", type: str | None = None) -> list[dict[str, Any]]:
+        return self._call("edges", {"id": record_id}, {"direction": direction, "type": type})  # type: ignore[no-any-return]
+
+    def add_edge(self, src: str, dst: str, type: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = {"src": src, "dst": dst, "type": type, "properties": props}
+        return self._call("add_edge", body=body)  # type: ignore[no-any-return]
+
+    def moments(
+        self,
+        since: Any = None,
+        until: Any = None,
+        tags: Any = None,
+        people: Any = None,
+        moment_type: str | None = None,
+        limit: int | None = None,
+        *,
+        table: str = "moments",
+    ) -> list[dict[str, Any]]:
+        body = {
+            "since": _text(since),
+            "until": _text(until),
+            "tags": tags,
+            "people": people,
+            "moment_type": moment_type,
+            "limit": limit,
+            "table": table,
+        }
+        return self._call("moments", body=body)  # type: ignore[no-any-return]
+
+    def changes(self, after_seq: int = 0, limit: int = 1000) -> list[Any]:
+        from remlite.storage.changelog import Entry
+
+        found = self._call("changes", query={"after": after_seq, "limit": limit})
+        return [Entry.from_bytes(base64.b64decode(item["data"])) for item in found["entries"]]
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
+
+
+def _text(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _error(response: httpx.Response) -> errors.RemliteError:
+    """The server's error as the same remlite error class (RemliteError when unknown)."""
+    try:
+        error = response.json()["error"]
+        kind, message, details = error["type"], error["message"], error.get("details") or {}
+    except (ValueError, KeyError, TypeError):
+        return errors.RemliteError(f"HTTP {response.status_code} from the remlite server: {response.text[:200]}")
+    cls = getattr(errors, kind, None) or getattr(keys, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.RemliteError)):
+        cls = errors.RemliteError
+    try:
+        return cls(message, **details)
+    except TypeError:  # a class whose constructor takes other arguments
+        return errors.RemliteError(message, **details)

@@ -1,0 +1,216 @@
+"""The one table of served operations: each library verb the HTTP API exposes, with its route, its
+input model and the call it makes. The HTTP app (`remlite.serve.app`) and the remote client
+(`remlite.serve.client`) are both generated from this table, so a verb has the same name and the
+same arguments in the library, over HTTP and through the client.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+if TYPE_CHECKING:
+    from remlite.database import Database
+
+JSON = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- inputs
+class SchemaBody(BaseModel):
+    """A JSON Schema with remlite's keys (`name`, `key_field`, `indexed_fields`, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class RecordsBody(RootModel[dict[str, Any] | list[dict[str, Any]]]):
+    """One record, or a list of records (inserted in one atomic validation pass)."""
+
+
+class ChangesBody(RootModel[dict[str, Any]]):
+    """Top-level fields to change."""
+
+
+class ListQuery(BaseModel):
+    limit: int = Field(100, ge=1, le=10_000)
+    after: str | None = None
+
+
+class DeleteQuery(BaseModel):
+    hard: bool = False
+
+
+class DropQuery(BaseModel):
+    force: bool = False
+
+
+class SQLBody(BaseModel):
+    sql: str
+    params: list[Any] | dict[str, Any] | None = None
+    include_deleted: bool = False
+
+
+class SearchBody(BaseModel):
+    table: str
+    query: str | list[float]
+    k: int = Field(10, ge=1, le=10_000)
+    where: str | None = None
+    params: list[Any] | dict[str, Any] | None = None
+    mode: str = "vector"
+    field: str | None = None
+    min_score: float | None = None
+
+
+class TraverseBody(BaseModel):
+    start: str
+    depth: int = Field(2, ge=0, le=32)
+    direction: str = "out"
+    type: str | list[str] | None = None
+    mode: str = "bfs"
+
+
+class EdgeBody(BaseModel):
+    src: str
+    dst: str
+    type: str
+    properties: dict[str, Any] | None = None
+
+
+class EdgesQuery(BaseModel):
+    direction: str = "out"
+    type: str | None = None
+
+
+class MomentsBody(BaseModel):
+    since: str | None = None
+    until: str | None = None
+    tags: str | list[str] | None = None
+    people: str | list[str] | None = None
+    moment_type: str | None = None
+    limit: int | None = Field(None, ge=1, le=100_000)
+    table: str = "moments"
+
+
+class ChangesQuery(BaseModel):
+    after: int = Field(0, ge=0)
+    limit: int = Field(1000, ge=1, le=100_000)
+
+
+# --------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class Operation:
+    """One served verb. `call(db, args)` gets the path parameters, the query-string model's fields
+    and the body (`args["body"]`), and returns what the route answers as JSON."""
+
+    name: str
+    method: str
+    path: str
+    summary: str
+    call: Callable[[Database, JSON], Any]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    write: bool = False
+    status: int = 200
+    example: Any = None
+    path_params: tuple[str, ...] = field(default=())
+
+
+def _insert(db: Database, args: JSON) -> JSON:
+    body = args["body"]
+    ids = db.insert_batch(args["table"], body) if isinstance(body, list) else [db.insert(args["table"], body)]
+    return {"ids": ids}
+
+
+def _sql(db: Database, args: JSON) -> JSON:
+    body: SQLBody = args["body"]
+    result = db.sql(body.sql, body.params, include_deleted=body.include_deleted)
+    return {"columns": result.columns, "rows": result.rows}
+
+
+def _explain(db: Database, args: JSON) -> JSON:
+    body: SQLBody = args["body"]
+    return db.explain(body.sql, body.params, include_deleted=body.include_deleted, format="json")  # type: ignore[return-value]
+
+
+def _search(db: Database, args: JSON) -> list[JSON]:
+    body: SearchBody = args["body"]
+    return db.search(
+        body.table, body.query, body.k, where=body.where, params=body.params, mode=body.mode, field=body.field,
+        min_score=body.min_score,
+    )  # fmt: skip
+
+
+def _traverse(db: Database, args: JSON) -> list[JSON]:
+    body: TraverseBody = args["body"]
+    return db.traverse(body.start, depth=body.depth, direction=body.direction, type=body.type, mode=body.mode)
+
+
+def _moments(db: Database, args: JSON) -> list[JSON]:
+    body: MomentsBody = args["body"]
+    return db.moments(
+        body.since, body.until, tags=body.tags, people=body.people, moment_type=body.moment_type, limit=body.limit,
+        table=body.table,
+    )  # fmt: skip
+
+
+def _changes(db: Database, args: JSON) -> JSON:
+    """Entries as base64 of their binary form (`Entry.from_bytes` reads each back)."""
+    query: ChangesQuery = args["query"]
+    entries = db.changes(query.after, query.limit)
+    return {
+        "last_seq": db.last_seq,
+        "entries": [{"seq": e.seq, "data": base64.b64encode(e.to_bytes()).decode()} for e in entries],
+    }
+
+
+OPERATIONS: list[Operation] = [
+    Operation("register_schema", "POST", "/v1/schemas", "Register (or evolve) a table from a JSON Schema",
+              lambda db, a: db.register_schema(a["body"].model_dump()), SchemaBody, write=True, status=201,
+              example={"name": "tasks", "properties": {"title": {"type": "string"}}, "key_field": "title"}),
+    Operation("schemas", "GET", "/v1/schemas", "Every table, with its row count", lambda db, a: db.schemas()),
+    Operation("schema", "GET", "/v1/schemas/{name}", "One table's schema and row count",
+              lambda db, a: db.schema(a["name"]), path_params=("name",)),
+    Operation("drop_schema", "DELETE", "/v1/schemas/{name}", "Drop a table and every row of it",
+              lambda db, a: {"removed": db.drop_schema(a["name"], force=a["query"].force)}, query=DropQuery,
+              write=True, path_params=("name",)),
+    Operation("insert", "POST", "/v1/tables/{table}/records", "Insert (upsert on a natural key) one record or a list",
+              _insert, RecordsBody, write=True, status=201, example=[{"title": "write the docs"}],
+              path_params=("table",)),
+    Operation("list", "GET", "/v1/tables/{table}/records", "Rows of a table in id order, a page at a time",
+              lambda db, a: db.list(a["table"], a["query"].limit, a["query"].after), query=ListQuery,
+              path_params=("table",)),
+    Operation("get", "GET", "/v1/records/{id}", "One record by id", lambda db, a: db.get(a["id"]),
+              path_params=("id",)),
+    Operation("update", "PATCH", "/v1/records/{id}", "Merge top-level fields into a record",
+              lambda db, a: db.update(a["id"], a["body"]), ChangesBody, write=True, example={"done": True},
+              path_params=("id",)),
+    Operation("delete", "DELETE", "/v1/records/{id}", "Soft-delete a record (hard=true removes it)",
+              lambda db, a: (db.delete(a["id"], hard=a["query"].hard), {"deleted": a["id"]})[1], query=DeleteQuery,
+              write=True, path_params=("id",)),
+    Operation("lookup", "GET", "/v1/lookup/{key}", "Records whose natural key or name is this",
+              lambda db, a: db.lookup(a["key"]), path_params=("key",)),
+    Operation("sql", "POST", "/v1/sql", "Run one SELECT (with ? or :name parameters)", _sql, SQLBody,
+              example={"sql": "SELECT title FROM tasks WHERE done = ?", "params": [False]}),
+    Operation("explain", "POST", "/v1/explain", "The plan a SELECT would run with, as data", _explain, SQLBody,
+              example={"sql": "SELECT title FROM tasks LIMIT 5"}),
+    Operation("search", "POST", "/v1/search", "Vector, text or hybrid search with a WHERE pre-filter", _search,
+              SearchBody, example={"table": "notes", "query": "rate limiting", "k": 5, "mode": "hybrid"}),
+    Operation("traverse", "POST", "/v1/traverse", "Records reachable from a record along edges", _traverse,
+              TraverseBody, example={"start": "<id>", "depth": 2, "direction": "out"}),
+    Operation("edges", "GET", "/v1/records/{id}/edges", "A record's edges",
+              lambda db, a: db.edges(a["id"], a["query"].direction, a["query"].type), query=EdgesQuery,
+              path_params=("id",)),
+    Operation("add_edge", "POST", "/v1/edges", "Add (or replace the properties of) an edge",
+              lambda db, a: db.add_edge(a["body"].src, a["body"].dst, a["body"].type, a["body"].properties),
+              EdgeBody, write=True, status=201, example={"src": "<id>", "dst": "<id>", "type": "authored"}),
+    Operation("moments", "POST", "/v1/moments", "Moments overlapping a time range", _moments, MomentsBody,
+              example={"since": "7d", "tags": ["standup"]}),
+    Operation("changes", "GET", "/v1/changes", "Change-log entries after a sequence number", _changes,
+              query=ChangesQuery),
+]  # fmt: skip
+
+BY_NAME = {op.name: op for op in OPERATIONS}
