@@ -71,7 +71,8 @@ class TenantCore:
         self.registry.load(
             list(self.store.iter_prefix("meta", SCHEMA_PREFIX)), codec.read_u32(raw_next) if raw_next else 1
         )
-        discard_interrupted(self.store, self.registry)
+        if not self.store.read_only:  # a reader sees the writer's upgrade in progress, not a dead one
+            discard_interrupted(self.store, self.registry)
         raw_rownum = meta.get(NEXT_ROWNUM_KEY)
         self.next_rownum = codec.read_u64(raw_rownum) if raw_rownum else 1
         for key, value in self.store.iter_prefix("meta", COUNT_PREFIX):
@@ -207,7 +208,7 @@ class TenantCore:
         left open could not be closed again). Returns what was not saved."""
         problems: list[str] = []
         try:
-            for table, vectors in self._table_vectors.items():
+            for table, vectors in self._table_vectors.items() if not self.store.read_only else ():
                 try:
                     vectors.save()
                 except Exception as exc:

@@ -94,6 +94,7 @@ class Database:
         embedder: Any = None,
         create: bool = True,
         runtime: Runtime | None = None,
+        read_only: bool = False,
     ) -> None:
         self.root, self.path = _tenant_path(path, tenant)
         self.tenant = tenant
@@ -101,7 +102,7 @@ class Database:
             raise InvalidInput(f"runtime must be a remlite.Runtime, got {type(runtime).__name__}")
         runtime = runtime if runtime is not None else default_runtime()
         try:
-            store = Store(self.path, sync=sync, create=create, shared=runtime.memory)
+            store = Store(self.path, sync=sync, create=create, shared=runtime.memory, read_only=read_only)
         except NotFound:
             raise NotFound(
                 f"tenant {tenant!r} has no database at {self.path}: nothing was created "
@@ -134,7 +135,8 @@ class Database:
             on_commit(core, publish_vectors)
             for verb, component in _BOUND_AT_OPEN.items():
                 setattr(self, verb, getattr(getattr(self, component), verb))
-            self._schemas.initialise()
+            if not read_only:  # a reader leaves setting up a new database to its writer
+                self._schemas.initialise()
         except Exception as exc:  # release the lock: a half-opened handle is never returned to close
             store.close()
             raise store.read_error(exc, "the database's settings") from None
@@ -273,10 +275,13 @@ def connect(
     create: bool = True,
     runtime: Runtime | None = None,
     api_key: str | None = None,
+    read_only: bool = False,
 ) -> Database:
     """Open (creating if needed) the database of `tenant` under the root `path`.
 
-    A `path` that is an http(s) URL reaches a `remlite serve` instead: the result is a
+    `read_only=True` reads a tenant another process holds open for writing (no lock; it sees
+    that process's writes within a second, or at once after `refresh()`; writes raise ReadOnly):
+    see `remlite.readonly`. A `path` that is an http(s) URL reaches a `remlite serve` instead: the result is a
     `remlite.serve.client.RemoteDatabase` with the same methods, scoped to the tenant of `api_key`
     (default `REMLITE_API_KEY`).
 
@@ -298,6 +303,10 @@ def connect(
         return RemoteDatabase(path, api_key=api_key, tenant=tenant)  # type: ignore[return-value]
     if api_key is not None:
         raise InvalidInput("api_key is for a server URL (http://...), not a local path")
+    if read_only:
+        from remlite.readonly import ReadOnlyDatabase
+
+        return ReadOnlyDatabase(path, tenant, sync=sync, embedder=embedder, runtime=runtime)  # type: ignore[return-value]
     return Database(path, tenant, sync=sync, embedder=embedder, create=create, runtime=runtime)
 
 

@@ -130,6 +130,14 @@ class DatabaseLocked(StorageError):
     code = "database_locked"
 
 
+class ReadOnly(StorageError):
+    """A write through a handle opened with `read_only=True` (it reads a database another process
+    writes; write through that process, or its `remlite serve`)."""
+
+    http_status = 403
+    code = "read_only"
+
+
 class DatabaseClosed(StorageError):
     code = "database_closed"
 
@@ -161,6 +169,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "QueryError",
+    "ReadOnly",
     "RemliteError",
     "SchemaError",
     "StorageError",

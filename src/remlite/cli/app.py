@@ -27,7 +27,7 @@ import remlite
 from remlite.database import connect
 
 from . import admin, graph, ingest, output, query, records, search, serve
-from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption
+from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption, open_reader
 from .schema import schema_app
 from .search import index_app
 
@@ -78,7 +78,7 @@ def wal(
     as_json: JsonOption = False,
 ) -> None:
     """Show the change log (remlite's replication feed), oldest first."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         entries = db.wal(after, limit)
     if as_json:
         output.emit_jsonl(entries)
@@ -107,7 +107,7 @@ def truncate_wal(
 
 def check(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
     """Verify counters, id directory, indexes and lookup keys against the rows (exit 1 if not ok)."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         report = db.check()
     if as_json:
         output.emit_json(report)

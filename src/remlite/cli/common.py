@@ -104,3 +104,16 @@ class RemGroup(TyperGroup):
             if not is_rocksdb_error(exc):
                 raise
             fail(storage_error(exc, None, "reading"), as_json=bool(ctx.meta.get(_JSON_META_KEY)))  # type: ignore[arg-type]
+
+
+def open_reader(path: Path | None, tenant: str) -> Any:
+    """The tenant for a read command: opened normally, or read-only when another process holds it
+    for writing (a note on stderr says so), so reads never fail on the lock."""
+    from remlite.database import connect
+    from remlite.errors import DatabaseLocked
+
+    try:
+        return connect(path, tenant, create=False)
+    except DatabaseLocked:
+        typer.echo("note: another process holds the database; reading it read-only", err=True)
+        return connect(path, tenant, read_only=True)

@@ -15,7 +15,7 @@ from remlite.errors import InvalidInput, NotFound
 from remlite.moments import parse_between
 
 from . import output
-from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, parse_json
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader, parse_json
 
 IdArg = Annotated[str, typer.Argument(help="Record id (a UUID).", show_default=False)]
 SrcArg = Annotated[str, typer.Argument(help="Id of the edge's source record.", show_default=False)]
@@ -94,7 +94,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List a record's edges: outgoing (default), incoming or both."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         edges = db.edges(record_id, direction=direction, type=_types(edge_type))
     if as_json:
         output.emit_jsonl(edges)
@@ -124,7 +124,7 @@ def traverse(
     as_json: JsonOption = False,
 ) -> None:
     """List the records reachable from a record, each once, with its depth and path."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         if exact:
             records = db.neighbors(record_id, depth=depth, direction=direction, type=_types(edge_type))
         else:
@@ -165,7 +165,7 @@ def path_(
 ) -> None:
     """Print a shortest path from SRC to DST (exit 5 if there is none), or every path with --all."""
     types = _types(edge_type)
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         if all_paths:
             found = db.all_paths(src, dst, max_depth, direction=direction, type=types, limit=limit)
         else:
@@ -218,7 +218,7 @@ def moments(
         high: Any = until_ts.to_datetime()
     else:
         low, high = since, until
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         found = db.moments(low, high, tags=tag or None, people=person or None, moment_type=moment_type,
                            limit=limit, table=table)  # fmt: skip
     if as_json:

@@ -9,11 +9,10 @@ import typer
 from rich import box
 from rich.table import Table
 
-from remlite.database import connect
 from remlite.errors import InvalidInput
 
 from . import output
-from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, parse_json
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader, parse_json
 
 
 def _csv_cell(value: Any) -> Any:
@@ -42,7 +41,7 @@ def query(
         raise InvalidInput("give --json or --csv, not both")
     text = sys.stdin.read() if sql == "-" else sql
     values = parse_json(params, "--params") if params is not None else None
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         if explain:
             lines = db.explain(text, values, include_deleted=include_deleted).splitlines()
         else:

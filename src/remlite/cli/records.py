@@ -14,7 +14,7 @@ from remlite.errors import InvalidInput
 
 from . import output
 from .batch import CHUNK_SIZE, insert_chunks, read_jsonl
-from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, parse_json
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader, parse_json
 
 TableArg = Annotated[str, typer.Argument(help="Table (schema) name.", show_default=False)]
 IdArg = Annotated[str, typer.Argument(help="Record id (a UUID).", show_default=False)]
@@ -76,7 +76,7 @@ def get(
     as_json: JsonOption = False,
 ) -> None:
     """Print the record with this id (exit 5 when there is none)."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         record = db.get(record_id, include_deleted=include_deleted)
     if as_json:
         output.emit_json(record)
@@ -91,7 +91,7 @@ def lookup(
     as_json: JsonOption = False,
 ) -> None:
     """Find records by natural key (or name) across all tables."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         records = db.lookup(key)
     if as_json:
         output.emit_jsonl(records)
@@ -148,7 +148,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List a table's live records in id order, one page at a time."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         records = db.list(table, limit=limit, after=after)
     if as_json:
         output.emit_jsonl(records)
@@ -165,7 +165,7 @@ def count(
     as_json: JsonOption = False,
 ) -> None:
     """Print the number of live records in a table."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         n = db.count(table)
     if as_json:
         output.emit_json({"table": table, "count": n})

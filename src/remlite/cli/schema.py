@@ -13,7 +13,7 @@ from remlite.errors import SchemaError
 from remlite.schema.loader import parse_document
 
 from . import output
-from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader
 
 NameArg = Annotated[str, typer.Argument(help="Table (schema) name.", show_default=False)]
 _MODEL_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # fullmatch: `$` also matches before a final newline
@@ -77,7 +77,7 @@ def add(
 @schema_app.command("list")
 def list_(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
     """List every registered table with its key, indexed fields, row count and version."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         schemas = db.schemas()
     if as_json:
         output.emit_jsonl(schemas)
@@ -90,7 +90,7 @@ def show(
     name: NameArg, path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False
 ) -> None:
     """Print one table's full definition: JSON Schema, options and row count."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         described = db.schema(name)
     if as_json:
         output.emit_json(described)

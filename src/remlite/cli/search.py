@@ -13,7 +13,7 @@ from rich.table import Table
 from remlite.database import connect
 
 from . import output
-from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader
 
 TableOption = Annotated[str, typer.Option("--table", "-t", help="Table to search.", show_default=False)]
 FieldOption = Annotated[
@@ -42,7 +42,7 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search a table by meaning (vector), by words (text) or both (hybrid), best first."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         rows = db.search(table, query, k=k, mode=mode, where=where, min_score=min_score, field=field)
         info = db.schema(table)
     if as_json:
@@ -110,7 +110,7 @@ def index_status(
     as_json: JsonOption = False,
 ) -> None:
     """Show every vector and text index: provider, model, size, and how far behind the log it is."""
-    with connect(path, tenant, create=False) as db:
+    with open_reader(path, tenant) as db:
         status = db.index_status(table)
     if as_json:
         output.emit_jsonl(status)

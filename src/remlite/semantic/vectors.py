@@ -325,8 +325,8 @@ class FieldVectors:
     def save(self, force: bool = False) -> None:
         """Write the index file if it has unsaved changes (`force`: also when only its seq moved)."""
         with self.lock:
-            if self.index is None or (self.unsaved == 0 and not force):
-                return
+            if self.index is None or (self.unsaved == 0 and not force) or self.store.read_only:
+                return  # a read-only handle never writes: its writer saves the index files
             self.path.parent.mkdir(parents=True, exist_ok=True)
             binding = {
                 "database": database_id(self.store, create=True),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rocksdict import (
+    AccessType,
     BlockBasedOptions,
     Cache,
     DBCompressionType,
@@ -29,7 +30,7 @@ from rocksdict import (
     WriteOptions,
 )
 
-from remlite.errors import DatabaseClosed, DatabaseLocked, FormatVersionError, NotFound, StorageError
+from remlite.errors import DatabaseClosed, DatabaseLocked, FormatVersionError, NotFound, ReadOnly, StorageError
 from remlite.storage.codec import prefix_end
 from remlite.storage.keyspace import COLUMN_FAMILIES, FORMAT_KEY
 
@@ -176,10 +177,15 @@ class Store:
         cache_mb: int = 32,
         create: bool = True,
         shared: SharedMemory | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path)
         self._pid = os.getpid()
+        self.read_only = read_only
+        self._secondary: str | None = None
         fresh = not has_database(self.path)
+        if fresh and read_only:
+            raise NotFound(f"no database at {self.path} to open read-only", path=str(self.path))
         if fresh and not create:
             raise NotFound(f"no database at {self.path} (nothing was created)", path=str(self.path))
         if not fresh and not (self.path / "CURRENT").exists():
@@ -203,8 +209,18 @@ class Store:
             for name in (set() if fresh else set(Rdict.list_cf(str(self.path), base))) - families.keys():
                 if name != "default":
                     families[name] = _options(cache, False)
-            self._db: Rdict | None = Rdict(str(self.path), base, column_families=families)
+            if read_only:
+                # a secondary instance: reads the primary's files (and its log) without the lock;
+                # its own small files live in a private directory removed at close
+                import tempfile
+
+                self._secondary = tempfile.mkdtemp(prefix="remlite-secondary-")
+                access = AccessType.secondary(self._secondary)
+                self._db: Rdict | None = Rdict(str(self.path), base, column_families=families, access_type=access)
+            else:
+                self._db = Rdict(str(self.path), base, column_families=families)
         except Exception as exc:  # rocksdict raises plain Exception
+            self._drop_secondary()
             raise storage_error(exc, self.path, "opening") from None
         self.cf: dict[str, Rdict] = {name: self._db.get_column_family(name) for name in families}
         self.handle: dict[str, Any] = {name: self._db.get_column_family_handle(name) for name in families}
@@ -221,6 +237,8 @@ class Store:
     def _check_format(self, fresh: bool) -> None:
         meta = self.cf["meta"]
         stored = meta.get(FORMAT_KEY)
+        if stored is None and self.read_only:
+            raise FormatVersionError(f"{self.path} has no format version yet; open it for writing first")
         if stored is None:
             if not fresh and self.last_key("rows") is not None:
                 raise FormatVersionError(f"{self.path} holds rows but no format version; not a remlite database")
@@ -261,6 +279,10 @@ class Store:
         return WriteBatch(raw_mode=True)
 
     def write(self, batch: WriteBatch) -> None:
+        if self.read_only:
+            raise ReadOnly(
+                f"{self.path} is open read-only: write through the process that owns it", path=str(self.path)
+            )
         try:
             self.db.write(batch, self._write_opts)
         except Exception as exc:
@@ -268,6 +290,20 @@ class Store:
             if isinstance(error, StorageError):
                 self._failed_writes.add(error)
             raise error from None
+
+    def catch_up(self) -> None:
+        """A read-only handle: see the primary's writes up to now (its memtables included)."""
+        try:
+            self.db.try_catch_up_with_primary()
+        except Exception as exc:
+            raise storage_error(exc, self.path, "catching up with the writer") from None
+
+    def _drop_secondary(self) -> None:
+        if self._secondary is not None:
+            import shutil
+
+            shutil.rmtree(self._secondary, ignore_errors=True)
+            self._secondary = None
 
     def read_error(self, exc: BaseException, what: str) -> BaseException:
         """The remlite error for a failed read of `what` (a corrupt block raises from rocksdict)."""
@@ -388,6 +424,7 @@ class Store:
             raise storage_error(exc, self.path, "closing") from None
         finally:
             del db
+            self._drop_secondary()
 
 
 def repair_store(path: Path) -> None:

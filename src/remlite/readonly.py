@@ -1,0 +1,84 @@
+"""`remlite.connect(path, read_only=True)`: read a tenant that another process holds open for
+writing.
+
+RocksDB allows one writer per directory; a reader opens a *secondary* instance instead (no lock;
+it reads the writer's files and log). `ReadOnlyDatabase` keeps such a handle current: before a
+read, when a second has passed since it last looked, it catches up with the writer, and when the
+change log moved it reopens its handle, so every derived structure (schemas, counters, vector
+indexes caught up from the log, the SQL column cache) is rebuilt from the data as it now is —
+derived state is never trusted when it might be stale. `refresh()` does the same at once. Every
+write raises `ReadOnly`.
+
+Reopening costs an open (~10-50 ms), at most once a second and only after writes; a reader that
+must see a write at once calls `refresh()`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from remlite.database import Database
+from remlite.errors import ReadOnly
+from remlite.storage.wal import WAL
+
+REFRESH_EVERY = 1.0  # seconds: the longest a read may lag an acknowledged write
+
+# Every verb that changes a database (the rest read).
+WRITE_VERBS = frozenset({
+    "register_schema", "drop_schema", "insert", "insert_batch", "update", "delete", "add_edge", "add_edges",
+    "remove_edge", "ingest", "apply", "truncate_wal", "rebuild_index", "reembed", "repair",
+})  # fmt: skip
+
+
+class ReadOnlyDatabase:
+    """A read-only handle on a tenant written by another process (see the module docstring). It has
+    the read methods of `remlite.Database`; its write methods raise `ReadOnly`."""
+
+    def __init__(self, path: Any, tenant: str = "default", **options: Any) -> None:
+        self._options = {**options, "create": False}
+        self._path, self._tenant = path, tenant
+        self._lock = threading.Lock()
+        self._db = Database(path, tenant, read_only=True, **self._options)
+        self._checked = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"<remlite.ReadOnlyDatabase {str(self._db.path)!r} tenant={self._tenant!r}>"
+
+    @property
+    def read_only(self) -> bool:
+        return True
+
+    def refresh(self) -> bool:
+        """See every write the writer acknowledged so far; True when there were new ones."""
+        with self._lock:
+            self._checked = time.monotonic()
+            store = self._db._core.store
+            store.catch_up()
+            if WAL(store).seq == self._db.last_seq:
+                return False
+            fresh = Database(self._path, self._tenant, read_only=True, **self._options)
+            old, self._db = self._db, fresh
+        old.close()
+        return True
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._db.closed
+
+    def __enter__(self) -> ReadOnlyDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in WRITE_VERBS:
+            raise ReadOnly(f"{name}() writes, and this handle is read-only (connect(..., read_only=True))")
+        if time.monotonic() - self._checked >= REFRESH_EVERY and not name.startswith("_"):
+            self.refresh()
+        return getattr(self._db, name)

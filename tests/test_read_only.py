@@ -1,0 +1,108 @@
+"""`connect(path, read_only=True)`: reading a tenant another process writes, and the CLI's read
+commands falling back to it when the database is locked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import remlite
+from remlite.cli.app import app
+from remlite.errors import NotFound, ReadOnly
+
+NOTES = {
+    "name": "notes",
+    "properties": {"title": {"type": "string"}, "body": {"type": "string"}, "n": {"type": "integer"}},
+    "key_field": "title",
+    "indexed_fields": ["n"],
+    "embedding_fields": ["body"],
+}
+
+WRITER = """
+import sys, remlite
+db = remlite.connect(sys.argv[1], embedder="hash")
+db.register_schema({schema!r})
+print("ready", flush=True)
+i = 0
+while sys.stdin.readline().strip() == "go":  # one row per line the test sends; then hold until "stop"
+    rid = db.insert("notes", {{"title": f"t{{i}}", "body": f"note number {{i}}", "n": i}})
+    print(rid, flush=True)  # acknowledged: insert returned
+    i += 1
+db.close()
+"""
+
+
+def test_a_reader_sees_the_writers_rows_within_a_second(tmp_path: Path) -> None:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER.format(schema=NOTES), str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        with pytest.raises(remlite.errors.DatabaseLocked):
+            remlite.connect(tmp_path)
+        with remlite.connect(tmp_path, read_only=True, embedder="hash") as reader:
+            lags = []
+            assert writer.stdin is not None
+            for _ in range(8):
+                writer.stdin.write("go\n")
+                writer.stdin.flush()
+                rid = writer.stdout.readline().strip()
+                acknowledged = time.monotonic()
+                while True:
+                    try:
+                        assert reader.get(rid)["id"] == rid
+                        break
+                    except NotFound:
+                        assert time.monotonic() - acknowledged < 1.5, "a row was not visible within a second"
+                        time.sleep(0.02)
+                lags.append(time.monotonic() - acknowledged)
+            reader.refresh()
+            assert reader.count("notes") == 8
+            assert reader.sql("SELECT COUNT(*) AS c FROM notes WHERE n >= 4").rows == [{"c": 4}]
+            assert reader.search("notes", "note number 7", k=1)[0]["title"] == "t7"  # vectors caught up from the log
+            assert max(lags) < 1.2
+            runner = CliRunner()
+            got = runner.invoke(app, ["get", rid, "--path", str(tmp_path), "--json"])
+            assert got.exit_code == 0 and rid in got.stdout and "read-only" in got.stderr
+            counted = runner.invoke(app, ["query", "SELECT COUNT(*) AS c FROM notes", "--path", str(tmp_path)])
+            assert counted.exit_code == 0 and "8" in counted.stdout
+            wrote = runner.invoke(app, ["insert", "notes", '{"title": "x"}', "--path", str(tmp_path)])
+            assert wrote.exit_code == 9 and "DatabaseLocked" not in wrote.stdout  # writes still need the writer
+    finally:
+        writer.communicate("stop\n", timeout=30)
+    assert writer.returncode == 0
+
+
+def test_read_only_handles_refuse_writes_and_refresh_on_demand(tmp_path: Path) -> None:
+    with remlite.connect(tmp_path, embedder="hash") as db:
+        db.register_schema(NOTES)
+        first = db.insert("notes", {"title": "a", "body": "alpha", "n": 1})
+        with remlite.connect(tmp_path, read_only=True, embedder="hash") as reader:
+            assert reader.read_only and reader.get(first)["title"] == "a"
+            for call in (
+                lambda: reader.insert("notes", {"title": "b"}),
+                lambda: reader.update(first, {"n": 2}),
+                lambda: reader.delete(first),
+                lambda: reader.register_schema({"name": "x", "properties": {}}),
+                lambda: reader.add_edge(first, first, "self"),
+            ):
+                with pytest.raises(ReadOnly):
+                    call()
+            second = db.insert("notes", {"title": "b", "body": "beta", "n": 2})
+            assert reader.refresh() is True and reader.get(second)["title"] == "b"
+            assert reader.refresh() is False  # nothing new
+            db.update(first, {"n": 5})
+            time.sleep(1.05)
+            assert reader.get(first)["n"] == 5  # caught up on its own after a second
+            assert reader.sql("SELECT title FROM notes WHERE n = 5").rows == [{"title": "a"}]
+        assert db.get(first)["n"] == 5  # the writer is untouched by the reader's close
+    with pytest.raises(NotFound):
+        remlite.connect(tmp_path, "nobody", read_only=True)
