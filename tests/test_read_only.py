@@ -3,6 +3,7 @@ commands falling back to it when the database is locked."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -106,3 +107,24 @@ def test_read_only_handles_refuse_writes_and_refresh_on_demand(tmp_path: Path) -
         assert db.get(first)["n"] == 5  # the writer is untouched by the reader's close
     with pytest.raises(NotFound):
         remlite.connect(tmp_path, "nobody", read_only=True)
+
+
+def test_a_blocked_writer_is_told_who_holds_the_database(tmp_path: Path) -> None:
+    from remlite.storage.engine import _owner_note, note_owner
+
+    note_owner(server="http://127.0.0.1:8123")
+    try:
+        with remlite.connect(tmp_path) as db:
+            assert (db.path / "remlite.owner").exists()
+            holder = subprocess.run(
+                [sys.executable, "-c", f"import remlite; remlite.connect({str(tmp_path)!r})"],
+                capture_output=True,
+                text=True,
+            )
+            assert holder.returncode != 0
+            said = holder.stderr.strip().splitlines()[-1]
+            assert "DatabaseLocked" in said and f"process {os.getpid()}" in said and "http://127.0.0.1:8123" in said
+            assert "read_only=True" in said
+        assert not (tmp_path / "default" / "remlite.owner").exists()  # removed at close
+    finally:
+        _owner_note.clear()

@@ -50,6 +50,9 @@ def serve(
     if no_auth:
         output.say("warning: serving without API keys (--no-auth): every local process can read and write", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from remlite.storage.engine import note_owner
+
+    note_owner(server=f"http://{host}:{port}")  # a blocked writer is told where to send writes
     app = create_app(root, auth=not no_auth, max_body=max_body_mb * 1024 * 1024)
     output.say(f"remlite serving {root} on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -7,6 +7,7 @@ and every key shape in them are documented (and built) in `remlite.storage.keysp
 
 from __future__ import annotations
 
+import contextlib
 import ctypes  # imported up front: an import in a forked child can deadlock on the import lock
 import os
 import threading
@@ -87,6 +88,28 @@ def has_database(path: Path) -> bool:
     return path.is_dir() and any(next(path.glob(pattern), None) is not None for pattern in _ROCKSDB_FILES)
 
 
+OWNER_FILE = "remlite.owner"  # who holds a tenant for writing: {"pid", "since", "server"}
+_owner_note: dict[str, str] = {}  # what this process adds to its owner files (a server's address)
+
+
+def note_owner(**note: str) -> None:
+    """Name this process in the owner files of the tenants it opens for writing from now on
+    (`remlite serve` gives its address, so a blocked writer is told where to send writes)."""
+    _owner_note.update(note)
+
+
+def read_owner(path: Path) -> dict[str, Any] | None:
+    """The live process named in a tenant's owner file (None: no file, or that process is gone)."""
+    import orjson
+
+    try:
+        owner = orjson.loads((path / OWNER_FILE).read_bytes())
+        os.kill(int(owner["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return owner if isinstance(owner, dict) else None
+
+
 def is_rocksdb_error(exc: BaseException) -> bool:
     """rocksdict raises plain `Exception` carrying RocksDB's status text."""
     return type(exc) is Exception and str(exc).startswith(_ROCKSDB_STATUS)
@@ -102,9 +125,18 @@ def storage_error(exc: BaseException, path: Path | None, doing: str) -> BaseExce
     if "Corruption:" in text:
         return StorageError(f"{where} is corrupt ({doing}): {text}; {_REPAIR_HINT}", path=at)
     if any(marker in text for marker in _LOCK_TEXTS):
+        owner = read_owner(path) if path is not None else None
+        if owner is None:
+            return DatabaseLocked(
+                f"{where} is open in another process (or twice in this one); one writer per database: "
+                "read it with connect(..., read_only=True), talk to its `remlite serve`, or close the other handle"
+            )
+        held = f"process {owner['pid']}" + (f" (remlite serve at {owner['server']})" if owner.get("server") else "")
+        todo = f"send writes to {owner['server']}" if owner.get("server") else "close it there"
         return DatabaseLocked(
-            f"{where} is open in another process (or twice in this one); "
-            "one writer per database: talk to `remlite serve` or close the other handle"
+            f"{where} is held for writing by {held}; read it with connect(..., read_only=True) or {todo}",
+            pid=owner["pid"],
+            server=owner.get("server"),
         )
     return StorageError(f"{doing} failed for {where}: {text}", path=at)
 
@@ -222,6 +254,8 @@ class Store:
         except Exception as exc:  # rocksdict raises plain Exception
             self._drop_secondary()
             raise storage_error(exc, self.path, "opening") from None
+        if not read_only:
+            self._write_owner()
         self.cf: dict[str, Rdict] = {name: self._db.get_column_family(name) for name in families}
         self.handle: dict[str, Any] = {name: self._db.get_column_family_handle(name) for name in families}
         self._write_opts = WriteOptions()
@@ -290,6 +324,22 @@ class Store:
             if isinstance(error, StorageError):
                 self._failed_writes.add(error)
             raise error from None
+
+    def _write_owner(self) -> None:
+        """Name this process as the tenant's writer (best effort: the lock itself is RocksDB's)."""
+        import time
+
+        import orjson
+
+        note = {"pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **_owner_note}
+        with contextlib.suppress(OSError):
+            (self.path / OWNER_FILE).write_bytes(orjson.dumps(note))
+
+    def _remove_owner(self) -> None:
+        owner = read_owner(self.path)
+        if owner is not None and owner["pid"] == os.getpid():
+            with contextlib.suppress(OSError):
+                (self.path / OWNER_FILE).unlink()
 
     def catch_up(self) -> None:
         """A read-only handle: see the primary's writes up to now (its memtables included)."""
@@ -425,6 +475,8 @@ class Store:
         finally:
             del db
             self._drop_secondary()
+            if not self.read_only:
+                self._remove_owner()
 
 
 def repair_store(path: Path) -> None:
