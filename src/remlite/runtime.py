@@ -169,6 +169,15 @@ class Runtime:
             raise slot.error or StorageError(f"tenant {tenant!r} could not be opened")
         return slot, slot.db
 
+    def holds(self, path: str | os.PathLike[str] | None, tenant: str) -> bool:
+        """Whether the pool has this tenant open now (a lease would not open it)."""
+        from remlite.database import _tenant_path
+
+        key = (_tenant_path(path, tenant)[1].resolve(), tenant)
+        with self._lock:
+            slot = self._pool.get(key)
+            return slot is not None and slot.db is not None and not slot.db.closed
+
     @property
     def open_tenants(self) -> int:
         """Tenants the pool holds open (leased or idle)."""

@@ -34,6 +34,9 @@ def serve(
         bool, typer.Option("--no-auth", help="No API keys (loopback only): the tenant is the X-Remlite-Tenant header.")
     ] = False,
     max_body_mb: Annotated[int, typer.Option("--max-body-mb", help="Largest request body accepted.")] = 32,
+    max_open_tenants: Annotated[
+        int, typer.Option("--max-open-tenants", help="Tenants kept open (~17 files each); idle ones close first.")
+    ] = 256,
 ) -> None:
     """Serve every tenant under the root over HTTP (routes under /v1, OpenAPI at /openapi.json)."""
     try:
@@ -46,6 +49,9 @@ def serve(
         raise InvalidInput(f"--no-auth serves without API keys: only on a loopback address, not {host}")
     if max_body_mb < 1:
         raise InvalidInput(f"--max-body-mb must be at least 1, got {max_body_mb}")
+    if max_open_tenants < 1:
+        raise InvalidInput(f"--max-open-tenants must be at least 1, got {max_open_tenants}")
+    _raise_file_limit(max_open_tenants * 24 + 256)
     root = path if path is not None else default_root()
     if no_auth:
         output.say("warning: serving without API keys (--no-auth): every local process can read and write", err=True)
@@ -53,9 +59,23 @@ def serve(
     from remlite.storage.engine import note_owner
 
     note_owner(server=f"http://{host}:{port}")  # a blocked writer is told where to send writes
-    app = create_app(root, auth=not no_auth, max_body=max_body_mb * 1024 * 1024)
+    from remlite.runtime import Runtime
+
+    runtime = Runtime(max_open_tenants=max_open_tenants)
+    app = create_app(root, auth=not no_auth, runtime=runtime, max_body=max_body_mb * 1024 * 1024)
     output.say(f"remlite serving {root} on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _raise_file_limit(wanted: int) -> None:
+    """Open tenants hold ~17 files each: lift the soft limit on open files toward `wanted` (the
+    hard limit bounds it; an ordinary user may raise the soft one that far)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def key_create(

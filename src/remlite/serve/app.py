@@ -123,29 +123,46 @@ def create_app(
             error_body(exc), exc.http_status, media_type="application/json", headers={"x-request-id": request_id}
         )
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Any) -> Any:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        request.state.request_id = rid
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception:  # an exception no handler took: logged here, never sent to the client
-            log.exception("request %s %s %s failed", rid, request.method, request.url.path)
-            response = respond(RemliteError("internal error; see the server log for this request id"), rid)
-        response.headers["x-request-id"] = rid
-        route = request.scope.get("route")
-        metrics.record(getattr(route, "name", "unrouted"), response.status_code, time.perf_counter() - started)
-        log.info("%s %s %s -> %d", rid, request.method, request.url.path, response.status_code)
-        return response
+    class RequestIds:
+        """Request id, metrics and a log line per request: a plain ASGI middleware (Starlette's
+        BaseHTTPMiddleware cost ~0.3 ms a request)."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+            headers = dict(scope.get("headers") or ())
+            rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
+            scope.setdefault("state", {})["request_id"] = rid
+            started, status = time.perf_counter(), [500]
+
+            async def sending(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                    message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode("latin-1"))]
+                await send(message)
+
+            try:
+                await self.inner(scope, receive, sending)
+            finally:
+                route = scope.get("route")
+                name = getattr(route, "name", "unrouted")
+                metrics.record(name, status[0], time.perf_counter() - started)
+                if log.isEnabledFor(logging.INFO):
+                    log.info("%s %s %s -> %d", rid, scope["method"], scope["path"], status[0])
+
+    app.add_middleware(RequestIds)
 
     @app.exception_handler(RemliteError)
     async def remlite_error(request: Request, exc: RemliteError) -> Response:
-        return respond(exc, getattr(request.state, "request_id", ""))
+        return respond(exc, _rid(request))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        rid = getattr(request.state, "request_id", "")
+        rid = _rid(request)
         if exc.status_code == 404:
             return respond(RouteNotFound(f"no route {request.method} {request.url.path}"), rid)
         if exc.status_code == 405:
@@ -156,16 +173,16 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return respond(InvalidInput("invalid request", errors=_errors(exc.errors())), request.state.request_id)
+        return respond(InvalidInput("invalid request", errors=_errors(exc.errors())), _rid(request))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        rid = getattr(request.state, "request_id", "")
+        rid = _rid(request)
         log.error("request %s failed", rid, exc_info=exc)
         return respond(RemliteError("internal error; see the server log for this request id"), rid)
 
     @app.get("/v1/health", summary="Liveness: the server answers", tags=["server"])
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         return {"status": "ok", "version": remlite.__version__}
 
     @app.get("/metrics", summary="Request counts and latencies (Prometheus text)", tags=["server"], response_model=None)
@@ -195,7 +212,10 @@ def create_app(
                 args["query"] = _validated(op.query, dict(request.query_params))
             if op.body is not None:
                 args["body"] = _validated(op.body, orjson_body(await _read(request, max_body)))
-            result = await run_in_threadpool(run, op, grant.tenant, args)
+            if op.inline and pool.holds(root, grant.tenant):  # a point read (~0.1 ms) of an open tenant
+                result = run(op, grant.tenant, args)
+            else:
+                result = await run_in_threadpool(run, op, grant.tenant, args)
             return Response(_json(result), op.status, media_type="application/json")
 
         endpoint.__name__ = op.name
@@ -215,6 +235,10 @@ def create_app(
             openapi_extra=_openapi(op),
         )
     return app
+
+
+def _rid(request: Any) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
 
 
 def orjson_body(raw: bytes) -> Any:

@@ -117,6 +117,7 @@ class Operation:
     status: int = 200
     example: Any = None
     path_params: tuple[str, ...] = field(default=())
+    inline: bool = False  # a point read: run on the event loop, not in a worker thread
 
 
 def _insert(db: Database, args: JSON) -> JSON:
@@ -184,7 +185,7 @@ OPERATIONS: list[Operation] = [
               lambda db, a: db.list(a["table"], a["query"].limit, a["query"].after), query=ListQuery,
               path_params=("table",)),
     Operation("get", "GET", "/v1/records/{id}", "One record by id", lambda db, a: db.get(a["id"]),
-              path_params=("id",)),
+              path_params=("id",), inline=True),
     Operation("update", "PATCH", "/v1/records/{id}", "Merge top-level fields into a record",
               lambda db, a: db.update(a["id"], a["body"]), ChangesBody, write=True, example={"done": True},
               path_params=("id",)),
@@ -192,7 +193,7 @@ OPERATIONS: list[Operation] = [
               lambda db, a: (db.delete(a["id"], hard=a["query"].hard), {"deleted": a["id"]})[1], query=DeleteQuery,
               write=True, path_params=("id",)),
     Operation("lookup", "GET", "/v1/lookup/{key}", "Records whose natural key or name is this",
-              lambda db, a: db.lookup(a["key"]), path_params=("key",)),
+              lambda db, a: db.lookup(a["key"]), path_params=("key",), inline=True),
     Operation("sql", "POST", "/v1/sql", "Run one SELECT (with ? or :name parameters)", _sql, SQLBody,
               example={"sql": "SELECT title FROM tasks WHERE done = ?", "params": [False]}),
     Operation("explain", "POST", "/v1/explain", "The plan a SELECT would run with, as data", _explain, SQLBody,
