@@ -414,6 +414,7 @@ def leaf_commands() -> dict[str, Any]:
 # key list or revocation is about the root's keys, not one tenant's data.
 WITHOUT = {
     "remlite serve": {"--tenant", "--json"},
+    "remlite mcp": {"--json"},  # speaks MCP's JSON-RPC on stdout
     "remlite key list": {"--tenant"},
     "remlite key revoke": {"--tenant"},
 }
@@ -479,7 +480,7 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
     key_id = KeyStore(notes_root).list()[0]["id"]
     assert json.loads(ok(rem(notes_root, "key", "revoke", key_id, "--json")).stdout)["revoked_at"]
     names = {" ".join(["remlite", *args[: 2 if args[0] in GROUPS else 1]]) for args, _, _ in cases}
-    names |= {"remlite key revoke", "remlite serve"}  # revoke: just above; serve prints no result
+    names |= {"remlite key revoke", "remlite serve", "remlite mcp"}  # revoke: just above; servers: no result
     assert names == set(leaf_commands()), "add a --json case for every command"
 
 

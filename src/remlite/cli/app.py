@@ -17,6 +17,7 @@ Every command is the kebab-case twin of one `remlite.Database` method:
     edge list       Database.edges         moments           Database.moments
     query           Database.sql (--explain: Database.explain)
     serve           the HTTP API (remlite.serve.app)    key create|list|revoke  its API keys
+    mcp             the MCP server over stdio (remlite.serve.mcp)
 """
 
 from typing import Annotated
@@ -147,6 +148,7 @@ app.command("moments")(graph.moments)
 app.command("ingest")(ingest.ingest)
 app.command("query")(query.query)
 app.command("serve")(serve.serve)
+app.command("mcp")(serve.mcp)
 app.add_typer(serve.key_app, name="key")
 
 

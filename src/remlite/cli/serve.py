@@ -67,6 +67,19 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+def mcp(
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Only read (never write the tenant).")] = False,
+) -> None:
+    """Serve the tenant to an MCP host over stdio (tools: search, query, lookup, get, upsert, ...)."""
+    try:
+        from remlite.serve.mcp import run_stdio
+    except ImportError:
+        raise InvalidInput("remlite mcp needs the mcp SDK: pip install 'remlite[serve]'") from None
+    run_stdio(path, tenant, read_only)
+
+
 def _raise_file_limit(wanted: int) -> None:
     """Open tenants hold ~17 files each: lift the soft limit on open files toward `wanted` (the
     hard limit bounds it; an ordinary user may raise the soft one that far)."""

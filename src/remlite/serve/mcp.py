@@ -1,0 +1,121 @@
+"""`remlite mcp`: the Model Context Protocol server (stdio), on the official `mcp` SDK (1.x).
+
+Small verb-named tools over the library's calls — `search`, `query` (SQL, read-only by nature),
+`lookup`, `get`, `upsert`, `traverse`, `moments`, `list_schemas`, `describe_schema` — and each
+table's schema as a resource (`remlite://schemas/{name}`). A library error becomes the tool's
+error message.
+
+MCP hosts start several server processes at once. The first to open a tenant writes it; the
+others find it locked and open it read-only (`remlite.readonly`): they answer every read, and a
+write through them says which process holds the tenant — never a lock error on a read, never two
+writers. `--read-only` makes a process a reader from the start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from remlite.errors import DatabaseLocked, ReadOnly
+
+INSTRUCTIONS = (
+    "remlite: an embedded database of Resources (documents, searchable), Entities (typed records with a "
+    "natural key), Moments (time-bounded events) and typed graph edges. Start with list_schemas, then "
+    "search / query / lookup / traverse / moments."
+)
+
+
+def open_tenant(path: Any, tenant: str, read_only: bool) -> Any:
+    """The tenant for this process: the writer if the tenant is free, else a reader."""
+    import remlite
+
+    if read_only:
+        return remlite.connect(path, tenant, read_only=True)
+    try:
+        return remlite.connect(path, tenant)
+    except DatabaseLocked:
+        return remlite.connect(path, tenant, read_only=True)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-native values (vectors and other numpy values as lists)."""
+    return orjson.loads(orjson.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+
+
+def build(db: Any) -> Any:
+    """The MCP server over one open tenant (`remlite.Database` or a read-only handle)."""
+    from mcp.server.fastmcp import FastMCP
+
+    server = FastMCP("remlite", instructions=INSTRUCTIONS, log_level="WARNING")
+    writer = not getattr(db, "read_only", False)
+
+    @server.tool()
+    def list_schemas() -> list[dict[str, Any]]:
+        """Every table: its name, fields, key, indexed / embedded / text fields and row count."""
+        return _plain(db.schemas())  # type: ignore[no-any-return]
+
+    @server.tool()
+    def describe_schema(name: str) -> dict[str, Any]:
+        """One table's schema and row count."""
+        return _plain(db.schema(name))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def search(
+        table: str, query: str, k: int = 10, where: str | None = None, mode: str = "hybrid"
+    ) -> list[dict[str, Any]]:
+        """Rows of `table` best matching `query` (mode: vector, text or hybrid), filtered by an
+        optional SQL `where` over its fields; each with `_score`."""
+        return _plain(db.search(table, query, k, where=where, mode=mode))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def query(sql: str, params: list[Any] | None = None) -> dict[str, Any]:
+        """Run one SQL SELECT (DuckDB's dialect for anything beyond the basics; `?` parameters).
+        Writes are refused. Returns {columns, rows}."""
+        result = db.sql(sql, params)
+        return _plain({"columns": result.columns, "rows": result.rows})  # type: ignore[no-any-return]
+
+    @server.tool()
+    def lookup(key: str) -> list[dict[str, Any]]:
+        """Records whose natural key or name is `key`, across every table."""
+        return _plain(db.lookup(key))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def get(id: str) -> dict[str, Any]:
+        """One record by id (or by an unambiguous natural key)."""
+        return _plain(db.get(id))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def upsert(table: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Insert a record (an upsert on the table's natural key); returns its id."""
+        if not writer:
+            raise ReadOnly("this MCP server reads only: another process writes this tenant")
+        return {"id": db.insert(table, record)}
+
+    @server.tool()
+    def traverse(start: str, depth: int = 2, direction: str = "out", type: str | None = None) -> list[dict[str, Any]]:
+        """Records reachable from record `start` along edges (direction: out, in or both; `type`
+        keeps one edge type), each with `_depth` and `_path`."""
+        return _plain(db.traverse(start, depth=depth, direction=direction, type=type))  # type: ignore[no-any-return]
+
+    @server.tool()
+    def moments(
+        since: str | None = None, until: str | None = None, tags: list[str] | None = None, limit: int | None = 50
+    ) -> list[dict[str, Any]]:
+        """Moments overlapping [since, until] (ISO 8601, a date, or `7d`), optionally with every tag."""
+        return _plain(db.moments(since, until, tags=tags, limit=limit))  # type: ignore[no-any-return]
+
+    @server.resource("remlite://schemas/{name}", mime_type="application/json")
+    def schema_resource(name: str) -> str:
+        """A table's schema."""
+        return orjson.dumps(_plain(db.schema(name))).decode()
+
+    return server
+
+
+def run_stdio(path: Any, tenant: str, read_only: bool) -> None:
+    db = open_tenant(path, tenant, read_only)
+    try:
+        build(db).run("stdio")
+    finally:
+        db.close()

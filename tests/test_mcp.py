@@ -1,0 +1,117 @@
+"""`remlite mcp` through the `mcp` SDK's own client over stdio: every tool listed and called, the
+schema resources, and three server processes started at once on one directory, all answering."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+mcp = pytest.importorskip("mcp")  # the `serve` extra; `make test` installs it
+
+from mcp import ClientSession, StdioServerParameters  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+
+import remlite  # noqa: E402
+
+TOOLS = {"list_schemas", "describe_schema", "search", "query", "lookup", "get", "upsert", "traverse", "moments"}
+LAUNCH = "import sys; from remlite.cli.app import main; sys.argv = ['remlite'] + sys.argv[1:]; main()"
+
+
+def server(root: Path, *extra: str) -> StdioServerParameters:
+    args = ["-c", LAUNCH, "mcp", "--path", str(root), *extra]
+    return StdioServerParameters(command=sys.executable, args=args, env={"REMLITE_EMBED_PROVIDER": "hash"})
+
+
+def payload(result: Any) -> Any:
+    assert not result.isError, result.content
+    return (
+        json.loads(result.content[0].text) if len(result.content) == 1 else [json.loads(c.text) for c in result.content]
+    )
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    with remlite.connect(tmp_path, embedder="hash") as db:
+        db.register_schema(
+            {
+                "name": "people",
+                "properties": {"email": {"type": "string"}, "name": {"type": "string"}, "bio": {"type": "string"}},
+                "key_field": "email",
+                "text_fields": ["bio"],
+            }
+        )
+        ann = db.insert("people", {"email": "ann@x.io", "name": "Ann", "bio": "writes the rate limiter"})
+        bob = db.insert("people", {"email": "bob@x.io", "name": "Bob", "bio": "reviews payments"})
+        db.add_edge(ann, bob, "mentors")
+        db.insert("moments", {"name": "standup", "start_time": "2026-11-30T09:00:00Z", "tags": ["team"]})
+    return tmp_path
+
+
+async def exercise(
+    params: StdioServerParameters, writer: bool, started: asyncio.Event | None = None, hold: asyncio.Event | None = None
+) -> dict[str, Any]:
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        if started is not None:
+            started.set()
+        tools = {tool.name for tool in (await session.list_tools()).tools}
+        assert tools == TOOLS
+        call = session.call_tool
+        out: dict[str, Any] = {}
+        out["schemas"] = payload(await call("list_schemas", {}))
+        out["describe"] = payload(await call("describe_schema", {"name": "people"}))
+        out["search"] = payload(await call("search", {"table": "people", "query": "rate limiter", "mode": "text"}))
+        out["query"] = payload(
+            await call("query", {"sql": "SELECT name FROM people WHERE email = ?", "params": ["bob@x.io"]})
+        )
+        out["lookup"] = payload(await call("lookup", {"key": "ann@x.io"}))
+        ann = out["lookup"]["id"] if isinstance(out["lookup"], dict) else out["lookup"][0]["id"]
+        out["get"] = payload(await call("get", {"id": ann}))
+        out["traverse"] = payload(await call("traverse", {"start": ann, "depth": 1}))
+        out["moments"] = payload(await call("moments", {"since": "2026-11-29", "until": "2026-12-02"}))
+        upserted = await call("upsert", {"table": "people", "record": {"email": "cy@x.io", "name": "Cy"}})
+        out["upsert"] = upserted if not writer else payload(upserted)
+        failed = await call("query", {"sql": "DELETE FROM people"})
+        assert failed.isError and "DELETE" in failed.content[0].text
+        resource = await session.read_resource("remlite://schemas/people")  # type: ignore[arg-type]
+        out["resource"] = json.loads(resource.contents[0].text)  # type: ignore[union-attr]
+        if hold is not None:
+            await hold.wait()  # keep the process (and its hold on the tenant) alive
+        return out
+
+
+def test_every_tool_over_stdio(root: Path) -> None:
+    out = asyncio.run(exercise(server(root), writer=True))
+    assert "people" in {s["name"] for s in out["schemas"]} and out["describe"]["count"] == 2
+    assert _one(out["search"])["name"] == "Ann" and out["query"]["rows"] == [{"name": "Bob"}]
+    assert out["get"]["name"] == "Ann" and _one(out["traverse"])["name"] == "Bob"
+    assert _one(out["moments"])["name"] == "standup" and out["upsert"]["id"]
+    assert out["resource"]["name"] == "people"
+    with remlite.connect(root) as db:
+        assert db.lookup("cy@x.io")[0]["name"] == "Cy"
+
+
+def test_three_processes_on_one_directory_all_answer(root: Path) -> None:
+    async def three() -> list[dict[str, Any]]:
+        started, hold = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(exercise(server(root), True, started, hold))
+        await started.wait()  # the first owns the tenant; the others start while it holds it
+        others = await asyncio.gather(*(exercise(server(root), writer=False) for _ in range(2)))
+        hold.set()
+        return [await first, *others]
+
+    results = asyncio.run(three())
+    for out in results:
+        assert out["query"]["rows"] == [{"name": "Bob"}] and _one(out["search"])["name"] == "Ann"
+    refused = [out["upsert"] for out in results[1:]]
+    for result in refused:  # a reader's write is refused with a message, not a lock error
+        assert result.isError and "reads only" in result.content[0].text
+
+
+def _one(value: Any) -> Any:
+    return value[0] if isinstance(value, list) else value
