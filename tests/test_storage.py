@@ -19,7 +19,7 @@ def test_future_format_version_is_refused(tmp_path: Path) -> None:
 
 
 def test_second_writer_is_refused(tmp_path: Path) -> None:
-    with remlite.connect(tmp_path), pytest.raises(DatabaseLocked, match="another process"):
+    with remlite.connect(tmp_path), pytest.raises(DatabaseLocked, match="already open in this process"):
         remlite.connect(tmp_path)
     remlite.connect(tmp_path).close()  # released on close
 

@@ -131,6 +131,12 @@ def storage_error(exc: BaseException, path: Path | None, doing: str) -> BaseExce
                 f"{where} is open in another process (or twice in this one); one writer per database: "
                 "read it with connect(..., read_only=True), talk to its `remlite serve`, or close the other handle"
             )
+        if owner["pid"] == os.getpid():
+            return DatabaseLocked(
+                f"{where} is already open in this process: one handle per database "
+                "(share it between threads, or close it first)",
+                pid=owner["pid"],
+            )
         held = f"process {owner['pid']}" + (f" (remlite serve at {owner['server']})" if owner.get("server") else "")
         todo = f"send writes to {owner['server']}" if owner.get("server") else "close it there"
         return DatabaseLocked(
