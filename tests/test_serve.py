@@ -292,3 +292,21 @@ def test_key_commands_and_serve_guards(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "invalid tenant" in bad.stderr
     exposed = runner.invoke(app, ["serve", "--no-auth", "--host", "0.0.0.0", "--path", str(tmp_path)])
     assert exposed.exit_code != 0 and "loopback" in exposed.stderr
+
+
+def test_placement_runs_only_quick_kinds_on_the_loop() -> None:
+    from remlite.serve.app import Placement
+    from remlite.serve.operations import BY_NAME, SQLBody
+
+    placement = Placement()
+    fast = placement.key(BY_NAME["sql"], "acme", {"body": SQLBody(sql="SELECT 1 FROM t LIMIT 1")})
+    slow = placement.key(BY_NAME["sql"], "acme", {"body": SQLBody(sql="SELECT COUNT(*) FROM big")})
+    assert fast != slow and not placement.quick(fast)  # never seen: a worker thread first
+    placement.record(fast, 0.0004)
+    placement.record(slow, 0.25)
+    assert placement.quick(fast) and not placement.quick(slow)
+    placement.record(fast, 0.05)  # it got slow: back to a thread
+    assert not placement.quick(fast)
+    for i in range(Placement.SIZE + 10):
+        placement.record(("sql", "acme", f"q{i}"), 0.001)
+    assert len(placement._last) <= Placement.SIZE
