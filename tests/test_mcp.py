@@ -115,3 +115,49 @@ def test_three_processes_on_one_directory_all_answer(root: Path) -> None:
 
 def _one(value: Any) -> Any:
     return value[0] if isinstance(value, list) else value
+
+
+def test_mcp_over_http_is_scoped_to_the_api_key(root: Path) -> None:
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
+
+    from remlite.serve.app import create_app
+    from remlite.serve.keys import KeyStore
+    from tests.test_serve import run_server
+
+    store = KeyStore(root)
+    keys = {
+        "rw": store.create("default"),
+        "ro": store.create("default", read_only=True),
+        "other": store.create("other"),
+    }
+    runtime = remlite.Runtime()
+    server_, thread, url = run_server(create_app(root, runtime=runtime))
+
+    async def session_of(key: str, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        http = httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        async with (
+            http,
+            streamable_http_client(f"{url}/mcp", http_client=http) as (read, write, _),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            assert {tool.name for tool in (await session.list_tools()).tools} == TOOLS
+            return [await session.call_tool(name, args) for name, args in calls]
+
+    try:
+        query = ("query", {"sql": "SELECT name FROM people ORDER BY name"})
+        upsert = ("upsert", {"table": "people", "record": {"email": "dee@x.io", "name": "Dee"}})
+        rw = asyncio.run(session_of(keys["rw"], [query, upsert]))
+        assert payload(rw[0])["rows"] == [{"name": "Ann"}, {"name": "Bob"}] and payload(rw[1])["id"]
+        ro = asyncio.run(session_of(keys["ro"], [query, upsert]))
+        assert len(payload(ro[0])["rows"]) == 3 and ro[1].isError and "read-only" in ro[1].content[0].text
+        other = asyncio.run(session_of(keys["other"], [query, ("lookup", {"key": "ann@x.io"})]))
+        assert other[0].isError and "people" in other[0].content[0].text  # no such table in that tenant
+        assert not other[1].isError and payload(other[1]) == []
+        bad = asyncio.run(session_of("rem_00000000_nope", [query]))
+        assert bad[0].isError and "unknown" in bad[0].content[0].text
+    finally:
+        server_.should_exit = True
+        thread.join(10)
+        runtime.close()

@@ -10,6 +10,7 @@ request id and answered 500 without a stack trace. Every response carries `X-Req
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -108,7 +109,17 @@ def create_app(
     keys = KeyStore(root)
     pool = runtime if runtime is not None else Runtime()
     metrics = Metrics()
+    lifespans: list[Any] = []  # context managers to run while the app serves (MCP's sessions)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> Any:
+        async with contextlib.AsyncExitStack() as stack:
+            for each in lifespans:
+                await stack.enter_async_context(each())
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="remlite",
         version=remlite.__version__,
         description="remlite's HTTP API: every library verb, scoped to the tenant of the API key.",
@@ -189,15 +200,24 @@ def create_app(
         return Response(metrics.text(), media_type="text/plain; version=0.0.4")
 
     def grant_of(request: Request, op: Operation) -> Grant:
+        return authorize(request.headers, op.write, op.name)
+
+    def authorize(headers: Any, writes: bool, name: str) -> Grant:
         if auth:
-            header = request.headers.get("authorization", "")
+            header = headers.get("authorization", "")
             token = header[7:].strip() if header[:7].lower() == "bearer " else None
             grant = keys.verify(token)
         else:
-            grant = Grant("", request.headers.get(TENANT_HEADER, "default"), False)
-        if op.write and grant.read_only:
-            raise Forbidden(f"{op.name} writes, and this API key is read-only")
+            grant = Grant("", headers.get(TENANT_HEADER, "default"), False)
+        if writes and grant.read_only:
+            raise Forbidden(f"{name} writes, and this API key is read-only")
         return grant
+
+    mcp_server = _mount_mcp(
+        app, lambda ctx, writes: pool.tenant(root, authorize(_headers(ctx), writes, "upsert").tenant)
+    )
+    if mcp_server is not None:
+        lifespans.append(mcp_server.session_manager.run)
 
     placement = Placement()
 
@@ -279,6 +299,24 @@ class Placement:
         if len(self._last) >= self.SIZE and key not in self._last:
             self._last.pop(next(iter(self._last)))  # the oldest kind seen
         self._last[key] = seconds
+
+
+def _headers(ctx: Any) -> Any:
+    """The HTTP headers of the request an MCP tool call came in."""
+    request = getattr(ctx.request_context, "request", None)
+    return request.headers if request is not None else {}
+
+
+def _mount_mcp(app: Any, provide: Any) -> Any:
+    """MCP over streamable HTTP at /mcp, on the same tools as `remlite mcp` (None without the
+    `mcp` SDK). Stateless, JSON responses: each call carries its API key."""
+    try:
+        from remlite.serve.mcp import build
+    except ImportError:
+        return None
+    server = build(provide, stateless_http=True, json_response=True, streamable_http_path="/mcp")
+    app.router.routes.extend(server.streamable_http_app().routes)
+    return server
 
 
 def _rid(request: Any) -> str:

@@ -13,11 +13,17 @@ writers. `--read-only` makes a process a reader from the start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import orjson
+from mcp.server.fastmcp import Context, FastMCP
 
 from remlite.errors import DatabaseLocked, ReadOnly
+
+# (the request's context, whether the tool writes) -> the tenant's database for this call
+Provider = Callable[[Context, bool], AbstractContextManager[Any]]
 
 INSTRUCTIONS = (
     "remlite: an embedded database of Resources (documents, searchable), Entities (typed records with a "
@@ -43,72 +49,95 @@ def _plain(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
 
 
-def build(db: Any) -> Any:
-    """The MCP server over one open tenant (`remlite.Database` or a read-only handle)."""
-    from mcp.server.fastmcp import FastMCP
+def over(db: Any) -> Provider:
+    """The provider of one open tenant (stdio): a read-only handle refuses writes by name."""
 
-    server = FastMCP("remlite", instructions=INSTRUCTIONS, log_level="WARNING")
-    writer = not getattr(db, "read_only", False)
+    def provide(ctx: Context, writes: bool) -> AbstractContextManager[Any]:
+        if writes and getattr(db, "read_only", False):
+            raise ReadOnly("this MCP server reads only: another process writes this tenant")
+        return nullcontext(db)
+
+    return provide
+
+
+def build(provide: Provider, **options: Any) -> FastMCP:
+    """The MCP server; each tool runs on the database `provide` gives for its request (one open
+    tenant over stdio, the API key's tenant over HTTP)."""
+    server = FastMCP("remlite", instructions=INSTRUCTIONS, log_level="WARNING", **options)
 
     @server.tool()
-    def list_schemas() -> list[dict[str, Any]]:
+    def list_schemas(ctx: Context) -> list[dict[str, Any]]:
         """Every table: its name, fields, key, indexed / embedded / text fields and row count."""
-        return _plain(db.schemas())  # type: ignore[no-any-return]
+        with provide(ctx, False) as db:
+            return _plain(db.schemas())  # type: ignore[no-any-return]
 
     @server.tool()
-    def describe_schema(name: str) -> dict[str, Any]:
+    def describe_schema(name: str, ctx: Context) -> dict[str, Any]:
         """One table's schema and row count."""
-        return _plain(db.schema(name))  # type: ignore[no-any-return]
+        with provide(ctx, False) as db:
+            return _plain(db.schema(name))  # type: ignore[no-any-return]
 
     @server.tool()
     def search(
-        table: str, query: str, k: int = 10, where: str | None = None, mode: str = "hybrid"
+        ctx: Context, table: str, query: str, k: int = 10, where: str | None = None, mode: str = "hybrid"
     ) -> list[dict[str, Any]]:
         """Rows of `table` best matching `query` (mode: vector, text or hybrid), filtered by an
         optional SQL `where` over its fields; each with `_score`."""
-        return _plain(db.search(table, query, k, where=where, mode=mode))  # type: ignore[no-any-return]
+        with provide(ctx, False) as db:
+            return _plain(db.search(table, query, k, where=where, mode=mode))  # type: ignore[no-any-return]
 
     @server.tool()
-    def query(sql: str, params: list[Any] | None = None) -> dict[str, Any]:
+    def query(ctx: Context, sql: str, params: list[Any] | None = None) -> dict[str, Any]:
         """Run one SQL SELECT (DuckDB's dialect for anything beyond the basics; `?` parameters).
         Writes are refused. Returns {columns, rows}."""
-        result = db.sql(sql, params)
-        return _plain({"columns": result.columns, "rows": result.rows})  # type: ignore[no-any-return]
+        with provide(ctx, False) as db:
+            result = db.sql(sql, params)
+            return _plain({"columns": result.columns, "rows": result.rows})  # type: ignore[no-any-return]
 
     @server.tool()
-    def lookup(key: str) -> list[dict[str, Any]]:
+    def lookup(key: str, ctx: Context) -> list[dict[str, Any]]:
         """Records whose natural key or name is `key`, across every table."""
-        return _plain(db.lookup(key))  # type: ignore[no-any-return]
+        with provide(ctx, False) as db:
+            return _plain(db.lookup(key))  # type: ignore[no-any-return]
 
     @server.tool()
-    def get(id: str) -> dict[str, Any]:
+    def get(id: str, ctx: Context) -> dict[str, Any]:
         """One record by id (or by an unambiguous natural key)."""
-        return _plain(db.get(id))  # type: ignore[no-any-return]
+        with provide(ctx, False) as db:
+            return _plain(db.get(id))  # type: ignore[no-any-return]
 
     @server.tool()
-    def upsert(table: str, record: dict[str, Any]) -> dict[str, Any]:
+    def upsert(table: str, record: dict[str, Any], ctx: Context) -> dict[str, Any]:
         """Insert a record (an upsert on the table's natural key); returns its id."""
-        if not writer:
-            raise ReadOnly("this MCP server reads only: another process writes this tenant")
-        return {"id": db.insert(table, record)}
+        with provide(ctx, True) as db:
+            return {"id": db.insert(table, record)}
 
     @server.tool()
-    def traverse(start: str, depth: int = 2, direction: str = "out", type: str | None = None) -> list[dict[str, Any]]:
+    def traverse(
+        ctx: Context, start: str, depth: int = 2, direction: str = "out", type: str | None = None
+    ) -> list[dict[str, Any]]:
         """Records reachable from record `start` along edges (direction: out, in or both; `type`
         keeps one edge type), each with `_depth` and `_path`."""
-        return _plain(db.traverse(start, depth=depth, direction=direction, type=type))  # type: ignore[no-any-return]
+        with provide(ctx, False) as db:
+            return _plain(db.traverse(start, depth=depth, direction=direction, type=type))  # type: ignore[no-any-return]
 
     @server.tool()
     def moments(
-        since: str | None = None, until: str | None = None, tags: list[str] | None = None, limit: int | None = 50
+        ctx: Context,
+        since: str | None = None,
+        until: str | None = None,
+        tags: list[str] | None = None,
+        limit: int | None = 50,
     ) -> list[dict[str, Any]]:
         """Moments overlapping [since, until] (ISO 8601, a date, or `7d`), optionally with every tag."""
-        return _plain(db.moments(since, until, tags=tags, limit=limit))  # type: ignore[no-any-return]
+        with provide(ctx, False) as db:
+            return _plain(db.moments(since, until, tags=tags, limit=limit))  # type: ignore[no-any-return]
 
     @server.resource("remlite://schemas/{name}", mime_type="application/json")
     def schema_resource(name: str) -> str:
         """A table's schema."""
-        return orjson.dumps(_plain(db.schema(name))).decode()
+        with provide(server.get_context(), False) as db:
+            return orjson.dumps(_plain(db.schema(name))).decode()
 
     return server
 
@@ -116,6 +145,6 @@ def build(db: Any) -> Any:
 def run_stdio(path: Any, tenant: str, read_only: bool) -> None:
     db = open_tenant(path, tenant, read_only)
     try:
-        build(db).run("stdio")
+        build(over(db)).run("stdio")
     finally:
         db.close()
