@@ -3,6 +3,7 @@ commands falling back to it when the database is locked."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -128,3 +129,58 @@ def test_a_blocked_writer_is_told_who_holds_the_database(tmp_path: Path) -> None
         assert not (tmp_path / "default" / "remlite.owner").exists()  # removed at close
     finally:
         _owner_note.clear()
+
+
+def test_cli_writes_go_through_the_server_that_holds_the_tenant(tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+
+    from remlite.serve.keys import KeyStore
+
+    with remlite.connect(tmp_path) as db:
+        db.register_schema({"name": "notes", "properties": {"title": {"type": "string"}}, "key_field": "title"})
+    store = KeyStore(tmp_path)
+    mine, theirs = store.create("default"), store.create("elsewhere")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    launch = "import sys; from remlite.cli.app import main; sys.argv = ['remlite'] + sys.argv[1:]; main()"
+    served = subprocess.Popen(
+        [sys.executable, "-c", launch, "serve", "--path", str(tmp_path), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        with httpx.Client(base_url=url, headers={"authorization": f"Bearer {mine}"}) as http:
+            assert http.get("/v1/key").json()["tenant"] == "default"
+            assert http.get("/v1/schemas").status_code == 200  # the server now holds the tenant
+        runner = CliRunner()
+        base = ["--path", str(tmp_path)]
+        refused = runner.invoke(app, ["insert", "notes", '{"title": "a"}', *base], env={"REMLITE_API_KEY": None})
+        assert refused.exit_code == 9 and url in refused.stderr and "REMLITE_API_KEY" in refused.stderr
+        wrong = runner.invoke(app, ["insert", "notes", '{"title": "a"}', *base], env={"REMLITE_API_KEY": theirs})
+        assert wrong.exit_code == 2 and "'elsewhere'" in wrong.stderr
+        wrote = runner.invoke(
+            app, ["insert", "notes", '{"title": "a"}', *base, "--json"], env={"REMLITE_API_KEY": mine}
+        )
+        assert wrote.exit_code == 0 and "writing through it" in wrote.stderr, wrote.stderr
+        rid = json.loads(wrote.stdout)["id"]
+        updated = runner.invoke(app, ["update", rid, '{"title": "a"}', *base], env={"REMLITE_API_KEY": mine})
+        assert updated.exit_code == 0
+        with httpx.Client(base_url=url, headers={"authorization": f"Bearer {mine}"}) as http:
+            assert http.get(f"/v1/records/{rid}").json()["title"] == "a"
+        deleted = runner.invoke(app, ["delete", rid, *base], env={"REMLITE_API_KEY": mine})
+        assert deleted.exit_code == 0
+    finally:
+        served.terminate()
+        served.wait(10)
+    with remlite.connect(tmp_path) as db, pytest.raises(NotFound):
+        db.get(rid)

@@ -117,3 +117,30 @@ def open_reader(path: Path | None, tenant: str) -> Any:
     except DatabaseLocked:
         typer.echo("note: another process holds the database; reading it read-only", err=True)
         return connect(path, tenant, read_only=True)
+
+
+def open_writer(path: Path | None, tenant: str, create: bool = True) -> Any:
+    """The tenant for a command that writes one thing: opened normally, or, when `remlite serve`
+    holds it, the server's client with `REMLITE_API_KEY` (checked to be a key of this tenant)."""
+    from remlite.database import connect
+    from remlite.errors import DatabaseLocked
+    from remlite.settings import Settings
+
+    try:
+        return connect(path, tenant, create=create)
+    except DatabaseLocked as locked:
+        server, key = locked.details.get("server"), Settings.from_env().api_key
+        if not server:
+            raise
+        if not key:
+            hint = f"set REMLITE_API_KEY to a key of tenant {tenant!r} to write through it"
+            raise DatabaseLocked(f"{locked.message}; {hint}", **locked.details) from None
+        from remlite.serve.client import RemoteDatabase
+
+        remote = RemoteDatabase(server, api_key=key)
+        granted = remote.key()
+        if granted["tenant"] != tenant:
+            remote.close()
+            raise InvalidInput(f"REMLITE_API_KEY is a key of tenant {granted['tenant']!r}, not {tenant!r}") from None
+        typer.echo(f"note: {server} holds the database; writing through it", err=True)
+        return remote

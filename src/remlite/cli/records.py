@@ -14,7 +14,7 @@ from remlite.errors import InvalidInput
 
 from . import output
 from .batch import CHUNK_SIZE, insert_chunks, read_jsonl
-from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader, parse_json
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader, open_writer, parse_json
 
 TableArg = Annotated[str, typer.Argument(help="Table (schema) name.", show_default=False)]
 IdArg = Annotated[str, typer.Argument(help="Record id (a UUID).", show_default=False)]
@@ -58,7 +58,7 @@ def insert(
     if record is None:
         raise InvalidInput("give the record as a JSON argument, or use --batch to read JSON Lines from stdin")
     value = parse_json(record, "the record")
-    with connect(path, tenant) as db:
+    with open_writer(path, tenant) as db:
         record_id = db.insert(table, value)
     if as_json:
         output.emit_json({"id": record_id, "table": table})
@@ -110,7 +110,7 @@ def update(
 ) -> None:
     """Merge fields into a record, re-validate it and print the result."""
     value = parse_json(changes, "the changes")
-    with connect(path, tenant, create=False) as db:
+    with open_writer(path, tenant, create=False) as db:
         record = db.update(record_id, value)
     if as_json:
         output.emit_json(record)
@@ -128,7 +128,7 @@ def delete(
     as_json: JsonOption = False,
 ) -> None:
     """Delete a record: soft by default (sets deleted_at, hides it), or --hard."""
-    with connect(path, tenant, create=False) as db:
+    with open_writer(path, tenant, create=False) as db:
         db.delete(record_id, hard=hard)
     if as_json:
         output.emit_json({"id": record_id, "deleted": True, "hard": hard})

@@ -213,6 +213,14 @@ def create_app(
             raise Forbidden(f"{name} writes, and this API key is read-only")
         return grant
 
+    async def key(request: Request) -> dict[str, Any]:
+        """The tenant and rights of the API key sent (clients check they write where they mean to)."""
+        grant = authorize(request.headers, False, "key")
+        return {"id": grant.key_id, "tenant": grant.tenant, "read_only": grant.read_only}
+
+    key.__annotations__ = {"request": Request, "return": dict[str, Any]}
+    app.add_api_route("/v1/key", key, methods=["GET"], name="key", summary=key.__doc__, tags=["server"])
+
     mcp_server = _mount_mcp(
         app, lambda ctx, writes: pool.tenant(root, authorize(_headers(ctx), writes, "upsert").tenant)
     )

@@ -59,6 +59,16 @@ class RemoteDatabase:
             raise _error(response)
         return response.json()
 
+    def key(self) -> dict[str, Any]:
+        """The tenant and rights of this client's API key: {"id", "tenant", "read_only"}."""
+        try:
+            response = self._http.get("/v1/key")
+        except httpx.HTTPError as exc:
+            raise errors.StorageError(f"remlite server {self.url} unreachable: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json()  # type: ignore[no-any-return]
+
     # ------------------------------------------------------------------ schemas
     def register_schema(self, source: dict[str, Any], name: str | None = None) -> dict[str, Any]:
         schema = dict(source) if name is None else {**source, "name": name}
