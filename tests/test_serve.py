@@ -310,3 +310,37 @@ def test_placement_runs_only_quick_kinds_on_the_loop() -> None:
     for i in range(Placement.SIZE + 10):
         placement.record(("sql", "acme", f"q{i}"), 0.001)
     assert len(placement._last) <= Placement.SIZE
+
+
+def test_a_slow_read_times_out_and_a_write_never_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from remlite.query.engine import Engine
+
+    original = Engine.run
+
+    def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.4)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "run", slow)
+    from remlite.core import TenantCore
+
+    commit = TenantCore.commit
+
+    def slow_commit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.4)
+        return commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(TenantCore, "commit", slow_commit)
+    runtime = remlite.Runtime()
+    server, thread, url = run_server(create_app(tmp_path, auth=False, runtime=runtime, read_timeout=0.1))
+    try:
+        with httpx.Client(base_url=url) as http:
+            assert http.post("/v1/schemas", json=TASKS).status_code == 201
+            answer = error_of(http.post("/v1/sql", json={"sql": "SELECT title FROM tasks"}), 504, "Timeout")
+            assert "longer than 0.1 s" in answer["message"]
+            assert http.post("/v1/tables/tasks/records", json={"title": "kept"}).status_code == 201
+            assert http.get("/v1/lookup/kept").json()[0]["title"] == "kept"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        runtime.close()

@@ -37,6 +37,7 @@ def serve(
     max_open_tenants: Annotated[
         int, typer.Option("--max-open-tenants", help="Tenants kept open (~17 files each); idle ones close first.")
     ] = 256,
+    read_timeout: Annotated[float, typer.Option("--read-timeout", help="Seconds a read may run before 504.")] = 60.0,
 ) -> None:
     """Serve every tenant under the root over HTTP (routes under /v1, OpenAPI at /openapi.json)."""
     try:
@@ -49,6 +50,8 @@ def serve(
         raise InvalidInput(f"--no-auth serves without API keys: only on a loopback address, not {host}")
     if max_body_mb < 1:
         raise InvalidInput(f"--max-body-mb must be at least 1, got {max_body_mb}")
+    if not read_timeout > 0:
+        raise InvalidInput(f"--read-timeout must be a positive number of seconds, got {read_timeout}")
     if max_open_tenants < 1:
         raise InvalidInput(f"--max-open-tenants must be at least 1, got {max_open_tenants}")
     _raise_file_limit(max_open_tenants * 24 + 256)
@@ -62,7 +65,9 @@ def serve(
     from remlite.runtime import Runtime
 
     runtime = Runtime(max_open_tenants=max_open_tenants)
-    app = create_app(root, auth=not no_auth, runtime=runtime, max_body=max_body_mb * 1024 * 1024)
+    app = create_app(
+        root, auth=not no_auth, runtime=runtime, max_body=max_body_mb * 1024 * 1024, read_timeout=read_timeout
+    )
     output.say(f"remlite serving {root} on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
     import sys
 

@@ -10,6 +10,7 @@ request id and answered 500 without a stack trace. Every response carries `X-Req
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -33,6 +34,14 @@ from remlite.serve.operations import OPERATIONS, Operation
 log = logging.getLogger("remlite.serve")
 MAX_BODY = 32 * 1024 * 1024
 TENANT_HEADER = "x-remlite-tenant"  # the tenant of a request when the server runs with --no-auth
+
+
+READ_TIMEOUT = 60.0  # seconds a read may take before the client gets 504
+
+
+class Timeout(RemliteError):
+    http_status = 504
+    code = "timeout"
 
 
 class PayloadTooLarge(RemliteError):
@@ -96,9 +105,12 @@ def create_app(
     auth: bool = True,
     runtime: Runtime | None = None,
     max_body: int = MAX_BODY,
+    read_timeout: float | None = READ_TIMEOUT,
 ) -> Any:
     """The ASGI app serving every tenant under `root`. `auth=False` takes the tenant from the
-    `X-Remlite-Tenant` header (default "default") and allows everything: for loopback only."""
+    `X-Remlite-Tenant` header (default "default") and allows everything: for loopback only.
+    A read running longer than `read_timeout` seconds is answered 504 (its thread finishes it and
+    is then free again; a write is never cut short: the client must learn whether it happened)."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import Response
@@ -250,7 +262,14 @@ def create_app(
             if pool.holds(root, grant.tenant) and (op.inline or placement.quick(key)):
                 result = run(op, grant.tenant, args, key)
             else:
-                result = await run_in_threadpool(run, op, grant.tenant, args, key)
+                work = run_in_threadpool(run, op, grant.tenant, args, key)
+                if op.write or read_timeout is None:
+                    result = await work
+                else:
+                    try:
+                        result = await asyncio.wait_for(work, read_timeout)
+                    except TimeoutError:
+                        raise Timeout(f"{op.name} took longer than {read_timeout:g} s", seconds=read_timeout) from None
             return Response(_json(result), op.status, media_type="application/json")
 
         endpoint.__name__ = op.name
