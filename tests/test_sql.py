@@ -340,3 +340,22 @@ def test_many_candidates_limit_and_top_n(items: remlite.Database, monkeypatch: p
     items._sql.engine().use_indexes = True
     result = items.sql(sql)  # 667 candidates are past the cap of 100: DuckDB over the warm cache
     assert result.rows == want and ran(result) == ["fallback", "fallback", "duckdb", "column_cache"]
+
+
+def test_huge_limit_and_offset_on_every_plan_shape(db: remlite.Database) -> None:
+    """A LIMIT or OFFSET past sys.maxsize (the fuzzer's 99999999999999999999999) is all rows / none."""
+    huge = 99999999999999999999999
+    everything = {r["name"] for r in db.sql("SELECT name FROM tasks").rows}
+    for shape in [
+        "SELECT name FROM tasks LIMIT {n}",
+        "SELECT * FROM tasks LIMIT {n}",
+        "SELECT name FROM tasks WHERE status = 'open' LIMIT {n}",
+        "SELECT name FROM tasks ORDER BY priority DESC LIMIT {n}",
+        "SELECT name FROM tasks WHERE priority > 1 ORDER BY name LIMIT {n}",
+        "SELECT name FROM tasks ORDER BY priority, name LIMIT {n}",
+        "SELECT DISTINCT status FROM tasks LIMIT {n}",
+    ]:
+        rows = db.sql(shape.format(n=huge)).rows
+        assert rows and {r.get("name") for r in rows} <= everything | {None}, shape
+        assert db.sql(shape.format(n=huge) + f" OFFSET {huge}").rows == [], shape
+        assert db.sql(shape.format(n=2) + f" OFFSET {huge}").rows == [], shape

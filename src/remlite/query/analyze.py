@@ -19,6 +19,7 @@ from remlite.query.model import (
     _PLAIN,
     _REF_NODES,
     AGGREGATES,
+    MAX_COUNT,
     SCALAR_FUNCTIONS,
     SCORE,
     SEMANTIC_FUNCTIONS,
@@ -254,7 +255,7 @@ class Analyzer:
         value = literal_value(value_node) if value_node is not None else None
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise self.error(value_node or node, f"{what} takes a non-negative integer")
-        return value
+        return min(value, MAX_COUNT)
 
     # ---------------------------------------------------------------- names
     def rewrite(self, node: exp.Expression, clause: str) -> exp.Expression:

@@ -16,7 +16,7 @@ from remlite.query.access import count, materialize, stream
 from remlite.query.columns import RelationData, rows_relation
 from remlite.query.dialect import error_at
 from remlite.query.duck import DuckBuilder, DuckPlan, values_rows
-from remlite.query.model import Query
+from remlite.query.model import MAX_COUNT, Query
 from remlite.query.passes import same_kind
 from remlite.query.result import Result
 from remlite.query.rows import RowProgram, ordered_ids, scan_rows
@@ -171,7 +171,7 @@ class Executor:
     def _limit(self, step: Limit) -> Iterator[Row]:
         if step.limit == 0:
             return iter(())
-        end = None if step.limit is None else step.offset + step.limit
+        end = None if step.limit is None or step.offset + step.limit > MAX_COUNT else step.offset + step.limit
         return islice(self.rows(step.input), step.offset, end)
 
     def _index_ids(self, step: IndexIds) -> Iterator[Row]:

@@ -6,6 +6,7 @@ The analyser (`remlite.query.analyze`) builds a `Query` once per statement text 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -59,6 +60,8 @@ _STRUCTURE = (
     exp.Order, exp.Ordered, exp.Limit, exp.Offset, exp.Alias, exp.Placeholder,
 )  # fmt: skip
 SEMANTIC_FUNCTIONS = ("similar", "match")
+# A LIMIT or OFFSET is read as at most this (DuckDB's BIGINT, Python's islice): no table is larger
+MAX_COUNT = sys.maxsize
 SCORE = "_score"
 
 
@@ -261,7 +264,7 @@ def bind_query(query: Query, params: Any) -> Query:
             value = param_value(node, params)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise error_at(query.text, node, f"{attr.upper()} takes a non-negative integer, got {value!r}")
-            setattr(bound, attr, value)
+            setattr(bound, attr, min(value, MAX_COUNT))
     if query.semantic is not None and isinstance(query.semantic.text, exp.Placeholder):
         text = param_value(query.semantic.text, params)
         if not isinstance(text, str) or not text.strip():

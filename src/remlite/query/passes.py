@@ -26,7 +26,7 @@ from remlite.query.access import has_point
 from remlite.query.candidates import CandidatePlanner, _declared_types, _usable
 from remlite.query.catalog import TableRelation
 from remlite.query.duck import refs_in
-from remlite.query.model import SCORE, Query, Source, conjoin, ref_parts
+from remlite.query.model import MAX_COUNT, SCORE, Query, Source, conjoin, ref_parts
 from remlite.query.predicate import literal_value
 from remlite.query.steps import (
     ColumnScan,
@@ -170,7 +170,7 @@ def _semantic(context: PlanContext, source: Source, columns: tuple[str, ...]) ->
     """A semantic predicate is answered by a search, the only step that scores rows."""
     query, semantic = context.query, context.query.semantic
     assert semantic is not None
-    k = DEFAULT_K if query.limit is None or query.aggregate else max(1, query.offset + query.limit)
+    k = DEFAULT_K if query.limit is None or query.aggregate else max(1, _need(query))
     # the k nearest among the rows the WHERE admits: conditions on _score are checked on the hits
     on_score = tuple(c for c in query.conjuncts if any(p == (SCORE,) for p in refs_in([c]).get(source.alias, ())))
     prefilter = tuple(c for c in query.conjuncts if not any(c is s for s in on_score))
@@ -253,7 +253,8 @@ def _scan_chain(step: Step, context: PlanContext) -> tuple[Chain, Source] | None
 
 
 def _need(query: Query) -> int:
-    return query.offset + (query.limit or 0)
+    """Rows up to the end of the page (bounded: it sizes islice counts and batches)."""
+    return min(query.offset + (query.limit or 0), MAX_COUNT)
 
 
 # --------------------------------------------------------------------------- the passes
@@ -281,7 +282,7 @@ def index_order(tree: Step, context: PlanContext) -> Step:
         key = query.order[0]
         single = len(query.order) == 1
         skip = query.offset if not rest and single else 0  # every index entry is a result row
-        batch = need - skip + (0 if single else 1) if not rest else max(32, need)
+        batch = min(need - skip + (0 if single else 1) if not rest else max(32, need), MAX_COUNT)
         order = IndexOrder(
             source.relation, field_, key.desc, key.nulls_first, bounds,
             tuple(query.conjuncts[i] for i in sorted(consumed)), batch, skip,
