@@ -184,3 +184,35 @@ def test_cli_writes_go_through_the_server_that_holds_the_tenant(tmp_path: Path) 
         served.wait(10)
     with remlite.connect(tmp_path) as db, pytest.raises(NotFound):
         db.get(rid)
+
+
+def test_threads_reading_through_refreshes_never_meet_a_closed_handle(tmp_path: Path) -> None:
+    import threading
+
+    with remlite.connect(tmp_path, embedder="hash") as db:
+        db.register_schema(NOTES)
+        first = db.insert("notes", {"title": "a", "body": "alpha", "n": 1})
+        with remlite.connect(tmp_path, read_only=True, embedder="hash") as reader:
+            failures: list[BaseException] = []
+            stop = threading.Event()
+
+            def read() -> None:
+                while not stop.is_set():
+                    try:
+                        assert reader.get(first)["title"] == "a"
+                        reader.sql("SELECT COUNT(*) AS c FROM notes")
+                    except BaseException as exc:
+                        failures.append(exc)
+                        return
+
+            threads = [threading.Thread(target=read) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for i in range(6):
+                db.insert("notes", {"title": f"n{i}", "body": "x", "n": i})
+                assert reader.refresh()
+            stop.set()
+            for thread in threads:
+                thread.join(10)
+            assert not failures, failures[0]
+            assert reader.count("notes") == 7

@@ -10,7 +10,9 @@ derived state is never trusted when it might be stale. `refresh()` does the same
 write raises `ReadOnly`.
 
 Reopening costs an open (~10-50 ms), at most once a second and only after writes; a reader that
-must see a write at once calls `refresh()`.
+must see a write at once calls `refresh()`. Threads may share the handle: each call runs on the
+handle current when it began, and a replaced handle is closed by the last call still on it (an
+iterator from `scan` outlives its call: consume it before the next refresh).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class ReadOnlyDatabase:
         self._path, self._tenant = path, tenant
         self._lock = threading.Lock()
         self._db = Database(path, tenant, read_only=True, **self._options)
+        self._retired: dict[int, Database] = {}  # replaced handles still in use by a call
+        self._leases: dict[int, int] = {}  # calls running on each handle
         self._checked = time.monotonic()
 
     def __repr__(self) -> str:
@@ -60,11 +64,43 @@ class ReadOnlyDatabase:
                 return False
             fresh = Database(self._path, self._tenant, read_only=True, **self._options)
             old, self._db = self._db, fresh
-        old.close()
+            idle = self._leases.get(id(old), 0) == 0
+            if not idle:
+                self._retired[id(old)] = old  # closed by the last call still running on it
+        if idle:
+            old.close()
         return True
 
+    def _call(self, name: str) -> Any:
+        """The current handle's method, run under a lease: a refresh meanwhile retires that
+        handle, and the last call running on it closes it."""
+        with self._lock:
+            db = self._db
+            method = getattr(db, name)
+        if not callable(method):
+            return method
+
+        def leased(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self._leases[id(db)] = self._leases.get(id(db), 0) + 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                with self._lock:
+                    left = self._leases[id(db)] = self._leases[id(db)] - 1
+                    done = left == 0 and self._retired.pop(id(db), None) is not None
+                    if left == 0:
+                        del self._leases[id(db)]
+                if done:
+                    db.close()
+
+        return leased
+
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            handles, self._retired = [*self._retired.values(), self._db], {}
+        for handle in handles:
+            handle.close()
 
     @property
     def closed(self) -> bool:
@@ -79,6 +115,8 @@ class ReadOnlyDatabase:
     def __getattr__(self, name: str) -> Any:
         if name in WRITE_VERBS:
             raise ReadOnly(f"{name}() writes, and this handle is read-only (connect(..., read_only=True))")
-        if time.monotonic() - self._checked >= REFRESH_EVERY and not name.startswith("_"):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if time.monotonic() - self._checked >= REFRESH_EVERY:
             self.refresh()
-        return getattr(self._db, name)
+        return self._call(name)
