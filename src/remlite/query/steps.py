@@ -26,12 +26,12 @@ from typing import Any, ClassVar
 
 from sqlglot import exp
 
-from remlite.query.access import Access, has_point
+from remlite.query.access import Access, AllOf, AnyOf, IndexScan, PointGet, has_point
 from remlite.query.access import as_data as access_data
 from remlite.query.access import lines as access_lines
 from remlite.query.catalog import Relation
 from remlite.query.dialect import RemDialect
-from remlite.query.model import OrderKey, ref_parts
+from remlite.query.model import OrderKey, conjoin, make_ref, ref_parts
 
 EQUALITY_SELECTIVITY = 10  # an equality is guessed to keep 1 row in 10
 RANGE_SELECTIVITY = 3  # a range 1 in 3
@@ -60,8 +60,6 @@ def order_text(keys: tuple[OrderKey, ...]) -> str:
 
 def guess(access: Access, total: int) -> int:
     """Rows an access tree is guessed to find, from the table's row count alone (no I/O)."""
-    from remlite.query.access import AllOf, AnyOf, IndexScan, PointGet
-
     if isinstance(access, PointGet):
         return len(access.ids)
     if isinstance(access, IndexScan):
@@ -245,7 +243,6 @@ class Search(Step):
     def prefilter_text(self) -> str | None:
         if not self.prefilter:
             return None
-        from remlite.query.model import conjoin, make_ref
 
         def unqualify(sub: exp.Expression) -> exp.Expression:
             if isinstance(sub, (exp.Column, exp.Dot)) and not isinstance(sub.parent, exp.Dot):
