@@ -70,13 +70,7 @@ class Executor:
     # ---------------------------------------------------------------- results
     def result(self, step: Step) -> Result:
         if isinstance(step, Fallback):
-            try:
-                found = self.result(step.first)
-                step.ran = "first"
-            except _SIGNALS[step.when]:
-                step.ran = "then"
-                found = self.result(step.then)
-            return found
+            return _either(step, self.result)
         if isinstance(step, Project):
             return self._project(step)
         if isinstance(step, DuckQuery):
@@ -139,13 +133,7 @@ class Executor:
 
     def _fallback_rows(self, step: Fallback) -> Iterator[Row]:
         # steps give up when called, before their first row: a branch is never half-consumed
-        try:
-            found = self.rows(step.first)
-            step.ran = "first"
-        except _SIGNALS[step.when]:
-            step.ran = "then"
-            found = self.rows(step.then)
-        return found
+        return _either(step, self.rows)
 
     def _scan(self, step: TableScan) -> Iterator[Row]:
         return scan_rows(self.core, step.relation, step.include_deleted)
@@ -253,13 +241,7 @@ class Executor:
     def columns(self, step: Step) -> tuple[RelationData, set[int]]:
         """The Arrow columns a DuckDB input step gives, and the WHERE positions it applied."""
         if isinstance(step, Fallback):
-            try:
-                found = self.columns(step.first)
-                step.ran = "first"
-            except _SIGNALS[step.when]:
-                step.ran = "then"
-                found = self.columns(step.then)
-            return found
+            return _either(step, self.columns)
         if isinstance(step, ColumnScan):
             return self.engine.cache.get(step.relation, step.paths), set()
         if isinstance(step, TableScan):  # a logical plan's input, run as it reads (slowly)
@@ -297,6 +279,18 @@ class Executor:
             return set(self.core.find_raw(layout, name, bounds, bounds.get("limit")))
 
         return find
+
+
+def _either(step: Fallback, run: Callable[[Step], Any]) -> Any:
+    """`run` of the fallback's first branch, or of its second when the first gives up; which one
+    ran is recorded on the step (what `result.plan` and `result.steps` show)."""
+    try:
+        found = run(step.first)
+        step.ran = "first"
+    except _SIGNALS[step.when]:
+        step.ran = "then"
+        found = run(step.then)
+    return found
 
 
 _ROWS: dict[type, Callable[[Executor, Any], Iterator[Row]]] = {
