@@ -17,9 +17,10 @@ from sqlglot import exp
 from remlite import ids as idmod
 from remlite.errors import InvalidInput
 from remlite.query.access import Access, AllOf, AnyOf, IndexScan, PointGet, materialize
+from remlite.query.model import ref_parts
 from remlite.query.predicate import field_path, literal_value
 from remlite.query.values import _MISSING, COMPARISONS, FLIPPED
-from remlite.records import TableLayout
+from remlite.records import MISSING, TableLayout
 
 # (field name, bounds) -> ids; bounds use the keywords of Database.find (eq, gt, gte, lt, lte)
 Finder = Callable[[str, dict[str, Any]], set[bytes]]
@@ -202,3 +203,58 @@ class CandidatePlanner:
 
 def _flat(kind: type[AllOf] | type[AnyOf], access: Access) -> tuple[Access, ...]:
     return access.parts if isinstance(access, kind) else (access,)
+
+
+# --------------------------------------------------------------------------- an index read in ORDER BY order
+def order_field(layout: TableLayout, source: Any, query: Any) -> Any:
+    """The indexed scalar field the first ORDER BY key names, whose index can be read in order."""
+    parts = ref_parts(query.order[0].expr)
+    if parts is None or parts[0] != source.alias:
+        return None
+    name = ".".join(parts[1:])
+    found = layout.by_name.get(name)
+    declared = _declared_types(layout, name)
+    if found is None or not declared or declared & {"array", "object"}:
+        return None
+    return found
+
+
+_SIDES = {"low": ("gt", "gte", "eq"), "high": ("lt", "lte", "eq"), "eq": ()}
+
+
+def order_bounds(
+    layout: TableLayout, source: Any, field_: Any, conjuncts: list[exp.Expression]
+) -> tuple[tuple[bytes, bytes | None] | None, set[int]]:
+    """[start, end) of the index keys from top-level ranges on the ordered field, and the positions
+    of the conjuncts that range answers exactly (they need no check on the rows)."""
+    bounds: dict[str, Any] = {}
+    consumed: set[int] = set()
+    for index, conjunct in enumerate(conjuncts):
+        found: list[tuple[str, Any]] = []
+        if isinstance(conjunct, exp.Between) and _is_field(conjunct.this, source.alias, field_.name):
+            found = [("gte", literal_value(conjunct.args["low"])), ("lte", literal_value(conjunct.args["high"]))]
+        op = COMPARISONS.get(type(conjunct))
+        if op is not None and op != "neq":
+            if _is_field(conjunct.left, source.alias, field_.name):
+                found = [(op, literal_value(conjunct.right))]
+            elif _is_field(conjunct.right, source.alias, field_.name):
+                found = [(FLIPPED[op], literal_value(conjunct.left))]
+        if not found or any(v is _MISSING or v is None or not _usable(layout, field_.name, v) for _, v in found):
+            continue
+        sides = [("low" if k in ("gt", "gte") else "high" if k in ("lt", "lte") else "eq") for k, _ in found]
+        if "eq" in bounds or any(any(k in bounds for k in _SIDES[side]) for side in sides):
+            continue  # one bound per side; a second one stays a filter
+        bounds.update(found)
+        consumed.add(index)
+    if not bounds:
+        return None, set()
+    full = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
+    try:
+        return layout.range_keys(field_, **full), consumed
+    except Exception:
+        return None, set()
+
+
+def _is_field(node: exp.Expression, alias: str, name: str) -> bool:
+    parts = ref_parts(node)
+    return parts is not None and parts[0] == alias and ".".join(parts[1:]) == name

@@ -248,10 +248,10 @@ class RelationData:
                 self._table = pa.table(arrays)
             return self._table
 
-    def count_equal(self, tests: list[tuple[Path, Any]], same_kind: Any) -> int | None:
+    def count_equal(self, tests: list[tuple[Path, Any]]) -> int | None:
         """Live rows whose columns equal the constants (`COUNT(*)` by Arrow compute), read under the
         lock a commit's append takes (its arrays grow together); None when a column is missing or
-        of a kind `same_kind(kind, value)` refuses."""
+        not of the constant's kind (`same_kind`)."""
         import pyarrow.compute as pc
 
         with self._lock:
@@ -553,3 +553,14 @@ class ColumnCache:
         runs under the write lock, which a query holding the cache's lock may be waiting for)."""
         for data in list(self._entries.values()):
             data.note(entry)
+
+
+def same_kind(kind: str, value: Any) -> bool:
+    """Whether a constant compares with a column of this kind as Arrow's `equal` does."""
+    if isinstance(value, bool):
+        return kind == "bool"
+    if isinstance(value, int):
+        return kind in ("int", "float")
+    if isinstance(value, float):
+        return kind == "float"
+    return isinstance(value, str) and kind == "str"

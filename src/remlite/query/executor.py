@@ -17,7 +17,6 @@ from remlite.query.columns import RelationData, rows_relation
 from remlite.query.dialect import error_at
 from remlite.query.duck import DuckBuilder, DuckPlan, values_rows
 from remlite.query.model import MAX_COUNT, Query
-from remlite.query.passes import same_kind
 from remlite.query.result import Result
 from remlite.query.rows import RowProgram, ordered_ids, scan_rows
 from remlite.query.steps import (
@@ -119,7 +118,7 @@ class Executor:
 
     def _count_columns(self, step: CountColumns) -> Result:
         data = self.engine.cache.get(step.relation, step.paths)
-        found = data.count_equal(list(step.tests), same_kind)
+        found = data.count_equal(list(step.tests))
         if found is None:
             raise Untranslatable(None, "a column changed type")
         return self._done([step.name], [{step.name: found}])

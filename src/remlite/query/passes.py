@@ -15,6 +15,7 @@ Passes read nothing but counters and the column cache's state: planning and EXPL
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from remlite.query.access import has_point
-from remlite.query.candidates import CandidatePlanner, _declared_types, _usable
+from remlite.query.candidates import CandidatePlanner, order_bounds, order_field
 from remlite.query.catalog import TableRelation
+from remlite.query.columns import same_kind
 from remlite.query.duck import refs_in
 from remlite.query.model import MAX_COUNT, SCORE, Query, Source, conjoin, ref_parts
 from remlite.query.predicate import literal_value
@@ -47,7 +49,7 @@ from remlite.query.steps import (
     Step,
     TableScan,
 )
-from remlite.query.values import _MISSING, COMPARISONS, FLIPPED
+from remlite.query.values import _MISSING
 
 if TYPE_CHECKING:
     from remlite.query.engine import Engine
@@ -243,6 +245,21 @@ class Chain:
         return replace(self.project, input=node)
 
 
+def chain_pass(rewrite: Callable[[Step, Chain, Source, PlanContext], Step]) -> Pass:
+    """A pass over each single-table chain still reading a full scan: `rewrite(step, chain,
+    source, context)` returns the step to put in its place (or the step itself)."""
+
+    @functools.wraps(rewrite)
+    def run(tree: Step, context: PlanContext) -> Step:
+        def each(step: Step) -> Step:
+            found = _scan_chain(step, context)
+            return step if found is None else rewrite(step, *found, context)
+
+        return transform(tree, each)
+
+    return run
+
+
 def _scan_chain(step: Step, context: PlanContext) -> tuple[Chain, Source] | None:
     """The chain of the query's single table still reading a full scan."""
     chain = Chain.of(step)
@@ -258,104 +275,81 @@ def _need(query: Query) -> int:
 
 
 # --------------------------------------------------------------------------- the passes
-def index_order(tree: Step, context: PlanContext) -> Step:
+@chain_pass
+def index_order(step: Step, chain: Chain, source: Source, context: PlanContext) -> Step:
     """ORDER BY <indexed field> ... LIMIT: read that index in order and stop once LIMIT rows passed
     the filter; a range on the same field bounds the index read. When the rest of the WHERE is
     selective (fewer than sqrt(need x rows) index candidates), fetching and sorting those wins:
     sorting c candidates costs ~c rows, streaming ~need x rows / c."""
-
-    def rewrite(step: Step) -> Step:
-        found = _scan_chain(step, context)
-        if found is None:
-            return step
-        chain, source = found
-        query = context.query
-        if query.limit is None or not query.order or query.distinct or not context.indexes(source):
-            return step
-        layout = context.core.layout(source.relation.name)
-        field_ = _order_field(layout, source, query)
-        if field_ is None:
-            return step
-        need = _need(query)
-        bounds, consumed = _bounds(layout, source, field_, query.conjuncts)
-        rest = tuple(c for i, c in enumerate(query.conjuncts) if i not in consumed)
-        key = query.order[0]
-        single = len(query.order) == 1
-        skip = query.offset if not rest and single else 0  # every index entry is a result row
-        batch = min(need - skip + (0 if single else 1) if not rest else max(32, need), MAX_COUNT)
-        order = IndexOrder(
-            source.relation, field_, key.desc, key.nulls_first, bounds,
-            tuple(query.conjuncts[i] for i in sorted(consumed)), batch, skip,
-        )  # fmt: skip
-        streamed = chain.build(order, rest, drop_sort=single, presorted=True, need=need - skip, skip=skip)
-        if not rest:
-            return streamed
-        cap = max(64, math.isqrt(max(1, need) * max(1, context.count(source))))
-        planner = context.candidates(source, cap)
-        access = planner.plan(conjoin(list(rest)))  # type: ignore[arg-type]
-        if access is None:
-            return streamed
-        exact = planner.exact and not consumed
-        ids = IndexIds(source.relation, access, tuple(query.conjuncts), exact, context.count(source), cap)
-        return Fallback(chain.build(ids, ()), streamed, "over_cap")
-
-    return transform(tree, rewrite)
+    query = context.query
+    if query.limit is None or not query.order or query.distinct or not context.indexes(source):
+        return step
+    layout = context.core.layout(source.relation.name)
+    field_ = order_field(layout, source, query)
+    if field_ is None:
+        return step
+    need = _need(query)
+    bounds, consumed = order_bounds(layout, source, field_, query.conjuncts)
+    rest = tuple(c for i, c in enumerate(query.conjuncts) if i not in consumed)
+    key = query.order[0]
+    single = len(query.order) == 1
+    skip = query.offset if not rest and single else 0  # every index entry is a result row
+    batch = min(need - skip + (0 if single else 1) if not rest else max(32, need), MAX_COUNT)
+    order = IndexOrder(
+        source.relation, field_, key.desc, key.nulls_first, bounds,
+        tuple(query.conjuncts[i] for i in sorted(consumed)), batch, skip,
+    )  # fmt: skip
+    streamed = chain.build(order, rest, drop_sort=single, presorted=True, need=need - skip, skip=skip)
+    if not rest:
+        return streamed
+    cap = max(64, math.isqrt(max(1, need) * max(1, context.count(source))))
+    planner = context.candidates(source, cap)
+    access = planner.plan(conjoin(list(rest)))  # type: ignore[arg-type]
+    if access is None:
+        return streamed
+    exact = planner.exact and not consumed
+    ids = IndexIds(source.relation, access, tuple(query.conjuncts), exact, context.count(source), cap)
+    return Fallback(chain.build(ids, ()), streamed, "over_cap")
 
 
-def stream_ids(tree: Step, context: PlanContext) -> Step:
+@chain_pass
+def stream_ids(step: Step, chain: Chain, source: Source, context: PlanContext) -> Step:
     """LIMIT without ORDER BY over equalities and point gets: stream ids in id order (merge
     intersections and unions of the index scans) and fetch rows until LIMIT of them matched;
     `LIMIT 10` reads a few hundred index keys, not every matching id. An exact tree skips the
     OFFSET's ids unread."""
-
-    def rewrite(step: Step) -> Step:
-        found = _scan_chain(step, context)
-        if found is None:
-            return step
-        chain, source = found
-        query = context.query
-        if not query.conjuncts or query.order or query.distinct or not query.limit or not context.indexes(source):
-            return step
-        planner = context.candidates(source)
-        access = planner.plan(conjoin(query.conjuncts))  # type: ignore[arg-type]
-        if access is None or not access.by_id:
-            return step
-        need = _need(query)
-        stream = IndexStream(source.relation, access, tuple(query.conjuncts), planner.exact, need)
-        if stream.skippable:
-            stream = replace(stream, skip=query.offset)
-        return chain.build(stream, (), skip=stream.skip)
-
-    return transform(tree, rewrite)
+    query = context.query
+    if not query.conjuncts or query.order or query.distinct or not query.limit or not context.indexes(source):
+        return step
+    planner = context.candidates(source)
+    access = planner.plan(conjoin(query.conjuncts))  # type: ignore[arg-type]
+    if access is None or not access.by_id:
+        return step
+    need = _need(query)
+    stream = IndexStream(source.relation, access, tuple(query.conjuncts), planner.exact, need)
+    if stream.skippable:
+        stream = replace(stream, skip=query.offset)
+    return chain.build(stream, (), skip=stream.skip)
 
 
-def index_candidates(tree: Step, context: PlanContext) -> Step:
+@chain_pass
+def index_candidates(step: Step, chain: Chain, source: Source, context: PlanContext) -> Step:
     """A WHERE the indexes can narrow: read the candidate ids, fetch those rows, re-check the WHERE
     unless the indexes answered it exactly. For a top-N by a field no index orders over a warm
     cache, past `CANDIDATES_FOR_TOP_N` candidates DuckDB picks the rows faster (the fallback)."""
-
-    def rewrite(step: Step) -> Step:
-        found = _scan_chain(step, context)
-        if found is None:
-            return step
-        chain, source = found
-        query = context.query
-        if not query.conjuncts or not context.indexes(source):
-            return step
-        cap = CANDIDATES_FOR_TOP_N if query.order and query.limit is not None and context.warm(source) else None
-        planner = context.candidates(source, cap)
-        access = planner.plan(conjoin(query.conjuncts))  # type: ignore[arg-type]
-        if access is None:
-            return step
-        early = not query.order and not query.distinct and query.limit is not None
-        batch = max(64, 2 * _need(query)) if early else None
-        ids = IndexIds(
-            source.relation, access, tuple(query.conjuncts), planner.exact, context.count(source), cap, batch
-        )
-        primary = chain.build(ids, ())
-        return primary if cap is None else Fallback(primary, step, "over_cap")
-
-    return transform(tree, rewrite)
+    query = context.query
+    if not query.conjuncts or not context.indexes(source):
+        return step
+    cap = CANDIDATES_FOR_TOP_N if query.order and query.limit is not None and context.warm(source) else None
+    planner = context.candidates(source, cap)
+    access = planner.plan(conjoin(query.conjuncts))  # type: ignore[arg-type]
+    if access is None:
+        return step
+    early = not query.order and not query.distinct and query.limit is not None
+    batch = max(64, 2 * _need(query)) if early else None
+    ids = IndexIds(source.relation, access, tuple(query.conjuncts), planner.exact, context.count(source), cap, batch)
+    primary = chain.build(ids, ())
+    return primary if cap is None else Fallback(primary, step, "over_cap")
 
 
 def _scan_is_early(context: PlanContext, source: Source) -> bool:
@@ -367,46 +361,32 @@ def _scan_is_early(context: PlanContext, source: Source) -> bool:
     return bool(query.conjuncts) or _need(query) * 10 < context.count(source)
 
 
-def column_values(tree: Step, context: PlanContext) -> Step:
+@chain_pass
+def column_values(step: Step, _chain: Chain, source: Source, context: PlanContext) -> Step:
     """Named columns only (no `*`): DuckDB returns the values from the column cache, no row is
     decoded. Not under a LIMIT a cold-cache scan can stop early (unless DISTINCT)."""
-
-    def rewrite(step: Step) -> Step:
-        found = _scan_chain(step, context)
-        if found is None:
-            return step
-        _, source = found
-        query = context.query
-        if not context.engine.use_cache or any(item.star is not None for item in query.items):
-            return step
-        if not query.distinct and _scan_is_early(context, source):
-            return step
-        duck = DuckQuery(
-            ((source.alias, context.columns(source, True)),), "values", _work(query),
-            context.include_deleted, check_ints=not query.distinct,
-        )  # fmt: skip
-        return Fallback(duck, step, "untranslatable")
-
-    return transform(tree, rewrite)
+    query = context.query
+    if not context.engine.use_cache or any(item.star is not None for item in query.items):
+        return step
+    if not query.distinct and _scan_is_early(context, source):
+        return step
+    duck = DuckQuery(
+        ((source.alias, context.columns(source, True)),), "values", _work(query),
+        context.include_deleted, check_ints=not query.distinct,
+    )  # fmt: skip
+    return Fallback(duck, step, "untranslatable")
 
 
-def column_positions(tree: Step, context: PlanContext) -> Step:
+@chain_pass
+def column_positions(step: Step, chain: Chain, source: Source, context: PlanContext) -> Step:
     """WHERE or ORDER BY over the column cache in DuckDB, which returns row positions; those rows
     are then read by key."""
-
-    def rewrite(step: Step) -> Step:
-        found = _scan_chain(step, context)
-        if found is None:
-            return step
-        chain, source = found
-        query = context.query
-        if not context.engine.use_cache or not (query.conjuncts or query.order) or _scan_is_early(context, source):
-            return step
-        duck = DuckQuery(((source.alias, context.columns(source, False)),), "positions", _work(query),
-                         context.include_deleted)  # fmt: skip
-        return Fallback(replace(chain.project, input=duck), step, "untranslatable")
-
-    return transform(tree, rewrite)
+    query = context.query
+    if not context.engine.use_cache or not (query.conjuncts or query.order) or _scan_is_early(context, source):
+        return step
+    duck = DuckQuery(((source.alias, context.columns(source, False)),), "positions", _work(query),
+                     context.include_deleted)  # fmt: skip
+    return Fallback(replace(chain.project, input=duck), step, "untranslatable")
 
 
 def count_index_keys(tree: Step, context: PlanContext) -> Step:
@@ -560,69 +540,3 @@ def _equality(conjunct: exp.Expression, alias: str, data: Any) -> tuple[Path, An
                 return None
             return tuple(parts[1:]), value
     return None
-
-
-def same_kind(kind: str, value: Any) -> bool:
-    """Whether a constant compares with a column of this kind as Arrow's `equal` does."""
-    if isinstance(value, bool):
-        return kind == "bool"
-    if isinstance(value, int):
-        return kind in ("int", "float")
-    if isinstance(value, float):
-        return kind == "float"
-    return isinstance(value, str) and kind == "str"
-
-
-def _order_field(layout: Any, source: Source, query: Query) -> Any:
-    parts = ref_parts(query.order[0].expr)
-    if parts is None or parts[0] != source.alias:
-        return None
-    name = ".".join(parts[1:])
-    found = layout.by_name.get(name)
-    declared = _declared_types(layout, name)
-    if found is None or not declared or declared & {"array", "object"}:
-        return None
-    return found
-
-
-_SIDES = {"low": ("gt", "gte", "eq"), "high": ("lt", "lte", "eq"), "eq": ()}
-
-
-def _bounds(
-    layout: Any, source: Source, field_: Any, conjuncts: list[exp.Expression]
-) -> tuple[tuple[bytes, bytes | None] | None, set[int]]:
-    """[start, end) of the index keys from top-level ranges on the ordered field, and the positions
-    of the conjuncts that range answers exactly (they need no check on the rows)."""
-    from remlite.records import MISSING
-
-    bounds: dict[str, Any] = {}
-    consumed: set[int] = set()
-    for index, conjunct in enumerate(conjuncts):
-        found: list[tuple[str, Any]] = []
-        if isinstance(conjunct, exp.Between) and _is_field(conjunct.this, source.alias, field_.name):
-            found = [("gte", literal_value(conjunct.args["low"])), ("lte", literal_value(conjunct.args["high"]))]
-        op = COMPARISONS.get(type(conjunct))
-        if op is not None and op != "neq":
-            if _is_field(conjunct.left, source.alias, field_.name):
-                found = [(op, literal_value(conjunct.right))]
-            elif _is_field(conjunct.right, source.alias, field_.name):
-                found = [(FLIPPED[op], literal_value(conjunct.left))]
-        if not found or any(v is _MISSING or v is None or not _usable(layout, field_.name, v) for _, v in found):
-            continue
-        sides = [("low" if k in ("gt", "gte") else "high" if k in ("lt", "lte") else "eq") for k, _ in found]
-        if "eq" in bounds or any(any(k in bounds for k in _SIDES[side]) for side in sides):
-            continue  # one bound per side; a second one stays a filter
-        bounds.update(found)
-        consumed.add(index)
-    if not bounds:
-        return None, set()
-    full = {k: bounds.get(k, MISSING) for k in ("eq", "gt", "gte", "lt", "lte")}
-    try:
-        return layout.range_keys(field_, **full), consumed
-    except Exception:
-        return None, set()
-
-
-def _is_field(node: exp.Expression, alias: str, name: str) -> bool:
-    parts = ref_parts(node)
-    return parts is not None and parts[0] == alias and ".".join(parts[1:]) == name
