@@ -13,6 +13,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from remlite.query.access import count, materialize, stream
+from remlite.query.column_steps import ColumnScan, CountColumns, CountIndexKeys, DuckQuery, IndexRows, RowsAsColumns
 from remlite.query.columns import RelationData, rows_relation
 from remlite.query.dialect import error_at
 from remlite.query.duck import DuckBuilder, DuckPlan, values_rows
@@ -20,21 +21,15 @@ from remlite.query.model import MAX_COUNT, Query
 from remlite.query.result import Result
 from remlite.query.rows import RowProgram, ordered_ids, scan_rows
 from remlite.query.steps import (
-    ColumnScan,
-    CountColumns,
-    CountIndexKeys,
-    DuckQuery,
     Fallback,
     Filter,
     IndexIds,
     IndexOrder,
-    IndexRows,
     IndexStream,
     Limit,
     OverCap,
     Plan,
     Project,
-    RowsAsColumns,
     Search,
     Sort,
     Step,

@@ -26,24 +26,19 @@ from sqlglot import exp
 from remlite.query.access import has_point
 from remlite.query.candidates import CandidatePlanner, order_bounds, order_field
 from remlite.query.catalog import TableRelation
+from remlite.query.column_steps import ColumnScan, CountColumns, CountIndexKeys, DuckQuery, IndexRows, RowsAsColumns
 from remlite.query.columns import same_kind
 from remlite.query.duck import refs_in
 from remlite.query.model import MAX_COUNT, SCORE, Query, Source, conjoin, ref_parts
 from remlite.query.predicate import literal_value
 from remlite.query.steps import (
-    ColumnScan,
-    CountColumns,
-    CountIndexKeys,
-    DuckQuery,
     Fallback,
     Filter,
     IndexIds,
     IndexOrder,
-    IndexRows,
     IndexStream,
     Limit,
     Project,
-    RowsAsColumns,
     Search,
     Sort,
     Step,

@@ -30,6 +30,7 @@ import sqlglot
 from sqlglot import exp
 
 from remlite.errors import QueryError, UnknownTable
+from remlite.query.column_steps import ColumnScan, DuckStatement, Stage
 from remlite.query.columns import RelationData, rows_relation
 from remlite.query.dialect import NotNative, error_at
 from remlite.query.duck import row_builder
@@ -37,7 +38,7 @@ from remlite.query.predicate import bind
 from remlite.query.result import Result
 from remlite.query.rows import unique_names
 from remlite.query.stages import StageRows, run_stage, stage_of
-from remlite.query.steps import ColumnScan, DuckStatement, Plan, Stage, Step
+from remlite.query.steps import Plan, Step
 from remlite.query.translate import quote, timestamp_output
 
 if TYPE_CHECKING:
