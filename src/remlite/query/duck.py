@@ -129,6 +129,15 @@ class Duck:
             self._registered.clear()
 
 
+def read_paths(query: Query, for_values: bool) -> dict[str, set[Path]]:
+    """Per alias, the paths a query reads: to filter, join and order, or to compute its output too."""
+    nodes: list[exp.Expression | None] = [*query.conjuncts, *(s.on for s in query.sources)]
+    nodes += [k.expr for k in query.order]
+    if for_values:
+        nodes += [i.expr for i in query.items] + list(query.group) + [query.having]
+    return refs_in(nodes)
+
+
 def refs_in(nodes: Iterable[exp.Expression | None]) -> dict[str, set[Path]]:
     """Paths each alias's rows must provide for these expressions."""
     out: dict[str, set[Path]] = {}

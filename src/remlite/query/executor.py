@@ -16,7 +16,7 @@ from remlite.query.access import count, materialize, stream
 from remlite.query.column_steps import ColumnScan, CountColumns, CountIndexKeys, DuckQuery, IndexRows, RowsAsColumns
 from remlite.query.columns import RelationData, rows_relation
 from remlite.query.dialect import error_at
-from remlite.query.duck import DuckBuilder, DuckPlan, values_rows
+from remlite.query.duck import DuckBuilder, DuckPlan, read_paths, values_rows
 from remlite.query.model import MAX_COUNT, Query
 from remlite.query.result import Result
 from remlite.query.rows import RowProgram, ordered_ids, scan_rows
@@ -248,12 +248,7 @@ class Executor:
         raise TypeError(f"not a column step: {step.kind}")
 
     def _paths_of(self, step: TableScan) -> list[tuple[str, ...]]:
-        from remlite.query.duck import refs_in
-
-        query = self.query
-        nodes: list[Any] = [*query.conjuncts, *(s.on for s in query.sources), *(k.expr for k in query.order)]
-        nodes += [i.expr for i in query.items] + list(query.group) + [query.having]
-        return sorted(refs_in(nodes).get(step.alias, set()))
+        return sorted(read_paths(self.query, for_values=True).get(step.alias, set()))
 
     def _index_rows(self, step: IndexRows) -> RelationData:
         layout = self.core.layout(step.relation.name)

@@ -28,7 +28,7 @@ from remlite.query.candidates import CandidatePlanner, order_bounds, order_field
 from remlite.query.catalog import TableRelation
 from remlite.query.column_steps import ColumnScan, CountColumns, CountIndexKeys, DuckQuery, IndexRows, RowsAsColumns
 from remlite.query.columns import same_kind
-from remlite.query.duck import refs_in
+from remlite.query.duck import read_paths, refs_in
 from remlite.query.model import MAX_COUNT, SCORE, Query, Source, conjoin, ref_parts
 from remlite.query.predicate import literal_value
 from remlite.query.steps import (
@@ -79,12 +79,7 @@ class PlanContext:
         """Per alias, the paths a plan reads: for filtering and ordering, or for values too."""
         found = self._paths.get(for_values)
         if found is None:
-            query = self.query
-            nodes: list[exp.Expression | None] = [*query.conjuncts, *(s.on for s in query.sources)]
-            nodes += [k.expr for k in query.order]
-            if for_values:
-                nodes += [i.expr for i in query.items] + list(query.group) + [query.having]
-            found = self._paths[for_values] = refs_in(nodes)
+            found = self._paths[for_values] = read_paths(self.query, for_values)
         return found
 
     def source_paths(self, source: Source, for_values: bool) -> tuple[Path, ...]:
