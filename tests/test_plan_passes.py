@@ -186,6 +186,7 @@ def test_prepared_point_gets_plan_as_the_passes_do(db: remlite.Database) -> None
         ("SELECT name, status FROM tasks WHERE name = ?", ["t5"]),
         ("SELECT name FROM tasks WHERE :key = name", {"key": "t9"}),
         ("SELECT * FROM tasks WHERE id = ?", ["not an id"]),
+        ("SELECT t.name FROM tasks t WHERE t.id = ?", [rid]),
     ]:
         statement = engine.statement(sql)
         analysed = engine._analyzed(statement)

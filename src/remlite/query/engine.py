@@ -31,7 +31,7 @@ from remlite.query.passes import PlanContext, logical, optimise
 from remlite.query.prepared import PointGet
 from remlite.query.result import Result
 from remlite.query.statements import Extended, Statement, parse
-from remlite.query.steps import Plan
+from remlite.query.steps import Plan, heading
 from remlite.schema.model import SYSTEM_FIELDS
 
 if TYPE_CHECKING:
@@ -119,10 +119,7 @@ class Engine:
     def plan(self, query: Query, include_deleted: bool) -> Plan:
         """The optimised plan tree of a bound query (reads nothing but counters and cache state)."""
         context = PlanContext(self, query, include_deleted)
-        names = ", ".join(
-            f"{s.relation.name}{'' if s.alias == s.relation.name else ' AS ' + s.alias}" for s in query.sources
-        )
-        return Plan(optimise(logical(context), context), f"SELECT from {names}")
+        return Plan(optimise(logical(context), context), heading(query))
 
     def catalog(self) -> Catalog:
         """The tables and views a statement may name, checking undeclared names against the stored rows."""

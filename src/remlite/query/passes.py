@@ -43,6 +43,7 @@ from remlite.query.steps import (
     Sort,
     Step,
     TableScan,
+    labels,
 )
 from remlite.query.values import _MISSING
 
@@ -135,9 +136,7 @@ def logical(context: PlanContext) -> Step:
     """The plan that states what the query computes, before any choice of how."""
     query = context.query
     source = query.single
-    columns = tuple(
-        item.name if item.star is None else (item.star + ".*" if item.star else "*") for item in query.items
-    )
+    columns = labels(query)
     if query.semantic is not None:
         assert source is not None
         return _semantic(context, source, columns)

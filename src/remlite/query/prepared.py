@@ -20,7 +20,7 @@ from remlite.query.access import PointGet as PointAccess
 from remlite.query.candidates import CandidatePlanner
 from remlite.query.catalog import TableRelation
 from remlite.query.model import Query, bind_node, check_params, ref_parts
-from remlite.query.steps import IndexIds, Plan, Project
+from remlite.query.steps import IndexIds, Plan, Project, heading, labels
 
 if TYPE_CHECKING:
     from remlite.query.engine import Engine
@@ -32,7 +32,6 @@ class PointGet:
 
     query: Query  # analysed, its placeholder unbound
     columns: tuple[str, ...]
-    heading: str
 
     @staticmethod
     def of(query: Query, tenant: str | None, layout: Any) -> PointGet | None:
@@ -63,8 +62,7 @@ class PointGet:
             path = tuple(parts[1:])
             key = layout.key_parts
             if path == ("id",) or (tenant is not None and len(key) == 1 and tuple(key[0]) == path):
-                columns = tuple(i.name if i.star is None else (i.star + ".*" if i.star else "*") for i in query.items)
-                return PointGet(query, columns, f"SELECT from {source.relation.name}")
+                return PointGet(query, labels(query))
         return None
 
     def plan(self, engine: Engine, params: Any) -> tuple[Query, Plan] | None:
@@ -84,7 +82,7 @@ class PointGet:
             return None
         count = source.relation.count(engine.core)
         step = IndexIds(source.relation, access, tuple(bound.conjuncts), planner.exact, count)
-        return bound, Plan(Project(step, self.columns, False), self.heading)
+        return bound, Plan(Project(step, self.columns, False), heading(query))
 
 
 def _unused(name: str, bounds: dict[str, Any]) -> set[bytes]:

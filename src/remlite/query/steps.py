@@ -32,7 +32,7 @@ from remlite.query.access import as_data as access_data
 from remlite.query.access import lines as access_lines
 from remlite.query.catalog import Relation
 from remlite.query.dialect import RemDialect
-from remlite.query.model import OrderKey, conjoin, make_ref, ref_parts
+from remlite.query.model import OrderKey, Query, conjoin, make_ref, ref_parts
 
 EQUALITY_SELECTIVITY = 10  # an equality is guessed to keep 1 row in 10
 RANGE_SELECTIVITY = 3  # a range 1 in 3
@@ -428,6 +428,17 @@ def flat(step: Step) -> list[dict[str, Any]]:
     for child in children:
         out += flat(child)
     return out
+
+
+def labels(query: Query) -> tuple[str, ...]:
+    """The SELECT list as a projection step names it (`*`, `alias.*`, or each output name)."""
+    return tuple(i.name if i.star is None else (i.star + ".*" if i.star else "*") for i in query.items)
+
+
+def heading(query: Query) -> str:
+    """The first line of a plan: what the query selects from."""
+    names = (f"{s.relation.name}{'' if s.alias == s.relation.name else ' AS ' + s.alias}" for s in query.sources)
+    return f"SELECT from {', '.join(names)}"
 
 
 @dataclass

@@ -316,7 +316,7 @@ class Placement:
     def key(self, op: Operation, tenant: str, args: dict[str, Any]) -> tuple[Any, ...]:
         body = args.get("body")
         what = getattr(body, "sql", None) or getattr(body, "table", None) or args.get("table") or args.get("id")
-        return (op.name, tenant, what if op.name != "update" and op.name != "delete" else None)
+        return (op.name, tenant, None if op.name in ("update", "delete") else what)
 
     def quick(self, key: tuple[Any, ...]) -> bool:
         last = self._last.get(key)
