@@ -1,33 +1,29 @@
-"""The HTTP API: a FastAPI app generated from `remlite.serve.operations.OPERATIONS`.
+"""The HTTP API: generated from `remlite.serve.operations.OPERATIONS`, answered by the `Front`
+(`remlite.serve.front`) with a FastAPI app behind it for OpenAPI, /docs, /metrics and /mcp.
 
 Every route is scoped to the tenant of its API key (`Authorization: Bearer rem_...`); a request
 leases that tenant from the runtime's pool of open tenants, so tenants share one DuckDB connection,
 one column budget and one set of embedding models, and a key can never name another tenant.
-Errors have one shape on every route, made here from `remlite.errors` (their `http_status`):
+Errors have one shape on every route, made from `remlite.errors` in `front.error_body` (their `http_status`):
 `{"error": {"type", "code", "message", "details"}}`; an unexpected exception is logged with its
 request id and answered 500 without a stack trace. Every response carries `X-Request-Id`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
-from pydantic import BaseModel, RootModel
-from pydantic import ValidationError as PydanticError
-
 import remlite
 from remlite.errors import InvalidInput, RemliteError
 from remlite.runtime import Runtime
+from remlite.serve.front import Dispatcher, Front, error_body, field_errors, internal_error, read_body, request_id
 from remlite.serve.keys import Forbidden, Grant, KeyStore
 from remlite.serve.operations import OPERATIONS, Operation
 
@@ -39,16 +35,6 @@ TENANT_HEADER = "x-remlite-tenant"  # the tenant of a request when the server ru
 READ_TIMEOUT = 60.0  # seconds a read may take before the client gets 504
 
 
-class Timeout(RemliteError):
-    http_status = 504
-    code = "timeout"
-
-
-class PayloadTooLarge(RemliteError):
-    http_status = 413
-    code = "payload_too_large"
-
-
 class RouteNotFound(RemliteError):
     http_status = 404
     code = "not_found"
@@ -57,22 +43,6 @@ class RouteNotFound(RemliteError):
 class MethodNotAllowed(RemliteError):
     http_status = 405
     code = "method_not_allowed"
-
-
-def error_body(exc: RemliteError) -> bytes:
-    """The one error shape of the HTTP API."""
-    error = {"type": type(exc).__name__, "code": exc.code, "message": exc.message, "details": exc.details}
-    return orjson.dumps({"error": error}, default=str)
-
-
-def _json(value: Any) -> bytes:
-    return orjson.dumps(value, default=_fallback)
-
-
-def _fallback(value: Any) -> Any:
-    if hasattr(value, "tolist"):  # numpy arrays and scalars (vectors)
-        return value.tolist()
-    return str(value)
 
 
 class Metrics:
@@ -114,7 +84,6 @@ def create_app(
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import Response
-    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
 
     root = Path(root).resolve()
@@ -158,7 +127,7 @@ def create_app(
                 await self.inner(scope, receive, send)
                 return
             headers = dict(scope.get("headers") or ())
-            rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
+            rid = request_id(headers.get(b"x-request-id"))
             scope.setdefault("state", {})["request_id"] = rid
             started, status = time.perf_counter(), [500]
 
@@ -195,13 +164,13 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return respond(InvalidInput("invalid request", errors=_errors(exc.errors())), _rid(request))
+        return respond(InvalidInput("invalid request", errors=field_errors(exc.errors())), _rid(request))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         rid = _rid(request)
         log.error("request %s failed", rid, exc_info=exc)
-        return respond(RemliteError("internal error; see the server log for this request id"), rid)
+        return respond(internal_error(), rid)
 
     @app.get("/v1/health", summary="Liveness: the server answers", tags=["server"])
     async def health() -> dict[str, Any]:
@@ -239,52 +208,23 @@ def create_app(
     if mcp_server is not None:
         lifespans.append(mcp_server.session_manager.run)
 
-    placement = Placement()
-
-    def run(op: Operation, tenant: str, args: dict[str, Any], key: tuple[Any, ...]) -> Any:
-        with pool.tenant(root, tenant) as db:
-            started = time.perf_counter()
-            try:
-                return op.call(db, args)
-            finally:
-                placement.record(key, time.perf_counter() - started)
+    dispatcher = Dispatcher(root, pool, authorize, Placement(), read_timeout, max_body)
 
     def endpoint_of(op: Operation) -> Any:
         async def endpoint(request: Request) -> Response:
-            request.scope["remlite.operation"] = op.name
-            grant = grant_of(request, op)
-            args: dict[str, Any] = dict(request.path_params)
-            if op.query is not None:
-                args["query"] = _validated(op.query, dict(request.query_params))
-            if op.body is not None:
-                args["body"] = _validated(op.body, orjson_body(await _read(request, max_body)))
-            key = placement.key(op, grant.tenant, args)
-            if pool.holds(root, grant.tenant) and (op.inline or placement.quick(key)):
-                result = run(op, grant.tenant, args, key)
-            else:
-                work = run_in_threadpool(run, op, grant.tenant, args, key)
-                if op.write or read_timeout is None:
-                    result = await work
-                else:
-                    try:
-                        result = await asyncio.wait_for(work, read_timeout)
-                    except TimeoutError:
-                        raise Timeout(f"{op.name} took longer than {read_timeout:g} s", seconds=read_timeout) from None
-            return Response(_json(result), op.status, media_type="application/json")
+            body = await read_body(request.receive, request.headers, max_body) if op.body is not None else None
+            payload = await dispatcher.answer(op, request.headers, request.path_params, request.url.query, body)
+            return Response(payload, op.status, media_type="application/json")
 
         endpoint.__name__ = op.name
         endpoint.__doc__ = op.summary
         endpoint.__annotations__ = {"request": Request, "return": Response}  # resolved: FastAPI reads them
         return endpoint
 
-    from starlette.routing import Route
-
-    fast = []
-    for op in OPERATIONS:
-        endpoint = endpoint_of(op)
+    for op in OPERATIONS:  # documented in /openapi.json; the Front answers these paths first
         app.add_api_route(
             op.path,
-            endpoint,
+            endpoint_of(op),
             methods=[op.method],
             name=op.name,
             summary=op.summary,
@@ -292,12 +232,7 @@ def create_app(
             tags=["writes" if op.write else "reads"],
             openapi_extra=_openapi(op),
         )
-        fast.append(Route(op.path, endpoint, methods=[op.method], name=op.name))
-    # The same endpoints as plain Starlette routes, matched first: FastAPI's request handling
-    # (dependency solving for a `Request` argument) cost ~60 µs a request. The APIRoutes behind
-    # them only document the API in /openapi.json.
-    app.router.routes[:0] = fast
-    return app
+    return Front(app, OPERATIONS, dispatcher, metrics.record)
 
 
 class Placement:
@@ -348,45 +283,6 @@ def _mount_mcp(app: Any, provide: Any) -> Any:
 
 def _rid(request: Any) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
-
-
-def orjson_body(raw: bytes) -> Any:
-    if not raw:
-        raise InvalidInput("the request needs a JSON body")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
-
-
-async def _read(request: Any, cap: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {cap}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise PayloadTooLarge(f"the body is over the limit of {cap} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _validated(model: type[BaseModel], data: Any) -> Any:
-    try:
-        found = model.model_validate(data)
-    except PydanticError as exc:
-        raise InvalidInput(f"invalid request: {_first(exc.errors())}", errors=_errors(exc.errors())) from None
-    return found.root if isinstance(found, RootModel) else found
-
-
-def _errors(errors: Any) -> list[dict[str, Any]]:
-    return [{"at": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")} for e in errors]
-
-
-def _first(errors: Any) -> str:
-    first = _errors(errors)[0] if errors else {"at": "", "message": "invalid"}
-    return f"{first['at']}: {first['message']}" if first["at"] else first["message"]
 
 
 def _openapi(op: Operation) -> dict[str, Any]:
