@@ -18,7 +18,9 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 
 import remlite  # noqa: E402
 
-TOOLS = {"list_schemas", "describe_schema", "search", "query", "lookup", "get", "upsert", "traverse", "moments"}
+TOOLS = {
+    "list_schemas", "describe_schema", "search", "query", "lookup", "get", "upsert", "ingest", "traverse", "moments",
+}  # fmt: skip
 LAUNCH = "import sys; from remlite.cli.app import main; sys.argv = ['remlite'] + sys.argv[1:]; main()"
 
 
@@ -76,6 +78,9 @@ async def exercise(
         out["moments"] = payload(await call("moments", {"since": "2026-11-29", "until": "2026-12-02"}))
         upserted = await call("upsert", {"table": "people", "record": {"email": "cy@x.io", "name": "Cy"}})
         out["upsert"] = upserted if not writer else payload(upserted)
+        text = "# Limits\n\nThe rate limiter allows 100 requests a minute."
+        ingested = await call("ingest", {"name": "notes/limits.md", "content": text})
+        out["ingest"] = ingested if not writer else payload(ingested)
         failed = await call("query", {"sql": "DELETE FROM people"})
         assert failed.isError and "DELETE" in failed.content[0].text
         resource = await session.read_resource("remlite://schemas/people")  # type: ignore[arg-type]
@@ -92,8 +97,11 @@ def test_every_tool_over_stdio(root: Path) -> None:
     assert out["get"]["name"] == "Ann" and _one(out["traverse"])["name"] == "Bob"
     assert _one(out["moments"])["name"] == "standup" and out["upsert"]["id"]
     assert out["resource"]["name"] == "people"
+    assert out["ingest"]["files"] == 1 and out["ingest"]["new"] >= 1 and not out["ingest"]["skipped"]
     with remlite.connect(root) as db:
         assert db.lookup("cy@x.io")[0]["name"] == "Cy"
+        found = db.search("resources", "rate limiter requests a minute", k=1, mode="text")
+        assert "100 requests" in found[0]["content"]
 
 
 def test_three_processes_on_one_directory_all_answer(root: Path) -> None:
@@ -108,7 +116,7 @@ def test_three_processes_on_one_directory_all_answer(root: Path) -> None:
     results = asyncio.run(three())
     for out in results:
         assert out["query"]["rows"] == [{"name": "Bob"}] and _one(out["search"])["name"] == "Ann"
-    refused = [out["upsert"] for out in results[1:]]
+    refused = [out[tool] for out in results[1:] for tool in ("upsert", "ingest")]
     for result in refused:  # a reader's write is refused with a message, not a lock error
         assert result.isError and "reads only" in result.content[0].text
 

@@ -98,3 +98,22 @@ def test_errors_are_the_same_classes(db: Any) -> None:
     with pytest.raises(InvalidInput):
         db.traverse("not-an-id", direction="sideways")
     assert db.sql("SELECT COUNT(*) AS n FROM notes").rows == [{"n": 0}]  # nothing written by the failures
+
+
+def test_edges_paths_counts_and_ingest(db: Any, tmp_path: Path) -> None:
+    db.register_schema(NOTES)
+    a, b, c = db.insert_batch("notes", [{"title": t} for t in "abc"])
+    assert db.add_edges([(a, b, "links"), {"src": b, "dst": c, "type": "links", "properties": {"w": 2}}]) == 2
+    assert db.shortest_path(a, c) == [a, b, c] and db.all_paths(a, c, max_depth=3) == [[a, b, c]]
+    assert db.remove_edge(b, c, "links") is True and db.remove_edge(b, c, "links") is False
+    assert db.shortest_path(a, c) == [] or db.shortest_path(a, c) is None
+    assert db.count("notes") == 3
+    docs = tmp_path / "upload-src"
+    (docs / "guide").mkdir(parents=True)
+    (docs / "guide" / "limits.md").write_text("# Limits\n\nOne hundred requests a minute per key.\n")
+    (docs / "retries.txt").write_text("Retry with exponential backoff after a 429.\n")
+    first = db.ingest(docs)
+    assert (first.files, first.changed_files, first.skipped) == (2, 2, []) and first.new >= 2
+    again = db.ingest(docs)  # the same names again: nothing changed, nothing written
+    assert (again.files, again.changed_files, again.written) == (2, 0, 0)
+    assert db.search("resources", "backoff", k=1, mode="text")[0]["content"].startswith("Retry")

@@ -111,10 +111,20 @@ def request_for(op: Any, acme: dict[str, Any]) -> tuple[str, str, dict[str, Any]
         "traverse": {"start": acme["ids"][0], "depth": 1},
         "add_edge": {"src": acme["ids"][1], "dst": acme["ids"][2], "type": "follows"},
         "moments": {"since": "2026-11-29T00:00:00Z", "until": "2026-12-02T00:00:00Z"},
+        "add_edges": [{"src": acme["ids"][1], "dst": acme["ids"][0], "type": "mentions"}],
+        "paths": {"src": acme["ids"][0], "dst": acme["ids"][2]},
+    }
+    queries: dict[str, Any] = {
+        "remove_edge": {"src": acme["ids"][1], "dst": acme["ids"][2], "type": "follows"},
+        "ingest": {"name": "notes/rate-limits.md", "table": "tasks"},
     }
     kwargs: dict[str, Any] = {}
     if op.body is not None:
         kwargs["json"] = bodies[op.name]
+    if op.raw_body:
+        kwargs["content"] = b"# Rate limits\n\nThe API allows 100 requests a minute per key.\n"
+    if op.name in queries:
+        kwargs["params"] = queries[op.name]
     if op.name == "drop_schema":
         path = "/v1/schemas/notes"
     if op.name == "delete":
@@ -151,6 +161,9 @@ def test_every_route_answers(served: Served, acme: dict[str, Any]) -> None:
     assert {s["name"] for s in answers["schemas"]} >= {"tasks", "notes"} and answers["schema"]["name"] == "tasks"
     assert answers["update"]["done"] is True and answers["insert"]["ids"]
     assert answers["list"][0]["id"] and answers["drop_schema"] == {"removed": 0}
+    assert answers["add_edges"] == {"added": 1} and answers["remove_edge"] == {"removed": True}
+    assert answers["paths"] == [acme["ids"][0], acme["ids"][2]] and answers["count"]["count"] >= 3
+    assert answers["ingest"]["files"] == 1 and answers["ingest"]["new"] >= 1 and not answers["ingest"]["skipped"]
 
 
 def test_openapi_documents_every_route(served: Served) -> None:
@@ -233,6 +246,56 @@ def test_bad_requests_get_the_one_error_shape(served: Served, acme: dict[str, An
         before = http.get(f"/v1/records/{acme['ids'][0]}").json()
         error_of(http.patch(f"/v1/records/{acme['ids'][0]}", json={"done": "nope"}), 422, "ValidationError")
         assert http.get(f"/v1/records/{acme['ids'][0]}").json() == before  # nothing written
+
+
+def test_sql_and_the_change_log_stream(served: Served, acme: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import orjson
+
+    from remlite.serve.operations import BY_NAME, NDJSON, read_frames
+
+    sql = {"sql": "SELECT title FROM tasks ORDER BY title"}
+    with served.client() as http:
+        whole = http.post("/v1/sql", json=sql).json()
+        streamed = http.post("/v1/sql", json=sql, headers={"accept": NDJSON})
+        assert streamed.headers["content-type"] == NDJSON and "content-length" not in streamed.headers
+        lines = [orjson.loads(line) for line in streamed.content.splitlines()]
+        assert lines[0] == {"columns": whole["columns"]} and lines[1:-1] == whole["rows"]
+        assert lines[-1] == {"end": {"rows": len(whole["rows"])}}
+        log = http.get("/v1/changes", params={"after": 0}).json()
+        ndjson = [orjson.loads(x) for x in http.get("/v1/changes", headers={"accept": NDJSON}).content.splitlines()]
+        assert ndjson[:-1] == log["entries"] and ndjson[-1]["end"]["entries"] == len(log["entries"])
+        binary = http.get("/v1/changes", headers={"accept": "application/octet-stream"}).content
+        assert [base64.b64encode(raw).decode() for raw in read_frames(binary)] == [e["data"] for e in log["entries"]]
+        with pytest.raises(ValueError, match="cut short"):
+            read_frames(binary[:-4])  # without its closing frame
+        error_of(http.post("/v1/sql", json={"sql": "SELECT nope FROM"}, headers={"accept": NDJSON}), 400, "QueryError")
+
+        def failing(found: Any) -> Any:
+            yield b'{"columns": []}\n'
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setitem(BY_NAME["sql"].streams, NDJSON, failing)
+        broken = http.post("/v1/sql", json=sql, headers={"accept": NDJSON}).content.splitlines()
+        assert orjson.loads(broken[-1])["error"]["type"] == "RemliteError" and b"fire" not in b"".join(broken)
+
+
+def test_uploads_are_named_safely_and_kept_per_tenant(served: Served, acme: dict[str, Any]) -> None:
+    text = b"Quotas reset at midnight UTC.\n"
+    with served.client() as http:
+        for name in ("../escape.md", "/etc/passwd", ".hidden.md", "a/../../b.md", "a//b.md"):
+            error_of(
+                http.post("/v1/ingest", params={"name": name, "table": "tasks"}, content=text), 400, "InvalidInput"
+            )
+        error_of(
+            http.post("/v1/ingest", params={"name": "empty.md", "table": "tasks"}, content=b""), 400, "InvalidInput"
+        )
+        assert http.post("/v1/ingest", params={"name": "quota.md", "table": "tasks"}, content=text).status_code == 200
+    assert (served.root / ".remlite" / "uploads" / "acme" / "quota.md").read_bytes() == text
+    assert not (served.root / "escape.md").exists() and not (served.root / ".remlite" / "escape.md").exists()
+    with served.client("other") as http:  # its own uploads and tables: acme's table is not there
+        answer = http.post("/v1/ingest", params={"name": "quota.md", "table": "tasks"}, content=text)
+        error_of(answer, 404, "UnknownTable")
+    assert not (served.root / ".remlite" / "uploads" / "other").exists()  # nothing kept of a refused upload
 
 
 def test_a_revoked_key_stops_working_at_once(served: Served) -> None:

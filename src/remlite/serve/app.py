@@ -23,7 +23,16 @@ from typing import Any
 import remlite
 from remlite.errors import InvalidInput, RemliteError
 from remlite.runtime import Runtime
-from remlite.serve.front import Dispatcher, Front, error_body, field_errors, internal_error, read_body, request_id
+from remlite.serve.front import (
+    Dispatcher,
+    Front,
+    error_body,
+    field_errors,
+    internal_error,
+    read_body,
+    request_id,
+    takes_body,
+)
 from remlite.serve.keys import Forbidden, Grant, KeyStore
 from remlite.serve.operations import OPERATIONS, Operation
 
@@ -212,7 +221,7 @@ def create_app(
 
     def endpoint_of(op: Operation) -> Any:
         async def endpoint(request: Request) -> Response:
-            body = await read_body(request.receive, request.headers, max_body) if op.body is not None else None
+            body = await read_body(request.receive, request.headers, max_body) if takes_body(op) else None
             payload = await dispatcher.answer(op, request.headers, request.path_params, request.url.query, body)
             return Response(payload, op.status, media_type="application/json")
 
@@ -303,5 +312,8 @@ def _openapi(op: Operation) -> dict[str, Any]:
         if op.example is not None:
             content["example"] = op.example
         extra["requestBody"] = {"required": True, "content": {"application/json": content}}
+    elif op.raw_body:
+        raw = {"schema": {"type": "string", "format": "binary"}}
+        extra["requestBody"] = {"required": True, "content": {"application/octet-stream": raw}}
     extra["security"] = [{"bearer": []}]
     return extra

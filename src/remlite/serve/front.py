@@ -107,6 +107,14 @@ class Dispatcher:
     async def answer(
         self, op: Operation, headers: Mapping[str, str], path_params: dict[str, str], query: str, body: bytes | None
     ) -> bytes:
+        """The operation's JSON answer."""
+        found = await self.call(op, headers, path_params, query, body)
+        return as_json(op.to_json(found) if op.to_json is not None else found)
+
+    async def call(
+        self, op: Operation, headers: Mapping[str, str], path_params: dict[str, str], query: str, body: bytes | None
+    ) -> Any:
+        """The value of the operation's library call."""
         from starlette.concurrency import run_in_threadpool
 
         grant = self.authorize(headers, op.write, op.name)
@@ -115,14 +123,16 @@ class Dispatcher:
             args["query"] = validated(op.query, dict(parse_qsl(query)))
         if op.body is not None:
             args["body"] = validated(op.body, json_body(body or b""))
+        elif op.raw_body:
+            args["body"] = body or b""
         key = self.placement.key(op, grant.tenant, args)
         if self.pool.holds(self.root, grant.tenant) and (op.inline or self.placement.quick(key)):
-            return as_json(self._run(op, grant.tenant, args, key))
+            return self._run(op, grant.tenant, args, key)
         work = run_in_threadpool(self._run, op, grant.tenant, args, key)
         if op.write or self.read_timeout is None:
-            return as_json(await work)
+            return await work
         try:
-            return as_json(await asyncio.wait_for(work, self.read_timeout))
+            return await asyncio.wait_for(work, self.read_timeout)
         except TimeoutError:
             raise Timeout(f"{op.name} took longer than {self.read_timeout:g} s", seconds=self.read_timeout) from None
 
@@ -161,9 +171,16 @@ class Front:
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         rid = request_id(headers.get("x-request-id"))
         status = op.status
+        media = streamed_as(op, headers.get("accept", ""))
         try:
-            body = await read_body(receive, headers, self.dispatcher.max_body) if op.body is not None else None
-            payload = await self.dispatcher.answer(op, headers, params, scope["query_string"].decode("latin-1"), body)
+            body = await read_body(receive, headers, self.dispatcher.max_body) if takes_body(op) else None
+            query = scope["query_string"].decode("latin-1")
+            if media is not None:
+                found = await self.dispatcher.call(op, headers, params, query, body)
+                await stream(send, status, media, rid, op.streams[media](found))
+                self.record(op.name, status, time.perf_counter() - started)
+                return
+            payload = await self.dispatcher.answer(op, headers, params, query, body)
         except RemliteError as exc:
             status, payload = exc.http_status, error_body(exc)
         except Exception as exc:
@@ -180,6 +197,44 @@ class Front:
         self.record(op.name, status, time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s -> %d", rid, scope["method"], scope["path"], status)
+
+
+def streamed_as(op: Operation, accept: str) -> str | None:
+    """The media type of the operation's streams the client's Accept header names, if any (a
+    client that accepts JSON too gets JSON: a stream is asked for by name)."""
+    for media in op.streams:
+        if media in accept:
+            return media
+    return None
+
+
+STREAM_CHUNK = 64 * 1024  # bytes gathered before each send of a streamed answer
+
+
+async def stream(send: Any, status: int, media: str, rid: str, chunks: Any) -> None:
+    """Send an answer as it is encoded, in chunks of about STREAM_CHUNK bytes (chunked transfer:
+    neither side holds the whole encoded answer). An error after the first bytes can no longer
+    change the status: it ends the stream with an error line (NDJSON) and is logged."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", media.encode()), (b"x-request-id", rid.encode("latin-1"))]})  # fmt: skip
+    pending: list[bytes] = []
+    size = 0
+    try:
+        for chunk in chunks:
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= STREAM_CHUNK:
+                await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
+                pending, size = [], 0
+    except Exception as exc:
+        log.error("request %s failed while streaming", rid, exc_info=exc)
+        if media.endswith("ndjson"):  # a binary stream ends without its closing frame: read as cut short
+            pending.append(error_body(exc if isinstance(exc, RemliteError) else internal_error()) + b"\n")
+    await send({"type": "http.response.body", "body": b"".join(pending)})
+
+
+def takes_body(op: Operation) -> bool:
+    return op.body is not None or op.raw_body
 
 
 async def read_body(receive: Any, headers: Mapping[str, str], cap: int) -> bytes:

@@ -113,6 +113,17 @@ def build(provide: Provider, **options: Any) -> FastMCP:
             return {"id": db.insert(table, record)}
 
     @server.tool()
+    def ingest(name: str, content: str, ctx: Context, table: str = "resources") -> dict[str, Any]:
+        """Store a document and make it searchable: `content` is its text (plain, Markdown or HTML),
+        `name` (like "notes/limits.md") names it and its extension picks the parser. Sending the same
+        name again updates the document, rewriting only the chunks that changed."""
+        from remlite.serve.operations import IngestQuery
+        from remlite.serve.uploads import ingest_upload
+
+        with provide(ctx, True) as db:
+            return ingest_upload(db, IngestQuery(name=name, table=table), content.encode())
+
+    @server.tool()
     def traverse(
         ctx: Context, start: str, depth: int = 2, direction: str = "out", type: str | None = None
     ) -> list[dict[str, Any]]:

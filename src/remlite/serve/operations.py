@@ -7,7 +7,8 @@ same arguments in the library, over HTTP and through the client.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,33 @@ class EdgeBody(BaseModel):
     properties: dict[str, Any] | None = None
 
 
+class EdgeList(RootModel[list[EdgeBody]]):
+    """Edges to add in one call (validated and their endpoints checked before any is written)."""
+
+
+class EdgeQuery(BaseModel):
+    src: str
+    dst: str
+    type: str
+
+
+class PathsBody(BaseModel):
+    src: str
+    dst: str
+    direction: str = "out"
+    type: str | list[str] | None = None
+    all: bool = False  # every simple path up to max_depth, not one shortest path
+    max_depth: int = Field(4, ge=1, le=16)
+    limit: int | None = Field(None, ge=1, le=100_000)
+
+
+class IngestQuery(BaseModel):
+    name: str = Field(..., min_length=1, max_length=512, description="the file's name (its extension picks the parser)")
+    table: str = "resources"
+    chunk_size: int | None = Field(None, ge=1)
+    overlap: int | None = Field(None, ge=0)
+
+
 class EdgesQuery(BaseModel):
     direction: str = "out"
     type: str | None = None
@@ -118,6 +146,10 @@ class Operation:
     example: Any = None
     path_params: tuple[str, ...] = field(default=())
     inline: bool = False  # a point read: run on the event loop, not in a worker thread
+    raw_body: bool = False  # the body is a file's bytes (`args["body"]`), not JSON
+    to_json: Callable[[Any], Any] | None = None  # the call's value as the JSON answer (default: itself)
+    # other answers a client may ask for with its Accept header: media type -> the value as byte chunks
+    streams: dict[str, Callable[[Any], Iterator[bytes]]] = field(default_factory=dict)
 
 
 def _insert(db: Database, args: JSON) -> JSON:
@@ -130,6 +162,25 @@ def _sql(db: Database, args: JSON) -> JSON:
     body: SQLBody = args["body"]
     result = db.sql(body.sql, body.params, include_deleted=body.include_deleted)
     return {"columns": result.columns, "rows": result.rows}
+
+
+NDJSON = "application/x-ndjson"
+BINARY = "application/octet-stream"
+
+
+def _json_line(value: Any) -> bytes:
+    import orjson
+
+    return orjson.dumps(value, default=str, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _sql_lines(found: JSON) -> Iterator[bytes]:
+    """NDJSON: a first line {"columns": [...]}, one line per row, and a last line {"end": {"rows": n}}
+    (a stream without it was cut short; an error while streaming is an {"error": ...} line)."""
+    yield _json_line({"columns": found["columns"]})
+    for row in found["rows"]:
+        yield _json_line(row)
+    yield _json_line({"end": {"rows": len(found["rows"])}})
 
 
 def _explain(db: Database, args: JSON) -> JSON:
@@ -158,14 +209,66 @@ def _moments(db: Database, args: JSON) -> list[JSON]:
     )  # fmt: skip
 
 
+def _paths(db: Database, args: JSON) -> Any:
+    body: PathsBody = args["body"]
+    if body.all:
+        return db.all_paths(
+            body.src, body.dst, max_depth=body.max_depth, direction=body.direction, type=body.type, limit=body.limit
+        )
+    return db.shortest_path(body.src, body.dst, direction=body.direction, type=body.type)
+
+
+def _ingest(db: Database, args: JSON) -> JSON:
+    """The uploaded file is kept under `<root>/.remlite/uploads/<tenant>/<name>` and ingested from
+    there: uploading a file of the same name again writes only the chunks that changed."""
+    from remlite.serve.uploads import ingest_upload
+
+    return ingest_upload(db, args["query"], args["body"])
+
+
 def _changes(db: Database, args: JSON) -> JSON:
-    """Entries as base64 of their binary form (`Entry.from_bytes` reads each back)."""
     query: ChangesQuery = args["query"]
-    entries = db.changes(query.after, query.limit)
-    return {
-        "last_seq": db.last_seq,
-        "entries": [{"seq": e.seq, "data": base64.b64encode(e.to_bytes()).decode()} for e in entries],
-    }
+    return {"last_seq": db.last_seq, "entries": db.changes(query.after, query.limit)}
+
+
+def _changes_json(found: JSON) -> JSON:
+    """Entries as base64 of their binary form (`Entry.from_bytes` reads each back)."""
+    entries = [{"seq": e.seq, "data": base64.b64encode(e.to_bytes()).decode()} for e in found["entries"]]
+    return {"last_seq": found["last_seq"], "entries": entries}
+
+
+def _changes_lines(found: JSON) -> Iterator[bytes]:
+    """NDJSON: one {"seq", "data"} line per entry (data: base64 of the entry's binary form), then
+    {"end": {"entries": n, "last_seq": s}}."""
+    for entry in found["entries"]:
+        yield _json_line({"seq": entry.seq, "data": base64.b64encode(entry.to_bytes()).decode()})
+    yield _json_line({"end": {"entries": len(found["entries"]), "last_seq": found["last_seq"]}})
+
+
+def _changes_frames(found: JSON) -> Iterator[bytes]:
+    """Binary: each entry's binary form after its length as 4 bytes, big-endian, then an empty frame
+    that ends the stream (`read_frames`)."""
+    for entry in found["entries"]:
+        raw = entry.to_bytes()
+        yield struct.pack(">I", len(raw)) + raw
+    yield struct.pack(">I", 0)
+
+
+def read_frames(data: bytes) -> list[bytes]:
+    """The entries' binary forms in a body of `GET /v1/changes` sent as application/octet-stream;
+    ValueError when the stream was cut short (no closing empty frame)."""
+    frames, at = [], 0
+    while at + 4 <= len(data):
+        (size,) = struct.unpack_from(">I", data, at)
+        if size == 0:
+            if at + 4 != len(data):
+                raise ValueError("bytes after the end of the change-log stream")
+            return frames
+        if at + 4 + size > len(data):
+            break
+        frames.append(data[at + 4 : at + 4 + size])
+        at += 4 + size
+    raise ValueError("the change-log stream was cut short")
 
 
 OPERATIONS: list[Operation] = [
@@ -195,7 +298,8 @@ OPERATIONS: list[Operation] = [
     Operation("lookup", "GET", "/v1/lookup/{key}", "Records whose natural key or name is this",
               lambda db, a: db.lookup(a["key"]), path_params=("key",), inline=True),
     Operation("sql", "POST", "/v1/sql", "Run one SELECT (with ? or :name parameters)", _sql, SQLBody,
-              example={"sql": "SELECT title FROM tasks WHERE done = ?", "params": [False]}),
+              example={"sql": "SELECT title FROM tasks WHERE done = ?", "params": [False]},
+              streams={NDJSON: _sql_lines}),
     Operation("explain", "POST", "/v1/explain", "The plan a SELECT would run with, as data", _explain, SQLBody,
               example={"sql": "SELECT title FROM tasks LIMIT 5"}),
     Operation("search", "POST", "/v1/search", "Vector, text or hybrid search with a WHERE pre-filter", _search,
@@ -208,10 +312,22 @@ OPERATIONS: list[Operation] = [
     Operation("add_edge", "POST", "/v1/edges", "Add (or replace the properties of) an edge",
               lambda db, a: db.add_edge(a["body"].src, a["body"].dst, a["body"].type, a["body"].properties),
               EdgeBody, write=True, status=201, example={"src": "<id>", "dst": "<id>", "type": "authored"}),
+    Operation("add_edges", "POST", "/v1/edges/batch", "Add many edges at once (all checked before any is written)",
+              lambda db, a: {"added": db.add_edges([e.model_dump() for e in a["body"]])}, EdgeList, write=True,
+              status=201, example=[{"src": "<id>", "dst": "<id>", "type": "authored"}]),
+    Operation("remove_edge", "DELETE", "/v1/edges", "Remove the edge src -[type]-> dst",
+              lambda db, a: {"removed": db.remove_edge(a["query"].src, a["query"].dst, a["query"].type)},
+              query=EdgeQuery, write=True),
+    Operation("paths", "POST", "/v1/paths", "The shortest path between two records (or every path, all=true)",
+              _paths, PathsBody, example={"src": "<id>", "dst": "<id>", "direction": "both"}),
+    Operation("count", "GET", "/v1/tables/{table}/count", "Live rows of a table",
+              lambda db, a: {"count": db.count(a["table"])}, path_params=("table",), inline=True),
+    Operation("ingest", "POST", "/v1/ingest", "Upload one file (text, Markdown, HTML, PDF, JSON Lines) and ingest it",
+              _ingest, query=IngestQuery, write=True, raw_body=True),
     Operation("moments", "POST", "/v1/moments", "Moments overlapping a time range", _moments, MomentsBody,
               example={"since": "7d", "tags": ["standup"]}),
     Operation("changes", "GET", "/v1/changes", "Change-log entries after a sequence number", _changes,
-              query=ChangesQuery),
+              query=ChangesQuery, to_json=_changes_json, streams={NDJSON: _changes_lines, BINARY: _changes_frames}),
 ]  # fmt: skip
 
 BY_NAME = {op.name: op for op in OPERATIONS}
