@@ -68,11 +68,22 @@ def seed(root: Path, tenants: int, per_tenant: int) -> dict[str, tuple[str, list
 
 
 class Server:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         code = "import sys; from remlite.cli.app import main; sys.argv = ['remlite'] + sys.argv[1:]; main()"
-        args = [sys.executable, "-c", code, "serve", "--path", str(root), "--port", str(self.port)]
+        args = [
+            sys.executable,
+            "-c",
+            code,
+            "serve",
+            "--path",
+            str(root),
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import httpx
 
@@ -88,7 +99,13 @@ class Server:
             time.sleep(0.1)
 
     def memory(self) -> dict[str, float]:
-        return memory_mb(self.process.pid)
+        """The server's RSS and peak, summed over its processes (the writer and its readers)."""
+        found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
+        total: dict[str, float] = {}
+        for pid in [self.process.pid, *map(int, found)]:
+            for key, value in memory_mb(pid).items():
+                total[key] = total.get(key, 0.0) + value
+        return total
 
     def stop(self) -> None:
         self.process.terminate()
@@ -236,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenants-rate", type=int, default=1500)
     parser.add_argument("--quick", action="store_true", help="10 s per scenario, 100 tenants of 100 entities")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=1, help="remlite serve --workers (reader processes + 1)")
     args = parser.parse_args(argv)
     seconds = 10.0 if args.quick else args.seconds
     started = time.perf_counter()
@@ -243,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     with temp_dir() as root:
         mix = seed(root / "mix", 1, 10_000)
-        server = Server(root / "mix")
+        server = Server(root / "mix", args.workers)
         try:
             asyncio.run(drive(server.url, 200, 2, mix_requests(mix)))  # warm-up: caches, connections
             results["mix"] = asyncio.run(drive(server.url, args.mix_rate, seconds, mix_requests(mix)))
@@ -252,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         rows += rows_of("mix 70/20/10", results["mix"], results["mix"]["server_memory"], 2000, 10.0, None)
         tenants = seed(root / "tenants", 100, 100 if args.quick else 1000)
-        server = Server(root / "tenants")
+        server = Server(root / "tenants", args.workers)
         try:
             asyncio.run(drive(server.url, 100, 2, every_tenant(tenants)))  # warm-up: every tenant opened once
             results["tenants"] = asyncio.run(drive(server.url, args.tenants_rate, seconds, tenant_requests(tenants)))
@@ -261,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         memory = results["tenants"]["server_memory"]
         rows += rows_of("100 tenants", results["tenants"], memory, 1500, 15.0, 500.0)
-    print_table(f"remlite serve under load ({seconds:.0f} s per scenario, loopback, 1 worker)", rows, "-")
+    title = f"remlite serve under load ({seconds:.0f} s per scenario, loopback, --workers {args.workers})"
+    print_table(title, rows, "-")
     missed = [r.metric for r in rows if r.target_met is False]
     print("targets missed:", "; ".join(missed) or "none")
     path = write_json("server", {"seconds": seconds, "results": results, "rows": rows}, args.out)

@@ -216,3 +216,19 @@ def test_threads_reading_through_refreshes_never_meet_a_closed_handle(tmp_path: 
                 thread.join(10)
             assert not failures, failures[0]
             assert reader.count("notes") == 7
+
+
+def test_a_refresh_with_no_new_writes_costs_no_catch_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from remlite.storage.engine import Store
+
+    calls: list[int] = []
+    catch_up = Store.catch_up
+    monkeypatch.setattr(Store, "catch_up", lambda self: (calls.append(1), catch_up(self))[1])
+    with remlite.connect(tmp_path, embedder="hash") as db:
+        db.register_schema(NOTES)
+        with remlite.connect(tmp_path, read_only=True, embedder="hash") as reader:
+            assert reader.refresh() is False and reader.refresh() is False
+            assert calls == []  # the writer's files did not change: RocksDB was not asked
+            rid = db.insert("notes", {"title": "a", "body": "x", "n": 1})
+            assert reader.refresh() is True and len(calls) == 1 and reader.get(rid)["title"] == "a"
+            assert reader.refresh() is False and len(calls) == 1

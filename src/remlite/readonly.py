@@ -17,6 +17,7 @@ iterator from `scan` outlives its call: consume it before the next refresh).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -34,6 +35,24 @@ WRITE_VERBS = frozenset({
 })  # fmt: skip
 
 
+def files_signature(directory: Any) -> tuple[Any, ...] | None:
+    """The names, sizes and change times of the writer's log and manifest files: a write appends to
+    the log, a flush or compaction makes new files and names them in CURRENT's manifest. Equal
+    signatures mean nothing to catch up; reading them costs a directory listing and a few stats,
+    where RocksDB's catch-up took ~6 ms holding the GIL even with nothing new (100 read-only
+    tenants refreshed each second spent 0.6 s of every second in it). None when unreadable."""
+    try:
+        with os.scandir(directory) as entries:
+            return tuple(sorted(
+                (entry.name, stat.st_size, stat.st_mtime_ns)
+                for entry in entries
+                if entry.name.endswith(".log") or entry.name.startswith(("MANIFEST-", "CURRENT"))
+                for stat in (entry.stat(),)
+            ))  # fmt: skip
+    except OSError:
+        return None
+
+
 class ReadOnlyDatabase:
     """A read-only handle on a tenant written by another process (see the module docstring). It has
     the read methods of `remlite.Database`; its write methods raise `ReadOnly`."""
@@ -46,6 +65,7 @@ class ReadOnlyDatabase:
         self._retired: dict[int, Database] = {}  # replaced handles still in use by a call
         self._leases: dict[int, int] = {}  # calls running on each handle
         self._checked = time.monotonic()
+        self._seen = files_signature(self._db.path)  # the writer's files when this handle last looked
 
     def __repr__(self) -> str:
         return f"<remlite.ReadOnlyDatabase {str(self._db.path)!r} tenant={self._tenant!r}>"
@@ -58,8 +78,12 @@ class ReadOnlyDatabase:
         """See every write the writer acknowledged so far; True when there were new ones."""
         with self._lock:
             self._checked = time.monotonic()
+            seen = files_signature(self._db.path)
+            if seen is not None and seen == self._seen:
+                return False  # the writer's log and manifest did not change: nothing to catch up
             store = self._db._core.store
             store.catch_up()
+            self._seen = seen
             if WAL(store).seq == self._db.last_seq:
                 return False
             fresh = Database(self._path, self._tenant, read_only=True, **self._options)

@@ -2,7 +2,7 @@
 
 import ipaddress
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,6 +38,10 @@ def serve(
         int, typer.Option("--max-open-tenants", help="Tenants kept open (~17 files each); idle ones close first.")
     ] = 256,
     read_timeout: Annotated[float, typer.Option("--read-timeout", help="Seconds a read may run before 504.")] = 60.0,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Processes serving reads (one of them also serves every write).")
+    ] = 1,
+    reader_of: Annotated[str | None, typer.Option("--reader-of", hidden=True)] = None,
 ) -> None:
     """Serve every tenant under the root over HTTP (routes under /v1, OpenAPI at /openapi.json)."""
     try:
@@ -54,21 +58,53 @@ def serve(
         raise InvalidInput(f"--read-timeout must be a positive number of seconds, got {read_timeout}")
     if max_open_tenants < 1:
         raise InvalidInput(f"--max-open-tenants must be at least 1, got {max_open_tenants}")
+    if workers < 1:
+        raise InvalidInput(f"--workers must be at least 1, got {workers}")
     _raise_file_limit(max_open_tenants * 24 + 256)
     root = path if path is not None else default_root()
-    if no_auth:
+    if no_auth and reader_of is None:
         output.say("warning: serving without API keys (--no-auth): every local process can read and write", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    from remlite.storage.engine import note_owner
+    options = {"auth": not no_auth, "max_body": max_body_mb * 1024 * 1024, "read_timeout": read_timeout}
+    if reader_of is not None:  # a reader process of --workers (remlite.serve.workers)
+        from remlite.serve.workers import exit_with_writer, shared_socket
 
-    note_owner(server=f"http://{host}:{port}")  # a blocked writer is told where to send writes
+        exit_with_writer()
+        app = create_app(root, reader_of=reader_of, max_open_tenants=max_open_tenants, **options)
+        _run(uvicorn, app, [shared_socket(host, port)])
+        return
     from remlite.runtime import Runtime
 
     runtime = Runtime(max_open_tenants=max_open_tenants)
-    app = create_app(
-        root, auth=not no_auth, runtime=runtime, max_body=max_body_mb * 1024 * 1024, read_timeout=read_timeout
-    )
-    output.say(f"remlite serving {root} on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
+    app = create_app(root, runtime=runtime, **options)
+    if workers == 1:
+        _note_server(host, port)
+        output.say(f"remlite serving {root} on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
+        _run(uvicorn, app, None, host, port)
+        return
+    from remlite.serve import workers as many
+
+    public, internal = many.shared_socket(host, port), many.loopback_socket()
+    port = public.getsockname()[1]
+    _note_server(host, port)
+    argv = many.reader_argv(root, host, port, {"no-auth": no_auth, "max-body-mb": max_body_mb,
+                            "max-open-tenants": max_open_tenants, "read-timeout": read_timeout})  # fmt: skip
+    readers = many.start_readers(workers - 1, argv, f"http://127.0.0.1:{internal.getsockname()[1]}")
+    output.say(f"remlite serving {root} on http://{host}:{port} with {workers} processes", err=True)
+    try:
+        _run(uvicorn, app, [public, internal])
+    finally:
+        many.stop_readers(readers)
+
+
+def _note_server(host: str, port: int) -> None:
+    from remlite.storage.engine import note_owner
+
+    note_owner(server=f"http://{host}:{port}")  # a blocked writer is told where to send writes
+
+
+def _run(uvicorn: Any, app: Any, sockets: list[Any] | None, host: str = "", port: int = 0) -> None:
+    """Run the app on `sockets` (or host:port) after tuning the interpreter for serving."""
     import sys
 
     # Requests that run in worker threads (SQL, writes) hold the GIL for up to the switch interval
@@ -81,7 +117,10 @@ def serve(
     # generation is collected after 50,000 allocations instead of 700.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if sockets is None:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    else:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=sockets)
 
 
 def mcp(

@@ -85,11 +85,15 @@ def create_app(
     runtime: Runtime | None = None,
     max_body: int = MAX_BODY,
     read_timeout: float | None = READ_TIMEOUT,
+    reader_of: str | None = None,
+    max_open_tenants: int = 256,
 ) -> Any:
     """The ASGI app serving every tenant under `root`. `auth=False` takes the tenant from the
     `X-Remlite-Tenant` header (default "default") and allows everything: for loopback only.
     A read running longer than `read_timeout` seconds is answered 504 (its thread finishes it and
-    is then free again; a write is never cut short: the client must learn whether it happened)."""
+    is then free again; a write is never cut short: the client must learn whether it happened).
+    `reader_of` (the writer's URL) makes a reader process of `--workers` (`remlite.serve.workers`):
+    tenants open read-only, at most `max_open_tenants`; writes and MCP go to the writer."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import Response
@@ -97,7 +101,13 @@ def create_app(
 
     root = Path(root).resolve()
     keys = KeyStore(root)
-    pool = runtime if runtime is not None else Runtime()
+    pool: Any
+    if reader_of is not None:
+        from remlite.serve.workers import ReadOnlyPool
+
+        pool = ReadOnlyPool(max_open_tenants)
+    else:
+        pool = runtime if runtime is not None else Runtime()
     metrics = Metrics()
     lifespans: list[Any] = []  # context managers to run while the app serves (MCP's sessions)
 
@@ -211,13 +221,15 @@ def create_app(
     key.__annotations__ = {"request": Request, "return": dict[str, Any]}
     app.add_api_route("/v1/key", key, methods=["GET"], name="key", summary=key.__doc__, tags=["server"])
 
-    mcp_server = _mount_mcp(
-        app, lambda ctx, writes: pool.tenant(root, authorize(_headers(ctx), writes, "upsert").tenant)
+    mcp_server = (
+        None
+        if reader_of is not None
+        else _mount_mcp(app, lambda ctx, writes: pool.tenant(root, authorize(_headers(ctx), writes, "upsert").tenant))
     )
     if mcp_server is not None:
         lifespans.append(mcp_server.session_manager.run)
 
-    dispatcher = Dispatcher(root, pool, authorize, Placement(), read_timeout, max_body)
+    dispatcher = Dispatcher(root, pool, authorize, Placement(), read_timeout, max_body, reader=reader_of is not None)
 
     def endpoint_of(op: Operation) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -241,7 +253,12 @@ def create_app(
             tags=["writes" if op.write else "reads"],
             openapi_extra=_openapi(op),
         )
-    return Front(app, OPERATIONS, dispatcher, metrics.record)
+    forwarder = None
+    if reader_of is not None:
+        from remlite.serve.workers import Forwarder
+
+        forwarder = Forwarder(reader_of)
+    return Front(app, OPERATIONS, dispatcher, metrics.record, forwarder)
 
 
 class Placement:

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("remlite.serve")
 
 
+class Forward(RemliteError):
+    """Raised in a reader process (`--workers`) for a request only the writer can answer."""
+
+
 class Timeout(RemliteError):
     http_status = 504
     code = "timeout"
@@ -92,9 +96,11 @@ class Dispatcher:
         placement: Any,
         read_timeout: float | None,
         max_body: int,
+        reader: bool = False,
     ) -> None:
         self.root, self.pool, self.authorize = root, pool, authorize
         self.placement, self.read_timeout, self.max_body = placement, read_timeout, max_body
+        self.reader = reader  # a reader process of `--workers`: writes go to the writer
 
     def _run(self, op: Operation, tenant: str, args: dict[str, Any], key: tuple[Any, ...]) -> Any:
         with self.pool.tenant(self.root, tenant) as db:
@@ -118,6 +124,8 @@ class Dispatcher:
         from starlette.concurrency import run_in_threadpool
 
         grant = self.authorize(headers, op.write, op.name)
+        if self.reader and op.write:
+            raise Forward(op.name)
         args: dict[str, Any] = dict(path_params)
         if op.query is not None:
             args["query"] = validated(op.query, dict(parse_qsl(query)))
@@ -142,9 +150,15 @@ class Front:
     docstring). `record(name, status, seconds)` counts each answered request."""
 
     def __init__(
-        self, fallback: Any, operations: list[Operation], dispatcher: Dispatcher, record: Callable[..., None]
+        self,
+        fallback: Any,
+        operations: list[Operation],
+        dispatcher: Dispatcher,
+        record: Callable[..., None],
+        forwarder: Any = None,
     ) -> None:
         self.fallback, self.dispatcher, self.record = fallback, dispatcher, record
+        self.forwarder = forwarder  # a reader's way to the writer (`remlite.serve.workers`)
         self.routes: dict[tuple[str, int], list[tuple[re.Pattern[str], Operation]]] = {}
         for op in operations:
             pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", op.path) + "$")
@@ -164,6 +178,10 @@ class Front:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         found = self.match(scope["method"], scope["path"]) if scope["type"] == "http" else None
         if found is None:
+            if self.forwarder is not None and scope["type"] == "http" and scope["path"].startswith("/mcp"):
+                body = await read_body(receive, {}, self.dispatcher.max_body)
+                await self.forwarder.relay(scope, body, send)  # MCP's tools write too: the writer serves it
+                return
             await self.fallback(scope, receive, send)
             return
         op, params = found
@@ -181,6 +199,10 @@ class Front:
                 self.record(op.name, status, time.perf_counter() - started)
                 return
             payload = await self.dispatcher.answer(op, headers, params, query, body)
+        except Forward:
+            status = await self.forwarder.relay(scope, body, send, rid)
+            self.record(op.name, status, time.perf_counter() - started)
+            return
         except RemliteError as exc:
             status, payload = exc.http_status, error_body(exc)
         except Exception as exc:
