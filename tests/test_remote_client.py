@@ -117,3 +117,11 @@ def test_edges_paths_counts_and_ingest(db: Any, tmp_path: Path) -> None:
     again = db.ingest(docs)  # the same names again: nothing changed, nothing written
     assert (again.files, again.changed_files, again.written) == (2, 0, 0)
     assert db.search("resources", "backoff", k=1, mode="text")[0]["content"].startswith("Retry")
+
+
+def test_a_bad_record_in_a_batch_is_the_same_error(db: Any) -> None:
+    db.register_schema(NOTES)
+    with pytest.raises(ValidationError) as error:
+        db.insert_batch("notes", [{"title": "ok"}, {"title": 5}])
+    assert error.value.details["record"] == 1 and error.value.message.startswith("record 1:")
+    assert db.count("notes") == 0  # nothing of the batch was written

@@ -2,7 +2,9 @@
 
 The contract is "bad input changes nothing": every line is parsed, then every record validated
 (`Database.validate`), before the first write. Only then are rows written, one `insert_batch`
-call per chunk, so the progress bar can advance between chunks.
+call per chunk, so the progress bar can advance between chunks. Through a `remlite serve` (see
+`common.open_writer`) all rows go in one `insert_batch` request, which the server validates whole
+before writing any.
 """
 
 import sys
@@ -10,16 +12,19 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from remlite.database import Database
-from remlite.errors import InvalidInput, ValidationError
+from remlite.errors import InvalidInput, RemliteError, ValidationError
 
-from .common import loads_exact
+from .common import loads_exact, through_server
 from .output import console
+
+if TYPE_CHECKING:
+    from remlite.serve.client import RemoteDatabase
 
 CHUNK_SIZE = 10_000
 
@@ -116,10 +121,12 @@ def validate_all(db: Database, table: str, records: list[Any], numbers: list[int
 
 
 def insert_chunks(
-    db: Database, table: str, records: list[Any], numbers: list[int], chunk_size: int = CHUNK_SIZE
+    db: "Database | RemoteDatabase", table: str, records: list[Any], numbers: list[int], chunk_size: int = CHUNK_SIZE
 ) -> BatchResult:
     """Validate everything, then write `chunk_size` rows per atomic `insert_batch` call."""
     db.schema(table)  # an unknown table fails here, even for empty input
+    if through_server(db):
+        return _insert_through_server(db, table, records, numbers)
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task(f"validating {table}", total=len(records), rate="-")
@@ -133,4 +140,25 @@ def insert_chunks(
             db.insert_batch(table, chunk, chunk_size=chunk_size)
             done += len(chunk)
             _advance(progress, task, done, written_from)
+    return BatchResult(table, len(records), time.perf_counter() - started)
+
+
+def _insert_through_server(db: "RemoteDatabase", table: str, records: list[Any], numbers: list[int]) -> BatchResult:
+    """All rows in one request: the server has no validate-only call, and its validating the whole
+    list before the first write is what keeps "bad input changes nothing". Its error names the
+    record's position in the list; the user knows the input line, so that is what is reported."""
+    started = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(f"inserting {table} through the server", total=len(records), rate="-")
+        if records:
+            try:
+                db.insert_batch(table, records)
+            except RemliteError as exc:
+                at = exc.details.get("record", 0 if isinstance(exc, ValidationError) and len(records) == 1 else None)
+                if not isinstance(at, int) or not 0 <= at < len(numbers):
+                    raise
+                found = exc.message.removeprefix(f"record {at}: ")
+                field, named = exc.details.get("field"), exc.details.get("table")
+                raise ValidationError(f"line {numbers[at]}: {found}", field=field, table=named) from None
+        _advance(progress, task, len(records), started)
     return BatchResult(table, len(records), time.perf_counter() - started)

@@ -9,7 +9,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeGuard
 
 import orjson
 import typer
@@ -17,6 +17,9 @@ from typer.core import TyperGroup
 
 from remlite.errors import InvalidInput, RemliteError
 from remlite.storage.engine import is_rocksdb_error, storage_error
+
+if TYPE_CHECKING:
+    from remlite.serve.client import RemoteDatabase
 
 _JSON_META_KEY = "remlite.cli.json"
 
@@ -119,9 +122,14 @@ def open_reader(path: Path | None, tenant: str) -> Any:
         return connect(path, tenant, read_only=True)
 
 
-def open_writer(path: Path | None, tenant: str, create: bool = True) -> Any:
-    """The tenant for a command that writes one thing: opened normally, or, when `remlite serve`
-    holds it, the server's client with `REMLITE_API_KEY` (checked to be a key of this tenant)."""
+def open_writer(path: Path | None, tenant: str, create: bool = True, local_only: dict[str, bool] | None = None) -> Any:
+    """The tenant for a command that writes: opened normally, or, when `remlite serve` holds it,
+    the server's client with `REMLITE_API_KEY` (checked to be a key of this tenant).
+
+    `local_only` maps each option the server cannot honour to whether the user gave it: a given
+    one is refused when the write would go through the server, since dropping it would do
+    something other than what was asked. Locally it is never looked at.
+    """
     from remlite.database import connect
     from remlite.errors import DatabaseLocked
     from remlite.settings import Settings
@@ -132,6 +140,14 @@ def open_writer(path: Path | None, tenant: str, create: bool = True) -> Any:
         server, key = locked.details.get("server"), Settings.from_env().api_key
         if not server:
             raise
+        given = [option for option, used in (local_only or {}).items() if used]
+        if given:
+            verb = "is" if len(given) == 1 else "are"
+            raise InvalidInput(
+                f"{' and '.join(given)} {verb} not available through a server, and {server} holds the database; "
+                "run without it, or stop the server",
+                server=server,
+            ) from None
         if not key:
             hint = f"set REMLITE_API_KEY to a key of tenant {tenant!r} to write through it"
             raise DatabaseLocked(f"{locked.message}; {hint}", **locked.details) from None
@@ -144,3 +160,11 @@ def open_writer(path: Path | None, tenant: str, create: bool = True) -> Any:
             raise InvalidInput(f"REMLITE_API_KEY is a key of tenant {granted['tenant']!r}, not {tenant!r}") from None
         typer.echo(f"note: {server} holds the database; writing through it", err=True)
         return remote
+
+
+def through_server(db: Any) -> TypeGuard["RemoteDatabase"]:
+    """Whether `open_writer` returned the server's client, for the few writes whose local form
+    (a file path, a pre-write validation pass) the server cannot take as it is."""
+    from remlite.database import Database
+
+    return not isinstance(db, Database)

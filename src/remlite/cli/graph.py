@@ -10,12 +10,11 @@ import typer
 from rich import box
 from rich.table import Table
 
-from remlite.database import connect
 from remlite.errors import InvalidInput, NotFound
 from remlite.moments import parse_between
 
 from . import output
-from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader, parse_json
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader, open_writer, parse_json
 
 IdArg = Annotated[str, typer.Argument(help="Record id (a UUID).", show_default=False)]
 SrcArg = Annotated[str, typer.Argument(help="Id of the edge's source record.", show_default=False)]
@@ -56,7 +55,7 @@ def add(
 ) -> None:
     """Add the edge SRC -[TYPE]-> DST (or replace its properties if it exists)."""
     properties = parse_json(props, "--props") if props is not None else None
-    with connect(path, tenant) as db:
+    with open_writer(path, tenant) as db:
         edge = db.add_edge(src, dst, edge_type, properties)
     if as_json:
         output.emit_json(edge)
@@ -74,7 +73,7 @@ def rm(
     as_json: JsonOption = False,
 ) -> None:
     """Remove the edge SRC -[TYPE]-> DST (exit 5 when there is none)."""
-    with connect(path, tenant, create=False) as db:
+    with open_writer(path, tenant, create=False) as db:
         removed = db.remove_edge(src, dst, edge_type)
     if not removed:
         raise NotFound(f"no edge {src} -[{edge_type}]-> {dst}")

@@ -8,13 +8,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from remlite.database import connect
 from remlite.ingest.job import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from remlite.ingest.report import IngestReport
 from remlite.ingest.report import Progress as FileDone
 
 from . import output
-from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_writer
 
 
 def _bar() -> Progress:
@@ -91,7 +90,7 @@ def ingest(
     Re-ingesting writes only what changed: unchanged files write nothing. Files that cannot be
     read are listed and skipped.
     """
-    with connect(path, tenant) as db, _bar() as bar:
+    with open_writer(path, tenant, local_only={"--prune": prune}) as db, _bar() as bar:
         task = bar.add_task("ingest", total=None, files_rate="-", chunks=0, chunks_rate="-")
         started = time.perf_counter()
 
@@ -106,8 +105,9 @@ def ingest(
                 chunks_rate=f"{event.chunks_done / elapsed:,.0f}",
             )
 
+        pruning = {"prune": True} if prune else {}  # the server's client has no prune (refused above)
         report = db.ingest(
-            paths, table, chunk_size=chunk_size, overlap=overlap, glob=glob or None, progress=advance, prune=prune
+            paths, table, chunk_size=chunk_size, overlap=overlap, glob=glob or None, progress=advance, **pruning
         )
     if as_json:
         output.emit_json(report.to_dict())

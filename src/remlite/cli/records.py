@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from remlite.database import connect
 from remlite.errors import InvalidInput
 
 from . import output
@@ -48,7 +47,7 @@ def insert(
         if record is not None:
             raise InvalidInput("give either a JSON record or --batch/--file, not both")
         records, numbers = read_jsonl(file)
-        with connect(path, tenant) as db:
+        with open_writer(path, tenant, local_only={"--chunk-size": chunk_size != CHUNK_SIZE}) as db:
             result = insert_chunks(db, table, records, numbers, chunk_size)
         if as_json:
             output.emit_json(result.to_dict())

@@ -10,10 +10,10 @@ import typer
 
 from remlite.database import connect
 from remlite.errors import SchemaError
-from remlite.schema.loader import parse_document
+from remlite.schema.loader import load_source, normalize, parse_document
 
 from . import output
-from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader, open_writer, through_server
 
 NameArg = Annotated[str, typer.Argument(help="Table (schema) name.", show_default=False)]
 _MODEL_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # fullmatch: `$` also matches before a final newline
@@ -37,6 +37,19 @@ def _source(source: str) -> Any:
     if _MODEL_SPEC.fullmatch(source) and os.getcwd() not in sys.path and not _exists(source):
         sys.path.insert(0, os.getcwd())
     return source
+
+
+def _named_document(source: Any, name: str | None) -> dict[str, Any]:
+    """`source` as the document a server registers: a file or `module:Model` is read here, since
+    the server sees neither this machine's files nor its modules, and the table name is settled
+    here as the library settles it locally (--name, the schema's name, its title, the model's
+    class name), since the server reads the name from the document alone."""
+    document, _ = load_source(source)
+    table, _, _ = normalize(source, name)
+    extra = document.get("json_schema_extra")
+    if isinstance(extra, dict) and "name" in extra:  # a nested name would win over the top-level one
+        document["json_schema_extra"] = {**extra, "name": table}
+    return {**document, "name": table}
 
 
 def _exists(source: str) -> bool:
@@ -64,8 +77,11 @@ def add(
 ) -> None:
     """Register a table, or upgrade it compatibly (re-adding an unchanged schema is a no-op)."""
     document = _source(source)
-    with connect(path, tenant) as db:
-        described = db.register_schema(document, name)
+    with open_writer(path, tenant) as db:
+        if through_server(db):
+            described = db.register_schema(_named_document(document, name))
+        else:
+            described = db.register_schema(document, name)
     if as_json:
         output.emit_json(described)
         return
@@ -110,11 +126,11 @@ def drop(
     """Drop a table with all its rows, index entries and lookup keys (asks first unless --yes)."""
     if not yes:
         # Ask with the database closed: a pending prompt must not hold the writer lock.
-        with connect(path, tenant, create=False) as db:
+        with open_writer(path, tenant, create=False) as db:
             info = db.schema(name)
         if force or not info.get("template"):
             typer.confirm(f"drop table {name} and its {info['count']} live row(s)?", abort=True, err=True)
-    with connect(path, tenant, create=False) as db:
+    with open_writer(path, tenant, create=False) as db:
         removed = db.drop_schema(name, force=force)
     if as_json:
         output.emit_json({"table": name, "dropped": True, "rows_removed": removed})

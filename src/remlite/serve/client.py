@@ -280,5 +280,10 @@ def _error(response: httpx.Response) -> errors.RemliteError:
         cls = errors.RemliteError
     try:
         return cls(message, **details)
-    except TypeError:  # a class whose constructor takes other arguments
-        return errors.RemliteError(message, **details)
+    except TypeError:  # details its constructor does not take (a batch's `record`): same class, same details
+        error = cls.__new__(cls)
+        errors.RemliteError.__init__(error, message, **details)
+        for name, value in details.items():
+            if not hasattr(error, name):
+                setattr(error, name, value)
+        return error
