@@ -100,9 +100,10 @@ class Server:
 
     def memory(self) -> dict[str, float]:
         """The server's RSS and peak, summed over its processes (the writer and its readers)."""
-        found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
+        from remlite.serve.workers import child_pids
+
         total: dict[str, float] = {}
-        for pid in [self.process.pid, *map(int, found)]:
+        for pid in [self.process.pid, *child_pids(self.process.pid)]:
             for key, value in memory_mb(pid).items():
                 total[key] = total.get(key, 0.0) + value
         return total

@@ -19,6 +19,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
 from remlite.serve.keys import KeyStore  # noqa: E402
+from remlite.serve.workers import child_pids  # noqa: E402
 
 LAUNCH = "import sys; from remlite.cli.app import main; sys.argv = ['remlite'] + sys.argv[1:]; main()"
 
@@ -31,11 +32,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def children_of(pid: int) -> list[int]:
-    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in found]
-
-
 @pytest.fixture()
 def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
     key = KeyStore(tmp_path).create("acme")
@@ -45,7 +41,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while len(children_of(process.pid)) < 1 or not _answers(url):
+    while len(child_pids(process.pid)) < 1 or not _answers(url):
         assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
         time.sleep(0.1)
     try:
@@ -96,7 +92,7 @@ def test_reads_from_two_processes_writes_through_one(served: tuple[str, str, Any
 
 def test_the_reader_exits_with_the_writer(served: tuple[str, str, Any]) -> None:
     _url, _key, process = served
-    readers = children_of(process.pid)
+    readers = child_pids(process.pid)
     assert readers
     os.kill(process.pid, signal.SIGKILL)
     process.wait(5)

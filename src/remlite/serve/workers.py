@@ -165,3 +165,18 @@ def reader_argv(path: Path, host: str, port: int, options: dict[str, Any]) -> li
         elif value not in (None, False):
             argv += [f"--{name}", str(value)]
     return argv
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (a writer's readers), from /proc: what the tests and
+    benchmarks/server.py use to find and measure them (no pgrep on a bare machine)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
