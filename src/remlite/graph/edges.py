@@ -56,7 +56,8 @@ def check_chunk_size(chunk_size: Any) -> None:
         raise InvalidInput(f"chunk_size must be a positive int, got {shown(chunk_size)}")
 
 
-def _edge_tuple(item: Any, position: int) -> tuple[Any, Any, Any, Any]:
+def edge_tuple(item: Any, position: int) -> tuple[Any, Any, Any, Any]:
+    """(src, dst, type, properties) of one edge as `add_edges` takes it (the remote client sends the same)."""
     if isinstance(item, dict):
         return item.get("src"), item.get("dst"), item.get("type"), item.get("properties")
     if isinstance(item, (tuple, list)) and len(item) in (3, 4):
@@ -160,7 +161,7 @@ class Edges:
                 if type(item) is tuple and len(item) == 3:
                     (src, dst, edge_type), props = item, None
                 else:
-                    src, dst, edge_type, props = _edge_tuple(item, position)
+                    src, dst, edge_type, props = edge_tuple(item, position)
                     if props is not None:
                         check_properties(props)
                 s = ids.get(src) if type(src) is str else None

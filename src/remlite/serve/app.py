@@ -159,7 +159,7 @@ def create_app(
             try:
                 await self.inner(scope, receive, sending)
             finally:
-                name = scope.get("remlite.operation") or getattr(scope.get("route"), "name", "unrouted")
+                name = getattr(scope.get("route"), "name", "unrouted")
                 metrics.record(name, status[0], time.perf_counter() - started)
                 if log.isEnabledFor(logging.DEBUG):  # a line per request costs ~40 µs: on request
                     log.debug("%s %s %s -> %d", rid, scope["method"], scope["path"], status[0])
@@ -198,9 +198,6 @@ def create_app(
     @app.get("/metrics", summary="Request counts and latencies (Prometheus text)", tags=["server"], response_model=None)
     def prometheus():  # type: ignore[no-untyped-def]  # no annotation: FastAPI would read it as a response model
         return Response(metrics.text(), media_type="text/plain; version=0.0.4")
-
-    def grant_of(request: Request, op: Operation) -> Grant:
-        return authorize(request.headers, op.write, op.name)
 
     def authorize(headers: Any, writes: bool, name: str) -> Grant:
         if auth:

@@ -152,7 +152,11 @@ class RemoteDatabase:
 
     def add_edges(self, edges: Any, *, chunk_size: int | None = None) -> int:
         """`chunk_size` is the server's concern: accepted for the same signature, not sent."""
-        body = [_edge(edge) for edge in edges]
+        from remlite.graph.edges import edge_tuple
+
+        body = [
+            dict(zip(("src", "dst", "type", "properties"), edge_tuple(e, i), strict=True)) for i, e in enumerate(edges)
+        ]
         return int(self._call("add_edges", body=body)["added"])
 
     def remove_edge(self, src: str, dst: str, type: str) -> bool:
@@ -197,7 +201,7 @@ class RemoteDatabase:
             found = self._send("POST", BY_NAME["ingest"].path, params, content=path.read_bytes()).json()
             for field in ("files", "changed_files", "new", "updated", "moved", "unchanged", "removed"):
                 setattr(report, field, getattr(report, field) + found[field])
-            report.skipped.extend((str(path), reason) for _name, reason in found["skipped"])
+            report.skipped.extend((str(path), skipped["reason"]) for skipped in found["skipped"])
             report.seconds += found["seconds"]
             if progress is not None:
                 progress(Progress(str(path), done, len(files), report.chunks, bool(found["skipped"])))
@@ -241,16 +245,6 @@ def _quote(value: str) -> str:
     from urllib.parse import quote
 
     return quote(str(value), safe="")
-
-
-def _edge(edge: Any) -> dict[str, Any]:
-    """An edge as `add_edges` takes it locally ((src, dst, type[, props]) or a dict) as the route's JSON."""
-    if isinstance(edge, dict):
-        props = edge.get("properties", edge.get("props"))
-        return {"src": edge.get("src"), "dst": edge.get("dst"), "type": edge.get("type"), "properties": props}
-    if isinstance(edge, (tuple, list)) and len(edge) in (3, 4):
-        return {"src": edge[0], "dst": edge[1], "type": edge[2], "properties": edge[3] if len(edge) == 4 else None}
-    raise errors.InvalidInput(f"an edge is (src, dst, type[, props]) or a dict, got {type(edge).__name__}")
 
 
 def _upload_name(path: Any, given: list[Any]) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 if TYPE_CHECKING:
@@ -169,8 +170,6 @@ BINARY = "application/octet-stream"
 
 
 def _json_line(value: Any) -> bytes:
-    import orjson
-
     return orjson.dumps(value, default=str, option=orjson.OPT_APPEND_NEWLINE)
 
 

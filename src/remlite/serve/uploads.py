@@ -54,10 +54,9 @@ def ingest_upload(db: Database, query: Any, content: bytes) -> dict[str, Any]:
 
 
 def report_json(report: Any, stored: Path, name: str) -> dict[str, Any]:
-    """An IngestReport as JSON; the server's path of the file is shown as its upload name."""
-    fields = ("table", "files", "changed_files", "new", "updated", "moved", "unchanged", "removed", "pruned")
-    out: dict[str, Any] = {field: getattr(report, field) for field in fields}
-    out["chunks"] = report.chunks
-    out["skipped"] = [[name if path == str(stored) else path, reason] for path, reason in report.skipped]
-    out["seconds"] = report.seconds
+    """The IngestReport's own JSON, with the server's path of the file shown as its upload name."""
+    out: dict[str, Any] = report.to_dict()
+    for skipped in out["skipped"]:
+        if skipped["path"] == str(stored):
+            skipped["path"] = name
     return out
