@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from remlite.ask.asker import Asker
 from remlite.core import TenantCore, on_commit
 from remlite.errors import InvalidInput, NotFound, StorageError
 from remlite.graph import Edges, Traversal
@@ -125,6 +126,7 @@ class Database:
             sql.search = self._search  # SEARCH and semantic predicates; the filter of search() is SQL's
             self._index_admin = IndexAdmin(core, self._reader)
             self._ingest = Ingest(core, self)
+            self._asker = Asker(self)
             self._changelog = ChangeLog(core, self._writer, self._edges, self._schemas, self._index_admin)
             core.hook_factories += [
                 self._edges.hook_for,
@@ -235,6 +237,7 @@ class Database:
     add_edges = _verb("_edges", Edges.add_edges)
     remove_edge = _verb("_edges", Edges.remove_edge)
     edges = _verb("_edges", Edges.edges)
+    edge_types = _verb("_edges", Edges.edge_types)
     traverse = _verb("_traversal", Traversal.traverse)
     neighbors = _verb("_traversal", Traversal.neighbors)
     shortest_path = _verb("_traversal", Traversal.shortest_path)
@@ -251,6 +254,9 @@ class Database:
     explain = _verb("_sql", SQL.explain)
     # ingestion
     ingest = _verb("_ingest", Ingest.ingest)
+
+    plan = _verb("_asker", Asker.plan)
+    ask = _verb("_asker", Asker.ask)
     # the change log
     changes = _verb("_changelog", ChangeLog.changes)
     apply = _verb("_changelog", ChangeLog.apply)

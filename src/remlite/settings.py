@@ -9,6 +9,10 @@
     REMLITE_MEMORY_MB           a Runtime's memory budget (block cache, write buffers, column cache; default 512)
     REMLITE_MAX_OPEN_TENANTS    how many idle tenants a Runtime's pool keeps open (default 8)
     REMLITE_API_KEY             the API key `connect("http://...")` sends to a `remlite serve`
+    REMLITE_LLM_BASE_URL        an OpenAI-compatible chat endpoint for `ask(planner="llm")` (else OPENAI_BASE_URL)
+    REMLITE_LLM_API_KEY         its API key (else OPENAI_API_KEY)
+    REMLITE_LLM_MODEL           its model (default gpt-4o-mini)
+    REMLITE_LLM_TIMEOUT         seconds to wait for one answer (default 30)
 
 Values are checked when read: a mistyped number fails with InvalidInput naming the variable, at
 the first call that needs settings, instead of somewhere deep in a query. A `Runtime` reads them
@@ -43,6 +47,15 @@ class Settings:
     memory_mb: int = DEFAULT_MEMORY_MB
     max_open_tenants: int = DEFAULT_MAX_OPEN_TENANTS
     api_key: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = 30.0
+
+    @property
+    def llm_configured(self) -> bool:
+        """An LLM endpoint is set: `ask` plans with it unless told otherwise."""
+        return self.llm_base_url is not None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +71,10 @@ class Settings:
             memory_mb=_positive(env, "REMLITE_MEMORY_MB", DEFAULT_MEMORY_MB),
             max_open_tenants=_positive(env, "REMLITE_MAX_OPEN_TENANTS", DEFAULT_MAX_OPEN_TENANTS),
             api_key=env.get("REMLITE_API_KEY") or None,
+            llm_base_url=env.get("REMLITE_LLM_BASE_URL") or env.get("OPENAI_BASE_URL") or None,
+            llm_api_key=env.get("REMLITE_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
+            llm_model=env.get("REMLITE_LLM_MODEL") or "gpt-4o-mini",
+            llm_timeout=float(_positive(env, "REMLITE_LLM_TIMEOUT", 30)),
         )
 
 

@@ -246,6 +246,41 @@ class Edges:
                     out.append(edge_dict(key[:16], key[16:-16], key[-16:], value))
         return out
 
+    def edge_types(self, sample: int = 32) -> list[dict[str, Any]]:
+        """Every edge type in the graph with its edge count and, from up to `sample` of its edges,
+        the tables its sources and targets belong to: what a planner needs to turn "who reviewed X"
+        into a traversal in the right direction. One pass over the edge keys (~0.3 µs an edge)."""
+        store = self.core.store
+        counts: dict[bytes, int] = {}
+        samples: dict[bytes, list[tuple[bytes, bytes]]] = {}
+        for key in store.iter_keys(OUT, b"", None):
+            tkey = key[16:-16]
+            counts[tkey] = counts.get(tkey, 0) + 1
+            kept = samples.setdefault(tkey, [])
+            if len(kept) < sample:
+                kept.append((key[:16], key[-16:]))
+        every = sorted({rid for kept in samples.values() for pair in kept for rid in pair})
+        tids = dict(zip(every, store.cf["ids"][every], strict=True)) if every else {}
+
+        def tables(rids: list[bytes]) -> dict[str, int]:
+            found: dict[str, int] = {}
+            for rid in rids:
+                value = tids.get(rid)
+                if value is not None:
+                    name = self.core.table_name(value[:4])
+                    found[name] = found.get(name, 0) + 1
+            return found
+
+        return [
+            {
+                "type": codec.decode_one(tkey)[0],
+                "count": counts[tkey],
+                "sources": tables([s for s, _ in samples[tkey]]),
+                "targets": tables([d for _, d in samples[tkey]]),
+            }
+            for tkey in sorted(counts)
+        ]
+
     def apply_entry(self, entry: EdgesPut | EdgeDeleted) -> None:
         """Replay a source database's edge entry: the edges as logged (their created_at kept)."""
         batch = self.core.store.batch()

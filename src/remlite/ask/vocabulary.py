@@ -1,0 +1,257 @@
+"""What a planner knows about a tenant: its tables, their fields and words, values seen in the data,
+and the edge types of the graph.
+
+Both planners read it: the rules planner matches a question's words against table names and
+synonyms, field names, enum-like values ("delayed", "critical", "DHL") and relation words; the LLM
+planner puts it in its prompt. It is built from the public verbs (`schemas`, `sql`, `edge_types`)
+and kept until the database changes, rebuilt at most once per `REFRESH_SECONDS`: a value written a
+second ago may be missed by the planner's vocabulary (it still answers through search), but a
+process writing all the time does not pay ~10-60 ms of GROUP BYs before every question.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from remlite.database import Database
+
+REFRESH_SECONDS = 2.0
+MAX_VALUES = 40  # a string field with more distinct values is not enum-like
+_SYSTEM_TIMES = ("created_at", "modified_at")
+_IRREGULAR = {"people": ("person", "persons", "people", "folks", "users"), "person": ("people", "persons")}
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One top-level field. `values`: the distinct strings seen (enum-like fields only, or the
+    schema's `enum`), most frequent first."""
+
+    name: str
+    type: str
+    description: str = ""
+    indexed: bool = False
+    timestamp: bool = False
+    is_array: bool = False
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table as planners see it. `words`: how a question may name it (name, singular, plural,
+    declared `synonyms`). `time_field`: the field a time window filters on by default — the first
+    timestamp field of the schema (a domain date says more than the row's insertion time), else
+    `created_at`."""
+
+    name: str
+    description: str
+    key_field: str | None
+    fields: dict[str, FieldInfo]
+    searchable: tuple[str, ...]
+    embedded: tuple[str, ...]
+    moments: bool
+    count: int
+    words: frozenset[str]
+    time_field: str
+    key_samples: tuple[str, ...] = ()
+
+    def timestamp_fields(self) -> list[str]:
+        return [f.name for f in self.fields.values() if f.timestamp]
+
+
+@dataclass(frozen=True)
+class EdgeInfo:
+    """An edge type with the tables its sources and targets were seen in (from a sample)."""
+
+    type: str
+    count: int
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+
+
+@dataclass
+class Vocabulary:
+    tables: dict[str, TableInfo]
+    edges: dict[str, EdgeInfo]
+    seq: int
+    schema_version: tuple[tuple[str, int], ...]
+    built: float = field(default_factory=time.monotonic)
+    derived: dict[str, Any] = field(default_factory=dict)  # what a planner computed from it, kept with it
+
+    def describe(self) -> dict[str, Any]:
+        """The vocabulary as JSON data (what the LLM planner's prompt shows)."""
+        return {
+            "tables": [
+                {
+                    "name": t.name,
+                    "description": t.description,
+                    "rows": t.count,
+                    "key_field": t.key_field,
+                    "moments": t.moments,
+                    "searchable_text": list(t.searchable),
+                    "default_time_field": t.time_field,
+                    "fields": [
+                        {
+                            k: v
+                            for k, v in {
+                                "name": f.name,
+                                "type": f.type,
+                                "description": f.description or None,
+                                "indexed": f.indexed or None,
+                                "array": f.is_array or None,
+                                "values": list(f.values[:12]) or None,
+                            }.items()
+                            if v is not None
+                        }
+                        for f in t.fields.values()
+                    ],
+                }
+                for t in self.tables.values()
+            ],
+            "edge_types": [
+                {"type": e.type, "count": e.count, "from": list(e.sources), "to": list(e.targets)}
+                for e in self.edges.values()
+            ],
+        }
+
+
+def table_words(name: str, schema: dict[str, Any]) -> frozenset[str]:
+    """The words that name a table: itself, its singular/plural, `synonyms` declared in its schema."""
+    base = name.lower().replace("_", " ")
+    words = {base}
+    if base.endswith("ies"):
+        words.add(base[:-3] + "y")
+    elif base.endswith("s"):
+        words.add(base[:-1])
+    else:
+        words.add(base + "s")
+    words.update(_IRREGULAR.get(base, ()))
+    declared = schema.get("synonyms") or schema.get("x-synonyms") or []
+    if isinstance(declared, list):
+        words.update(str(w).lower() for w in declared)
+    return frozenset(words)
+
+
+class VocabularyCache:
+    """One tenant's vocabulary, rebuilt when the database moved on (and at most every REFRESH_SECONDS)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._current: Vocabulary | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Vocabulary:
+        current = self._current
+        if current is not None and (
+            current.seq == self.db.last_seq or time.monotonic() - current.built < REFRESH_SECONDS
+        ):
+            return current
+        with self._lock:
+            if self._current is current:
+                self._current = build(self.db)
+            return self._current  # type: ignore[return-value]
+
+
+def build(db: Database) -> Vocabulary:
+    seq = db.last_seq
+    tables: dict[str, TableInfo] = {}
+    versions = []
+    for schema in db.schemas():
+        name = schema["name"]
+        versions.append((name, schema.get("version", 1)))
+        tables[name] = _table_info(db, schema)
+    edges = {
+        e["type"]: EdgeInfo(e["type"], e["count"], tuple(e["sources"]), tuple(e["targets"])) for e in db.edge_types()
+    }
+    return Vocabulary(tables, edges, seq, tuple(versions))
+
+
+def _table_info(db: Database, schema: dict[str, Any]) -> TableInfo:
+    name = schema["name"]
+    json_schema = schema.get("json_schema") or {}
+    properties: dict[str, Any] = json_schema.get("properties") or {}
+    indexed = set(schema.get("indexed_fields") or [])
+    key = schema.get("key_field")
+    key_field = key if isinstance(key, str) else None
+    searchable = tuple(schema.get("text_fields") or schema.get("embedding_fields") or ())
+    fields: dict[str, FieldInfo] = {}
+    for field_name, spec in properties.items():
+        if not isinstance(spec, dict):
+            continue
+        kind = _type_of(spec)
+        timestamp = spec.get("format") in ("date-time", "date") or _any_format(spec)
+        values: tuple[str, ...] = ()
+        if isinstance(spec.get("enum"), list):
+            values = tuple(str(v) for v in spec["enum"])
+        elif kind == "string" and not timestamp and field_name not in searchable and schema.get("count", 0):
+            values = _enum_values(db, name, field_name)
+        fields[field_name] = FieldInfo(
+            field_name,
+            "timestamp" if timestamp else kind,
+            str(spec.get("description") or ""),
+            field_name in indexed,
+            bool(timestamp),
+            kind == "array",
+            values,
+        )
+    for system in _SYSTEM_TIMES:
+        fields.setdefault(system, FieldInfo(system, "timestamp", "set by remlite", False, True))
+    domain_times = [f.name for f in fields.values() if f.timestamp and f.name not in _SYSTEM_TIMES]
+    moments = "start_time" in indexed and "end_time" in indexed
+    return TableInfo(
+        name=name,
+        description=str(schema.get("description") or json_schema.get("description") or ""),
+        key_field=key_field,
+        fields=fields,
+        searchable=searchable,
+        embedded=tuple(schema.get("embedding_fields") or ()),
+        moments=moments,
+        count=int(schema.get("count") or 0),
+        words=table_words(name, json_schema),
+        time_field="start_time" if moments else (domain_times[0] if domain_times else "created_at"),
+        key_samples=_key_samples(db, name, key_field) if key_field and schema.get("count") else (),
+    )
+
+
+def _key_samples(db: Database, table: str, key_field: str) -> tuple[str, ...]:
+    """A few natural keys of the table: their shape ("INV-2291") tells a planner which table a code
+    in a question belongs to."""
+    quoted = '"' + key_field.replace('"', '""') + '"'
+    try:
+        rows = db.sql(f'SELECT {quoted} AS k FROM "{table}" LIMIT 5').rows
+    except Exception:
+        return ()
+    return tuple(str(r["k"]) for r in rows if r.get("k") is not None)
+
+
+def _type_of(spec: dict[str, Any]) -> str:
+    kind = spec.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if kind is None and "anyOf" in spec:
+        kinds = [s.get("type") for s in spec["anyOf"] if isinstance(s, dict) and s.get("type") != "null"]
+        kind = kinds[0] if kinds else None
+    return str(kind or "any")
+
+
+def _any_format(spec: dict[str, Any]) -> bool:
+    options = spec.get("anyOf") or []
+    return any(isinstance(s, dict) and s.get("format") in ("date-time", "date") for s in options)
+
+
+def _enum_values(db: Database, table: str, field_name: str) -> tuple[str, ...]:
+    """The field's distinct strings, most frequent first, when there are at most MAX_VALUES."""
+    quoted = '"' + field_name.replace('"', '""') + '"'
+    try:
+        rows = db.sql(
+            f'SELECT {quoted} AS v, count(*) AS n FROM "{table}" GROUP BY {quoted} '
+            f"ORDER BY n DESC LIMIT {MAX_VALUES + 1}"
+        ).rows
+    except Exception:  # a field the SQL layer cannot group (mixed types): not enum-like
+        return ()
+    if len(rows) > MAX_VALUES:
+        return ()
+    return tuple(str(r["v"]) for r in rows if isinstance(r["v"], str) and r["v"])
