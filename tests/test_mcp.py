@@ -19,7 +19,8 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 import remlite  # noqa: E402
 
 TOOLS = {
-    "list_schemas", "describe_schema", "search", "query", "lookup", "get", "upsert", "ingest", "traverse", "moments",
+    "list_schemas", "describe_schema", "search", "query", "ask", "lookup", "get", "upsert", "ingest", "traverse",
+    "moments",
 }  # fmt: skip
 LAUNCH = "import sys; from remlite.cli.app import main; sys.argv = ['remlite'] + sys.argv[1:]; main()"
 

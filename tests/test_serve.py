@@ -113,6 +113,8 @@ def request_for(op: Any, acme: dict[str, Any]) -> tuple[str, str, dict[str, Any]
         "moments": {"since": "2026-11-29T00:00:00Z", "until": "2026-12-02T00:00:00Z"},
         "add_edges": [{"src": acme["ids"][1], "dst": acme["ids"][0], "type": "mentions"}],
         "paths": {"src": acme["ids"][0], "dst": acme["ids"][2]},
+        "ask": {"question": "find ship", "planner": "rules"},
+        "plan": {"question": "tasks about rate limiting", "planner": "rules"},
     }
     queries: dict[str, Any] = {
         "remove_edge": {"src": acme["ids"][1], "dst": acme["ids"][2], "type": "follows"},
@@ -164,6 +166,10 @@ def test_every_route_answers(served: Served, acme: dict[str, Any]) -> None:
     assert answers["add_edges"] == {"added": 1} and answers["remove_edge"] == {"removed": True}
     assert answers["paths"] == [acme["ids"][0], acme["ids"][2]] and answers["count"]["count"] >= 3
     assert answers["ingest"]["files"] == 1 and answers["ingest"]["new"] >= 1 and not answers["ingest"]["skipped"]
+    assert [r["title"] for r in answers["ask"]["rows"]] == ["ship"] and answers["ask"]["plan"]["stages"][0]["kind"] == "lookup"
+    assert answers["plan"]["stages"] == [
+        {"kind": "search", "text": "rate limiting", "table": "tasks", "mode": "hybrid", "where": [], "k": 10}
+    ]
 
 
 def test_openapi_documents_every_route(served: Served) -> None:
@@ -216,6 +222,7 @@ def test_a_key_never_reaches_another_tenant(served: Served, acme: dict[str, Any]
             error_of(http.delete(f"/v1/records/{rid}"), 404, "NotFound")
             assert http.get(f"/v1/records/{rid}/edges").json() == []
         assert http.get("/v1/lookup/ship").json() == []
+        assert http.post("/v1/ask", json={"question": "find ship", "planner": "rules"}).json()["rows"] == []
         assert http.get("/v1/schemas").json() == [] or "tasks" not in {
             s["name"] for s in http.get("/v1/schemas").json()
         }

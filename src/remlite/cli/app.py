@@ -16,6 +16,7 @@ Every command is the kebab-case twin of one `remlite.Database` method:
     edge rm         Database.remove_edge   path              Database.shortest_path (--all: all_paths)
     edge list       Database.edges         moments           Database.moments
     query           Database.sql (--explain: Database.explain)
+    ask             Database.ask (--plan: Database.plan)
     serve           the HTTP API (remlite.serve.app)    key create|list|revoke  its API keys
     mcp             the MCP server over stdio (remlite.serve.mcp)
 """
@@ -27,7 +28,7 @@ import typer
 import remlite
 from remlite.database import connect
 
-from . import admin, graph, ingest, output, query, records, search, serve
+from . import admin, ask, graph, ingest, output, query, records, search, serve
 from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption, open_reader
 from .schema import schema_app
 from .search import index_app
@@ -147,6 +148,7 @@ app.command("path")(graph.path_)
 app.command("moments")(graph.moments)
 app.command("ingest")(ingest.ingest)
 app.command("query")(query.query)
+app.command("ask")(ask.ask)
 app.command("serve")(serve.serve)
 app.command("mcp")(serve.mcp)
 app.add_typer(serve.key_app, name="key")

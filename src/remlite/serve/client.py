@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 
 from remlite import errors
+from remlite.ask.plan import Plan
+from remlite.ask.run import Answer
 from remlite.query.result import Result
 from remlite.serve import keys
 from remlite.serve.operations import BINARY, BY_NAME, read_frames
@@ -136,6 +138,25 @@ class RemoteDatabase:
             "min_score": min_score,
         }
         return self._call("search", body=body)  # type: ignore[no-any-return]
+
+    def ask(
+        self, question: str | Plan | dict[str, Any], *, planner: str | None = None, max_stages: int = 3
+    ) -> Answer:
+        body: dict[str, Any] = {"planner": planner, "max_stages": max_stages}
+        if isinstance(question, str):
+            body["question"] = question
+        else:
+            body["plan"] = question.to_dict() if isinstance(question, Plan) else question
+        found = self._call("ask", body=body)
+        return Answer(
+            rows=found["rows"], plan=Plan.from_dict(found["plan"]), confidence=found["confidence"],
+            explanation=found["explanation"], timings=found["timings"], used_fallback=found["used_fallback"],
+            usage=found.get("usage"),
+        )  # fmt: skip
+
+    def plan(self, question: str, *, planner: str | None = None, max_stages: int = 3) -> Plan:
+        body = {"question": question, "planner": planner, "max_stages": max_stages}
+        return Plan.from_dict(self._call("plan", body=body))
 
     def traverse(
         self, start: str, depth: int = 2, direction: str = "out", type: Any = None, mode: str = "bfs"

@@ -95,6 +95,16 @@ def build(provide: Provider, **options: Any) -> FastMCP:
             return _plain({"columns": result.columns, "rows": result.rows})  # type: ignore[no-any-return]
 
     @server.tool()
+    def ask(ctx: Context, question: str, planner: str | None = None) -> dict[str, Any]:
+        """Answer a question in plain words ("open critical tickets", "who reviewed the payment
+        service code?", "meetings last week"): the rows, the plan that ran (lookups, filters,
+        search, graph traversal, moments), its confidence and explanation."""
+        with provide(ctx, False) as db:
+            answer = db.ask(question, planner=planner).to_dict()
+            answer["rows"] = answer["rows"][:50]
+            return _plain(answer)  # type: ignore[no-any-return]
+
+    @server.tool()
     def lookup(key: str, ctx: Context) -> list[dict[str, Any]]:
         """Records whose natural key or name is `key`, across every table."""
         with provide(ctx, False) as db:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from remlite.errors import InvalidInput
+
 if TYPE_CHECKING:
     from remlite.database import Database
 
@@ -124,6 +126,15 @@ class MomentsBody(BaseModel):
     table: str = "moments"
 
 
+class AskBody(BaseModel):
+    """A question (or a plan to run, e.g. one `POST /v1/plan` returned and the client edited)."""
+
+    question: str | None = Field(None, min_length=1, max_length=2000)
+    plan: dict[str, Any] | None = None
+    planner: str | None = None
+    max_stages: int = Field(3, ge=1, le=10)
+
+
 class ChangesQuery(BaseModel):
     after: int = Field(0, ge=0)
     limit: int = Field(1000, ge=1, le=100_000)
@@ -185,6 +196,21 @@ def _sql_lines(found: JSON) -> Iterator[bytes]:
 def _explain(db: Database, args: JSON) -> JSON:
     body: SQLBody = args["body"]
     return db.explain(body.sql, body.params, include_deleted=body.include_deleted, format="json")  # type: ignore[return-value]
+
+
+def _ask(db: Database, args: JSON) -> JSON:
+    body: AskBody = args["body"]
+    asked = body.plan if body.plan is not None else body.question
+    if asked is None:
+        raise InvalidInput("give a question (or a plan to run)")
+    return db.ask(asked, planner=body.planner, max_stages=body.max_stages).to_dict()
+
+
+def _plan(db: Database, args: JSON) -> JSON:
+    body: AskBody = args["body"]
+    if body.question is None:
+        raise InvalidInput("give a question to plan")
+    return db.plan(body.question, planner=body.planner, max_stages=body.max_stages).to_dict()
 
 
 def _search(db: Database, args: JSON) -> list[JSON]:
@@ -303,6 +329,10 @@ OPERATIONS: list[Operation] = [
               example={"sql": "SELECT title FROM tasks LIMIT 5"}),
     Operation("search", "POST", "/v1/search", "Vector, text or hybrid search with a WHERE pre-filter", _search,
               SearchBody, example={"table": "notes", "query": "rate limiting", "k": 5, "mode": "hybrid"}),
+    Operation("ask", "POST", "/v1/ask", "Answer a question in plain words (or run a plan): rows, plan, timings",
+              _ask, AskBody, example={"question": "open critical tickets updated this week"}),
+    Operation("plan", "POST", "/v1/plan", "The plan a question becomes, as data (not run)", _plan, AskBody,
+              example={"question": "who reviewed the payment service code?"}),
     Operation("traverse", "POST", "/v1/traverse", "Records reachable from a record along edges", _traverse,
               TraverseBody, example={"start": "<id>", "depth": 2, "direction": "out"}),
     Operation("edges", "GET", "/v1/records/{id}/edges", "A record's edges",
