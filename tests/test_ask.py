@@ -34,17 +34,20 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Any:
                         "key_field": "title", "text_fields": ["content"]})  # fmt: skip
     now = datetime.now(UTC)
     ids = {
-        "alice": db.insert("people", {"handle": "alice", "name": "Alice Johnson", "team": "platform", "role": "engineer"}),
+        "alice": db.insert("people", {"handle": "alice", "name": "Alice Johnson", "team": "platform",
+                                      "role": "engineer"}),
         "bob": db.insert("people", {"handle": "bob", "name": "Bob Smith", "team": "payments", "role": "manager"}),
-        "t1": db.insert("tickets", {"code": "TAP-1234", "title": "Login fails", "status": "open", "priority": "critical",
-                                    "project": "PRJ-104", "points": 8, "updated_at": now.isoformat()}),
+        "t1": db.insert("tickets", {"code": "TAP-1234", "title": "Login fails", "status": "open",
+                                    "priority": "critical", "project": "PRJ-104", "points": 8,
+                                    "updated_at": now.isoformat()}),
         "t2": db.insert("tickets", {"code": "TAP-1235", "title": "Slow search", "status": "closed", "priority": "low",
                                     "project": "PRJ-105", "points": 2,
                                     "updated_at": (now - timedelta(days=40)).isoformat()}),
         "t3": db.insert("tickets", {"code": "TAP-1236", "title": "Refund button", "status": "open", "priority": "low",
                                     "project": "PRJ-104", "points": 3,
                                     "updated_at": (now - timedelta(days=3)).isoformat()}),
-        "rate": db.insert("documents", {"title": "Rate limiting", "content": "Rate limiting protects the API gateway."}),
+        "rate": db.insert("documents", {"title": "Rate limiting",
+                                        "content": "Rate limiting protects the API gateway."}),
         "pay": db.insert("documents", {"title": "Payment review", "content": "Code review of the payment service."}),
     }  # fmt: skip
     db.add_edge(ids["alice"], ids["rate"], "authored")
