@@ -158,6 +158,16 @@ class EmbeddingEndpointError(EmbeddingError):
     code = "embedding_endpoint_error"
 
 
+class PlannerError(RemliteError):
+    """The LLM planner gave no plan: its endpoint refused, failed or timed out (after the bounded
+    retries; `url`, `status`), or every answer it gave was not a valid plan for the tenant's schemas
+    (`attempts`; `answer`: the last one, truncated). Never a silent switch to the rules planner."""
+
+    http_status = 502
+    exit_code = 13
+    code = "planner_error"
+
+
 __all__ = [
     "DatabaseClosed",
     "DatabaseLocked",
@@ -168,6 +178,7 @@ __all__ = [
     "InvalidId",
     "InvalidInput",
     "NotFound",
+    "PlannerError",
     "QueryError",
     "ReadOnly",
     "RemliteError",
