@@ -8,8 +8,10 @@ Why it is built this way:
   `remlite.ask.run` runs them, the time phrases of `remlite.ask.times`, six worked examples on a
   made-up schema, so the model copies the shape and not the names) and the tenant's vocabulary as
   terse text (one line a field: type, indexed, description, values seen; the edge types with the
-  tables they join). About 5,000 characters (~1,300 tokens) for eight tables; the fixed guide
-  comes first, so servers that cache prompt prefixes reuse it.
+  tables they join). For eight tables (two of a user's and the six templates) the messages are
+  ~6,700 characters (the guide 4,500, the schemas and question 2,200; ~1,700 tokens), and the
+  response schema ~3,500 more; the fixed guide comes first, so servers that cache prompt prefixes
+  reuse it.
 - Structured output: `response_format` `json_schema` (not strict) with the plan's JSON schema made
   plain enough for grammar-constrained servers: no recursive reference (one level of fallback),
   `anyOf` instead of a discriminator, `kind` required, optional fields absent rather than null,
