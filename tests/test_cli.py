@@ -469,6 +469,8 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
         (["moments", "--since", "2025-01-01"], None, True),
         (["edge", "rm", rid, other, "knows"], None, False),
         (["query", "SELECT name FROM people ORDER BY name"], None, True),
+        (["ask", "people named Ann"], None, False),
+        (["ask", "people named Ann", "--plan"], None, False),
         (["key", "create", "--read-only"], None, False),
         (["key", "list"], None, False),
     ]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from remlite.errors import InvalidInput
@@ -42,13 +42,13 @@ class Settings:
     tenant: str = "default"
     embed_provider: str = "local"
     embed_base_url: str | None = None
-    embed_api_key: str | None = None
+    embed_api_key: str | None = field(default=None, repr=False)  # a key is never printed
     embed_model: str | None = None
     memory_mb: int = DEFAULT_MEMORY_MB
     max_open_tenants: int = DEFAULT_MAX_OPEN_TENANTS
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     llm_base_url: str | None = None
-    llm_api_key: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 30.0
 
