@@ -222,8 +222,14 @@ def test_tickets_updated_this_week_are_only_the_recent_ones(db: Any) -> None:
 
 
 def test_a_question_the_rules_cannot_read_searches_everything_with_low_confidence(db: Any) -> None:
-    plan = db.plan("zebra quantum lemonade", planner="rules")
+    plan = db.plan("why would a zebra drink quantum lemonade at noon", planner="rules")
     assert plan.kinds == ["search"] and plan.stages[0].table is None and plan.confidence < 0.5
+    short = db.plan("zebra lemonade", planner="rules")  # a short phrase may be a name: looked up first
+    assert short.kinds == ["lookup"] and short.fallback is not None and short.fallback.stages[0].fuzzy
+    last = short
+    while last.fallback is not None:
+        last = last.fallback
+    assert last.kinds == ["search"] and last.stages[0].table is None and last.confidence < 0.5
 
 
 def test_rules_planning_is_deterministic_and_json_ready(db: Any) -> None:

@@ -86,13 +86,16 @@ class LookupStage(_Model):
 
 class FilterStage(_Model):
     """Rows of `table` matching every condition (and the time window), optionally only among the
-    previous stage's ids; `count` answers with the number of rows (per `group_by` value when set)."""
+    previous stage's rows: their ids, or with `link_field`, the rows whose `link_field` holds one of
+    their natural keys or ids ("tickets of the project named Atlas"); `count` answers with the number
+    of rows (per `group_by` value when set)."""
 
     kind: Literal["filter"] = "filter"
     table: str = Field(min_length=1)
     where: list[Condition] = Field(default_factory=list)
     time: TimeRange | None = None
     from_previous: bool = False
+    link_field: str | None = None
     order_by: str | None = None
     descending: bool = False
     count: bool = False
@@ -104,7 +107,7 @@ class FilterStage(_Model):
         if self.time is not None:
             parts.append(f"{_ident(self.time.field or 'created_at')} in {self.time.describe()}")
         if self.from_previous and previous:
-            parts.append(f"id IN ({previous})")
+            parts.append(f"{_ident(self.link_field or 'id')} IN ({previous})")
         where = f" WHERE {' AND '.join(parts)}" if parts else ""
         if self.count:
             if self.group_by:
@@ -156,11 +159,13 @@ class TraverseStage(_Model):
 
 class MomentsStage(_Model):
     """Moments of `table` overlapping the time window, with every tag in `tags` and person in
-    `people`; with `from_previous`, only moments linked to the previous stage's rows."""
+    `people`, matching `where`; with `from_previous`, only moments linked to the previous stage's rows
+    (by an edge, or a field holding one of their keys)."""
 
     kind: Literal["moments"] = "moments"
     table: str = "moments"
     time: TimeRange | None = None
+    where: list[Condition] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     people: list[str] = Field(default_factory=list)
     from_previous: bool = False
@@ -174,7 +179,10 @@ class MomentsStage(_Model):
                 options.append(f"until => {_literal(self.time.until)}")
         if self.tags:
             options.append(f"tags => {_literal(self.tags[0])}")
-        where = f" WHERE id IN ({previous})" if self.from_previous and previous else ""
+        parts = [c.sql() for c in self.where]
+        if self.from_previous and previous:
+            parts.append(f"id IN (linked to {previous})")
+        where = f" WHERE {' AND '.join(parts)}" if parts else ""
         return f"SELECT * FROM moments({', '.join(options)}){where}"
 
 

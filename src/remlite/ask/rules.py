@@ -1,30 +1,31 @@
-"""The `rules` planner: a question becomes a plan offline, deterministically, in well under 5 ms.
+"""The `rules` planner: a question becomes a plan offline, deterministically, in about a millisecond.
 
-It reads the question against the tenant's vocabulary (`remlite.ask.vocabulary`) and recognises:
-- codes and identifiers ("INV-2291", "tap 1234", a record id) and proper names ("Alice Johnson");
-- the tables a question names (names, singular/plural, declared synonyms, "docs" for documents)
-  and which one it asks for (the first named; "who" means the people-like table);
-- values seen in the data ("delayed", "critical", "DHL", "platform") as field conditions, numbers
-  with "over"/"under", "how many" as a count, "latest" as an order;
-- time expressions (`remlite.ask.times`), on the field the question names ("updated this week":
-  `updated_at`) or the table's default time field;
-- topics ("about X", "related to X", "on X") as semantic search;
-- relation words ("wrote", "reviewed", "worked on", "attended", "carried by") and pairs of tables
-  joined by an edge type, as a traversal in the direction the graph's edges run.
+`remlite.ask.reading` says what the question names (tables, values, codes, names, times, relation
+words, topics); this module chooses the plan, most specific reading first:
 
-The shapes it builds, most specific first: a lookup (with a fuzzy lookup, then a search, as
-fallbacks); a moments window; a filter; an anchor (lookup, filter or search) followed by a
-traversal (and a filter on what it reached); a topical search; and otherwise a hybrid search over
-every searchable table with a low confidence. Every plan but the last keeps a hybrid search as its
-fallback, so a misread question still returns something related.
+1. **A lookup** when the question names one thing and asks nothing else ("what is INV-2291",
+   "tell me about DHL", "Alise", "project Atlas", "SRCH-619 details"): exact, then fuzzy (typos,
+   case, partial names), then what the question would otherwise mean, then a search.
+2. **A graph question**: an anchor — a lookup of a name or code, a filter on values and times, a
+   search of the words left, or moments in a window — then a traversal to the table asked for,
+   along the edge type the question's relation words name or the one joining the two tables it
+   names, in the direction the graph's edges run; and a filter of what it reached when the
+   question says more about it ("open tickets assigned to Alice").
+3. **A link through a field**: a name resolved first, then rows whose field holds its key ("open
+   tickets in the Atlas project": the project, then tickets whose `project` is its code).
+4. **Moments** of a moments table in a window (with the record they are linked to, when named).
+5. **A filter** on the table asked for: values, negations, numbers, a time window on the field the
+   question names, a count (per field), an order, a superlative.
+6. **A topical search** ("documents about rate limiting") of the table named, or of every table.
+7. Otherwise a hybrid search of every searchable table, with a low confidence.
+
+Every plan keeps (7) as its last fallback, so a misread question still returns something related.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from remlite.ask import words as lex
 from remlite.ask.plan import (
@@ -38,279 +39,135 @@ from remlite.ask.plan import (
     TimeRange,
     TraverseStage,
 )
-from remlite.ask.times import MONTHS, find_time
+from remlite.ask.reading import Reading, Value, code_table, content, has, index, read, relation_words, words_of
 from remlite.ask.vocabulary import EdgeInfo, TableInfo, Vocabulary
 
-
-@dataclass
-class _Reading:
-    """What the rules found in one question."""
-
-    text: str
-    low: str
-    rest: str
-    time: TimeRange | None = None
-    time_words: list[str] = field(default_factory=list)
-    codes: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-    tables: list[str] = field(default_factory=list)
-    values: list[tuple[int, str, str, str]] = field(default_factory=list)  # (position, table, field, value)
-    relations: list[str] = field(default_factory=list)
-    numbers: list[tuple[str, float]] = field(default_factory=list)
-    topic: str | None = None
-    count: bool = False
-    order: str | None = None
+ROWS = 1000  # a filter's rows: every match of an ordinary question, bounded
 
 
 def plan_with_rules(question: str, vocabulary: Vocabulary, *, max_stages: int = 3, now: datetime | None = None) -> Plan:
-    """The plan for `question` (see the module docstring for what is recognised)."""
-    reading = _read(question, vocabulary)
-    plan = _choose(reading, vocabulary)
-    fallback = _broad_search(reading, vocabulary)
-    if len(plan.stages) > max_stages:
-        return fallback
-    if (plan.fallback is None and plan.stages[0].kind != "search") or plan.kinds == ["lookup"]:
-        plan = _with_last_fallback(plan, fallback)
+    """The plan for `question` (see the module docstring), at most `max_stages` stages long."""
+    reading = read(question, vocabulary)
+    broad = _broad_search(reading, vocabulary)
+    meaning = _choose(reading, vocabulary)
+    chain = [meaning] if meaning is not None else []
+    lookup = _lookup(reading, vocabulary)
+    if lookup is not None:
+        key, table = lookup
+        exact = Plan(
+            stages=[LookupStage(key=key, table=table)],
+            confidence=0.9 if reading.codes else 0.8,
+            explanation=f"look up {key!r}" + (f" in {table}" if table else ""),
+        )
+        fuzzy = Plan(stages=[LookupStage(key=key, table=table, fuzzy=True, limit=5)], confidence=0.6,
+                     explanation=f"no exact match: records whose key or name is like {key!r}")  # fmt: skip
+        chain = [exact, fuzzy, *chain]
+    chain = [plan for plan in chain if len(plan.stages) <= max_stages]
+    if not chain or chain[-1].kinds != ["search"] or chain[-1].stages[0].table is not None:  # type: ignore[union-attr]
+        chain.append(broad)
+    plan = chain[-1]
+    for earlier in reversed(chain[:-1]):
+        plan = earlier.model_copy(update={"fallback": plan})
     return plan
 
 
-def _with_last_fallback(plan: Plan, fallback: Plan) -> Plan:
-    if plan.fallback is None:
-        return plan.model_copy(update={"fallback": fallback})
-    return plan.model_copy(update={"fallback": _with_last_fallback(plan.fallback, fallback)})
+# ----------------------------------------------------------------------------------------- lookups
+def _lookup(reading: Reading, vocabulary: Vocabulary) -> tuple[str, str | None] | None:
+    """(key, table) when the question names one thing and asks nothing else about it."""
+    if reading.time or reading.relations or reading.count or reading.numbers or reading.superlative:
+        return None
+    built = index(vocabulary)
+    table_words = {w for w, _ in built["tables"]}
+    remainder = reading.low[len(reading.lead) :] if reading.lead else reading.low
+    for span in reading.code_spans:
+        remainder = remainder.replace(span, " ")
+    words = [w for w in words_of(remainder) if w not in lex.STOP and w not in lex.FILLER]
+    others = [w for w in words if w not in table_words]
+    if reading.codes:
+        home = code_table(reading.codes[0], vocabulary)
+        if len(reading.codes) > 1 or others or any(t != home for t in reading.tables):
+            return None
+        return reading.codes[0], home if reading.tables else None
+    if not 1 <= len(others) <= 4 or len(reading.tables) > 1:
+        return None
+    if reading.topic_marker and not reading.lead.endswith("about"):
+        return None
+    if reading.tables and (set(others) & reading.value_words() or len(others) > 2):
+        return None  # "open tickets": a filter, not a ticket named "open"
+    if not reading.lead and len(others) > 3:
+        return None
+    if not reading.tables and reading.values and not reading.lead and len(others) > 1:
+        return None
+    return _original(reading, others), reading.tables[0] if reading.tables else None
 
 
-# ----------------------------------------------------------------------------------------- reading
-def _read(question: str, vocabulary: Vocabulary) -> _Reading:
-    text = " ".join(question.strip().split())
-    low = text.lower().rstrip("?!. ")
-    reading = _Reading(text=text, low=low, rest=low)
-    found = find_time(low)
-    if found is not None:
-        reading.time, (start, end) = found
-        reading.rest = (low[:start] + " " + low[end:]).strip()
-    reading.codes = _codes(text, vocabulary)
-    reading.names = _names(text, vocabulary)
-    words = _index(vocabulary)
-    reading.tables = _tables(reading.rest, words)
-    reading.values = _values(reading.rest, words)
-    reading.relations = _relations(reading.rest, vocabulary)
-    reading.time_words = [stem for stem, forms in lex.TIME_WORDS.items() if any(_has(reading.rest, f) for f in forms)]
-    reading.numbers = [
-        (m.group(1), float(m.group(2).replace(",", ""))) for m in lex.NUMBER_FILTER.finditer(reading.rest)
-    ]
-    reading.count = bool(lex.COUNT.search(low))
-    reading.order = "desc" if lex.NEWEST.search(low) else "asc" if lex.OLDEST.search(low) else None
-    topic = lex.TOPIC.search(reading.rest)
-    if topic is not None:
-        covered = {w for _, _, _, v in reading.values for w in lex.WORD.findall(v.lower().replace("_", " "))}
-        covered |= {w for code in reading.codes for w in lex.WORD.findall(code.lower())}
-        kept = [w for w in _content(topic.group(1), words).split() if w not in covered]
-        reading.topic = " ".join(kept) or None
-    return reading
-
-
-def _has(text: str, phrase: str) -> bool:
-    return re.search(rf"\b{re.escape(phrase)}\b", text) is not None
-
-
-def _codes(text: str, vocabulary: Vocabulary) -> list[str]:
-    out = [m.group(0) for m in lex.UUID.finditer(text)]
-    months = set(MONTHS)
-    for match in lex.CODE.finditer(text):
-        letters, digits = match.group(1), match.group(2)
-        if (
-            letters.lower() in months
-            or letters.lower() in lex.STOP
-            or (len(digits) == 4 and letters.lower() in ("in", "since"))
-        ):
-            continue
-        raw = match.group(0)
-        if (
-            not any(c.isupper() for c in letters)
-            and not re.search(r"[-_ ]", raw)
-            and not _known_prefix(letters, vocabulary)
-        ):
-            continue  # "mp3", "win10": a word with digits, not a code, unless a table's keys look like it
-        out.append(_code_like(letters, digits, raw, vocabulary))
-    return out
-
-
-def _known_prefix(letters: str, vocabulary: Vocabulary) -> bool:
-    wanted = letters.upper()
-    return any(sample.upper().startswith(wanted) for t in vocabulary.tables.values() for sample in t.key_samples)
-
-
-def _code_like(letters: str, digits: str, raw: str, vocabulary: Vocabulary) -> str:
-    """The code as the tables' keys write it ("tap 1234" -> "TAP-1234" when keys look like "TAP-…")."""
-    for table in vocabulary.tables.values():
-        for sample in table.key_samples:
-            match = re.fullmatch(r"([A-Za-z]+)([-_ ]?)(\d+)", sample)
-            if match and match.group(1).upper() == letters.upper():
-                return (
-                    letters.upper() + match.group(2) + digits
-                    if match.group(1).isupper()
-                    else letters + match.group(2) + digits
-                )
-    return letters.upper() + "-" + digits if not re.search(r"[-_]", raw) else raw.upper()
-
-
-def _names(text: str, vocabulary: Vocabulary) -> list[str]:
-    """Proper names: quoted text, or runs of capitalised words that are not the question's first
-    word (when it is a question word), a table, a month or a code."""
-    names = [m.group(1).strip() for m in lex.QUOTED.finditer(text)]
-    skip = (
-        set(MONTHS)
-        | {w for t in vocabulary.tables.values() for w in t.words}
-        | {"i", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "python"}
-    )
-    for match in lex.NAME.finditer(text):
-        words = match.group(1).split()
-        if match.start() == 0 and words[0].lower() in lex.FIRST_WORDS | lex.STOP:
-            words = words[1:]
-        while words and (words[0].lower() in skip or words[0].lower() in lex.STOP):
-            words = words[1:]
-        while words and (words[-1].lower() in skip or words[-1].lower() in lex.STOP):
-            words = words[:-1]
-        if words and not lex.CODE.fullmatch(" ".join(words)):
-            names.append(" ".join(words).strip(".,;:?!'’"))
-    return [n for n in names if n]
-
-
-def _index(vocabulary: Vocabulary) -> dict[str, Any]:
-    """Patterns for a vocabulary's table words and values, built once per vocabulary."""
-    cached = vocabulary.derived.get("rules")
-    if cached is not None:
-        return cached
-    table_words: list[tuple[str, str]] = []
-    for table in vocabulary.tables.values():
-        for word in table.words:
-            table_words.append((word, table.name))
-        singular = table.name.lower().rstrip("s")
-        if len(singular) > 4:  # "docs"/"doc" for documents
-            table_words += [(singular[:3] + "s", table.name), (singular[:3], table.name)]
-    values: list[tuple[str, str, str, str]] = []
-    for table in vocabulary.tables.values():
-        for info in table.fields.values():
-            if info.name == table.key_field or info.name in lex.NAME_FIELDS:
-                continue  # a record's own name or key: looked up, not a condition
-            for value in info.values:
-                spoken = value.lower().replace("_", " ").replace("-", " ").strip()
-                if spoken and len(spoken) > 1 and spoken not in lex.STOP:
-                    values.append((spoken, table.name, info.name, value))
-    built = {
-        "tables": sorted(table_words, key=lambda item: -len(item[0])),
-        "values": sorted(values, key=lambda item: -len(item[0])),
-        "stopwords": lex.STOP | {w for w, _ in table_words},
-    }
-    vocabulary.derived["rules"] = built
-    return built
-
-
-def _tables(rest: str, words: dict[str, Any]) -> list[str]:
-    found: list[tuple[int, str]] = []
-    taken: list[tuple[int, int]] = []
-    for word, table in words["tables"]:
-        for match in re.finditer(rf"\b{re.escape(word)}\b", rest):
-            span = match.span()
-            if any(s < span[1] and span[0] < e for s, e in taken):
-                continue
-            taken.append(span)
-            found.append((span[0], table))
-    ordered: list[str] = []
-    for _, table in sorted(found):
-        if table not in ordered:
-            ordered.append(table)
-    return ordered
-
-
-def _values(rest: str, words: dict[str, Any]) -> list[tuple[int, str, str, str]]:
-    spoken_rest = rest.replace("-", " ").replace("_", " ")
-    out = []
-    taken: list[tuple[int, int]] = []
-    for spoken, table, field_name, value in words["values"]:
-        for match in re.finditer(rf"\b{re.escape(spoken)}\b", spoken_rest):
-            span = match.span()
-            if any(s < span[1] and span[0] < e and (s, e) != span for s, e in taken):
-                continue  # inside a longer value already matched ("in transit" vs "transit")
-            taken.append(span)
-            out.append((span[0], table, field_name, value))
-    return out
-
-
-def _relations(rest: str, vocabulary: Vocabulary) -> list[str]:
-    found: list[tuple[int, str]] = []
-    for edge in vocabulary.edges:
-        forms = {edge.replace("_", " ").lower(), edge.lower()}
-        stem = edge.lower().split("_")[0]
-        for key, words in lex.RELATION_WORDS.items():
-            if stem.startswith(key):
-                forms.update(words)
-        positions = [m.start() for form in forms for m in re.finditer(rf"\b{re.escape(form)}\b", rest)]
-        if positions:
-            found.append((min(positions), edge))
-    return [edge for _, edge in sorted(found)]
-
-
-def _content(text: str, words: dict[str, Any]) -> str:
-    """The words of a phrase that carry its topic (stopwords and table words dropped)."""
-    kept = [w for w in lex.WORD.findall(text.lower()) if w not in words["stopwords"]]
-    return " ".join(kept)
+def _original(reading: Reading, words: list[str]) -> str:
+    """The words as the question wrote them, from the first to the last ("marco.rossi", "Jose Garcia")."""
+    first = re.search(rf"\b{re.escape(words[0])}", reading.low)
+    last = None
+    for last in re.finditer(rf"{re.escape(words[-1])}\b", reading.low):  # noqa: B007 - the last match
+        pass
+    if first is None or last is None or last.end() <= first.start() or len(reading.low) > len(reading.text):
+        return " ".join(words)
+    return reading.text[first.start() : last.end()]
 
 
 # ----------------------------------------------------------------------------------------- choosing
-def _choose(reading: _Reading, vocabulary: Vocabulary) -> Plan:
+def _choose(reading: Reading, vocabulary: Vocabulary) -> Plan | None:
     target = _target(reading, vocabulary)
-    lookup = _lookup_plan(reading, vocabulary, target)
-    if lookup is not None:
-        return lookup
-    graph = _graph_plan(reading, vocabulary, target)
-    if graph is not None:
-        return graph
-    if target is not None:
-        info = vocabulary.tables[target]
-        conditions = _conditions(reading, vocabulary, target)
-        if info.moments and (reading.time is not None or not conditions) and not reading.topic:
-            return Plan(
-                stages=[MomentsStage(table=target, time=_time_for(reading, info), limit=100)],
-                confidence=0.85 if reading.time else 0.6,
-                explanation=f"{target} " + (f"in {reading.time.describe()}" if reading.time else "(all)"),
-            )
-        if reading.topic and info.searchable:
-            return _topical(reading, vocabulary, target, conditions)
-        if conditions or reading.time is not None or reading.count or reading.order:
-            return _filter_plan(reading, info, conditions)
-        if info.searchable and _content(reading.rest, _index(vocabulary)):
-            return _topical(reading, vocabulary, target, conditions)
+    if target is None:
+        return _topical(reading, vocabulary, None, []) if reading.topic else None
+    info = vocabulary.tables[target]
+    # moments of someone in a window: the window applies to the moments, so they are the last stage
+    shapes = (_linked, _graph) if info.moments and reading.time is not None else (_graph, _linked)
+    for shape in shapes:
+        plan = shape(reading, vocabulary, info)
+        if plan is not None:
+            return plan
+    conditions = _conditions(reading, vocabulary, target)
+    if info.moments and not reading.topic and not reading.count:
+        return Plan(
+            stages=[MomentsStage(table=target, time=_time_for(reading, info), where=conditions, limit=ROWS)],
+            confidence=0.85 if reading.time else 0.6,
+            explanation=f"{target}" + _said(conditions) + (f" in {reading.time.describe()}" if reading.time else ""),
+        )
+    if reading.topic and info.searchable:
+        return _topical(reading, vocabulary, target, conditions)
+    if conditions or reading.time or reading.count or reading.order or reading.superlative:
         return _filter_plan(reading, info, conditions)
-    if reading.topic:
-        return _topical(reading, vocabulary, None, [])
-    return _broad_search(reading, vocabulary)
+    if info.searchable and content(reading.rest, index(vocabulary)):
+        return _topical(reading, vocabulary, target, conditions)
+    return _filter_plan(reading, info, conditions)
 
 
-def _target(reading: _Reading, vocabulary: Vocabulary) -> str | None:
+def _target(reading: Reading, vocabulary: Vocabulary) -> str | None:
     """The table the question asks for: "who" means people; else the first table named; else the
-    one table whose values it mentions."""
+    one table whose values it mentions (when they are most of what it says)."""
     if re.match(r"^(who|whom|whose)\b", reading.low) or re.search(r"\b(which|what) (people|person)\b", reading.low):
         people = _people_table(vocabulary)
         if people is not None:
             return people
     if reading.tables:
         return reading.tables[0]
-    tables = {table for _, table, _, _ in reading.values}
-    if len(tables) == 1:
-        return tables.pop()
     if reading.relations and (reading.names or reading.codes):
         # "what did Alice author", "what was reviewed by Bob": the one named is the edge's source
         # (its target when a code names a record of the target table)
         edge = vocabulary.edges[reading.relations[0]]
-        home = _code_table(reading.codes[0], vocabulary) if reading.codes else None
+        home = code_table(reading.codes[0], vocabulary) if reading.codes else None
         side = edge.sources if home is not None and home in edge.targets else edge.targets
         if side:
             return side[0]
+    tables = {v.table for v in reading.values}
+    if len(tables) == 1:
+        said = reading.value_words()
+        uncovered = [
+            w for w in content(reading.rest, index(vocabulary)).split() if w not in said and w[:-1] not in said
+        ]
+        if len(uncovered) <= 1 or reading.time is not None:
+            return tables.pop()
     if reading.time is not None and not reading.topic:
         moments = [t.name for t in vocabulary.tables.values() if t.moments and t.count]
-        if len(moments) == 1 and re.search(r"\b(happen|happened|going on|events?|scheduled|calendar)\b", reading.low):
+        if len(moments) == 1:
             return moments[0]
     return None
 
@@ -322,291 +179,247 @@ def _people_table(vocabulary: Vocabulary) -> str | None:
     return None
 
 
-def _lookup_plan(reading: _Reading, vocabulary: Vocabulary, target: str | None) -> Plan | None:
-    """A question that names one thing ("what is INV-2291", "tell me about DHL", "Alise")."""
-    lead = lex.LOOKUP_LEAD.match(reading.low)
-    remainder = reading.low[lead.end() :] if lead else reading.low
-    words = _index(vocabulary)
-    leftover = [w for w in lex.WORD.findall(remainder) if w not in lex.STOP]
-    table_words = {w for w, _ in words["tables"]}
-    key: str | None = None
-    if reading.codes and len(reading.codes) == 1:
-        code_words = set(lex.WORD.findall(reading.codes[0].lower())) | set(
-            lex.WORD.findall(re.sub(r"[-_]", " ", reading.codes[0].lower()))
-        )
-        others = [w for w in leftover if w not in code_words and w not in table_words]
-        if not others and not reading.relations:
-            key = reading.codes[0]
-    if key is None and (lead is not None or len(leftover) <= 3) and not reading.time and not reading.relations:
-        others = [w for w in leftover if w not in table_words]
-        if reading.names and len(reading.names) == 1 and not reading.values:
-            name_words = set(lex.WORD.findall(reading.names[0].lower()))
-            if all(w in name_words for w in others):
-                key = reading.names[0]
-        elif lead is not None and 0 < len(others) <= 3 and not reading.count and not _plural_table_asked(reading):
-            value_tables = {t for _, t, f, _ in reading.values if vocabulary.tables[t].key_field == f or f == "name"}
-            if not reading.values or value_tables:
-                key = " ".join(others) if len(others) > 1 else others[0]
-                key = _original_case(reading.text, key)
-    if key is None:
-        return None
-    table = target if target is not None and reading.tables else None
-    exact = Plan(
-        stages=[LookupStage(key=key, table=table)],
-        confidence=0.9 if reading.codes else 0.75,
-        explanation=f"look up {key!r}" + (f" in {table}" if table else ""),
-    )
-    fuzzy = Plan(
-        stages=[LookupStage(key=key, table=table, fuzzy=True, limit=5)],
-        confidence=0.6,
-        explanation=f"no exact match: records whose key or name is like {key!r}",
-    )
-    return exact.model_copy(update={"fallback": fuzzy})
+def _said(conditions: list[Condition]) -> str:
+    return (" where " + ", ".join(f"{c.field} {c.op} {c.value}" for c in conditions)) if conditions else ""
 
 
-def _plural_table_asked(reading: _Reading) -> bool:
-    """ "show me open tickets" asks for a list, not one record named "open"."""
-    return bool(reading.tables) and bool(reading.values)
-
-
-def _original_case(text: str, low: str) -> str:
-    found = re.search(re.escape(low), text, re.I)
-    return found.group(0) if found else low
-
-
-def _conditions(reading: _Reading, vocabulary: Vocabulary, table: str) -> list[Condition]:
+def _conditions(reading: Reading, vocabulary: Vocabulary, table: str) -> list[Condition]:
     info = vocabulary.tables[table]
     conditions: list[Condition] = []
-    by_field: dict[str, list[str]] = {}
-    for _, value_table, field_name, value in reading.values:
-        if value_table == table and value not in by_field.get(field_name, []):
-            by_field.setdefault(field_name, []).append(value)
-    for field_name, values in by_field.items():
+    by_field: dict[tuple[str, bool], list[str]] = {}
+    for value in _one_field_each(reading, [v for v in reading.values if v.table == table]):
+        if value.value not in by_field.get((value.field, value.negated), []):
+            by_field.setdefault((value.field, value.negated), []).append(value.value)
+    for (field_name, negated), values in by_field.items():
         if info.fields[field_name].is_array:
-            conditions += [Condition(field=field_name, op="contains", value=v) for v in values]
+            conditions += [Condition(field=field_name, op="contains", value=v) for v in values if not negated]
+        elif negated:
+            conditions += [Condition(field=field_name, op="!=", value=v) for v in values]
         elif len(values) == 1:
             conditions.append(Condition(field=field_name, value=values[0]))
         else:
             conditions.append(Condition(field=field_name, op="in", value=values))
     for code in reading.codes:  # "tickets for project PRJ-104": a field named after the code's table
-        home = _code_table(code, vocabulary)
-        for field_name in info.fields:
-            if (
-                home is not None
-                and field_name != info.key_field
-                and field_name.rstrip("s") in vocabulary.tables[home].words
-            ):
-                conditions.append(Condition(field=field_name, value=code))
-                break
-        else:
-            if info.key_field and home == table:
-                conditions.append(Condition(field=info.key_field, value=code))
+        home = code_table(code, vocabulary)
+        field_name = _field_for(info, vocabulary, home) if home is not None else None
+        if field_name is not None:
+            conditions.append(Condition(field=field_name, value=code))
     numeric = [f.name for f in info.fields.values() if f.type in ("number", "integer")]
     for word, number in reading.numbers:
-        named = [f for f in numeric if _has(reading.rest, f.replace("_", " "))]
-        chosen = named[0] if named else (numeric[0] if len(numeric) == 1 else None)
+        named = [f for f in numeric if has(reading.rest, f.replace("_", " "))]
+        chosen = named[0] if named else (numeric[0] if numeric else None)
         if chosen is not None:
-            op = (
-                ">"
-                if word in ("over", "above", "more than", "greater than")
-                else "<"
-                if word in ("under", "below", "less than", "fewer than")
-                else ">="
-                if word == "at least"
-                else "<="
-            )
+            op = {"over": ">", "above": ">", "more than": ">", "greater than": ">", "at least": ">=",
+                  "under": "<", "below": "<", "less than": "<", "fewer than": "<"}.get(word, "<=")  # fmt: skip
             conditions.append(Condition(field=chosen, op=op, value=int(number) if number.is_integer() else number))
     return conditions
 
 
-def _code_table(code: str, vocabulary: Vocabulary) -> str | None:
-    prefix = re.match(r"[A-Za-z]+", code)
-    if prefix is None:
-        return None
-    for table in vocabulary.tables.values():
-        if any(s.upper().startswith(prefix.group(0).upper()) for s in table.key_samples):
-            return table.name
+def _one_field_each(reading: Reading, values: list[Value]) -> list[Value]:
+    """A value seen in several fields of a table ("Dubai": origin and destination) is kept in the
+    one the question points at: the field it names, or the one its preposition suggests ("from
+    Dubai": origin, "to Berlin": destination); else the first."""
+    by_value: dict[tuple[str, int], list[Value]] = {}
+    for value in values:
+        by_value.setdefault((value.value, value.position), []).append(value)
+    kept = []
+    for (_, position), same in by_value.items():
+        if len(same) == 1:
+            kept.append(same[0])
+            continue
+        before = reading.rest[:position].split()[-1:] or [""]
+        hints = lex.FIELD_HINTS.get(before[0], ())
+        named = [v for v in same if has(reading.rest, v.field.replace("_", " "))]
+        hinted = [v for v in same if any(h in v.field.lower() for h in hints)]
+        kept.append((named or hinted or same)[0])
+    return kept
+
+
+def _field_for(info: TableInfo, vocabulary: Vocabulary, other: str) -> str | None:
+    """The field of `info` that holds keys of table `other` (tickets.project -> projects)."""
+    words = vocabulary.tables[other].words
+    for name in info.fields:
+        if name != info.key_field and (name in words or name.rstrip("s") in words or name.removesuffix("_id") in words):
+            return name
     return None
 
 
-def _time_for(reading: _Reading, info: TableInfo) -> TimeRange | None:
-    """The question's window on the field it names ("shipped last month": shipped_at), else None
-    (the table's default time field)."""
+def _time_for(reading: Reading, info: TableInfo) -> TimeRange | None:
+    """The question's window on the field it names ("shipped last month": shipped_at), else on the
+    table's default time field (None in the plan)."""
     if reading.time is None:
         return None
     stamps = info.timestamp_fields()
     for stem in reading.time_words:
         for name in stamps:
-            if name.lower().startswith(stem) or (stem == "created" and name == "created_at"):
+            if name.lower().startswith(stem) and not info.moments:
                 return reading.time.model_copy(update={"field": name})
     return reading.time
 
 
-def _filter_plan(reading: _Reading, info: TableInfo, conditions: list[Condition]) -> Plan:
-    order_by = None
-    if reading.order is not None:
-        order_by = _time_for(reading, info).field if reading.time and _time_for(reading, info) else None  # type: ignore[union-attr]
-        order_by = order_by or info.time_field
+def _filter_plan(reading: Reading, info: TableInfo, conditions: list[Condition]) -> Plan:
+    window = _time_for(reading, info)
+    order_by, descending, limit = None, False, ROWS
+    if reading.superlative is not None:
+        numeric = [f.name for f in info.fields.values() if f.type in ("number", "integer")]
+        named = [f for f in numeric if has(reading.rest, f.replace("_", " "))]
+        if named or numeric:
+            order_by, descending, limit = (
+                (named or numeric)[0],
+                reading.superlative[0] == "desc",
+                reading.superlative[1],
+            )
+    if order_by is None and reading.order is not None:
+        order_by = (window.field if window is not None else None) or info.time_field
+        descending, limit = reading.order == "desc", 10
     group_by = None
     if reading.count:
         by = re.search(r"\b(?:by|per|for each|each)\s+([a-z_]+)", reading.rest)
         if by and by.group(1) in info.fields:
             group_by = by.group(1)
-    limit = 10 if reading.order is not None else 100
-    said = ", ".join(f"{c.field} {c.op} {c.value}" for c in conditions)
-    window = f" in {reading.time.describe()}" if reading.time else ""
     return Plan(
-        stages=[
-            FilterStage(
-                table=info.name,
-                where=conditions,
-                time=_time_for(reading, info),
-                count=reading.count,
-                group_by=group_by,
-                order_by=order_by,
-                descending=reading.order == "desc",
-                limit=limit,
-            )
-        ],
+        stages=[FilterStage(table=info.name, where=conditions, time=window, count=reading.count, group_by=group_by,
+                            order_by=order_by, descending=descending, limit=limit)],
         confidence=0.85 if conditions or reading.time else 0.55,
-        explanation=("count of " if reading.count else "")
-        + f"{info.name}"
-        + (f" where {said}" if said else "")
-        + window,
-    )
+        explanation=("count of " if reading.count else "") + info.name + _said(conditions)
+        + (f" in {reading.time.describe()}" if reading.time else ""),
+    )  # fmt: skip
 
 
-def _topical(reading: _Reading, vocabulary: Vocabulary, target: str | None, conditions: list[Condition]) -> Plan:
-    words = _index(vocabulary)
-    text = reading.topic or _content(reading.rest, words) or reading.low
-    searchable = target is not None and vocabulary.tables[target].searchable
-    table = target if searchable else None
-    info = vocabulary.tables[target] if table is not None and target is not None else None
+def _topical(reading: Reading, vocabulary: Vocabulary, target: str | None, conditions: list[Condition]) -> Plan:
+    text = reading.topic or content(reading.rest, index(vocabulary)) or reading.low
+    info = vocabulary.tables[target] if target is not None and vocabulary.tables[target].searchable else None
     return Plan(
-        stages=[
-            SearchStage(
-                text=text,
-                table=table,
-                where=conditions if table else [],
-                time=_time_for(reading, info) if info is not None else None,
-                k=10,
-            )
-        ],
-        confidence=0.7 if table else 0.5,
-        explanation=f"{table or 'everything'} about {text!r}"
-        + (f" in {reading.time.describe()}" if reading.time and table else ""),
-    )
+        stages=[SearchStage(text=text, table=info.name if info else None, where=conditions if info else [],
+                            time=_time_for(reading, info) if info is not None else None, k=10)],
+        confidence=0.7 if info else 0.5,
+        explanation=f"{info.name if info else 'everything'} about {text!r}"
+        + (f" in {reading.time.describe()}" if reading.time and info else ""),
+    )  # fmt: skip
 
 
-def _broad_search(reading: _Reading, vocabulary: Vocabulary) -> Plan:
-    text = _content(reading.low, _index(vocabulary)) or reading.low
+def _broad_search(reading: Reading, vocabulary: Vocabulary) -> Plan:
+    text = content(reading.low, index(vocabulary)) or reading.low
+    return Plan(stages=[SearchStage(text=text, k=10)], confidence=0.25,
+                explanation=f"no clear reading: hybrid search of every table for {text!r}")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------- links
+def _linked(reading: Reading, vocabulary: Vocabulary, info: TableInfo) -> Plan | None:
+    """A name resolved first, then rows of `info` whose field holds its key ("open tickets in the
+    Atlas project"), or moments linked to it ("meetings with Alice Johnson last week")."""
+    names = [n for n in reading.names if n.lower() not in reading.value_words()]
+    if not names or reading.codes:
+        return None
+    others = [t for t in reading.tables if t != info.name]
+    home = others[0] if others else _people_table(vocabulary)
+    if home is None or home == info.name:
+        return None
+    lookup = LookupStage(key=names[0], fuzzy=True, table=home, limit=1)
+    conditions = _conditions(reading, vocabulary, info.name)
+    if info.moments:
+        stage: Stage = MomentsStage(table=info.name, time=_time_for(reading, info), where=conditions,
+                                    from_previous=True, limit=ROWS)  # fmt: skip
+    else:
+        field_name = _field_for(info, vocabulary, home)
+        if field_name is None:
+            return None
+        stage = FilterStage(table=info.name, where=conditions, time=_time_for(reading, info), link_field=field_name,
+                            from_previous=True, limit=ROWS)  # fmt: skip
     return Plan(
-        stages=[SearchStage(text=text, k=10)],
-        confidence=0.25,
-        explanation=f"no clear reading: hybrid search of every table for {text!r}",
+        stages=[lookup, stage],
+        confidence=0.7,
+        explanation=f"look up {names[0]!r} in {home}, then {info.name} linked to it" + _said(conditions),
     )
 
 
 # ----------------------------------------------------------------------------------------- graph
-def _graph_plan(reading: _Reading, vocabulary: Vocabulary, target: str | None) -> Plan | None:
+def _graph(reading: Reading, vocabulary: Vocabulary, info: TableInfo) -> Plan | None:
     """An anchor (what the question starts from) and a traversal to the table it asks for."""
+    target = info.name
     edge, anchor_table = _edge_for(reading, vocabulary, target)
-    if edge is None or target is None:
+    if edge is None:
         return None
-    direction = (
-        "out"
-        if target in edge.targets and target not in edge.sources
-        else ("in" if target in edge.sources and target not in edge.targets else "both")
-    )
+    direction = ("out" if target in edge.targets and target not in edge.sources
+                 else "in" if target in edge.sources and target not in edge.targets else "both")  # fmt: skip
     if anchor_table is None:
-        others = (
+        ends = (
             edge.targets if direction == "in" else edge.sources if direction == "out" else edge.sources + edge.targets
         )
-        anchor_table = next((t for t in others if t != target), None) or (others[0] if others else None)
+        anchor_table = next((t for t in ends if t != target), None) or (ends[0] if ends else None)
     anchor = _anchor(reading, vocabulary, anchor_table, target)
     if anchor is None:
         return None
     stages: list[Stage] = [anchor, TraverseStage(direction=direction, types=[edge.type], table=target)]
-    target_conditions = _conditions(reading, vocabulary, target) if target != anchor_table else []
-    target_conditions = [c for c in target_conditions if c.field != vocabulary.tables[target].key_field]
-    if target_conditions:
-        stages.append(FilterStage(table=target, where=target_conditions, from_previous=True))
-    kind = anchor.kind
+    own = _conditions(reading, vocabulary, target) if target != anchor_table else []
+    own = [c for c in own if c.field != vocabulary.tables[target].key_field]
+    if own:
+        stages.append(FilterStage(table=target, where=own, from_previous=True, limit=ROWS))
     return Plan(
         stages=stages,
-        confidence=0.7 if kind != "search" else 0.6,
-        explanation=f"{_describe_anchor(anchor)}, then {target} linked by {edge.type} ({direction})",
+        confidence=0.7 if anchor.kind != "search" else 0.6,
+        explanation=f"{_describe(anchor)}, then {target} linked by {edge.type} ({direction})" + _said(own),
     )
 
 
-def _edge_for(reading: _Reading, vocabulary: Vocabulary, target: str | None) -> tuple[EdgeInfo | None, str | None]:
-    """The edge type the question follows: one its words name, or the one joining the two tables it
-    names; and the anchor's table when the question names it."""
-    if target is None:
-        return None, None
+def _edge_for(reading: Reading, vocabulary: Vocabulary, target: str) -> tuple[EdgeInfo | None, str | None]:
+    """The edge type the question follows: one its words name, or the one joining the table it asks
+    for to another it names (by name or by a value); and that other table."""
+    own_fields = {v.value for v in reading.values if v.table == target}
     others = [t for t in reading.tables if t != target]
-    others += [t for _, t, _, _ in reading.values if t != target and t not in others]
+    others += [v.table for v in reading.values if v.table != target and v.table not in others
+               and v.value not in own_fields]  # fmt: skip
     for name in reading.relations:
         edge = vocabulary.edges[name]
         ends = set(edge.sources) | set(edge.targets)
         if target in ends:
-            anchor = next((t for t in others if t in ends), None)
-            return edge, anchor
+            return edge, next((t for t in others if t in ends), None)
     for other in others:
         for edge in vocabulary.edges.values():
             if (target in edge.sources and other in edge.targets) or (target in edge.targets and other in edge.sources):
                 return edge, other
+    if reading.names and not reading.codes and not others:  # "which projects is Lars Eriksson on?"
+        people = _people_table(vocabulary)
+        touching = [
+            e
+            for e in vocabulary.edges.values()
+            if (target in e.targets and people in e.sources) or (target in e.sources and people in e.targets)
+        ]
+        if len(touching) == 1 and people != target:
+            return touching[0], people
     return None, None
 
 
-def _anchor(reading: _Reading, vocabulary: Vocabulary, table: str | None, target: str) -> Stage | None:
-    codes = [c for c in reading.codes if table is None or _code_table(c, vocabulary) in (table, None)]
+def _anchor(reading: Reading, vocabulary: Vocabulary, table: str | None, target: str) -> Stage | None:
+    codes = [c for c in reading.codes if table is None or code_table(c, vocabulary) in (table, None)]
     if codes:
         return LookupStage(key=codes[0], table=table)
     names = [n for n in reading.names if table is None or n.lower() not in vocabulary.tables[table].words]
-    value_names = {v.lower() for _, _, _, v in reading.values}
-    names = [n for n in names if n.lower() not in value_names]
+    names = [n for n in names if n.lower() not in {v.value.lower() for v in reading.values}]
     if names:
         return LookupStage(key=names[0], fuzzy=True, table=table, limit=1)
     if table is None:
         return None
     info = vocabulary.tables[table]
     conditions = _conditions(reading, vocabulary, table)
-    if conditions or (reading.time is not None and not info.moments):
-        return FilterStage(table=table, where=conditions, time=_time_for(reading, info), limit=1000)
-    if reading.time is not None and info.moments:
-        return MomentsStage(table=table, time=reading.time, limit=1000)
-    topic = reading.topic or _anchor_topic(reading, vocabulary, target, table)
+    if info.moments and (reading.time is not None or conditions):
+        return MomentsStage(table=table, time=reading.time, where=conditions, limit=ROWS)
+    if conditions or reading.time is not None:
+        return FilterStage(table=table, where=conditions, time=_time_for(reading, info), limit=ROWS)
+    said = relation_words(reading.relations)
+    topic = reading.topic or " ".join(w for w in content(reading.rest, index(vocabulary)).split() if w not in said)
     if topic and info.searchable:
         return SearchStage(text=topic, table=table, k=5)
     return None
 
 
-def _anchor_topic(reading: _Reading, vocabulary: Vocabulary, target: str, table: str) -> str:
-    """The words left once the question words, tables and relation words are gone: "who reviewed
-    the payment service code" -> "payment service code"."""
-    words = _index(vocabulary)
-    relation_words = {
-        w
-        for name in reading.relations
-        for key, forms in lex.RELATION_WORDS.items()
-        if name.lower().startswith(key)
-        for form in forms
-        for w in form.split()
-    }
-    relation_words |= {w for name in reading.relations for w in name.lower().split("_")}
-    return " ".join(w for w in _content(reading.rest, words).split() if w not in relation_words)
-
-
-def _describe_anchor(stage: Stage) -> str:
+def _describe(stage: Stage) -> str:
     if isinstance(stage, LookupStage):
         return f"look up {stage.key!r}" + (" (fuzzy)" if stage.fuzzy else "")
     if isinstance(stage, FilterStage):
-        said = ", ".join(f"{c.field} {c.op} {c.value}" for c in stage.where)
-        window = f" in {stage.time.describe()}" if stage.time else ""
-        return f"{stage.table}" + (f" where {said}" if said else "") + window
+        return stage.table + _said(stage.where) + (f" in {stage.time.describe()}" if stage.time else "")
     if isinstance(stage, SearchStage):
         return f"{stage.table or 'everything'} about {stage.text!r}"
     if isinstance(stage, MomentsStage):
-        return f"{stage.table} in {stage.time.describe() if stage.time else 'any time'}"
+        return f"{stage.table}{_said(stage.where)} in {stage.time.describe() if stage.time else 'any time'}"
     return stage.kind

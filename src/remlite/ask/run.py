@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from remlite.ask.vocabulary import Vocabulary
     from remlite.database import Database
 
+PERFECT = 0.999  # a fuzzy score this high is the same name but for case and punctuation
 MAX_STARTS = 200  # a traversal from more rows than this starts from the first (best) ones
 _OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -111,13 +112,21 @@ def run_stage(
         return _search(db, stage, vocabulary, now)
     if isinstance(stage, TraverseStage):
         return _traverse(db, stage, previous)
-    return _moments(db, stage, previous, now)
+    return _moments(db, stage, previous, vocabulary, now)
 
 
 def _lookup(db: Database, stage: LookupStage) -> list[dict[str, Any]]:
-    rows = db.lookup(stage.key, fuzzy=True, limit=stage.limit) if stage.fuzzy else db.lookup(stage.key)
+    """An exact lookup, or a fuzzy one; when a fuzzy lookup finds records that match but for case
+    and punctuation ("john smith" for "John Smith", score 1), only those: a near miss ("Jon Smith")
+    is not an answer when the name itself was found."""
+    if stage.fuzzy:
+        rows = db.lookup(stage.key, fuzzy=True, limit=max(stage.limit, 10) if stage.table else stage.limit)
+    else:
+        rows = db.lookup(stage.key)
     if stage.table is not None:
         rows = [r for r in rows if r.get("_table") == stage.table]
+    if stage.fuzzy and rows and rows[0].get("_score", 0) >= PERFECT:
+        rows = [r for r in rows if r.get("_score", 0) >= PERFECT]
     return rows[: stage.limit]
 
 
@@ -155,9 +164,31 @@ def _window(window: TimeRange, default_field: str, params: list[Any], now: datet
     return parts
 
 
+def _keys_of(rows: list[dict[str, Any]], vocabulary: Vocabulary) -> list[Any]:
+    """Each row's natural key (when its table has a one-field key) and id: what a field of another
+    table may hold to point at it."""
+    keys: list[Any] = []
+    for row in rows:
+        info = vocabulary.tables.get(row.get("_table", ""))
+        if info is not None and info.key_field and row.get(info.key_field) is not None:
+            keys.append(row[info.key_field])
+        if "id" in row:
+            keys.append(row["id"])
+    return keys
+
+
 def _contains(row: dict[str, Any], conditions: list[Condition]) -> bool:
     for condition in conditions:
         held = row.get(condition.field)
+        if condition.op == "in":  # an array field holding one of the values
+            wanted_any = set(map(str, condition.value))
+            if not (isinstance(held, list) and wanted_any & set(map(str, held))) and str(held) not in wanted_any:
+                return False
+            continue
+        if condition.op in ("=", "!=") and not isinstance(held, list):
+            if (str(held) == str(condition.value)) != (condition.op == "="):
+                return False
+            continue
         wanted = str(condition.value).lower()
         if isinstance(held, list):
             if not any(str(v).lower() == wanted for v in held):
@@ -177,11 +208,20 @@ def _filter(
     if stage.time is not None:
         parts += _window(stage.time, vocabulary.tables[stage.table].time_field, params, now)
     if stage.from_previous:
-        ids = [r["id"] for r in previous or [] if "id" in r]
-        if not ids:
+        keys = (
+            _keys_of(previous or [], vocabulary) if stage.link_field else [r["id"] for r in previous or [] if "id" in r]
+        )
+        if not keys:
             return []
-        parts.append(f"id IN ({', '.join('?' for _ in ids)})")
-        params.extend(ids)
+        if (
+            stage.link_field
+            and vocabulary.tables[stage.table].fields.get(stage.link_field) is not None
+            and (vocabulary.tables[stage.table].fields[stage.link_field].is_array)
+        ):
+            later.append(Condition(field=stage.link_field, op="in", value=keys))
+        else:
+            parts.append(f"{_quote(stage.link_field or 'id')} IN ({', '.join('?' for _ in keys)})")
+            params.extend(keys)
     where = f" WHERE {' AND '.join(parts)}" if parts else ""
     table = _quote(stage.table)
     if stage.count and not later:
@@ -266,7 +306,7 @@ def _traverse(db: Database, stage: TraverseStage, previous: list[dict[str, Any]]
 
 
 def _moments(
-    db: Database, stage: MomentsStage, previous: list[dict[str, Any]] | None, now: datetime
+    db: Database, stage: MomentsStage, previous: list[dict[str, Any]] | None, vocabulary: Vocabulary, now: datetime
 ) -> list[dict[str, Any]]:
     since = until = None
     if stage.time is not None:
@@ -276,17 +316,28 @@ def _moments(
         until=until,
         tags=stage.tags or None,
         people=stage.people or None,
-        limit=None if stage.from_previous else stage.limit,
+        limit=None if stage.from_previous or stage.where else stage.limit,
         table=stage.table,
     )
+    if stage.where:
+        rows = [r for r in rows if _contains(r, stage.where)]
     if stage.from_previous:
         linked: set[str] = set()
+        keys: set[str] = set()
         for row in previous or []:
             if isinstance(row.get("id"), str):
                 linked.update(e["dst"] for e in db.edges(row["id"], direction="out"))
                 linked.update(e["src"] for e in db.edges(row["id"], direction="in"))
-        rows = [r for r in rows if r["id"] in linked]
-        rows = rows[: stage.limit] if stage.limit else rows
+        keys = {str(k) for k in _keys_of(previous or [], vocabulary)}
+
+        def tied(moment: dict[str, Any]) -> bool:  # by an edge, or a field holding the record's key
+            if moment["id"] in linked:
+                return True
+            return any((isinstance(v, list) and keys & set(map(str, v))) or str(v) in keys
+                       for k, v in moment.items() if k not in ("id", "name"))  # fmt: skip
+
+        rows = [r for r in rows if tied(r)]
+    rows = rows[: stage.limit] if stage.limit else rows
     return [{**r, "_table": stage.table} for r in rows]
 
 

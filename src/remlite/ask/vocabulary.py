@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 REFRESH_SECONDS = 2.0
 MAX_VALUES = 40  # a string field with more distinct values is not enum-like
+SAMPLE_ROWS = 2000
 _SYSTEM_TIMES = ("created_at", "modified_at")
 _IRREGULAR = {"people": ("person", "persons", "people", "folks", "users"), "person": ("people", "persons")}
 
@@ -188,6 +189,8 @@ def _table_info(db: Database, schema: dict[str, Any]) -> TableInfo:
             values = tuple(str(v) for v in spec["enum"])
         elif kind == "string" and not timestamp and field_name not in searchable and schema.get("count", 0):
             values = _enum_values(db, name, field_name)
+        elif kind == "array" and (spec.get("items") or {}).get("type") == "string" and schema.get("count", 0):
+            values = _member_values(db, name, field_name)
         fields[field_name] = FieldInfo(
             field_name,
             "timestamp" if timestamp else kind,
@@ -214,6 +217,24 @@ def _table_info(db: Database, schema: dict[str, Any]) -> TableInfo:
         time_field="start_time" if moments else (domain_times[0] if domain_times else "created_at"),
         key_samples=_key_samples(db, name, key_field) if key_field and schema.get("count") else (),
     )
+
+
+def _member_values(db: Database, table: str, field_name: str) -> tuple[str, ...]:
+    """The strings an array field's members take (tags), from the first SAMPLE_ROWS rows, when
+    there are at most MAX_VALUES of them: remlite's SQL has no unnest, and a sample bounds the cost."""
+    quoted = '"' + field_name.replace('"', '""') + '"'
+    try:
+        rows = db.sql(f'SELECT {quoted} AS v FROM "{table}" LIMIT {SAMPLE_ROWS}').rows
+    except Exception:
+        return ()
+    counts: dict[str, int] = {}
+    for row in rows:
+        for member in row["v"] if isinstance(row["v"], list) else ():
+            if isinstance(member, str) and member:
+                counts[member] = counts.get(member, 0) + 1
+    if len(counts) > MAX_VALUES:
+        return ()
+    return tuple(sorted(counts, key=lambda v: -counts[v]))
 
 
 def _key_samples(db: Database, table: str, key_field: str) -> tuple[str, ...]:

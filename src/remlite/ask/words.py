@@ -21,7 +21,7 @@ NUMBER_FILTER: Final = re.compile(
 )
 LOOKUP_LEAD: Final = re.compile(
     r"^(?:please\s+)?(?:what\s+is|what's|whats|who\s+is|who's|find|show(?:\s+me)?|get|look\s*up|lookup|"
-    r"tell\s+me\s+about|info(?:rmation)?\s+(?:on|about)|details\s+(?:of|for|on)|open|fetch|display|pull\s+up|"
+    r"tell\s+me\s+about|info(?:rmation)?\s+(?:on|about)|details\s+(?:of|for|on)|fetch|display|pull\s+up|"
     r"search\s+for|give\s+me)\b\s*(?:the\s+|a\s+|an\s+)?"
 )
 TOPIC: Final = re.compile(
@@ -29,7 +29,9 @@ TOPIC: Final = re.compile(
     r"mentioning|that\s+mention|that\s+discuss|explaining|describing)\s+(.+)$"
 )
 COUNT: Final = re.compile(r"\b(how many|number of|count of|count)\b")
-NEWEST: Final = re.compile(r"\b(latest|newest|most recent|last \d+|recently updated)\b")
+NEWEST: Final = re.compile(
+    r"\b(latest|newest|most recent|last \d+(?! ?(?:hour|day|week|month|year)s?\b)|recently updated)\b"
+)
 OLDEST: Final = re.compile(r"\b(oldest|earliest|first \d+)\b")
 
 STOP: Final = frozenset({
@@ -74,4 +76,41 @@ TIME_WORDS: Final = {
 }
 NAME_FIELDS: Final = frozenset({'display_name', 'full_name', 'fullname', 'name', 'title'})
 PEOPLE_WORDS: Final = ('people', 'person', 'persons', 'users', 'members', 'employees', 'staff', 'contacts')
+# Words around a lookup that are not part of the key ("SRCH-619 details", "Jose Garcia's profile").
+FILLER: Final = frozenset({
+    'details', 'detail', 'profile', 'info', 'information', 'record', 'records', 'status', 'page', 'entry', 'card',
+    'summary', 'everything', 'anything', 'know', 'please', 'up', 'named', 'called',
+})
+# Letters before digits that are not a code ("sha 256", "top 5", "http 2", "python 3").
+NOT_CODES: Final = frozenset({
+    'sha', 'md', 'top', 'http', 'python', 'py', 'ipv', 'utf', 'iso', 'rfc', 'tls', 'ssl', 'last', 'past', 'first',
+    'over', 'under', 'above', 'below', 'page', 'step', 'version', 'v', 'q', 'h', 'k', 'x', 'week', 'day',
+})
+NOT_NAMES: Final = frozenset({
+    'i', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday', 'python', 'api', 'sql',
+    'json', 'csv', 'http', 'https', 'tls', 'ssl', 'eur', 'usd', 'gbp', 'ok',
+})
+# Other words for a table, by one of its own words.
+TABLE_ABBREVIATIONS: Final = {
+    'documents': ('docs', 'doc', 'articles', 'article', 'pages', 'wiki', 'write-ups', 'writeups', 'notes'),
+    'people': ('colleagues', 'team members', 'staff', 'employees'),
+    'meetings': ('calls', 'sessions', 'events'),
+    'tickets': ('issues', 'bugs', 'tasks'),
+}
+SMALLEST: Final = frozenset({'smallest', 'lowest', 'cheapest', 'least', 'minimum', 'min', 'fewest'})
+SUPERLATIVE: Final = re.compile(
+    r"\b(?:the\s+)?(?P<word>biggest|largest|highest|most\s+expensive|maximum|max|top|smallest|lowest|cheapest|"
+    r"minimum|min)(?:\s+(?P<n>\d{1,3}))?\b"
+)
+# A preposition before a value says which of several fields holds it ("from Dubai": origin).
+FIELD_HINTS: Final = {
+    'from': ('origin', 'from', 'source', 'sender', 'departure'),
+    'to': ('destination', 'to', 'target', 'recipient', 'arrival'),
+    'for': ('customer', 'client', 'for', 'owner'),
+    'by': ('owner', 'author', 'by', 'creator'),
+    'in': ('city', 'location', 'country', 'region', 'team'),
+}
+# Words that only join a question's parts ("engineers based in New York").
+LINKING: Final = frozenset({'based', 'located', 'living', 'sitting', 'working', 'tagged', 'labelled', 'labeled',
+                            'marked', 'currently', 'still', 'right', 'now', 'our', 'we', 'us', 'have', 'got'})
 # fmt: on
