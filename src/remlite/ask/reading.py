@@ -85,9 +85,13 @@ def read(question: str, vocabulary: Vocabulary) -> Reading:
         how_many = int(most.group("n")) if most.group("n") else 1
         reading.superlative = ("asc" if most.group("word") in lex.SMALLEST else "desc", how_many)
     topic = lex.TOPIC.search(reading.rest)
-    if topic is not None:
+    if topic is not None:  # what follows "about" is a topic, even the values in it ("about rate limiting")
         reading.topic_marker = True
-        covered = reading.value_words() | {w for c in reading.codes for w in lex.WORD.findall(c.lower())}
+        covered = {w for c in reading.codes for w in lex.WORD.findall(c.lower())}
+        if reading.rest[topic.start() : topic.start(1)].strip() == "on":  # "on the platform team": not a topic
+            covered |= reading.value_words()
+        else:
+            reading.values = [v for v in reading.values if v.position < topic.start(1)]
         kept = [w for w in content(topic.group(1), built).split() if w not in covered]
         reading.topic = " ".join(kept) or None
     return reading

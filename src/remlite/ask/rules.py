@@ -246,7 +246,7 @@ def _field_for(info: TableInfo, vocabulary: Vocabulary, other: str) -> str | Non
 
 def _time_for(reading: Reading, info: TableInfo) -> TimeRange | None:
     """The question's window on the field it names ("shipped last month": shipped_at), else on the
-    table's default time field (None in the plan)."""
+    table's default time field (a moments table's span: no field)."""
     if reading.time is None:
         return None
     stamps = info.timestamp_fields()
@@ -254,7 +254,7 @@ def _time_for(reading: Reading, info: TableInfo) -> TimeRange | None:
         for name in stamps:
             if name.lower().startswith(stem) and not info.moments:
                 return reading.time.model_copy(update={"field": name})
-    return reading.time
+    return reading.time if info.moments else reading.time.model_copy(update={"field": info.time_field})
 
 
 def _filter_plan(reading: Reading, info: TableInfo, conditions: list[Condition]) -> Plan:
@@ -404,13 +404,20 @@ def _anchor(reading: Reading, vocabulary: Vocabulary, table: str | None, target:
     conditions = _conditions(reading, vocabulary, table)
     if info.moments and (reading.time is not None or conditions):
         return MomentsStage(table=table, time=reading.time, where=conditions, limit=ROWS)
-    if conditions or reading.time is not None:
-        return FilterStage(table=table, where=conditions, time=_time_for(reading, info), limit=ROWS)
+    own_time = reading.time is not None and _has_domain_time(info) and not _has_domain_time(vocabulary.tables[target])
+    if conditions or own_time:  # a window belongs to the table asked for, unless only this one has dates
+        return FilterStage(table=table, where=conditions, time=_time_for(reading, info) if own_time else None,
+                           limit=ROWS)  # fmt: skip
     said = relation_words(reading.relations)
     topic = reading.topic or " ".join(w for w in content(reading.rest, index(vocabulary)).split() if w not in said)
     if topic and info.searchable:
         return SearchStage(text=topic, table=table, k=5)
     return None
+
+
+def _has_domain_time(info: TableInfo) -> bool:
+    """The table has a date of its own (not only the system's created_at/modified_at)."""
+    return info.moments or any(f.timestamp and not f.system for f in info.fields.values())
 
 
 def _describe(stage: Stage) -> str:

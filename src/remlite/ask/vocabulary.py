@@ -38,6 +38,7 @@ class FieldInfo:
     timestamp: bool = False
     is_array: bool = False
     values: tuple[str, ...] = ()
+    system: bool = False  # created_at / modified_at as remlite sets them (the schema does not declare them)
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ def _table_info(db: Database, schema: dict[str, Any]) -> TableInfo:
             values,
         )
     for system in _SYSTEM_TIMES:
-        fields.setdefault(system, FieldInfo(system, "timestamp", "set by remlite", False, True))
+        fields.setdefault(system, FieldInfo(system, "timestamp", "set by remlite", False, True, system=True))
     domain_times = [f.name for f in fields.values() if f.timestamp and f.name not in _SYSTEM_TIMES]
     moments = "start_time" in indexed and "end_time" in indexed
     return TableInfo(
