@@ -256,3 +256,25 @@ def test_the_cli_asks_and_prints_plans(db: Any, tmp_path: Path) -> None:
     assert answered.exit_code == 0 and '"TAP-1"' in answered.output and '"kind":"filter"' in answered.output
     bad = runner.invoke(app, ["ask", "open tickets", "--planner", "magic", "--path", str(root)])
     assert bad.exit_code != 0 and "planner" in bad.output
+
+
+def test_the_vocabulary_follows_schemas_at_once_and_data_soon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from remlite.ask import vocabulary
+
+    monkeypatch.setattr(vocabulary, "REFRESH_SECONDS", 0.0)
+    db = remlite.connect(tmp_path, embedder="hash")
+    db.register_schema({"name": "widgets", "properties": {"code": {"type": "string"}, "state": {"type": "string"}},
+                        "key_field": "code", "indexed_fields": ["state"]})  # fmt: skip
+    db.insert("widgets", {"code": "W-1", "state": "open"})
+    assert db.plan("open widgets").stages[0].where == [Condition(field="state", value="open")]
+    db.register_schema({"name": "gadgets", "properties": {"code": {"type": "string"}}, "key_field": "code"})
+    assert db.plan("how many gadgets").stages[0].table == "gadgets"  # a new table: known at once
+    db.insert("widgets", {"code": "W-2", "state": "frozen"})
+    deadline = time.monotonic() + 10
+    frozen = [Condition(field="state", value="frozen")]
+    while (plan := db.plan("frozen widgets")).kinds != ["filter"] or plan.stages[0].where != frozen:
+        assert time.monotonic() < deadline, "a new value never reached the planner"
+        time.sleep(0.05)
+    db.close()
