@@ -155,6 +155,7 @@ class Database:
         if store.closed:
             return
         try:
+            self._asker.close()  # a background refresh of the planners' vocabulary ends first
             self._sql.close()
         finally:
             problems = self._core.close()

@@ -148,6 +148,16 @@ class VocabularyCache:
         self._current: Vocabulary | None = None
         self._lock = threading.Lock()
         self._refreshing = False
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """Wait for a background refresh to end: the database closes after it, never under it."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def get(self) -> Vocabulary:
         current = self._current
@@ -163,11 +173,6 @@ class VocabularyCache:
             return self._current  # type: ignore[return-value]
 
     def _refresh_in_background(self) -> None:
-        with self._lock:
-            if self._refreshing:
-                return
-            self._refreshing = True
-
         def refresh() -> None:
             try:
                 fresh = build(self.db)
@@ -178,7 +183,12 @@ class VocabularyCache:
             finally:
                 self._refreshing = False
 
-        threading.Thread(target=refresh, name="remlite-vocabulary", daemon=True).start()
+        with self._lock:
+            if self._refreshing or self._closed:
+                return
+            self._refreshing = True
+            self._thread = threading.Thread(target=refresh, name="remlite-vocabulary", daemon=True)
+            self._thread.start()
 
 
 def _schema_versions(db: Database) -> tuple[tuple[str, int], ...]:
