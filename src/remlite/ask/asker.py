@@ -36,6 +36,9 @@ class Asker:
         self.vocabulary = VocabularyCache(api)
         self._llm: LLMPlanner | None = None
 
+    def close(self) -> None:
+        self.vocabulary.close()
+
     def plan(
         self,
         question: str,
