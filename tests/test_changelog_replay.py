@@ -86,6 +86,7 @@ def _state(db: remlite.Database) -> dict[str, Any]:
             out[f"text:{word}"] = [(r["id"], round(r["_score"], 5)) for r in hits]
         for row in out["rows:docs"][:5]:
             out[f"lookup:{row['title']}"] = db.lookup(row["title"])
+            out[f"fuzzy:{row['title']}"] = db.lookup(row["title"] + "x", fuzzy=True, limit=5, min_score=0.3)
     out["moments"] = db.moments()
     out["moments:tag"] = db.moments(tags="x", since="2025-01-01", until="2025-12-31")
     return out

@@ -12,6 +12,7 @@ import pytest
 import remlite
 from remlite.core import on_commit
 from remlite.database import Database
+from remlite.fuzzy import FuzzyHook
 from remlite.graph.edges import EdgeHook
 from remlite.hooks import Effects, RowChunk, RowDeletion
 from remlite.moments import SpanHook
@@ -46,11 +47,12 @@ def kinds(db: Database, table: str) -> set[type]:
 
 
 def test_hooks_are_built_from_each_tables_schema(db: Database) -> None:
-    assert kinds(db, "plain") == {EdgeHook}  # inline edges and a hard delete's edges: any table
-    assert kinds(db, "texts") == {EdgeHook, TextHook}
-    assert kinds(db, "vecs") == {EdgeHook, TextHook, VectorHook}  # embedded text is also BM25-searchable
-    assert kinds(db, "events") == {EdgeHook, SpanHook}
-    assert kinds(db, "moments") >= {EdgeHook, SpanHook}
+    # inline edges and a hard delete's edges, the trigrams of names and keys: any table
+    assert kinds(db, "plain") == {EdgeHook, FuzzyHook}
+    assert kinds(db, "texts") == {EdgeHook, FuzzyHook, TextHook}
+    assert kinds(db, "vecs") == {EdgeHook, FuzzyHook, TextHook, VectorHook}  # embedded text is also BM25-searchable
+    assert kinds(db, "events") == {EdgeHook, FuzzyHook, SpanHook}
+    assert kinds(db, "moments") >= {EdgeHook, FuzzyHook, SpanHook}
 
 
 def test_a_moments_table_is_decided_by_shape_not_name(db: Database) -> None:
@@ -66,10 +68,10 @@ def test_a_moments_table_is_decided_by_shape_not_name(db: Database) -> None:
 
 
 def test_a_schema_change_rebuilds_the_tables_hooks(db: Database) -> None:
-    assert kinds(db, "plain") == {EdgeHook}
+    assert kinds(db, "plain") == {EdgeHook, FuzzyHook}
     properties = {"k": {"type": "string"}, "t": {"type": "string"}}
     db.register_schema({**PLAIN, "properties": properties, "text_fields": ["t"]})
-    assert kinds(db, "plain") == {EdgeHook, TextHook}
+    assert kinds(db, "plain") == {EdgeHook, FuzzyHook, TextHook}
     db.insert("plain", {"k": "a", "t": "zebra crossing"})
     assert [r["k"] for r in db.search("plain", "zebra", mode="text")] == ["a"]
 

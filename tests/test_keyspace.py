@@ -35,6 +35,7 @@ def test_meta_builders() -> None:
     assert keyspace.count_key(TID) == b"count:\x00\x00\x00\x07"
     assert keyspace.span_key(TID) == b"moments_max_span:\x00\x00\x00\x07"
     assert keyspace.upgrade_key(TID) == b"upgrading:\x00\x00\x00\x07"
+    assert keyspace.fuzzy_marker_key(TID) == b"fuzzy:\x00\x00\x00\x07"
 
 
 def test_table_builders() -> None:
@@ -57,6 +58,10 @@ def test_vector_text_and_edge_builders() -> None:
     assert keyspace.text_prefix(TID, 0x0102) == TID + b"\x01\x02"
     assert keyspace.posting_key(TID, 1, "refund", RID) == TID + b"\x00\x01refund\x00" + RID
     assert keyspace.edge_key(RID, b"\x06knows\x00\x00", OTHER) == RID + b"\x06knows\x00\x00" + OTHER
+    assert keyspace.gram_prefix(" al") == b" al\x00"
+    assert keyspace.fuzzy_key("ali", 258, 5) == b"ali\x00" + b"\x00\x00\x00\x00\x00\x00\x01\x02" + b"\x05"
+    assert keyspace.fuzzy_key("ö1 ", 1, 300) == b"\xc3\xb61 \x00" + b"\x00\x00\x00\x00\x00\x00\x00\x01" + b"\xff"
+    assert keyspace.fuzzy_row_key(258) == b"\x01\x00\x00\x00\x00\x00\x00\x01\x02"
 
 
 def _documented_shapes() -> set[tuple[str, str, str]]:
@@ -105,6 +110,10 @@ def test_a_database_writes_the_shapes_the_builders_name(tmp_path: Path) -> None:
         assert store.cf["ids"].get(rid)[:4] == tid
         assert store.cf["index"].get(keyspace.index_key(tid, field_id, 1, rid)) == b""
         assert store.cf["wal"].get(keyspace.wal_key(db._core.wal.seq)) is not None
+        assert meta.get(keyspace.fuzzy_marker_key(tid)) == b"1"
+        rownum = codec.read_u64(store.cf["ids"].get(rid), 4)
+        assert store.cf["fuzzy"].get(keyspace.fuzzy_key(" a ", rownum, 1)) == b""
+        assert store.cf["fuzzy"].get(keyspace.fuzzy_row_key(rownum)) == tid + rid
     finally:
         db.close()
 

@@ -15,6 +15,7 @@ each cache has one owner.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ import orjson
 
 from remlite import ids as idmod
 from remlite.errors import InvalidInput, NotFound, StorageError
+from remlite.fuzzy import fuzzy_hook
 from remlite.hooks import Effects, HookFactory, Listener, RowHook
 from remlite.migrate import discard_interrupted
 from remlite.records import MISSING, TableLayout
@@ -57,7 +59,9 @@ class TenantCore:
         self.wal = WAL(store)
         self.counts: dict[int, int] = {}  # live rows per table id
         self.next_rownum = 1  # row numbers label rows in vector indexes; local, never reused
-        self.hook_factories: list[HookFactory] = []
+        # Every table keeps the trigrams of its names and keys (`remlite.fuzzy`), as every table keeps
+        # lookup keys: built in here; `Database` adds the hooks of the optional structures.
+        self.hook_factories: list[HookFactory] = [functools.partial(fuzzy_hook, store)]
         self.listeners: list[Listener] = [self._publish_counts]
         self._layouts: dict[str, TableLayout] = {}
         self._texts: dict[str, TableText] = {}

@@ -53,11 +53,11 @@ class RowChunk:
     `rids` pairs each row's id with whether it may already exist; `records` are the stamped rows
     (id and system fields set) in input order; `previous` is each position's prior version (stored
     or earlier in the chunk), or None when no row had one; `existing` the stored versions by id;
-    `labels` each row's row number (tables with vectors). `vectors`/`configs` are the embedding
-    fields' new vectors (None per row: no vector now) and first-time configs. `inline_edges` are
-    the records' `_edges`; `replay` the source's entry when a change log is being applied (hooks
-    then write what it logged rather than recompute). A hook sets `edge_log` to the edges it wrote
-    (they go into the change-log entry) and adds to `effects`."""
+    `labels` each row's row number (the label of its vectors, its key in the fuzzy index).
+    `vectors`/`configs` are the embedding fields' new vectors (None per row: no vector now) and
+    first-time configs. `inline_edges` are the records' `_edges`; `replay` the source's entry when
+    a change log is being applied (hooks then write what it logged rather than recompute). A hook
+    sets `edge_log` to the edges it wrote (they go into the change-log entry) and adds to `effects`."""
 
     layout: TableLayout
     batch: WriteBatch

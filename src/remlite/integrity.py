@@ -3,9 +3,9 @@
 Slow by design (it reads everything); used by the crash and fault-injection tests and `remlite check`.
 A damaged database must be reported, never trusted, so every structure derived from the rows is
 recomputed here: secondary-index entries (and the row labels they carry), lookup keys, the id
-directory, counters, moment spans, edge twins, BM25 postings and their counters, and the change
-log's continuity. Vectors and HNSW labels are checked by `remlite.semantic.check` (passed in as
-`extra`, so this module needs no numpy).
+directory, counters, moment spans, edge twins, BM25 postings and their counters, the trigrams of
+fuzzy lookup, and the change log's continuity. Vectors and HNSW labels are checked by
+`remlite.semantic.check` (passed in as `extra`, so this module needs no numpy).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import orjson
 
 from remlite import ids as idmod
 from remlite.errors import StorageError
+from remlite.fuzzy import FuzzyHook
 from remlite.moments import span_of
 from remlite.records import TableLayout
 from remlite.schema.registry import TEXT_PREFIX, Registry
 from remlite.storage import codec
 from remlite.storage.changelog import Entry
 from remlite.storage.engine import Store
-from remlite.storage.keyspace import FLOOR_KEY, span_key
+from remlite.storage.keyspace import FLOOR_KEY, FUZZY_PREFIX, FUZZY_ROW_TAG, fuzzy_marker_key, span_key
 
 _SHOWN = 20  # problems listed per kind: enough to locate damage without flooding the report
 
@@ -40,6 +41,7 @@ def check_database(
     expected_keys: set[bytes] = set()
     expected_postings: dict[bytes, bytes] = {}
     text_prefixes: set[bytes] = set()
+    grams = _Grams()
     rows_seen = 0
     table_tids = set()
     directory = {rid: entry for rid, entry in store.iter_prefix("ids", b"")}
@@ -51,6 +53,7 @@ def check_database(
         text_prefixes.update(index.key_prefix for _parts, index in texts)
         live = 0
         timed, longest = layout.is_moments, 0
+        fuzzy = grams.table(store, layout)
         for key, value in store.iter_prefix("rows", layout.tid):
             rows_seen += 1
             rid = key[4:]
@@ -69,6 +72,8 @@ def check_database(
             for index_key in layout.index_keys(record, rid):
                 expected_index[index_key] = label
             expected_keys |= layout.lookup_keys(record, rid)
+            if entry:
+                fuzzy.add(entry, rid, record)
             for parts, index in texts:
                 expected_postings.update(index.postings_of(rid, _text(record, parts)))
         if counts.get(layout.table.table_id, 0) != live:
@@ -86,6 +91,7 @@ def check_database(
     for key in sorted(stored_keys ^ expected_keys)[:_SHOWN]:
         problems.append(f"lookup key mismatch: id {idmod.to_str(key[-16:])}")
     problems += _check_postings(store, expected_postings, text_prefixes)
+    fuzzy_entries = grams.check(store, directory, problems)
     rownums = set()
     for entry in directory.values():
         tid = entry[:4]
@@ -107,6 +113,7 @@ def check_database(
         "lookup_keys": len(stored_keys),
         "edges": edges,
         "postings": len(expected_postings),
+        "fuzzy_entries": fuzzy_entries,
         "log_entries": log_entries,
         "problems": problems,
     }
@@ -198,3 +205,97 @@ def _check_edges(store: Store, directory: dict[bytes, bytes], problems: list[str
     for rid in sorted(missing)[:_SHOWN]:
         problems.append(f"edge endpoint {idmod.to_str(rid)} is not a record")
     return len(out_keys)
+
+
+class _TableGrams:
+    """The fuzzy entries a table's live rows should have, as a count and a sum of hashes."""
+
+    def __init__(self, hook: FuzzyHook, complete: bool) -> None:
+        self.hook = hook
+        self.complete = complete  # its `fuzzy:tid` marker is set
+        self.count = 0
+        self.digest = 0
+
+    def add(self, entry: bytes, rid: bytes, record: dict[str, Any]) -> None:
+        """A live row (`entry`: its id-directory value, tid ‖ rownum)."""
+        for item in self.hook.entries(codec.read_u64(entry, 4), rid, record).items():
+            self.count += 1
+            self.digest += hash(item)
+
+
+class _Grams:
+    """Checks the `fuzzy` family against the live rows without holding its entries: each table's
+    expected entries are summed as (count, sum of hashes) while its rows are read, the stored ones
+    likewise in one pass over the family (a rownum names its table through the id directory), and
+    only a table whose sums differ is compared entry by entry (one more pass, naming the rows). A
+    table without its marker (registered before the family existed, not backfilled yet) may lack
+    entries, but holds no wrong ones."""
+
+    def __init__(self) -> None:
+        self.tables: dict[bytes, tuple[str, _TableGrams]] = {}
+
+    def table(self, store: Store, layout: TableLayout) -> _TableGrams:
+        complete = store.cf["meta"].get(fuzzy_marker_key(layout.tid)) is not None
+        sums = _TableGrams(FuzzyHook(layout, store), complete)
+        self.tables[layout.tid] = (layout.table.name, sums)
+        return sums
+
+    def check(self, store: Store, directory: dict[bytes, bytes], problems: list[str]) -> int:
+        if "fuzzy" not in store.cf:  # a read-only handle on a database no newer version opened yet
+            return 0
+        table_of = {entry[4:12]: entry[:4] for entry in directory.values()}  # rownum -> tid
+        stored: dict[bytes, list[int]] = {}
+        entries = orphans = 0
+        for key, value in store.iter_prefix("fuzzy", b""):
+            entries += 1
+            tid = table_of.get(_rownum(key))
+            if tid is None:
+                orphans += 1
+                continue
+            sums = stored.setdefault(tid, [0, 0])
+            sums[0] += 1
+            sums[1] += hash((key, value))
+        if orphans:
+            problems.append(f"{orphans} fuzzy entries name no row")
+        for key, _ in store.iter_prefix("meta", FUZZY_PREFIX):
+            if key[len(FUZZY_PREFIX) :] not in self.tables:
+                problems.append(f"fuzzy marker of no table: table {codec.read_u32(key[len(FUZZY_PREFIX) :])}")
+        for tid, (name, sums) in self.tables.items():
+            count, digest = stored.get(tid, (0, 0))
+            if (count, digest) != (sums.count, sums.digest):
+                problems += self._differences(store, directory, table_of, tid, name, sums)
+        return entries
+
+    def _differences(
+        self,
+        store: Store,
+        directory: dict[bytes, bytes],
+        table_of: dict[bytes, bytes],
+        tid: bytes,
+        name: str,
+        sums: _TableGrams,
+    ) -> list[str]:
+        """The rows whose entries differ, for a table whose sums did not match."""
+        expected: dict[bytes, bytes] = {}
+        for key, raw in store.iter_prefix("rows", tid):
+            record = orjson.loads(raw)
+            entry = directory.get(key[4:])
+            if record.get("deleted_at") is None and entry is not None:
+                expected.update(sums.hook.entries(codec.read_u64(entry, 4), key[4:], record))
+        found = {key: value for key, value in store.iter_prefix("fuzzy", b"") if table_of.get(_rownum(key)) == tid}
+        wrong = {key for key, value in found.items() if key in expected and expected[key] != value}
+        extra = found.keys() - expected.keys()
+        missing = expected.keys() - found.keys() if sums.complete else set()
+        rid_of = {entry[4:12]: rid for rid, entry in directory.items() if entry[:4] == tid}
+        out = []
+        labels = ("fuzzy entry without a live row's name or key", "missing fuzzy entry", "wrong fuzzy entry")
+        for label, keys in zip(labels, (extra, missing, wrong), strict=True):
+            for rownum in sorted({_rownum(key) for key in keys})[:_SHOWN]:
+                out.append(f"{label}: {name} id {idmod.to_str(rid_of[rownum])}")
+        return out
+
+
+def _rownum(key: bytes) -> bytes:
+    """The rownum (8 bytes) a `fuzzy` key holds: after the tag of a row-naming key, else before
+    the gram key's last byte."""
+    return key[1:9] if key[:1] == FUZZY_ROW_TAG else key[-9:-1]

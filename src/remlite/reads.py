@@ -14,6 +14,7 @@ import orjson
 
 from remlite import ids as idmod
 from remlite.errors import InvalidId, InvalidInput, NotFound, shown
+from remlite.fuzzy import DEFAULT_LIMIT, MIN_SCORE, FuzzyIndex, check_options
 from remlite.records import MISSING, TableLayout
 from remlite.storage import codec
 from remlite.storage.keyspace import table_prefix
@@ -34,6 +35,7 @@ class Reader:
     def __init__(self, core: TenantCore) -> None:
         self.core = core
         self._get_raw = core.get_raw
+        self._fuzzy: FuzzyIndex | None = None  # built by the first fuzzy lookup
 
     def get(self, record_id: str, key: Any = None, *, include_deleted: bool = False) -> dict[str, Any]:
         """The record with this id; raises NotFound (also for soft-deleted records by default).
@@ -153,12 +155,24 @@ class Reader:
             return [idmod.to_str(r) for r in rids]
         return self.core.fetch(layout, rids)
 
-    def lookup(self, key: str) -> list[dict[str, Any]]:
+    def lookup(
+        self, key: str, fuzzy: bool = False, limit: int = DEFAULT_LIMIT, min_score: float = MIN_SCORE
+    ) -> list[dict[str, Any]]:
         """Live records whose natural key (or name) is `key`, across all tables, each with `_table`.
 
         Single-field natural keys need no index: the id is computed from (tenant, table, key) for
         every keyed table and fetched in one multi-get; names and composite-key prefixes come from
-        the `keys` column family."""
+        the `keys` column family.
+
+        `fuzzy=True` also finds records whose key or name is like `key` — another case, other
+        punctuation, a typo, one word of a name ("alise" finds "Alice Johnson", "tap 1234" finds
+        "TAP-1234") — through the trigrams of `remlite.fuzzy`: at most `limit` (1 to 1000) records,
+        best first, each with `_score` in [0, 1] and none below `min_score` (0.6: a typo in a
+        5-letter name scores 0.8, one word of a longer name 0.9). Records the exact lookup finds
+        come first with 1.0, as does a key or name that normalises alike. `limit` and `min_score`
+        apply to fuzzy lookups only: the exact one returns every record it finds, as it always did."""
+        if fuzzy is not False or limit != DEFAULT_LIMIT or min_score != MIN_SCORE:
+            return self._fuzzy_lookup(key, fuzzy, limit, min_score)
         if not isinstance(key, str):
             if not isinstance(key, (int, float)):  # str() of a list nested thousands deep raises RecursionError
                 raise InvalidInput(f"key must be a string (or a number), got {shown(key)}")
@@ -177,3 +191,15 @@ class Reader:
                 if record.get("deleted_at") is None:
                     out.append({**record, "_table": self.core.table_name(tid)})
         return out
+
+    def _fuzzy_lookup(self, key: Any, fuzzy: Any, limit: Any, min_score: Any) -> list[dict[str, Any]]:
+        """`lookup` with options: checked here, off the exact lookup's hot path."""
+        if type(fuzzy) is not bool:
+            raise InvalidInput(f"fuzzy must be True or False, got {shown(fuzzy)}")
+        check_options(limit, min_score)
+        exact = self.lookup(key)
+        if not fuzzy:
+            return exact
+        if self._fuzzy is None:
+            self._fuzzy = FuzzyIndex(self.core)
+        return self._fuzzy.lookup(key if isinstance(key, str) else str(key), limit, min_score, exact)

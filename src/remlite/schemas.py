@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from remlite.errors import SchemaError
+from remlite.fuzzy import FuzzyHook
 from remlite.graph.keys import delete_edge_ops
 from remlite.migrate import build_added_indexes, discard_partial, removal_ops
 from remlite.records import TableLayout
@@ -24,7 +25,16 @@ from remlite.schema.templates import TEMPLATES
 from remlite.storage import codec
 from remlite.storage.changelog import SchemaDropped, SchemaPut
 from remlite.storage.clock import now_iso
-from remlite.storage.keyspace import INITIALISED_KEY, NEXT_TABLE_KEY, count_key, row_label_key, schema_key, upgrade_key
+from remlite.storage.keyspace import (
+    INITIALISED_KEY,
+    NEXT_TABLE_KEY,
+    count_key,
+    fuzzy_marker_key,
+    row_label_key,
+    schema_key,
+    table_prefix,
+    upgrade_key,
+)
 
 if TYPE_CHECKING:
     from remlite.core import TenantCore
@@ -76,6 +86,8 @@ class SchemaAdmin:
             if retimed:
                 self.spans.reset_ops(batch, table.table_id)
             batch.put(schema_key(table.name), table.to_bytes(), store.handle["meta"])
+            if previous is None:  # a new table keeps its grams from its first row (remlite.fuzzy)
+                batch.put(fuzzy_marker_key(table_prefix(table.table_id)), b"1", store.handle["meta"])
             next_table = max(core.registry.next_table_id, table.table_id + 1)
             batch.put(NEXT_TABLE_KEY, codec.u32(next_table), store.handle["meta"])
             entry = replay or SchemaPut(core.next_seq, now_iso(), table.name, table.version, table.to_bytes())
@@ -124,17 +136,20 @@ class SchemaAdmin:
         with store.write_lock:
             table = core.registry.get(name)
             layout, table_vectors = core.layout(name), core.vectors(name)
+            grams = FuzzyHook(layout, store)
             batch = store.batch()
             for key, value in store.iter_prefix("rows", layout.tid):
                 rid = key[4:]
-                if table_vectors:
-                    entry = store.cf["ids"].get(rid)
-                    if entry is not None:
-                        batch.delete(row_label_key(codec.read_u64(entry, 4)), store.handle["vectors"])
+                entry = store.cf["ids"].get(rid)
+                if table_vectors and entry is not None:
+                    batch.delete(row_label_key(codec.read_u64(entry, 4)), store.handle["vectors"])
                 batch.delete(rid, store.handle["ids"])
                 edges_removed += len(delete_edge_ops(store, batch, rid))
-                for lookup_key in layout.lookup_keys(orjson.loads(value), rid):
+                record = orjson.loads(value)
+                for lookup_key in layout.lookup_keys(record, rid):
                     batch.delete(lookup_key, store.handle["keys"])
+                if record.get("deleted_at") is None and entry is not None:
+                    grams.delete_ops(batch, codec.read_u64(entry, 4), record)
                 removed += 1
             end = codec.prefix_end(layout.tid)
             for family in ("rows", "index", "postings", "textstats"):  # with any partial upgrade build
@@ -145,6 +160,7 @@ class SchemaAdmin:
             batch.delete(schema_key(name), store.handle["meta"])
             batch.delete(count_key(layout.tid), store.handle["meta"])
             batch.delete(upgrade_key(layout.tid), store.handle["meta"])
+            batch.delete(fuzzy_marker_key(layout.tid), store.handle["meta"])
             self.spans.reset_ops(batch, table.table_id)
             entry = replay or SchemaDropped(core.next_seq, now_iso(), name, removed, edges_removed)
             core.commit(batch, entry)

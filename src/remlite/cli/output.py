@@ -65,9 +65,12 @@ def user_fields(records: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def records_table(records: list[dict[str, Any]], *, with_table: bool = False) -> Table:
-    """Rows as a table: id, the user fields, created_at (plus the owning table for `lookup`)."""
+def records_table(records: list[dict[str, Any]], *, with_table: bool = False, with_score: bool = False) -> Table:
+    """Rows as a table: id, the user fields, created_at (plus the owning table for `lookup`, and the
+    score of a fuzzy one)."""
     table = Table(box=box.SIMPLE_HEAD)
+    if with_score:
+        table.add_column("score", no_wrap=True, justify="right", min_width=5)
     if with_table:
         table.add_column("table", no_wrap=True, min_width=8)
     table.add_column("id", no_wrap=True, min_width=36)
@@ -80,6 +83,8 @@ def records_table(records: list[dict[str, Any]], *, with_table: bool = False) ->
         row = [cell(record.get("id")), *(cell(record.get(f)) for f in fields), cell(record.get("created_at"))]
         if with_table:
             row.insert(0, cell(record.get("_table")))
+        if with_score:
+            row.insert(0, f"{record.get('_score', 0):.2f}")
         table.add_row(*row)
     return table
 

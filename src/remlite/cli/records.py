@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from remlite.errors import InvalidInput
+from remlite.fuzzy import DEFAULT_LIMIT, MIN_SCORE
 
 from . import output
 from .batch import CHUNK_SIZE, insert_chunks, read_jsonl
@@ -85,19 +86,27 @@ def get(
 
 def lookup(
     key: Annotated[str, typer.Argument(help="A natural key or a `name` value.", show_default=False)],
+    fuzzy: Annotated[
+        bool,
+        typer.Option("--fuzzy", help="Also records whose key or name is like KEY (typos, case, punctuation, a word)."),
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", help="With --fuzzy: at most this many records.")] = DEFAULT_LIMIT,
+    min_score: Annotated[
+        float, typer.Option("--min-score", help="With --fuzzy: leave out records scoring below this (0 to 1).")
+    ] = MIN_SCORE,
     path: PathOption = None,
     tenant: TenantOption = DEFAULT_TENANT,
     as_json: JsonOption = False,
 ) -> None:
-    """Find records by natural key (or name) across all tables."""
+    """Find records by natural key (or name) across all tables; --fuzzy ranks near matches by score."""
     with open_reader(path, tenant) as db:
-        records = db.lookup(key)
+        records = db.lookup(key, fuzzy=True, limit=limit, min_score=min_score) if fuzzy else db.lookup(key)
     if as_json:
         output.emit_jsonl(records)
     elif records:
-        output.print_table(output.records_table(records, with_table=True))
+        output.print_table(output.records_table(records, with_table=True, with_score=fuzzy))
     else:
-        output.say(f"no records with key {key!r}", err=True)
+        output.say(f"no records {'like' if fuzzy else 'with'} key {key!r}", err=True)
 
 
 def update(

@@ -7,9 +7,10 @@ functions.
 
 Each call is a retrieval stage run by the library (`Database.search`, `traverse`, `lookup`, `moments`) before the
 statement, its rows (with `_score`, or `_table` / `_depth` / `_path` / `_edges` / `_edge`, as the
-library returns them) handed to DuckDB as a relation; the rest of the statement (joins, filters,
-aggregates) runs there (`remlite.query.passthrough`). A stage takes the previous stage's ids as a
-subquery, so stages chain in one statement: `traverse` starts from every id its first argument
+library returns them; `lookup(key, fuzzy => true, limit => 5, min_score => 0.6)` adds `_score`)
+handed to DuckDB as a relation; the rest of the statement (joins, filters, aggregates) runs there
+(`remlite.query.passthrough`). A stage takes the previous stage's ids as a subquery, so stages
+chain in one statement: `traverse` starts from every id its first argument
 gives (a record id, or a subquery whose first column holds ids) and returns each record reached once,
 at its smallest depth.
 """
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from remlite.errors import QueryError
+from remlite.fuzzy import DEFAULT_LIMIT, MIN_SCORE
 from remlite.query.catalog import Relation
 from remlite.query.dialect import RemDialect, error_at
 from remlite.query.predicate import literal_value
@@ -80,7 +82,7 @@ def run_stage(
     options = {
         "search": {"k", "where", "mode", "field"},
         "traverse": {"depth", "direction", "type"},
-        "lookup": set(),
+        "lookup": {"fuzzy", "limit", "min_score"},
         "moments": _MOMENT_OPTIONS,
     }
     unknown = set(named) - options[name]
@@ -111,8 +113,15 @@ def run_stage(
         )
     if name == "lookup":
         if len(positional) != 1:
-            raise error_at(text, node, "lookup(key)")
-        return engine.reader.lookup(value(positional[0], "the key"))
+            raise error_at(text, node, "lookup(key), or lookup(key, fuzzy => true, limit => 10, min_score => 0.6)")
+        if not named:  # the exact lookup, as before options existed (every record it finds)
+            return engine.reader.lookup(value(positional[0], "the key"))
+        return engine.reader.lookup(
+            value(positional[0], "the key"),
+            fuzzy=option("fuzzy", False),
+            limit=option("limit", DEFAULT_LIMIT),
+            min_score=option("min_score", MIN_SCORE),
+        )
     if len(positional) != 1:
         raise error_at(
             text, node, "traverse(id or (subquery of ids), depth => 1, direction => 'out'|'in'|'both', type => '...')"

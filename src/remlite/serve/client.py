@@ -16,6 +16,7 @@ import httpx
 from remlite import errors
 from remlite.ask.plan import Plan
 from remlite.ask.run import Answer
+from remlite.fuzzy import DEFAULT_LIMIT, MIN_SCORE
 from remlite.query.result import Result
 from remlite.serve import keys
 from remlite.serve.operations import BINARY, BY_NAME, read_frames
@@ -101,8 +102,11 @@ class RemoteDatabase:
     def list(self, table: str, limit: int | None = 100, after: str | None = None) -> list[dict[str, Any]]:
         return self._call("list", {"table": table}, {"limit": limit, "after": after})  # type: ignore[no-any-return]
 
-    def lookup(self, key: str) -> list[dict[str, Any]]:
-        return self._call("lookup", {"key": key})  # type: ignore[no-any-return]
+    def lookup(
+        self, key: str, fuzzy: bool = False, limit: int = DEFAULT_LIMIT, min_score: float = MIN_SCORE
+    ) -> list[dict[str, Any]]:
+        query = {"fuzzy": True, "limit": limit, "min_score": min_score} if fuzzy else None
+        return self._call("lookup", {"key": key}, query)  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ queries
     def sql(self, text: str, params: Any = None, *, include_deleted: bool = False) -> Result:

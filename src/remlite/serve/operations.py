@@ -16,6 +16,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from remlite.errors import InvalidInput
+from remlite.fuzzy import DEFAULT_LIMIT, MAX_LIMIT, MIN_SCORE
 
 if TYPE_CHECKING:
     from remlite.database import Database
@@ -133,6 +134,12 @@ class AskBody(BaseModel):
     plan: dict[str, Any] | None = None
     planner: str | None = None
     max_stages: int = Field(3, ge=1, le=10)
+
+
+class LookupQuery(BaseModel):
+    fuzzy: bool = False  # also records whose key or name is like it (typos, case, punctuation, one word)
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="fuzzy: at most this many records")
+    min_score: float = Field(MIN_SCORE, ge=0, le=1, description="fuzzy: no record scoring below this")
 
 
 class ChangesQuery(BaseModel):
@@ -320,8 +327,9 @@ OPERATIONS: list[Operation] = [
     Operation("delete", "DELETE", "/v1/records/{id}", "Soft-delete a record (hard=true removes it)",
               lambda db, a: (db.delete(a["id"], hard=a["query"].hard), {"deleted": a["id"]})[1], query=DeleteQuery,
               write=True, path_params=("id",)),
-    Operation("lookup", "GET", "/v1/lookup/{key}", "Records whose natural key or name is this",
-              lambda db, a: db.lookup(a["key"]), path_params=("key",), inline=True),
+    Operation("lookup", "GET", "/v1/lookup/{key}", "Records whose natural key or name is this (fuzzy: or like it)",
+              lambda db, a: db.lookup(a["key"], fuzzy=True, limit=a["query"].limit, min_score=a["query"].min_score)
+              if a["query"].fuzzy else db.lookup(a["key"]), query=LookupQuery, path_params=("key",), inline=True),
     Operation("sql", "POST", "/v1/sql", "Run one SELECT (with ? or :name parameters)", _sql, SQLBody,
               example={"sql": "SELECT title FROM tasks WHERE done = ?", "params": [False]},
               streams={NDJSON: _sql_lines}),

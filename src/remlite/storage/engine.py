@@ -244,9 +244,12 @@ class Store:
             base.set_db_write_buffer_size(_WRITE_BUFFER_TOTAL)
         families = {name: _options(cache, name in _POINT_LOOKUP_FAMILIES) for name in COLUMN_FAMILIES}
         try:
-            for name in (set() if fresh else set(Rdict.list_cf(str(self.path), base))) - families.keys():
+            existing = set() if fresh else set(Rdict.list_cf(str(self.path), base))
+            for name in existing - families.keys():
                 if name != "default":
                     families[name] = _options(cache, False)
+            if read_only:  # a reader cannot create a family a newer version added (`fuzzy`): it goes without
+                families = {name: options for name, options in families.items() if name in existing}
             if read_only:
                 # a secondary instance: reads the primary's files (and its log) without the lock;
                 # its own small files live in a private directory removed at close

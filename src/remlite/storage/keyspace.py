@@ -25,6 +25,7 @@ a never-reused u64 labelling a row in vector indexes, `encode` the order-preserv
                count:tid                                      u64 live rows                      DERIVED
                moments_max_span:tid                           u64 µs, longest moment             DERIVED
                upgrading:tid                                  index prefixes being backfilled    DERIVED
+               fuzzy:tid                                      b"1" (the table's grams complete)  DERIVED
     rows       tid ‖ id                                       record (orjson)                    LOGGED
     ids        id                                             tid ‖ rownum(8)                    DERIVED
     keys       encode(key or name) ‖ tid ‖ id                 ∅ (global natural-key lookup)      DERIVED
@@ -37,11 +38,19 @@ a never-reused u64 labelling a row in vector indexes, `encode` the order-preserv
     textstats  tid ‖ field_id(2)                              tokenizer(u8) ‖ docs(u64) ‖ tokens(u64) DERIVED
     edges_out  src(16) ‖ encode(type) ‖ dst(16)               orjson {properties, created_at}    LOGGED
     edges_in   dst(16) ‖ encode(type) ‖ src(16)               ∅ (the twin of edges_out)          DERIVED
+    fuzzy      gram(UTF-8) ‖ 0x00 ‖ rownum(8) ‖ n(1)          ∅ (n: the record's grams, ≤ 255)   DERIVED
+               0x01 ‖ rownum(8)                               tid ‖ id (the row a rownum names)  DERIVED
 
-The `ids` value and the `r` labels hold a local rownum: replay writes them through the same write
-path, which assigns rownums of its own. Terms are runs of letters and digits (`remlite.text.analyzer`),
-so they never contain 0x00 and a term's postings are one prefix scan; ids are fixed-size, so an edge
-key splits as key[:16], key[16:-16], key[-16:].
+The `ids` value, the `r` labels and the `fuzzy` keys hold a local rownum: replay writes them
+through the same write path, which assigns rownums of its own. Terms are runs of letters and digits
+(`remlite.text.analyzer`), so they never contain 0x00 and a term's postings are one prefix scan; ids
+are fixed-size, so an edge key splits as key[:16], key[16:-16], key[-16:]. A `fuzzy` gram is 3
+characters of letters, digits and spaces (`remlite.fuzzy`), so it starts at 0x20 or above and never
+contains 0x00: a gram's records are one prefix scan, in rownum order (a bulk load's entries share
+all but a byte or two of their keys, which RocksDB's key prefix encoding stores once), each carrying
+the record's count of grams, which ranks candidates without a value; the 0x01 keys name the rows. `fuzzy:tid` says
+every live row of the table has its grams (set when a table is registered, or when
+`remlite.fuzzy.backfill` finished one registered before the family existed).
 
 The hot write path (`remlite.writes`, `remlite.records`) concatenates these shapes inline, column-wise,
 from precomputed prefixes; it imports the prefixes from here, and the tests check that the builders
@@ -70,6 +79,7 @@ COLUMN_FAMILIES: Final = (
     "textstats",
     "edges_out",
     "edges_in",
+    "fuzzy",
 )
 
 
@@ -93,6 +103,7 @@ SHAPES: Final = (
     Shape("meta", "count:tid", "DERIVED"),
     Shape("meta", "moments_max_span:tid", "DERIVED"),
     Shape("meta", "upgrading:tid", "DERIVED"),
+    Shape("meta", "fuzzy:tid", "DERIVED"),
     Shape("rows", "tid ‖ id", "LOGGED"),
     Shape("ids", "id", "DERIVED"),
     Shape("keys", "encode(key or name) ‖ tid ‖ id", "DERIVED"),
@@ -105,6 +116,8 @@ SHAPES: Final = (
     Shape("textstats", "tid ‖ field_id(2)", "DERIVED"),
     Shape("edges_out", "src(16) ‖ encode(type) ‖ dst(16)", "LOGGED"),
     Shape("edges_in", "dst(16) ‖ encode(type) ‖ src(16)", "DERIVED"),
+    Shape("fuzzy", "gram(UTF-8) ‖ 0x00 ‖ rownum(8) ‖ n(1)", "DERIVED"),
+    Shape("fuzzy", "0x01 ‖ rownum(8)", "DERIVED"),
 )
 
 # -- meta: single keys
@@ -120,6 +133,7 @@ SCHEMA_PREFIX: Final = b"schema:"  # LOGGED
 COUNT_PREFIX: Final = b"count:"  # DERIVED
 SPAN_PREFIX: Final = b"moments_max_span:"  # DERIVED
 UPGRADE_PREFIX: Final = b"upgrading:"  # DERIVED
+FUZZY_PREFIX: Final = b"fuzzy:"  # DERIVED
 
 # -- vectors: one-byte tags that split the family in three
 VECTOR_TAG: Final = b"v"  # LOGGED
@@ -127,6 +141,8 @@ CONFIG_TAG: Final = b"c"  # LOGGED
 ROW_LABEL_TAG: Final = b"r"  # DERIVED
 
 POSTING_SEP: Final = b"\x00"  # between a posting's term and its id
+GRAM_SEP: Final = b"\x00"  # between a fuzzy gram and the rownum
+FUZZY_ROW_TAG: Final = b"\x01"  # below every gram (they start with a space, a letter or a digit)
 _FIELD = struct.Struct(">H")
 
 
@@ -144,6 +160,10 @@ def span_key(tid: bytes) -> bytes:
 
 def upgrade_key(tid: bytes) -> bytes:
     return UPGRADE_PREFIX + tid
+
+
+def fuzzy_marker_key(tid: bytes) -> bytes:
+    return FUZZY_PREFIX + tid
 
 
 def table_prefix(table_id: int) -> bytes:
@@ -200,6 +220,21 @@ def text_prefix(tid: bytes, field_id: int) -> bytes:
 
 def posting_key(tid: bytes, field_id: int, term: str, rid: bytes) -> bytes:
     return text_prefix(tid, field_id) + term.encode() + POSTING_SEP + rid
+
+
+def gram_prefix(gram: str) -> bytes:
+    """The prefix of one gram's entries: every record holding it, in (table, id) order."""
+    return gram.encode() + GRAM_SEP
+
+
+def fuzzy_key(gram: str, rownum: int, grams: int) -> bytes:
+    """`grams`: how many distinct grams the record has (capped at 255)."""
+    return gram_prefix(gram) + codec.u64(rownum) + bytes((min(grams, 255),))
+
+
+def fuzzy_row_key(rownum: int) -> bytes:
+    """The `fuzzy` key whose value names the row (tid ‖ id) that a gram entry's rownum labels."""
+    return FUZZY_ROW_TAG + codec.u64(rownum)
 
 
 def edge_key(node: bytes, type_key: bytes, other: bytes) -> bytes:

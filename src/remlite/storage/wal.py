@@ -13,7 +13,10 @@ classified:
     derived (rebuilt from logged state, so replay recomputes them): remlite.migrate's index-backfill
         batches written before the `SchemaPut` that publishes them, their build marker and the
         removal of an interrupted build's leftovers; a moments table's longest-span counter
-        (remlite.moments, recomputed from the rows); HNSW index files (outside RocksDB);
+        (remlite.moments, recomputed from the rows); the trigrams `remlite.fuzzy.backfill` writes
+        for a table registered before the `fuzzy` family existed, with its `fuzzy:tid` marker (a
+        replica's tables are registered with the marker and keep their grams from the first row);
+        HNSW index files (outside RocksDB);
     local (this database's own, meaningless elsewhere): the vector-index identity `database_id`
         (binds index files to this database), the log's floor (`truncate`) and the `initialised`
         flag. The built-in templates are registered by every new database alike and logged, so
