@@ -14,7 +14,7 @@ import pytest
 import remlite
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import nl_dataset  # noqa: E402
+import nl_dataset
 
 TARGETS = {"lookup_exact": 0.95, "lookup_fuzzy": 0.95, "field_filter": 0.90, "time_filter": 0.90, "topical": 0.80,
            "graph": 0.70}  # fmt: skip
