@@ -411,7 +411,9 @@ class Writer:
             body.pop("id", None)
             field_vectors: FieldBatch = {}
             configs: dict[str, dict[str, Any]] = {}
-            table_vectors = self.core.vectors(table_name)
+            # a table without embedding fields never builds its vectors (that imports numpy: ~200 ms
+            # the first time in a process, which a first update should not pay)
+            table_vectors = self.core.vectors(table_name) if layout.table.embedding_fields else None
             if table_vectors:
                 touched = {name.split(".")[0] for name in table_vectors.fields}
                 skip = frozenset(
