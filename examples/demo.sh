@@ -35,6 +35,11 @@ remlite insert resources --batch < "$here/resources.jsonl"
 remlite search "I forgot my login credentials" --table resources --k 2
 remlite search "money back" --table resources --k 2 --mode hybrid --where "category = 'billing'"
 
+step "remlite ask: questions in plain words, planned offline (lookups, filters, search, graph, moments)"
+remlite ask "open tasks with priority over 5" --plan
+remlite ask "open tasks with priority over 5"
+remlite ask "build the rem cli"
+
 step "remlite count tasks; remlite schema list"
 remlite count tasks
 remlite schema list
