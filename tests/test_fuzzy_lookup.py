@@ -190,6 +190,37 @@ def test_a_chunk_that_writes_one_key_three_times(tmp_path: Path) -> None:
         assert db.check()["ok"]
 
 
+def test_a_bulk_chunk_is_indexed_as_single_writes_are(tmp_path: Path) -> None:
+    """A chunk of `_VECTORISED` rows or more builds its ASCII keys with numpy: the entries equal the
+    ones single writes make (check() recomputes them one record at a time)."""
+    names = [f"Name{i % 37} Ölander-{i}" if i % 5 == 0 else f"Person {i:04d} O'Neil" for i in range(600)]
+    rows = [{"name": name, "email": f"{i}@bulk.org"} for i, name in enumerate(names)]
+    with remlite.connect(tmp_path / "bulk") as bulk, remlite.connect(tmp_path / "single") as single:
+        for db in (bulk, single):
+            db.register_schema(PEOPLE)
+        assert len(rows) >= fuzzy._VECTORISED
+        bulk.insert_batch("people", rows)
+        for row in rows:
+            single.insert("people", row)
+        assert bulk.check()["ok"] and single.check()["ok"]
+        assert bulk.check()["fuzzy_entries"] == single.check()["fuzzy_entries"]
+        dbs = (bulk, single)
+        for query in ("person 0042 oneil", "name3 olander 15", "ölander"):
+            found = [[(r["id"], r["_score"]) for r in db.lookup(query, fuzzy=True, min_score=0.3)] for db in dbs]
+            assert found[0] == found[1] and found[0]
+
+
+def test_a_long_name_costs_a_bounded_number_of_entries(tmp_path: Path) -> None:
+    with remlite.connect(tmp_path / "db") as db:
+        db.register_schema(CARRIERS)
+        before = db.check()["fuzzy_entries"]
+        long_name = "Transcontinental Freight " + " ".join(f"word{i}" for i in range(60))
+        db.insert("carriers", {"name": long_name})
+        assert db.check()["fuzzy_entries"] - before <= fuzzy._INDEXED + 2 + 1  # its grams, and its row's key
+        assert _names(db.lookup("transcontinental frieght", fuzzy=True, min_score=0)) == [long_name]
+        assert db.check()["ok"]
+
+
 def test_soft_and_hard_delete(filled: tuple[remlite.Database, dict[str, str]]) -> None:
     db, ids = filled
     db.delete(ids["Bob Smith"])

@@ -31,10 +31,11 @@ with no value, and one `0x01 ‖ rownum` key per record whose value names its ro
 load: a gram's entries then differ in their last byte or two, which RocksDB's key prefix encoding
 stores once); `n` is the record's count of distinct grams (capped at 255), which ranks candidates
 without a value. A gram holds only letters, digits and spaces, so a gram's records are one prefix
-scan. Two richer layouts were measured first: `gram ‖ 0x00 ‖ tid ‖ id` with the record's normalised
-strings as each entry's value (the lookup needs no row to score a candidate) took a 1M-entity bulk
-load from 20 s to 43 s and its directory from 276 to 574 MB; without the values, with the id in the
-key, 42 s and 574 MB. This layout: see `benchmarks/fuzzy.py` and RESULTS.md.
+scan. The layout first tried, `gram ‖ 0x00 ‖ tid ‖ id` with the record's normalised strings as each
+entry's value (so scoring a candidate needs no row), took a 1M-entity bulk load (benchmarks/crud.py
+entities) from 20 s to 43 s and its directory from 276 to 574 MB; this one from 20 s to 40-43 s
+and 368 MB (2 shared cores). What is left is a cost a key: building and putting it (a bulk write
+builds its keys with numpy, `_ascii_keys`) and RocksDB flushing and compacting it; see RESULTS.md.
 
 **Writes.** `FuzzyHook` is a write hook (`remlite.hooks`) of every table, built by the hook factory
 `TenantCore` registers first: a chunk's entries go into the chunk's own WriteBatch, new rows' in key
@@ -69,8 +70,8 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import defaultdict
-from itertools import islice
+from collections import defaultdict, deque
+from itertools import islice, repeat
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -103,6 +104,8 @@ _KEEP = 0.3  # candidates sharing less than this part of the best candidate's gr
 _FIRST = 200  # the best ranked candidates fetched and scored first (at least; 5 x limit when more)
 _PAGE = 100  # then a page at a time, until `limit` records reach `min_score`
 _SCORED = 1_000  # candidates scored at most per lookup
+_VECTORISED = 256  # rows in a chunk from which its keys are built with numpy
+_INDEXED = 64  # characters of a string indexed (its grams: at most 66 entries)
 _BACKFILL_CHUNK = 2_000  # rows per backfill batch (the write lock is held for one chunk)
 
 _WORD = re.compile(r"[^\W_]+")
@@ -127,6 +130,47 @@ def grams(form: str) -> set[bytes]:
         return {padded[i : i + 3] for i in range(len(padded) - 2)}
     text = f" {form} "
     return {text[i : i + 3].encode() for i in range(len(text) - 2)}
+
+
+def record_grams(forms: tuple[str, ...]) -> set[bytes]:
+    """The grams a record is indexed under: those of its strings' first `_INDEXED` characters (a
+    long name costs no more entries than that; it is still scored whole)."""
+    if len(forms) == 1:
+        return grams(forms[0][:_INDEXED])
+    return set().union(*(grams(form[:_INDEXED]) for form in forms))
+
+
+def _ascii_keys(rows: list[tuple[int, tuple[str, ...]]]) -> list[bytes]:
+    """The gram keys of many records whose strings are ASCII (a gram is then 3 bytes), sorted,
+    built with numpy over all of them at once: the same keys as `FuzzyHook.keys`, at about half
+    the cost a row (every window as a 24-bit code, duplicates within a record dropped and the
+    rest ordered by (gram, rownum) by one `np.unique`, the keys cut from one buffer)."""
+    import numpy as np
+
+    padded = [f" {form[:_INDEXED]} ".encode() for _, forms in rows for form in forms]
+    owner = np.repeat(np.arange(len(rows), dtype=np.int64), [len(forms) for _, forms in rows])
+    sizes = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+    windows = sizes - 2
+    data = np.frombuffer(b"".join(padded), dtype=np.uint8)
+    firsts = np.repeat(np.cumsum(sizes) - sizes - (np.cumsum(windows) - windows), windows)
+    at = np.arange(int(windows.sum()), dtype=np.int64) + firsts  # each window's first byte in `data`
+    codes = (data[at].astype(np.uint64) << 16) | (data[at + 1].astype(np.uint64) << 8) | data[at + 2]
+    # rows are in rownum order, so (gram, row index) orders as (gram, rownum); a repeat is dropped
+    pairs = np.sort((codes << np.uint64(32)) | np.repeat(owner, windows).astype(np.uint64))
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    code, row = pairs >> np.uint64(32), (pairs & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    counts = np.minimum(np.bincount(row, minlength=len(rows)), 255).astype(np.uint8)
+    rownums = np.fromiter((rownum for rownum, _ in rows), dtype=np.uint64, count=len(rows))
+    keys = np.zeros((len(code), 13), dtype=np.uint8)
+    keys[:, 0], keys[:, 1], keys[:, 2] = (
+        code >> np.uint64(16),
+        (code >> np.uint64(8)) & np.uint64(255),
+        code & np.uint64(255),
+    )
+    keys[:, 4:12] = rownums[row].astype(">u8").view(np.uint8).reshape(-1, 8)
+    keys[:, 12] = counts[row]
+    raw = keys.tobytes()
+    return [raw[i : i + 13] for i in range(0, len(raw), 13)]
 
 
 class LookupStrings:
@@ -172,7 +216,7 @@ class FuzzyHook:
         """The gram keys of a record with these normalised strings."""
         if not forms:
             return []
-        found = grams(forms[0]) if len(forms) == 1 else set().union(*map(grams, forms))
+        found = record_grams(forms)
         end = GRAM_SEP + codec.u64(rownum) + _COUNT[min(len(found), 255)]
         return [gram + end for gram in found]
 
@@ -206,22 +250,29 @@ class FuzzyHook:
         """New rows: their entries put in key order, gram by gram, each gram's in rownum order.
 
         RocksDB inserts ascending keys into its memtable much faster than scattered ones (1.4 s
-        less for 100k rows of 13 grams); grouping by gram costs 1-2 µs a row, where sorting the
-        chunk's keys cost 7.5 µs."""
+        less for 100k rows of 13 grams). A chunk of `_VECTORISED` rows or more builds its keys
+        with numpy (`_ascii_keys`), which also sorts them; a smaller one groups them by gram."""
         put, pack, labels, forms_of, tid = chunk.batch.put, codec.u64, chunk.labels, self.strings.forms, self.tid
         rows = sorted(zip(chunk.rid_list, chunk.records, strict=True), key=lambda row: labels[row[0]])
-        by_gram: defaultdict[bytes, list[bytes]] = defaultdict(list)
         named: list[tuple[bytes, bytes]] = []
+        ascii_rows: list[tuple[int, tuple[str, ...]]] = []
+        by_gram: defaultdict[bytes, list[bytes]] = defaultdict(list)
+        vectorised = len(rows) >= _VECTORISED
         for rid, record in rows:
             forms = forms_of(record)
             if not forms:
                 continue
-            rownum = pack(labels[rid])
-            found = grams(forms[0]) if len(forms) == 1 else set().union(*map(grams, forms))
-            end = GRAM_SEP + rownum + _COUNT[min(len(found), 255)]
+            rownum = labels[rid]
+            named.append((FUZZY_ROW_TAG + pack(rownum), tid + rid))
+            if vectorised and all(map(str.isascii, forms)):
+                ascii_rows.append((rownum, forms))
+                continue
+            found = record_grams(forms)
+            end = GRAM_SEP + pack(rownum) + _COUNT[min(len(found), 255)]
             for gram in found:
                 by_gram[gram].append(gram + end)
-            named.append((FUZZY_ROW_TAG + rownum, tid + rid))
+        if ascii_rows:  # put in one C loop (a Python loop costs as much again as the puts)
+            deque(map(put, _ascii_keys(ascii_rows), repeat(b""), repeat(handle)), maxlen=0)
         for gram in sorted(by_gram):
             for key in by_gram[gram]:
                 put(key, b"", handle)
