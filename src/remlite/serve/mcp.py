@@ -105,10 +105,11 @@ def build(provide: Provider, **options: Any) -> FastMCP:
             return _plain(answer)  # type: ignore[no-any-return]
 
     @server.tool()
-    def lookup(key: str, ctx: Context) -> list[dict[str, Any]]:
-        """Records whose natural key or name is `key`, across every table."""
+    def lookup(key: str, ctx: Context, fuzzy: bool = False) -> list[dict[str, Any]]:
+        """Records whose natural key or name is `key`, across every table; with `fuzzy`, also
+        those whose key or name is like it (typos, case, partial names), best first with `_score`."""
         with provide(ctx, False) as db:
-            return _plain(db.lookup(key))  # type: ignore[no-any-return]
+            return _plain(db.lookup(key, fuzzy=fuzzy) if fuzzy else db.lookup(key))  # type: ignore[no-any-return]
 
     @server.tool()
     def get(id: str, ctx: Context) -> dict[str, Any]:
