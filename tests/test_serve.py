@@ -415,3 +415,16 @@ def test_a_slow_read_times_out_and_a_write_never_does(tmp_path: Path, monkeypatc
         server.should_exit = True
         thread.join(10)
         runtime.close()
+
+
+def test_fuzzy_lookups_are_placed_apart_from_exact_ones() -> None:
+    from remlite.serve.app import Placement
+    from remlite.serve.operations import BY_NAME, LookupQuery
+
+    placement = Placement()
+    exact = placement.key(BY_NAME["lookup"], "acme", {"key": "alice", "query": LookupQuery()})
+    fuzzy = placement.key(BY_NAME["lookup"], "acme", {"key": "alise", "query": LookupQuery(fuzzy=True)})
+    assert exact != fuzzy and not BY_NAME["lookup"].inline  # measured, not forced onto the event loop
+    placement.record(exact, 0.0001)
+    placement.record(fuzzy, 0.02)
+    assert placement.quick(exact) and not placement.quick(fuzzy)

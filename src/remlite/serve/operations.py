@@ -329,7 +329,7 @@ OPERATIONS: list[Operation] = [
               write=True, path_params=("id",)),
     Operation("lookup", "GET", "/v1/lookup/{key}", "Records whose natural key or name is this (fuzzy: or like it)",
               lambda db, a: db.lookup(a["key"], fuzzy=True, limit=a["query"].limit, min_score=a["query"].min_score)
-              if a["query"].fuzzy else db.lookup(a["key"]), query=LookupQuery, path_params=("key",), inline=True),
+              if a["query"].fuzzy else db.lookup(a["key"]), query=LookupQuery, path_params=("key",)),
     Operation("sql", "POST", "/v1/sql", "Run one SELECT (with ? or :name parameters)", _sql, SQLBody,
               example={"sql": "SELECT title FROM tasks WHERE done = ?", "params": [False]},
               streams={NDJSON: _sql_lines}),
