@@ -1,6 +1,6 @@
 """What a question says, as the rules planner reads it against a tenant's vocabulary.
 
-`read(question, vocabulary)` finds, in ~0.3 ms: the time expression (`remlite.ask.times`), codes
+`read(question, vocabulary)` finds: the time expression (`remlite.ask.times`), codes
 and identifiers written as the tables' keys are ("tap 1234" -> "TAP-1234" when tickets' keys look
 like "TAP-…"), proper names, the tables named (names, singular/plural, declared synonyms, a few
 abbreviations), values seen in the data (plurals and negations too: "designers", "unpaid"),
