@@ -299,6 +299,11 @@ def test_unknown_field_edge_type_and_stage_count_are_rejected(vocabulary: Vocabu
     assert "'carriers' is not a moments table" in problems({"stages": [{"kind": "moments", "table": "carriers"}]})
     assert "'carriers' has no text to search" in problems({"stages": [
         {"kind": "search", "text": "x", "table": "carriers"}]})
+    assert "has no field 'carrier_code'" in problems({"stages": [
+        {"kind": "lookup", "key": "DHL"},
+        {"kind": "filter", "table": "shipments", "from_previous": True, "link_field": "carrier_code"}]})
+    assert "has no field 'status'" in problems({"stages": [
+        {"kind": "moments", "table": "moments", "where": [{"field": "status", "value": "x"}]}]})
     assert "fallback stage 1 (filter): no table 'nope'" in problems(
         {"stages": [{"kind": "lookup", "key": "S1"}], "fallback": {"stages": [{"kind": "filter", "table": "nope"}]}})
     check_plan(Plan.from_dict(CARRIERS_OF_DELAYED), vocabulary, 2)

@@ -82,16 +82,17 @@ _STAGES = (
     '"from_previous": false, "order_by": F, "descending": false, "count": false, "group_by": F, "limit": 100}: '
     "rows of T matching every "
     "condition. OP: = != < <= > >= in (V a list) contains (an array field holds V) like (case-insensitive substring). "
-    "from_previous: only the previous stage's rows (rows of T). count: the number of rows instead (per group_by "
-    "value).\n"
+    "from_previous: only the previous stage's rows (rows of T); with \"link_field\": F, instead the rows of T whose "
+    "field F holds a previous row's key or id (tickets whose project is the project looked up). count: the number "
+    "of rows instead (per group_by value).\n"
     '- {"kind": "search", "text": Q, "table": T, "mode": "hybrid", "where": [...], "time": W, "k": 10}: rows of T (a '
     "table with search text; none: all of them) about Q, best first. For topics and free text, not exact values.\n"
     '- {"kind": "traverse", "direction": "out", "types": [E], "depth": 1, "table": T}: records joined by edges of '
     "types E (all when empty) to the previous stage's rows; never the first stage. out: from the rows along edges "
     "(from -> to); in: against them; both. table: keep only rows of T.\n"
-    '- {"kind": "moments", "table": T, "time": W, "tags": [], "people": [], "from_previous": false}: records of a '
-    "moments table (events with a start and end) overlapping W, with every tag and person given; from_previous: "
-    "only those linked to the previous rows.\n"
+    '- {"kind": "moments", "table": T, "time": W, "where": [...], "tags": [], "people": [], "from_previous": false}: '
+    "records of a moments table (events with a start and end) overlapping W, matching where, with every tag and "
+    "person given; from_previous: only those linked to the previous rows (by an edge or a field holding their key).\n"
     "Only kind and the names in capitals are needed; leave the rest out for its default.\n"
     'W, a time window: {"phrase": P} or {"since": "2025-01-31", "until": "2025-02-28"} (either may be missing), '
     'with "field": F for a field other than the table\'s time field. P is one of: today, yesterday, this week, '
@@ -562,7 +563,7 @@ def _problems(plan: Plan, vocabulary: Vocabulary, max_stages: int, prefix: str) 
             info = _table(stage.table, vocabulary, at, out)
             if info is not None:
                 _conditions(stage.where, [info], at, out)
-                for name in (stage.order_by, stage.group_by):
+                for name in (stage.order_by, stage.group_by, stage.link_field):
                     if name is not None:
                         _field([info], name, at, out)
                 _time(stage.time, info, at, out)
@@ -596,6 +597,7 @@ def _problems(plan: Plan, vocabulary: Vocabulary, max_stages: int, prefix: str) 
                     f"{at}: table {info.name!r} is not a moments table; moments tables: {_names(moments) or 'none'}"
                 )
             elif info is not None:
+                _conditions(stage.where, [info], at, out)
                 _time(stage.time, info, at, out)
     if plan.fallback is not None:
         out.extend(_problems(plan.fallback, vocabulary, max_stages, prefix + "fallback "))
