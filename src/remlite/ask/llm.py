@@ -9,7 +9,7 @@ Why it is built this way:
   made-up schema, so the model copies the shape and not the names) and the tenant's vocabulary as
   terse text (one line a field: type, indexed, description, values seen; the edge types with the
   tables they join). For eight tables (two of a user's and the six templates) the messages are
-  ~6,700 characters (the guide 4,500, the schemas and question 2,200; ~1,700 tokens), and the
+  ~6,900 characters (the guide 4,700, the schemas and question 2,200; ~1,750 tokens), and the
   response schema ~3,500 more; the fixed guide comes first, so servers that cache prompt prefixes
   reuse it.
 - Structured output: `response_format` `json_schema` (not strict) with the plan's JSON schema made
