@@ -232,3 +232,17 @@ def test_a_refresh_with_no_new_writes_costs_no_catch_up(tmp_path: Path, monkeypa
             rid = db.insert("notes", {"title": "a", "body": "x", "n": 1})
             assert reader.refresh() is True and len(calls) == 1 and reader.get(rid)["title"] == "a"
             assert reader.refresh() is False and len(calls) == 1
+
+
+def test_a_method_fetched_before_a_refresh_runs_on_the_current_handle(tmp_path: Path) -> None:
+    """`reader.get` fetched, a refresh swapping (and closing) the idle handle, then the call: the
+    call must not meet the closed handle (a thread between attribute lookup and call saw this)."""
+    with remlite.connect(tmp_path, embedder="hash") as db:
+        db.register_schema(NOTES)
+        first = db.insert("notes", {"title": "a", "body": "alpha", "n": 1})
+        with remlite.connect(tmp_path, read_only=True, embedder="hash") as reader:
+            get, count = reader.get, reader.count
+            db.insert("notes", {"title": "b", "body": "beta", "n": 2})
+            assert reader.refresh()
+            assert get(first)["title"] == "a"
+            assert count("notes") == 2

@@ -105,18 +105,25 @@ class ReadOnlyDatabase:
             return method
 
         def leased(*args: Any, **kwargs: Any) -> Any:
+            nonlocal db, method
             with self._lock:
-                self._leases[id(db)] = self._leases.get(id(db), 0) + 1
+                if db is not self._db and id(db) not in self._retired:
+                    # refreshed between the lookup of the method and this call, and the old handle
+                    # was idle, so it is closed: run on the current one
+                    db = self._db
+                    method = getattr(db, name)
+                handle = db
+                self._leases[id(handle)] = self._leases.get(id(handle), 0) + 1
             try:
                 return method(*args, **kwargs)
             finally:
                 with self._lock:
-                    left = self._leases[id(db)] = self._leases[id(db)] - 1
-                    done = left == 0 and self._retired.pop(id(db), None) is not None
+                    left = self._leases[id(handle)] = self._leases[id(handle)] - 1
+                    done = left == 0 and self._retired.pop(id(handle), None) is not None
                     if left == 0:
-                        del self._leases[id(db)]
+                        del self._leases[id(handle)]
                 if done:
-                    db.close()
+                    handle.close()
 
         return leased
 
