@@ -20,7 +20,8 @@ import pytest
 
 import remlite
 from remlite.ask import llm
-from remlite.ask.llm import LLMPlanner, check_plan, parse_answer
+from remlite.ask.checks import check_plan
+from remlite.ask.llm import LLMPlanner, parse_answer
 from remlite.ask.plan import Plan
 from remlite.ask.vocabulary import EdgeInfo, FieldInfo, TableInfo, Vocabulary, build
 from remlite.errors import InvalidInput, PlannerError
