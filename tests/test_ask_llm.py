@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +24,7 @@ from remlite.ask.plan import Plan
 from remlite.ask.vocabulary import EdgeInfo, FieldInfo, TableInfo, Vocabulary, build
 from remlite.errors import InvalidInput, PlannerError
 from remlite.settings import Settings
+from tests.fake_http import FakeEndpoint, serving
 
 KEY = "sk-secret-7f3a9c"
 
@@ -70,7 +69,7 @@ USAGE = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
 # -- the fake server --------------------------------------------------------------------------------
 
 
-class FakeChat(BaseHTTPRequestHandler):
+class FakeChat(FakeEndpoint):
     """POST /v1/chat/completions. `script` holds the next answers: a dict (a plan, sent as the
     message's JSON content), a str (the content as is), an int (that HTTP status, its body quoting
     the Authorization header it got, as a careless server might), "sleep" (answer after 1 s) or
@@ -79,7 +78,7 @@ class FakeChat(BaseHTTPRequestHandler):
     script: ClassVar[list[Any]] = []
     requests: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
         action = type(self).script.pop(0) if type(self).script else 418
@@ -101,32 +100,12 @@ class FakeChat(BaseHTTPRequestHandler):
         }
         self._send(200, json.dumps(reply).encode())
 
-    def _send(self, status: int, raw: bytes, headers: dict[str, str] | None = None) -> None:
-        try:
-            self.send_response(status)
-            for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-        except OSError:
-            pass  # the client gave up (timeout test)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture
 def server() -> Iterator[str]:
     FakeChat.script, FakeChat.requests = [], []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeChat)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    with serving(FakeChat) as url:
+        yield url
 
 
 def settings(url: str, tmp_path: Path, **changes: Any) -> Settings:

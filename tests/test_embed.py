@@ -7,10 +7,8 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +20,7 @@ from remlite.embed.hashing import HashProvider
 from remlite.embed.local import MODEL_FILE, MODEL_PACKAGE, LocalProvider, package_file
 from remlite.embed.openai import OpenAIProvider
 from remlite.errors import InvalidInput, RemliteError
+from tests.fake_http import FakeEndpoint, serving
 
 CAT, KITTEN, STOCKS = "a cat sat on the mat", "a kitten sits on a rug", "stock market crash"
 
@@ -88,7 +87,7 @@ def test_embed_rejects_non_strings() -> None:
 # -- openai against a local fake server -----------------------------------------------------------
 
 
-class FakeEmbeddings(BaseHTTPRequestHandler):
+class FakeEmbeddings(FakeEndpoint):
     """POST /v1/embeddings → hash-provider vectors (16-d), returned in reverse order with indexes.
 
     `script` holds what to do for the next requests: an int status, "sleep", or "ok" (the default)."""
@@ -97,44 +96,25 @@ class FakeEmbeddings(BaseHTTPRequestHandler):
     requests: ClassVar[list[dict[str, Any]]] = []
     vectors = HashProvider(dimension=16)
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
         action = type(self).script.pop(0) if type(self).script else "ok"
         if action == "sleep":
             time.sleep(1.0)
         if isinstance(action, int):
-            return self._send(action, {"error": {"message": f"fake failure {action}"}}, {"Retry-After": "0"})
+            error = {"error": {"message": f"fake failure {action}"}}
+            return self._send(action, json.dumps(error).encode(), {"Retry-After": "0"})
         vectors = self.vectors.embed(body["input"]) * 3.0  # not normalised: the client must do it
         data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
-        self._send(200, {"object": "list", "data": data[::-1], "model": body["model"]})
-
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        raw = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-        except OSError:
-            pass  # the client gave up (timeout test)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self._send(200, json.dumps({"object": "list", "data": data[::-1], "model": body["model"]}).encode())
 
 
 @pytest.fixture
 def fake_server() -> Iterator[str]:
     FakeEmbeddings.script, FakeEmbeddings.requests = [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeEmbeddings)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(FakeEmbeddings) as url:
+        yield url
 
 
 @pytest.fixture(params=["httpx", "urllib"])
