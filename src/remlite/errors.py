@@ -173,7 +173,9 @@ __all__ = [
     "DatabaseLocked",
     "EmbeddingEndpointError",
     "EmbeddingError",
+    "EncryptionError",
     "FormatVersionError",
+    "ImportRejected",
     "IncompatibleSchema",
     "InvalidId",
     "InvalidInput",
@@ -182,10 +184,12 @@ __all__ = [
     "QueryError",
     "ReadOnly",
     "RemliteError",
+    "ReplicationError",
     "SchemaError",
     "StorageError",
     "UnknownTable",
     "ValidationError",
+    "WrongPassphrase",
 ]
 
 
@@ -215,3 +219,35 @@ class ChangeLogConflict(RemliteError):
     http_status = 409
     exit_code = 12
     code = "change_log_conflict"
+
+
+class EncryptionError(RemliteError):
+    """An encrypted database (or backup, or export) could not be opened: no passphrase was given
+    (`passphrase=` or `REMLITE_PASSPHRASE`), or a value failed its authentication tag (tampered
+    with, or written under another key). Keys and passphrases never appear in the message."""
+
+    http_status = 403
+    exit_code = 14
+    code = "encryption_error"
+
+
+class WrongPassphrase(EncryptionError):
+    """The passphrase does not unwrap the database's data key: nothing was read or changed."""
+
+    code = "wrong_passphrase"
+
+
+class ReplicationError(RemliteError):
+    """A replica could not follow its primary: the primary is unreachable or answered with an
+    error (after the bounded retries), or this database is not a replica of that primary."""
+
+    http_status = 502
+    exit_code = 15
+    code = "replication_error"
+
+
+class ImportRejected(ValidationError):
+    """`import` found rows it cannot store: nothing was written. `rejected` lists each one as
+    {"row": its 1-based position in the file, "error": why}, at most 100 of them; `count` is how many."""
+
+    code = "import_rejected"
