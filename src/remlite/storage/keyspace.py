@@ -20,6 +20,8 @@ a never-reused u64 labelling a row in vector indexes, `encode` the order-preserv
                wal_floor                                      u64, the first kept log seq        LOCAL
                database_id                                    hex text (binds HNSW files)        LOCAL
                next_rownum                                    u64                                LOCAL
+               replica:<name UTF-8>                           orjson {applied, seen, address}    LOCAL
+               replica_of                                     orjson {primary, tenant, name, ...} LOCAL
                schema:<table name UTF-8>                      TableSchema (orjson)               LOGGED
                next_table_id                                  u32                                LOGGED
                count:tid                                      u64 live rows                      DERIVED
@@ -98,6 +100,8 @@ SHAPES: Final = (
     Shape("meta", "wal_floor", "LOCAL"),
     Shape("meta", "database_id", "LOCAL"),
     Shape("meta", "next_rownum", "LOCAL"),
+    Shape("meta", "replica:<name UTF-8>", "LOCAL"),
+    Shape("meta", "replica_of", "LOCAL"),
     Shape("meta", "schema:<table name UTF-8>", "LOGGED"),
     Shape("meta", "next_table_id", "LOGGED"),
     Shape("meta", "count:tid", "DERIVED"),
@@ -127,6 +131,7 @@ FLOOR_KEY: Final = b"wal_floor"  # LOCAL
 DATABASE_ID_KEY: Final = b"database_id"  # LOCAL: random hex id, created by the first index save
 NEXT_ROWNUM_KEY: Final = b"next_rownum"  # LOCAL
 NEXT_TABLE_KEY: Final = b"next_table_id"  # LOGGED (with the SchemaPut that takes an id)
+REPLICA_OF_KEY: Final = b"replica_of"  # LOCAL: a replica's primary and what it last heard (remlite.replication)
 
 # -- meta: prefixes (the builders below append the table name or tid)
 SCHEMA_PREFIX: Final = b"schema:"  # LOGGED
@@ -134,6 +139,7 @@ COUNT_PREFIX: Final = b"count:"  # DERIVED
 SPAN_PREFIX: Final = b"moments_max_span:"  # DERIVED
 UPGRADE_PREFIX: Final = b"upgrading:"  # DERIVED
 FUZZY_PREFIX: Final = b"fuzzy:"  # DERIVED
+REPLICA_PREFIX: Final = b"replica:"  # LOCAL: on a primary, what each registered replica has applied
 
 # -- vectors: one-byte tags that split the family in three
 VECTOR_TAG: Final = b"v"  # LOGGED
@@ -148,6 +154,10 @@ _FIELD = struct.Struct(">H")
 
 def schema_key(name: str) -> bytes:
     return SCHEMA_PREFIX + name.encode()
+
+
+def replica_key(name: str) -> bytes:
+    return REPLICA_PREFIX + name.encode()
 
 
 def count_key(tid: bytes) -> bytes:
