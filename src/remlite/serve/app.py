@@ -87,13 +87,17 @@ def create_app(
     read_timeout: float | None = READ_TIMEOUT,
     reader_of: str | None = None,
     max_open_tenants: int = 256,
+    replica_of: str | None = None,
 ) -> Any:
     """The ASGI app serving every tenant under `root`. `auth=False` takes the tenant from the
     `X-Remlite-Tenant` header (default "default") and allows everything: for loopback only.
     A read running longer than `read_timeout` seconds is answered 504 (its thread finishes it and
     is then free again; a write is never cut short: the client must learn whether it happened).
     `reader_of` (the writer's URL) makes a reader process of `--workers` (`remlite.serve.workers`):
-    tenants open read-only, at most `max_open_tenants`; writes and MCP go to the writer."""
+    tenants open read-only, at most `max_open_tenants`; writes and MCP go to the writer.
+    `replica_of` (the primary's URL) serves a replica (`remlite serve --replica-of`): tenants open
+    read-only beside the process's follower (`remlite.replication.follower`), writes are refused.
+    The replication routes (`remlite.serve.replication`) are answered in front of everything."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import Response
@@ -102,7 +106,7 @@ def create_app(
     root = Path(root).resolve()
     keys = KeyStore(root)
     pool: Any
-    if reader_of is not None:
+    if reader_of is not None or replica_of is not None:
         from remlite.serve.workers import ReadOnlyPool
 
         pool = ReadOnlyPool(max_open_tenants)
@@ -220,13 +224,14 @@ def create_app(
 
     mcp_server = (
         None
-        if reader_of is not None
+        if reader_of is not None or replica_of is not None
         else _mount_mcp(app, lambda ctx, writes: pool.tenant(root, authorize(_headers(ctx), writes, "upsert").tenant))
     )
     if mcp_server is not None:
         lifespans.append(mcp_server.session_manager.run)
 
-    dispatcher = Dispatcher(root, pool, authorize, Placement(), read_timeout, max_body, reader=reader_of is not None)
+    dispatcher = Dispatcher(root, pool, authorize, Placement(), read_timeout, max_body, reader=reader_of is not None,
+                            replica_of=replica_of)  # fmt: skip
 
     def endpoint_of(op: Operation) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -255,7 +260,10 @@ def create_app(
         from remlite.serve.workers import Forwarder
 
         forwarder = Forwarder(reader_of)
-    return Front(app, OPERATIONS, dispatcher, metrics.record, forwarder)
+    from remlite.serve.replication import Replication
+
+    front = Front(app, OPERATIONS, dispatcher, metrics.record, forwarder)
+    return Replication(front, root, pool, authorize, forwarder)
 
 
 class Placement:

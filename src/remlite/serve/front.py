@@ -26,7 +26,7 @@ import orjson
 from pydantic import BaseModel, RootModel
 from pydantic import ValidationError as PydanticError
 
-from remlite.errors import InvalidInput, RemliteError
+from remlite.errors import InvalidInput, ReadOnly, RemliteError
 from remlite.serve.operations import Operation
 
 if TYPE_CHECKING:
@@ -97,10 +97,12 @@ class Dispatcher:
         read_timeout: float | None,
         max_body: int,
         reader: bool = False,
+        replica_of: str | None = None,
     ) -> None:
         self.root, self.pool, self.authorize = root, pool, authorize
         self.placement, self.read_timeout, self.max_body = placement, read_timeout, max_body
         self.reader = reader  # a reader process of `--workers`: writes go to the writer
+        self.replica_of = replica_of  # a replica's server: writes go to its primary, by the client
 
     def _run(self, op: Operation, tenant: str, args: dict[str, Any], key: tuple[Any, ...]) -> Any:
         with self.pool.tenant(self.root, tenant) as db:
@@ -126,6 +128,9 @@ class Dispatcher:
         grant = self.authorize(headers, op.write, op.name)
         if self.reader and op.write:
             raise Forward(op.name)
+        if self.replica_of is not None and op.write:
+            raise ReadOnly(f"{op.name} writes, and this server is a read replica: write to its primary, "
+                           f"{self.replica_of}", primary=self.replica_of)  # fmt: skip
         args: dict[str, Any] = dict(path_params)
         if op.query is not None:
             args["query"] = validated(op.query, dict(parse_qsl(query)))
