@@ -42,6 +42,22 @@ def serve(
         int, typer.Option("--workers", help="Processes serving reads (one of them also serves every write).")
     ] = 1,
     reader_of: Annotated[str | None, typer.Option("--reader-of", hidden=True)] = None,
+    replica_of: Annotated[
+        str | None,
+        typer.Option("--replica-of", help="Serve reads of a replica following this primary (its URL); writes refused."),
+    ] = None,
+    replica_tenant: Annotated[
+        str, typer.Option("--replica-tenant", help="With --replica-of: the tenant to replicate.")
+    ] = DEFAULT_TENANT,
+    primary_key: Annotated[
+        str | None,
+        typer.Option(
+            "--primary-api-key",
+            envvar="REMLITE_PRIMARY_API_KEY",
+            show_default=False,
+            help="With --replica-of: the API key of the tenant on the primary.",
+        ),
+    ] = None,
 ) -> None:
     """Serve every tenant under the root over HTTP (routes under /v1, OpenAPI at /openapi.json)."""
     try:
@@ -60,6 +76,8 @@ def serve(
         raise InvalidInput(f"--max-open-tenants must be at least 1, got {max_open_tenants}")
     if workers < 1:
         raise InvalidInput(f"--workers must be at least 1, got {workers}")
+    if replica_of is not None and workers > 1:
+        raise InvalidInput("--replica-of serves from one process: leave out --workers")
     _raise_file_limit(max_open_tenants * 24 + 256)
     root = path if path is not None else default_root()
     if no_auth and reader_of is None:
@@ -72,6 +90,9 @@ def serve(
         exit_with_writer()
         app = create_app(root, reader_of=reader_of, max_open_tenants=max_open_tenants, **options)
         _run(uvicorn, app, [shared_socket(host, port)])
+        return
+    if replica_of is not None:
+        _serve_replica(uvicorn, root, host, port, replica_of, replica_tenant, primary_key, max_open_tenants, options)
         return
     from remlite.runtime import Runtime
 
@@ -95,6 +116,35 @@ def serve(
         _run(uvicorn, app, [public, internal])
     finally:
         many.stop_readers(readers)
+
+
+def _serve_replica(
+    uvicorn: Any, root: Any, host: str, port: int, primary: str, tenant: str, key: str | None, max_open: int,
+    options: dict[str, Any],
+) -> None:  # fmt: skip
+    """A replica's server: the follower applies the primary's log in a thread of this process
+    (holding the only writable handle), and the app reads through read-only handles (they see
+    what it applied within a second). A re-seed closes them before the directory is replaced."""
+    import threading
+
+    from remlite.replication.follower import Follower
+    from remlite.serve.app import create_app
+
+    app: Any = None
+    follower = Follower(primary, root, tenant, api_key=key, on_reseed=lambda: app.state.runtime.close())
+    follower.open()
+    app = create_app(root, replica_of=follower.primary, max_open_tenants=max_open, **options)
+    thread = threading.Thread(target=follower.run, name="remlite-replica", daemon=True)
+    thread.start()
+    _note_server(host, port)
+    output.say(f"remlite serving a replica of {follower.primary} (tenant {tenant}) from {root} on "
+               f"http://{host}:{port}", err=True)  # fmt: skip
+    try:
+        _run(uvicorn, app, None, host, port)
+    finally:
+        follower.stop()
+        thread.join(30)
+        follower.close()
 
 
 def _note_server(host: str, port: int) -> None:

@@ -47,9 +47,7 @@ STATUS = "/v1/replication"
 class Replication:
     """ASGI: the replication routes, everything else to `inner` (the operations' Front)."""
 
-    def __init__(
-        self, inner: Any, root: Any, pool: Any, authorize: Callable[..., Any], forwarder: Any = None
-    ) -> None:
+    def __init__(self, inner: Any, root: Any, pool: Any, authorize: Callable[..., Any], forwarder: Any = None) -> None:
         self.inner, self.root, self.pool, self.authorize, self.forwarder = inner, root, pool, authorize, forwarder
         from remlite.runtime import Runtime
 

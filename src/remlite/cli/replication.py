@@ -1,0 +1,142 @@
+"""`remlite replicate` (a replica following a primary) and `remlite replication status|forget`."""
+
+import signal
+import time
+from typing import Annotated, Any
+
+import typer
+
+from remlite.errors import InvalidInput
+
+from . import output
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_reader
+
+replication_app = typer.Typer(help="Replication: where a database stands (primary, replica) and its replicas.",
+                              no_args_is_help=True)  # fmt: skip
+
+PrimaryKeyOption = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="REMLITE_PRIMARY_API_KEY", show_default=False,
+                 help="API key of the tenant on the primary (default: $REMLITE_PRIMARY_API_KEY)."),
+]  # fmt: skip
+
+
+def replicate(
+    primary: Annotated[str, typer.Option("--primary", help="The primary's URL (a `remlite serve`).")],
+    follow: Annotated[bool, typer.Option("--follow", help="Keep following after catching up (until stopped).")] = False,
+    api_key: PrimaryKeyOption = None,
+    primary_tenant: Annotated[
+        str | None, typer.Option("--primary-tenant", help="The tenant on a --no-auth primary (default: --tenant).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="This replica's name on the primary (default: its path).")
+    ] = None,
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Make the tenant at --path a replica of the primary: apply its change log in order, catch up
+    (re-seeding from a snapshot when too far behind) and, with --follow, keep following."""
+    from remlite.replication.follower import Follower
+
+    follower = Follower(primary, path, tenant, api_key=api_key, primary_tenant=primary_tenant, name=name)
+    previous = signal.signal(signal.SIGTERM, lambda *_: follower.stop())
+    started = time.monotonic()
+    try:
+        follower.open()
+        if follow:
+            output.say(f"replica {follower.path} following {follower.primary} (Ctrl-C stops)", err=True)
+        try:
+            progress = follower.run(follow=follow)
+        except KeyboardInterrupt:
+            follower.stop()
+            progress = follower.progress
+        last_seq = follower.open().last_seq
+    finally:
+        follower.close()
+        signal.signal(signal.SIGTERM, previous)
+    report = {"primary": follower.primary, "path": str(follower.path), "applied": progress.applied,
+              "last_seq": last_seq, "primary_last_seq": progress.primary_last_seq, "reseeds": progress.reseeds,
+              "connects": progress.connects, "seconds": round(time.monotonic() - started, 3)}  # fmt: skip
+    if as_json:
+        output.emit_json(report)
+    else:
+        output.say(f"applied {report['applied']} entries from {report['primary']}; this replica is at seq "
+                   f"{last_seq} (the primary at {report['primary_last_seq']})"
+                   + (f"; re-seeded {progress.reseeds} time(s)" if progress.reseeds else ""))  # fmt: skip
+
+
+def status(
+    primary: Annotated[
+        str | None, typer.Option("--primary", help="Ask this primary's server instead of a local database.")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="REMLITE_API_KEY", show_default=False, help="Key for --primary.")
+    ] = None,
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Mode (primary, replica, standalone), applied sequence and lag; a primary's replicas."""
+    if primary is not None:
+        report = _remote_status(primary, api_key, tenant)
+    else:
+        from remlite.replication import registry
+
+        with open_reader(path, tenant) as db:
+            report = registry.status(db)
+    if as_json:
+        output.emit_json(report)
+        return
+    output.say(f"mode:      {report['mode']}")
+    output.say(f"log:       seq {report['first_seq']}..{report['last_seq']}")
+    if report["mode"] == "replica":
+        heard = report.get("heard_seconds_ago")
+        output.say(f"primary:   {report['primary']} (tenant {report['primary_tenant']})")
+        output.say(f"applied:   {report['applied_seq']} of {report['primary_last_seq']}")
+        output.say(f"lag:       {report['lag_entries']} entries, {report['lag_seconds']} s"
+                   + (f" (last heard {heard} s ago)" if heard is not None else ""))  # fmt: skip
+    for replica in report.get("replicas", []):
+        output.say(f"replica:   {replica['name']}  applied {replica['applied']}  behind {replica['lag_entries']}  "
+                   f"seen {replica['seen_seconds_ago']} s ago")  # fmt: skip
+
+
+def forget(
+    name: Annotated[str, typer.Argument(help="The replica's name (see `remlite replication status`).")],
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Unregister a replica retired for good: the primary stops keeping its log for it."""
+    from remlite.database import connect
+    from remlite.replication import registry
+
+    with connect(path, tenant, create=False) as db:
+        registry.forget(db, name)
+    if as_json:
+        output.emit_json({"forgotten": name})
+    else:
+        output.say(f"forgot replica {name}")
+
+
+def _remote_status(url: str, api_key: str | None, tenant: str) -> dict[str, Any]:
+    import httpx
+
+    from remlite.replication.follower import TENANT_HEADER, _error_of
+
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"--primary is a server URL (http://host:port), got {url!r}")
+    headers = {TENANT_HEADER: tenant, **({"authorization": f"Bearer {api_key}"} if api_key else {})}
+    try:
+        reply = httpx.get(f"{url.rstrip('/')}/v1/replication", headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        from remlite.errors import ReplicationError
+
+        raise ReplicationError(f"cannot reach {url}: {exc}") from None
+    if reply.status_code != 200:
+        raise _error_of(reply.status_code, reply.content)
+    return reply.json()  # type: ignore[no-any-return]
+
+
+replication_app.command("status")(status)
+replication_app.command("forget")(forget)
