@@ -169,7 +169,7 @@ class Follower:
         with client.stream("GET", f"{self.primary}/v1/changes/stream", params=params, headers=self.headers) as reply:
             if reply.status_code != 200:
                 raise _error_of(reply.status_code, reply.read())
-            reader, target = wire.FrameReader(), None
+            reader, target, received = wire.FrameReader(), None, after  # received: the last seq the stream sent
             for chunk in reply.iter_raw():
                 pending: list[Entry] = []
                 for kind, payload in reader.feed(chunk):
@@ -182,12 +182,13 @@ class Follower:
                     elif kind == wire.ERROR:
                         raise _error_of(410 if b"wal_truncated" in payload else 502, payload)
                 if pending:
-                    self._apply(db, pending)
+                    self._apply(db, pending)  # the overlap entry is checked against ours here
+                    received = pending[-1].seq
                 if db.last_seq >= self.progress.primary_last_seq:
                     self.progress.caught_up.set()
                 self._note(db)
                 self._ack(client)
-                if self.stopping.is_set() or (not follow and target is not None and db.last_seq >= target):
+                if self.stopping.is_set() or (not follow and target is not None and received >= target):
                     return True
         return False
 
@@ -319,4 +320,13 @@ def following(primary: str, path: str | Path | None, tenant: str = "default", **
     finally:
         follower.stop()
         thread.join(timeout=30)
+        follower.close()
+
+
+def catch_up(primary: str, path: str | Path | None, tenant: str = "default", **options: Any) -> Progress:
+    """Apply every entry the primary holds now, then close the replica (`remlite replicate`)."""
+    follower = Follower(primary, path, tenant, **options)
+    try:
+        return follower.run(follow=False)
+    finally:
         follower.close()

@@ -26,7 +26,7 @@ import orjson
 from pydantic import BaseModel, RootModel
 from pydantic import ValidationError as PydanticError
 
-from remlite.errors import InvalidInput, ReadOnly, RemliteError
+from remlite.errors import InvalidInput, NotFound, ReadOnly, RemliteError
 from remlite.serve.operations import Operation
 
 if TYPE_CHECKING:
@@ -204,7 +204,10 @@ class Front:
                 self.record(op.name, status, time.perf_counter() - started)
                 return
             payload = await self.dispatcher.answer(op, headers, params, query, body)
-        except Forward:
+        except Forward as exc:
+            if self.forwarder is None:  # a replica's server: no writer here to ask
+                status = await self._refuse(send, NotFound(exc.message), rid)
+                return
             status = await self.forwarder.relay(scope, body, send, rid)
             self.record(op.name, status, time.perf_counter() - started)
             return
@@ -224,6 +227,16 @@ class Front:
         self.record(op.name, status, time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s -> %d", rid, scope["method"], scope["path"], status)
+
+
+    @staticmethod
+    async def _refuse(send: Any, exc: RemliteError, rid: str) -> int:
+        payload = error_body(exc)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                   (b"x-request-id", rid.encode("latin-1"))]  # fmt: skip
+        await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+        return exc.http_status
 
 
 def streamed_as(op: Operation, accept: str) -> str | None:

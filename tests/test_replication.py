@@ -1,0 +1,188 @@
+"""Replication in one process: a served primary, followers applying its change stream (the
+three-process test with kill -9 is tests/test_replication_processes.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import remlite
+from remlite.errors import ChangeLogConflict, ReplicationError
+from remlite.ops.digest import state_digest
+from remlite.replication import registry, wire
+from remlite.replication.follower import Follower, catch_up, following
+from remlite.serve.app import create_app
+from tests.test_serve import run_server
+
+NOTES = {
+    "name": "notes",
+    "properties": {"title": {"type": "string"}, "body": {"type": "string"}, "rank": {"type": "integer"}},
+    "key_field": "title",
+    "indexed_fields": ["rank"],
+    "text_fields": ["body"],
+    "embedding_fields": ["body"],
+}
+
+
+class Primary:
+    def __init__(self, root: Path, url: str, runtime: remlite.Runtime) -> None:
+        self.root, self.url, self.runtime = root, url, runtime
+
+    def db(self) -> Any:
+        return self.runtime.tenant(self.root, "default", embedder="hash")
+
+
+@pytest.fixture()
+def primary(tmp_path: Path) -> Iterator[Primary]:
+    root = tmp_path / "primary"
+    runtime = remlite.Runtime()
+    server, thread, url = run_server(create_app(root, runtime=runtime, auth=False))
+    with runtime.tenant(root, "default", embedder="hash") as db:
+        db.register_schema(NOTES)
+        rows = [{"title": f"t{i}", "body": f"note about topic {i % 7}", "rank": i} for i in range(60)]
+        db.insert_batch("notes", rows)
+    try:
+        yield Primary(root, url, runtime)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        runtime.close()
+
+
+def _same(primary: Primary, replica_root: Path) -> None:
+    with primary.db() as source, remlite.connect(replica_root, embedder="hash") as copy:
+        since = max(source.first_seq, copy.first_seq)
+        assert state_digest(copy, since_seq=since) == state_digest(source, since_seq=since)
+        for query in ("topic 3", "note"):
+            assert copy.search("notes", query, 5, mode="hybrid") == source.search("notes", query, 5, mode="hybrid")
+
+
+def test_a_replica_catches_up_and_follows(primary: Primary, tmp_path: Path) -> None:
+    replica = tmp_path / "replica"
+    progress = catch_up(primary.url, replica, embedder="hash")
+    assert progress.applied > 0 and progress.connects == 1
+    _same(primary, replica)
+    seen: list[int] = []
+    with following(primary.url, replica, embedder="hash", on_applied=lambda es: seen.extend(e.seq for e in es)) as f:
+        with primary.db() as db:
+            ids = db.insert_batch("notes", [{"title": f"n{i}", "body": "fresh words", "rank": i} for i in range(5)])
+            db.update(ids[0], {"rank": 1000})
+            db.delete(ids[1])
+            db.delete(ids[2], hard=True)
+            db.add_edge(ids[3], ids[4], "follows", {"why": "test"})
+            last = db.last_seq
+        deadline = time.monotonic() + 10
+        while f.db is None or f.db.last_seq < last:
+            assert time.monotonic() < deadline, "the replica did not follow"
+            time.sleep(0.02)
+    assert seen == sorted(seen) and seen[-1] == last
+    _same(primary, replica)
+
+
+def test_the_primary_registers_what_replicas_applied(primary: Primary, tmp_path: Path) -> None:
+    catch_up(primary.url, tmp_path / "r1", name="r1", embedder="hash")
+    with primary.db() as db:
+        found = registry.replicas(db)
+        assert [r["name"] for r in found] == ["r1"] and found[0]["applied"] == db.last_seq
+        assert registry.replica_floor(db) == db.last_seq
+        report = registry.status(db)
+        assert report["mode"] == "primary" and report["replicas"][0]["lag_entries"] == 0
+        db.insert("notes", {"title": "later", "body": "x", "rank": 1})
+        assert registry.status(db)["replicas"][0]["lag_entries"] == 1
+    answer = httpx.get(f"{primary.url}/v1/replication").json()
+    assert answer["mode"] == "primary" and answer["replicas"][0]["name"] == "r1"
+    with remlite.connect(tmp_path / "r1", embedder="hash") as copy:
+        mine = registry.status(copy)
+        assert mine["mode"] == "replica" and mine["primary"] == primary.url and mine["name"] == "r1"
+
+
+def test_a_diverged_replica_stops_with_a_conflict(primary: Primary, tmp_path: Path) -> None:
+    replica = tmp_path / "replica"
+    catch_up(primary.url, replica, embedder="hash")
+    with remlite.connect(replica, embedder="hash") as copy:
+        copy.insert("notes", {"title": "written here", "body": "not on the primary", "rank": 0})
+        before = state_digest(copy)
+    with primary.db() as db:
+        db.insert("notes", {"title": "written there", "body": "on the primary", "rank": 0})
+    with pytest.raises(ChangeLogConflict):
+        catch_up(primary.url, replica, embedder="hash")
+    with remlite.connect(replica, embedder="hash") as copy:
+        assert state_digest(copy) == before  # nothing overwritten
+
+
+def test_stream_bad_requests_get_one_error_shape(primary: Primary) -> None:
+    bad = [("", "after"), ("after=-1", "after"), ("after=x", "after"), ("after=0&heartbeat=0", "heartbeat"),
+           ("after=0&replica=%00", "replica name")]  # fmt: skip
+    for query, what in bad:
+        reply = httpx.get(f"{primary.url}/v1/changes/stream?{query}")
+        assert reply.status_code == 400, (query, reply.text)
+        assert reply.json()["error"]["code"] == "invalid_input", what
+    for body in (b"not json", b'{"replica": "r"}', b'{"replica": "r", "applied": -1}'):
+        reply = httpx.post(f"{primary.url}/v1/replication/ack", content=body)
+        assert reply.status_code == 400 and "error" in reply.json(), body
+    reply = httpx.post(f"{primary.url}/v1/replication/ack", json={"replica": "r", "applied": 10**9})
+    assert reply.status_code == 400 and "log ends at" in reply.json()["error"]["message"]
+
+
+def test_a_purged_log_answers_410_before_the_stream(primary: Primary) -> None:
+    with primary.db() as db:
+        db.insert("notes", {"title": "one more", "body": "x", "rank": 1})
+        db.truncate_wal(keep=1)
+    reply = httpx.get(f"{primary.url}/v1/changes/stream?after=0")
+    assert reply.status_code == 410 and reply.json()["error"]["code"] == "wal_truncated"
+
+
+def test_the_stream_is_frames_with_heartbeats(primary: Primary) -> None:
+    with primary.db() as db:
+        last = db.last_seq
+    reader, kinds = wire.FrameReader(), []
+    with httpx.stream("GET", f"{primary.url}/v1/changes/stream", params={"after": last - 2, "heartbeat": 0.05}) as r:
+        assert r.headers["content-type"] == wire.MEDIA_TYPE
+        started = time.monotonic()
+        for chunk in r.iter_raw():
+            kinds += [kind for kind, _ in reader.feed(chunk)]
+            if kinds.count(wire.HEARTBEAT) >= 4 or time.monotonic() - started > 5:
+                break
+    assert kinds[0] == wire.HEARTBEAT and kinds[1:3] == [wire.ENTRY, wire.ENTRY] and kinds.count(wire.HEARTBEAT) >= 4
+
+
+def test_frames_split_anywhere_read_back() -> None:
+    data = wire.frame(wire.ENTRY, b"abc") + wire.heartbeat(5, 1, 1.0) + wire.frame(wire.ENTRY, b"")
+    for cut in range(len(data) + 1):
+        reader = wire.FrameReader()
+        got = [*reader.feed(data[:cut]), *reader.feed(data[cut:])]
+        assert [k for k, _ in got] == [wire.ENTRY, wire.HEARTBEAT, wire.ENTRY] and got[0][1] == b"abc"
+        assert reader.pending == 0
+    with pytest.raises(ValueError, match="not a change stream"):
+        list(wire.FrameReader().feed(b"\x00\x00\x00\x00E"))
+
+
+def test_a_replica_server_refuses_writes(primary: Primary, tmp_path: Path) -> None:
+    replica = tmp_path / "replica"
+    catch_up(primary.url, replica, embedder="hash")
+    server, thread, url = run_server(create_app(replica, replica_of=primary.url, auth=False,
+                                                max_open_tenants=4))  # fmt: skip
+    try:
+        reply = httpx.post(f"{url}/v1/tables/notes/records", json={"title": "no", "body": "x", "rank": 1})
+        assert reply.status_code == 403 and primary.url in reply.json()["error"]["message"]
+        assert httpx.get(f"{url}/v1/tables/notes/count").json() == {"count": 60}
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_an_unreachable_primary_is_retried_and_a_refusal_is_not(tmp_path: Path) -> None:
+    with pytest.raises(ReplicationError, match="URL"):
+        Follower("ftp://nowhere", tmp_path)
+    follower = Follower("http://127.0.0.1:9", tmp_path, max_backoff=0.05, embedder="hash")
+    import threading
+
+    threading.Timer(0.5, follower.stop).start()
+    progress = follower.run(follow=True)
+    follower.close()
+    assert progress.connects >= 2 and "ConnectError" in (progress.last_error or "")
