@@ -19,6 +19,8 @@ Every command is the kebab-case twin of one `remlite.Database` method:
     ask             Database.ask (--plan: Database.plan)
     serve           the HTTP API (remlite.serve.app)    key create|list|revoke  its API keys
     mcp             the MCP server over stdio (remlite.serve.mcp)
+    replicate       a replica following a primary's change log (remlite.replication.follower)
+    replication status|forget   where a database stands: primary, replica (applied seq, lag), its replicas
 """
 
 from typing import Annotated
@@ -28,7 +30,7 @@ import typer
 import remlite
 from remlite.database import connect
 
-from . import admin, ask, graph, ingest, output, query, records, search, serve
+from . import admin, ask, graph, ingest, output, query, records, replication, search, serve
 from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption, open_reader
 from .schema import schema_app
 from .search import index_app
@@ -149,6 +151,8 @@ app.command("moments")(graph.moments)
 app.command("ingest")(ingest.ingest)
 app.command("query")(query.query)
 app.command("ask")(ask.ask)
+app.command("replicate")(replication.replicate)
+app.add_typer(replication.replication_app, name="replication")
 app.command("serve")(serve.serve)
 app.command("mcp")(serve.mcp)
 app.add_typer(serve.key_app, name="key")
