@@ -96,6 +96,8 @@ def status(
         output.say(f"applied:   {report['applied_seq']} of {report['primary_last_seq']}")
         output.say(f"lag:       {report['lag_entries']} entries, {report['lag_seconds']} s"
                    + (f" (last heard {heard} s ago)" if heard is not None else ""))  # fmt: skip
+        if report.get("stopped"):
+            output.say(f"stopped:   {report['stopped']}")
     for replica in report.get("replicas", []):
         output.say(f"replica:   {replica['name']}  applied {replica['applied']}  behind {replica['lag_entries']}  "
                    f"seen {replica['seen_seconds_ago']} s ago")  # fmt: skip

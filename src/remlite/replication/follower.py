@@ -125,11 +125,22 @@ class Follower:
     def run(self, follow: bool = True) -> Progress:
         """Catch up with the primary (and with `follow`, keep following until `stop()`).
         Without `follow`, returns once every entry the primary held when it answered is applied."""
-        import httpx
 
         db = self.open()
-        registry.note_primary(db, {**(registry.replica_of(db) or {}), "primary": self.primary,
-                                   "tenant": self.primary_tenant, "name": self.name})  # fmt: skip
+        known = {k: v for k, v in (registry.replica_of(db) or {}).items() if k != "stopped"}
+        registry.note_primary(db, {**known, "primary": self.primary, "tenant": self.primary_tenant, "name": self.name})
+        try:
+            return self._run(follow)
+        except Exception as exc:  # the replica stops: `replication status` says why
+            if self.db is not None and not self.db.closed:
+                registry.note_primary(self.db, {**(registry.replica_of(self.db) or {}),
+                                                "stopped": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+            log.error("replica %s stopped: %s", self.name, exc)
+            raise
+
+    def _run(self, follow: bool) -> Progress:
+        import httpx
+
         backoff = 0.1
         with httpx.Client(timeout=httpx.Timeout(10.0, read=max(self.heartbeat * 5, 5.0))) as client:
             while not self.stopping.is_set():

@@ -130,6 +130,7 @@ def status(db: Database, now: float | None = None) -> dict[str, Any]:
             lag_seconds=round(lag_seconds, 3),
             heard_seconds_ago=round(now - following["heard"], 3) if following.get("heard") else None,
             reseeds=following.get("reseeds", 0),
+            stopped=following.get("stopped"),  # why the follower stopped for good (None: it did not)
         )
     if found:
         report["replicas"] = [{**r, "seen_seconds_ago": round(now - r["seen"], 3)} for r in found]
