@@ -20,6 +20,7 @@ from typing import Any
 from remlite.ask.asker import Asker
 from remlite.core import TenantCore, on_commit
 from remlite.errors import InvalidInput, NotFound, StorageError
+from remlite.exchange import Exchange
 from remlite.graph import Edges, Traversal
 from remlite.ingest.job import Ingest
 from remlite.moments import Moments, Spans
@@ -128,6 +129,7 @@ class Database:
             self._ingest = Ingest(core, self)
             self._asker = Asker(self)
             self._changelog = ChangeLog(core, self._writer, self._edges, self._schemas, self._index_admin)
+            self._exchange = Exchange(core, self._changelog)
             core.hook_factories += [
                 self._edges.hook_for,
                 spans.hook_for,
@@ -263,6 +265,13 @@ class Database:
     apply = _verb("_changelog", ChangeLog.apply)
     wal = _verb("_changelog", ChangeLog.wal)
     truncate_wal = _verb("_changelog", ChangeLog.truncate_wal)
+    # export and import
+    to_arrow = _verb("_exchange", Exchange.to_arrow)
+    to_pandas = _verb("_exchange", Exchange.to_pandas)
+    to_polars = _verb("_exchange", Exchange.to_polars)
+    iter_batches = _verb("_exchange", Exchange.iter_batches)
+    export = _verb("_exchange", Exchange.export)
+    import_ = _verb("_exchange", Exchange.import_)
 
 
 def _tenant_path(path: str | os.PathLike[str] | None, tenant: str) -> tuple[Path, Path]:

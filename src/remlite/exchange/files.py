@@ -1,0 +1,252 @@
+"""The three file formats: writing a stream of record batches, and reading a file back as records.
+
+Why three: Parquet is the typed, compressed form for analysis tools (DuckDB, pandas, polars, Spark);
+JSON Lines is the stored records themselves, one per line, readable by anything; CSV is for
+spreadsheets. Each is written batch by batch (bounded memory) and read back the same way.
+
+- **parquet**: the typed columns of `remlite.exchange.columns` (timestamps as timestamp[us, UTC],
+  nested objects as structs, lists as lists), zstd-compressed, one row group per batch. The file's
+  key-value metadata `remlite` holds the table's schema and the vector spaces of exported vectors.
+- **jsonl**: one stored record per line, byte for byte as remlite keeps it (with `id` and the
+  system timestamps) — unless `system=False` (they are left out) or `vectors=True` (each row gets
+  `_vector_<field>`: a list of floats, or null).
+- **csv**: a header row, then one row per record: strings quoted, a null is an empty unquoted cell
+  and an empty string is `""`; numbers and `true`/`false` as they are; lists, objects, untyped
+  values and vectors as JSON text in one cell; timestamps as the text they were stored as.
+
+Parquet and CSV carry a last column `_remlite_row`, empty except for the rare rows the typed
+columns cannot give back exactly (see `remlite.exchange.batches`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from remlite.errors import InvalidInput
+from remlite.exchange.columns import VECTOR_PREFIX, Rebuild, TablePlan
+
+FORMATS = ("parquet", "jsonl", "csv")
+EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}
+_BY_EXTENSION = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+META_KEY = b"remlite"
+Chunk = tuple[list[Any], dict[str, list[Any]], list[int]]
+
+
+def check_format(fmt: Any) -> str:
+    if fmt not in FORMATS:
+        raise InvalidInput(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return str(fmt)
+
+
+def format_of(path: Path, fmt: str | None) -> str:
+    """The given format, else the one the file name says."""
+    if fmt is not None:
+        return check_format(fmt)
+    found = _BY_EXTENSION.get(path.suffix.lower())
+    if found is None:
+        raise InvalidInput(f"cannot tell the format of {path.name}: give format= (parquet, jsonl or csv)")
+    return found
+
+
+# ---------------------------------------------------------------------- writing
+def ahead(items: Iterable[Any], depth: int = 1) -> Iterator[Any]:
+    """`items`, produced by a thread up to `depth` ahead of the consumer: building a batch (RocksDB,
+    DuckDB) and writing the previous one (Arrow's Parquet and CSV writers) release the GIL, so the
+    two overlap on two cores. At most depth + 2 batches exist at once: memory stays bounded."""
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                slots.put(("item", item))
+            slots.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="remlite-export", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                slots.get(timeout=0.05)
+        worker.join()
+
+
+def write_batches(
+    path: Path, fmt: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], metadata: dict[str, Any]
+) -> int:
+    """Write every batch to `path` (through a temporary name, renamed when complete, so a crash or
+    an error never leaves a half file under the real name); return the rows written. Batches are
+    built one ahead of the writer, in a thread (`ahead`)."""
+    temporary = path.with_name(f".{path.name}.partial")
+    rows = 0
+    batches = ahead(batches)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            schema = schema.with_metadata({META_KEY: orjson.dumps(metadata)})
+            with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+                for batch in batches:
+                    writer.write_batch(batch.replace_schema_metadata(schema.metadata))
+                    rows += batch.num_rows
+        elif fmt == "csv":
+            import pyarrow.csv as pacsv
+
+            with pacsv.CSVWriter(temporary, schema) as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+        else:
+            raise InvalidInput("jsonl is written by write_jsonl")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return rows
+
+
+def write_jsonl(path: Path, chunks: Iterable[list[bytes]]) -> int:
+    """Write lines of JSON (each chunk a list of encoded records) the same all-or-nothing way."""
+    temporary = path.with_name(f".{path.name}.partial")
+    rows = 0
+    try:
+        with open(temporary, "wb") as out:
+            for lines in chunks:
+                if lines:
+                    out.write(b"\n".join(lines))
+                    out.write(b"\n")
+                    rows += len(lines)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return rows
+
+
+# ---------------------------------------------------------------------- reading
+class FileRows:
+    """A file's records in chunks, with their vectors: each iteration reads the file again from the
+    start (import makes two passes: validate everything, then write), holding one chunk at a time."""
+
+    def __init__(self, path: Path, fmt: str, plan: TablePlan, chunk: int) -> None:
+        if not path.is_file():
+            raise InvalidInput(f"no such file: {path}")
+        self.path, self.fmt, self.plan, self.chunk = path, fmt, plan, chunk
+        self.rebuild = Rebuild(plan)
+        self.metadata: dict[str, Any] = {}
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                meta = pq.read_schema(path).metadata or {}
+            except pa.ArrowException as exc:
+                raise InvalidInput(f"{path.name} is not a Parquet file: {exc}") from None
+            if META_KEY in meta:
+                self.metadata = orjson.loads(meta[META_KEY])
+
+    def __iter__(self) -> Iterator[Chunk]:
+        """(records, vectors by field: one vector or None per record, each record's row number in
+        the file: 1-based, a JSON Lines file's line number) per chunk."""
+        if self.fmt == "jsonl":
+            yield from self._jsonl()
+            return
+        number = 0
+        for batch in self._arrow_batches():
+            records, vectors = self._from_batch(batch)
+            yield records, vectors, list(range(number + 1, number + 1 + len(records)))
+            number += len(records)
+
+    def _jsonl(self) -> Iterator[Chunk]:
+        records: list[Any] = []
+        numbers: list[int] = []
+        with open(self.path, "rb") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue  # blank lines (a trailing one) are no records
+                try:
+                    value = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    value = Unreadable(f"not JSON: {exc}")
+                records.append(value)
+                numbers.append(number)
+                if len(records) >= self.chunk:
+                    yield (*_split_vectors(records), numbers)
+                    records, numbers = [], []
+        if records:
+            yield (*_split_vectors(records), numbers)
+
+    def _arrow_batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            if self.fmt == "parquet":
+                import pyarrow.parquet as pq
+
+                yield from pq.ParquetFile(self.path).iter_batches(batch_size=self.chunk)
+                return
+            import pyarrow.csv as pacsv
+
+            types = {c.name: c.arrow_type() for c in self.plan.columns if c.kind in ("int", "float", "bool")}
+            for column in self.plan.columns:
+                types.setdefault(column.name, pa.string())
+            convert = pacsv.ConvertOptions(
+                column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
+            )
+            reader = pacsv.open_csv(
+                self.path, read_options=pacsv.ReadOptions(block_size=1 << 22), convert_options=convert
+            )
+            for batch in reader:
+                for start in range(0, batch.num_rows, self.chunk):
+                    yield batch.slice(start, self.chunk)
+        except pa.ArrowException as exc:
+            raise InvalidInput(f"cannot read {self.path.name} as {self.fmt}: {exc}") from None
+
+    def _from_batch(self, batch: pa.RecordBatch) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+        vector_names = [n for n in batch.schema.names if n.startswith(VECTOR_PREFIX)]
+        vectors: dict[str, list[Any]] = {}
+        for name in vector_names:
+            values = batch.column(name).to_pylist()
+            if self.fmt == "csv":
+                values = [None if v is None else orjson.loads(v) for v in values]
+            vectors[name[len(VECTOR_PREFIX) :]] = values
+        record = self.rebuild.record
+        return [record(row) for row in batch.to_pylist()], vectors
+
+
+class Unreadable(dict):  # type: ignore[type-arg]
+    """A line that is not JSON: rejected with why, as an invalid record is."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__()
+        self.problem = problem
+
+
+def problem_of(record: Any) -> str | None:
+    """Why a record read from a file cannot even be validated (None: it can)."""
+    return getattr(record, "problem", None)
+
+
+def _split_vectors(records: list[Any]) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+    names = {k for r in records if isinstance(r, dict) for k in r if k.startswith(VECTOR_PREFIX)}
+    vectors: dict[str, list[Any]] = {}
+    for name in sorted(names):
+        vectors[name[len(VECTOR_PREFIX) :]] = [r.pop(name, None) if isinstance(r, dict) else None for r in records]
+    return records, vectors
