@@ -10,9 +10,11 @@ response that lasts as long as the replica follows, fed as the log grows, and th
 file. They are answered here, in front of the operations' `Front`, with the same API keys (a
 key reads its own tenant's log) and the same JSON error shape.
 
-The stream polls the tenant's last seq on the event loop every `POLL` seconds (reading an int
-of an open handle; no I/O) and reads new entries in a worker thread, up to `BATCH` at a time:
-a write is on its way to the replicas within ~5 ms of its commit, at no cost while idle.
+A stream waits for a commit of its tenant on an asyncio event that a commit listener sets
+(`CommitSignal`, registered once per open handle; it costs a commit one attribute test while no
+stream waits), then reads the new entries in a worker thread, up to `BATCH` at a time. A tenant
+open read-only here (a reader of `--workers`) has no commits to listen to: its stream reads
+(refreshing the handle) every 20 ms instead.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import logging
 import os
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,18 +33,31 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.concurrency import run_in_threadpool
 
+from remlite.core import on_commit
 from remlite.errors import InvalidInput, RemliteError, WalTruncated
 from remlite.replication import registry, wire
 from remlite.serve.front import error_body, internal_error, read_body, request_id
 
 log = logging.getLogger("remlite.serve")
 POLL = 0.005
+WAKE = 0.25  # seconds a stream waits on its signal before looking again (the replica may have gone)
 BATCH = 256
 SNAPSHOT_CHUNK = 1 << 20
 STREAM = "/v1/changes/stream"
 ACK = "/v1/replication/ack"
 SNAPSHOT = "/v1/replication/snapshot"
 STATUS = "/v1/replication"
+
+
+class CommitSignal:
+    """A commit listener that wakes the streams waiting on its tenant (only while some do)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop, self.event, self.waiting = loop, asyncio.Event(), 0
+
+    def __call__(self, entry: Any, effects: Any) -> None:
+        if self.waiting:
+            self.loop.call_soon_threadsafe(self.event.set)
 
 
 class Replication:
@@ -52,6 +68,7 @@ class Replication:
         from remlite.runtime import Runtime
 
         self.read_only = not isinstance(pool, Runtime)  # a reader of --workers, or a replica's server
+        self._signals: weakref.WeakKeyDictionary[Any, CommitSignal] = weakref.WeakKeyDictionary()
         self.routes = {("GET", STREAM): self.stream, ("POST", ACK): self.ack, ("GET", SNAPSHOT): self.snapshot,
                        ("GET", STATUS): self.status}  # fmt: skip
 
@@ -92,13 +109,18 @@ class Replication:
             entries = db.changes(after, BATCH)
             return [e.to_bytes() for e in entries], db.last_seq, db.first_seq
 
-    def _last_seq(self, tenant: str) -> int | None:
-        """The tenant's last seq if a writable handle of it is open here (no I/O), else None
-        (a read-only handle learns of commits only by refreshing, in `_read`)."""
+    def _watch(self, tenant: str) -> tuple[int, CommitSignal] | None:
+        """The tenant's last seq and its commit signal if a writable handle of it is open here (no
+        I/O), else None (a read-only handle learns of commits only by refreshing, in `_read`)."""
         if self.read_only or not self.pool.holds(self.root, tenant):
             return None
         with self.pool.tenant(self.root, tenant) as db:
-            return int(db.last_seq)
+            core = db._core
+            signal = self._signals.get(core)
+            if signal is None:
+                signal = self._signals[core] = CommitSignal(asyncio.get_running_loop())
+                on_commit(core, signal)
+            return int(db.last_seq), signal
 
     async def stream(self, tenant: str, query: dict[str, str], headers: Any, receive: Any, send: Any, rid: str) -> None:
         after = _int(query, "after", None)
@@ -145,10 +167,21 @@ class Replication:
                             "more_body": True})  # fmt: skip
                 quiet_since = time.monotonic()
             while not gone.is_set():  # wait for a commit (or the next heartbeat)
-                known = self._last_seq(tenant)
-                if (known is None or known > after) or time.monotonic() - quiet_since >= beat:
+                watched = self._watch(tenant)
+                left = beat - (time.monotonic() - quiet_since)
+                if watched is None or left <= 0:
                     break
-                await asyncio.sleep(POLL)
+                signal = watched[1]
+                signal.event.clear()
+                signal.waiting += 1
+                try:
+                    again = self._watch(tenant)
+                    if again is None or again[0] > after:  # committed before the clear
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(signal.event.wait(), min(left, WAKE))
+                finally:
+                    signal.waiting -= 1
             if gone.is_set():
                 break
             try:
@@ -156,7 +189,7 @@ class Replication:
             except WalTruncated as exc:  # purged under a slow replica: it re-seeds
                 await send({"type": "http.response.body", "body": wire.frame(wire.ERROR, error_body(exc))})
                 return
-            if not frames and self._last_seq(tenant) is None:
+            if not frames and self._watch(tenant) is None:
                 await asyncio.sleep(POLL * 4)  # nothing to watch without I/O here: read at most every 20 ms
         await send({"type": "http.response.body", "body": b""})
 
