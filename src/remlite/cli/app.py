@@ -12,6 +12,7 @@ Every command is the kebab-case twin of one `remlite.Database` method:
     count           Database.count         search            Database.search
     reembed         Database.reembed       index status      Database.index_status
     ingest          Database.ingest        index rebuild     Database.rebuild_index
+    export          Database.export        import            Database.import_
     edge add        Database.add_edge      traverse          Database.traverse (--exact: neighbors)
     edge rm         Database.remove_edge   path              Database.shortest_path (--all: all_paths)
     edge list       Database.edges         moments           Database.moments
@@ -32,6 +33,8 @@ from remlite.database import connect
 
 from . import admin, ask, graph, ingest, output, query, records, replication, search, serve
 from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption, open_reader
+from .exchange import export as export_command
+from .exchange import import_ as import_command
 from .schema import schema_app
 from .search import index_app
 
@@ -149,6 +152,8 @@ app.command("traverse")(graph.traverse)
 app.command("path")(graph.path_)
 app.command("moments")(graph.moments)
 app.command("ingest")(ingest.ingest)
+app.command("export")(export_command)
+app.command("import")(import_command)
 app.command("query")(query.query)
 app.command("ask")(ask.ask)
 app.command("replicate")(replication.replicate)

@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from remlite.errors import InvalidInput
 from remlite.exchange.columns import VECTOR_PREFIX, Rebuild, TablePlan
@@ -227,6 +228,15 @@ class FileRows:
             if self.fmt == "csv":
                 values = [None if v is None else orjson.loads(v) for v in values]
             vectors[name[len(VECTOR_PREFIX) :]] = values
+        for i, field in enumerate(batch.schema):  # timestamps as remlite's text, by Arrow (strftime per row: 9 µs)
+            if pa.types.is_timestamp(field.type):
+                column = batch.column(i)
+                if field.type.tz is None:
+                    column = column.cast(pa.timestamp("us"), safe=False)  # naive: read as UTC, as validation does
+                else:
+                    column = column.cast(pa.timestamp("us", tz="UTC"), safe=False)
+                texts = pc.strftime(column, "%Y-%m-%dT%H:%M:%SZ")
+                batch = batch.set_column(i, field.name, texts)
         record = self.rebuild.record
         return [record(row) for row in batch.to_pylist()], vectors
 

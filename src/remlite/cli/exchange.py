@@ -1,0 +1,121 @@
+"""`remlite export` and `remlite import`: tables to Parquet, JSON Lines or CSV files, and back.
+
+Each is `Database.export` / `Database.import_` (see `remlite.exchange`). A rejected import exits with
+the ImportRejected code (3) after listing the rejected rows; nothing was written then.
+"""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from remlite.errors import ImportRejected, InvalidInput
+
+from . import output
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, fail, open_reader, open_writer
+
+FormatOption = Annotated[
+    str | None,
+    typer.Option("--format", "-F", help="parquet, jsonl or csv (default: parquet; import: from the file's extension)."),
+]
+
+
+def export(
+    table: Annotated[str | None, typer.Argument(help="Table to export (or --all).", show_default=False)] = None,
+    output_path: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The file (or, with --all, the directory) to write.", show_default=False),
+    ] = Path("-"),
+    all_tables: Annotated[
+        bool, typer.Option("--all", help="Every table: one file per table and manifest.json in the directory.")
+    ] = False,
+    fmt: FormatOption = None,
+    vectors: Annotated[bool, typer.Option("--vectors", help="Add each embedding field's stored vectors.")] = False,
+    include_deleted: Annotated[
+        bool, typer.Option("--include-deleted", help="Also export soft-deleted records.")
+    ] = False,
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a table (or --all) to Parquet, JSON Lines or CSV, streaming (bounded memory)."""
+    if all_tables == (table is not None):
+        raise InvalidInput("give a TABLE or --all (one of them)")
+    if str(output_path) == "-":
+        raise InvalidInput("give --output FILE (or a directory with --all)")
+    with open_reader(path, tenant) as db, _progress(enabled=not as_json) as progress:
+        report = db.export(
+            None if all_tables else table,
+            output_path,
+            fmt or "parquet",
+            vectors=vectors,
+            include_deleted=include_deleted,
+            progress=progress,
+        )
+    if as_json:
+        output.emit_json(report)
+        return
+    for name, one in report["tables"].items():
+        output.say(f"{name}: {one['rows']} rows -> {one['path']} ({one['bytes']:,} bytes, {one['seconds']}s)")
+    if all_tables:
+        output.say(f"{report['rows']} rows in {len(report['tables'])} tables, {report['seconds']}s")
+
+
+def import_(
+    table: Annotated[str, typer.Argument(help="Table to import into.", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="A .parquet, .jsonl or .csv file.", show_default=False)],
+    fmt: FormatOption = None,
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a file into a table, keeping ids and timestamps. Every row is checked first: if any is
+    rejected, they are listed and nothing is written (exit 3)."""
+    with open_writer(path, tenant, create=False) as db:
+        try:
+            report = db.import_(table, file, fmt)
+        except ImportRejected as exc:
+            if not as_json:
+                for item in exc.details.get("rejected", []):
+                    output.say(f"row {item['row']}: {item['error']}", err=True)
+                more = exc.details.get("count", 0) - len(exc.details.get("rejected", []))
+                if more > 0:
+                    output.say(f"... and {more} more", err=True)
+            fail(exc, as_json=as_json)
+    if as_json:
+        output.emit_json(report)
+    else:
+        deleted = f" ({report['deleted']} soft-deleted)" if report["deleted"] else ""
+        output.say(f"{table}: imported {report['rows']} rows{deleted} from {file} in {report['seconds']}s")
+
+
+class _progress:  # noqa: N801 (used as a function: `with _progress(...) as progress`)
+    """A Rich progress line on stderr while rows are exported (nothing when stderr is not a
+    terminal, or with --json): `progress(table, rows so far)`."""
+
+    def __init__(self, enabled: bool) -> None:
+        import sys
+
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self._bar = Progress(console=Console(stderr=True), transient=True)
+        self._bar.start()
+        return self.update
+
+    def update(self, table: str, rows: int) -> None:
+        task = self._tasks.get(table)
+        if task is None:
+            task = self._tasks[table] = self._bar.add_task(f"export {table}", total=None)
+        self._bar.update(task, completed=rows, description=f"export {table}: {rows:,} rows")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
