@@ -171,7 +171,7 @@ class Rebuild:
 
     def record(self, row: dict[str, Any]) -> dict[str, Any]:
         exact = row.get(EXACT_COLUMN)
-        if exact is not None:
+        if exact:  # (a CSV rewritten by another tool may hold "" where there is none)
             return orjson.loads(exact)  # type: ignore[no-any-return]
         out: dict[str, Any] = {}
         by_name = self.by_name
