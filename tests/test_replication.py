@@ -112,7 +112,8 @@ def test_a_diverged_replica_stops_with_a_conflict(primary: Primary, tmp_path: Pa
     with pytest.raises(ChangeLogConflict):
         catch_up(primary.url, replica, embedder="hash")
     with remlite.connect(replica, embedder="hash") as copy:
-        assert state_digest(copy) == before  # nothing overwritten
+        assert registry.status(copy)["stopped"].startswith("ChangeLogConflict")
+        assert state_digest(copy) == before  # nothing overwritten (the note of why it stopped is local)
 
 
 def test_stream_bad_requests_get_one_error_shape(primary: Primary) -> None:
@@ -176,13 +177,129 @@ def test_a_replica_server_refuses_writes(primary: Primary, tmp_path: Path) -> No
         thread.join(10)
 
 
+def test_a_replica_server_reads_what_its_follower_applied_at_once(primary: Primary, tmp_path: Path) -> None:
+    replica = tmp_path / "replica"
+    runtime = remlite.Runtime()
+    follower = Follower(primary.url, replica, runtime=runtime, embedder="hash")
+    follower.open()
+    app = create_app(replica, runtime=runtime, replica_of=primary.url, replica_tenants=frozenset({"default"}),
+                     auth=False)  # fmt: skip
+    server, thread, url = run_server(app)
+    import threading
+
+    running = threading.Thread(target=follower.run, daemon=True)
+    running.start()
+    try:
+        with primary.db() as db:
+            rid = db.insert("notes", {"title": "fresh", "body": "just written", "rank": 5})
+            last = db.last_seq
+        deadline = time.monotonic() + 10
+        while follower.db is None or follower.db.last_seq < last:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        assert httpx.get(f"{url}/v1/records/{rid}").json()["title"] == "fresh"  # no refresh interval
+        other = httpx.get(f"{url}/v1/tables/notes/count", headers={"x-remlite-tenant": "other"})
+        assert other.status_code == 404 and "not replicated here" in other.json()["error"]["message"]
+        assert not (replica / "other").exists()
+    finally:
+        follower.stop()
+        running.join(10)
+        follower.close()
+        server.should_exit = True
+        thread.join(10)
+        runtime.close()
+
+
 def test_an_unreachable_primary_is_retried_and_a_refusal_is_not(tmp_path: Path) -> None:
     with pytest.raises(ReplicationError, match="URL"):
         Follower("ftp://nowhere", tmp_path)
     follower = Follower("http://127.0.0.1:9", tmp_path, max_backoff=0.05, embedder="hash")
     import threading
 
-    threading.Timer(0.5, follower.stop).start()
+    def stop_after_three_tries() -> None:
+        deadline = time.monotonic() + 20
+        while follower.progress.connects < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        follower.stop()
+
+    threading.Thread(target=stop_after_three_tries, daemon=True).start()
     progress = follower.run(follow=True)
     follower.close()
-    assert progress.connects >= 2 and "ConnectError" in (progress.last_error or "")
+    assert progress.connects >= 3 and "ConnectError" in (progress.last_error or "")
+
+
+def test_a_replica_server_reads_what_its_follower_applied_at_once(primary: Primary, tmp_path: Path) -> None:
+    replica = tmp_path / "replica"
+    runtime = remlite.Runtime()
+    follower = Follower(primary.url, replica, runtime=runtime, embedder="hash")
+    follower.open()
+    app = create_app(replica, runtime=runtime, replica_of=primary.url, replica_tenants=frozenset({"default"}),
+                     auth=False)  # fmt: skip
+    server, thread, url = run_server(app)
+    import threading
+
+    running = threading.Thread(target=follower.run, daemon=True)
+    running.start()
+    try:
+        with primary.db() as db:
+            rid = db.insert("notes", {"title": "fresh", "body": "just written", "rank": 5})
+            last = db.last_seq
+        deadline = time.monotonic() + 10
+        while follower.db is None or follower.db.last_seq < last:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        assert httpx.get(f"{url}/v1/records/{rid}").json()["title"] == "fresh"  # no refresh interval
+        other = httpx.get(f"{url}/v1/tables/notes/count", headers={"x-remlite-tenant": "other"})
+        assert other.status_code == 404 and "not replicated here" in other.json()["error"]["message"]
+        assert not (replica / "other").exists()
+    finally:
+        follower.stop()
+        running.join(10)
+        follower.close()
+        server.should_exit = True
+        thread.join(10)
+        runtime.close()
+
+
+def test_an_unreachable_primary_is_retried_and_a_refusal_is_not(tmp_path: Path) -> None:
+    with pytest.raises(ReplicationError, match="URL"):
+        Follower("ftp://nowhere", tmp_path)
+    follower = Follower("http://127.0.0.1:9", tmp_path, max_backoff=0.05, embedder="hash")
+    import threading
+
+    def stop_after_three_tries() -> None:
+        deadline = time.monotonic() + 20
+        while follower.progress.connects < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        follower.stop()
+
+    threading.Thread(target=stop_after_three_tries, daemon=True).start()
+    progress = follower.run(follow=True)
+    follower.close()
+    assert progress.connects >= 3 and "ConnectError" in (progress.last_error or "")
+
+
+def test_a_replica_behind_a_purged_log_re_seeds_from_a_snapshot(primary: Primary, tmp_path: Path) -> None:
+    replica = tmp_path / "replica"
+    catch_up(primary.url, replica, embedder="hash")
+    with primary.db() as db:
+        for i in range(5):
+            db.insert("notes", {"title": f"late {i}", "body": "after the copy", "rank": i})
+        db.truncate_wal(keep=2)  # the entries the replica needs are gone
+    progress = catch_up(primary.url, replica, embedder="hash")
+    assert progress.reseeds == 1
+    _same(primary, replica)
+    with remlite.connect(replica, embedder="hash") as copy:
+        assert registry.status(copy)["reseeds"] == 1 and copy.check()["ok"]
+    with primary.db() as db:  # and it follows on from the snapshot's seq
+        db.insert("notes", {"title": "after the re-seed", "body": "x", "rank": 1})
+    assert catch_up(primary.url, replica, embedder="hash").applied == 1
+    _same(primary, replica)
+
+
+def test_a_fresh_replica_of_a_purged_primary_starts_from_a_snapshot(primary: Primary, tmp_path: Path) -> None:
+    with primary.db() as db:
+        db.truncate_wal(keep=1)
+    progress = catch_up(primary.url, tmp_path / "fresh", embedder="hash")
+    assert progress.reseeds == 1
+    _same(primary, tmp_path / "fresh")

@@ -174,7 +174,6 @@ def test_a_primary_and_two_replicas_agree_after_kill_9_restarts(tmp_path: Path) 
             return len(replicas) == 2 and all(applied == last for applied in replicas.values())
 
         _wait_for(caught_up, f"both replicas at seq {last}: {_primary_status(url)}")
-        time.sleep(1.2)  # the replica's server reads through a read-only handle: current within a second
         for query in ("alpha gamma", "theta"):
             body = {"table": "notes", "query": query, "k": 5, "mode": "hybrid"}
             expected = httpx.post(f"{url}/v1/search", json=body).json()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -283,3 +284,21 @@ def test_a_finalizer_inside_a_query_does_not_deadlock_the_shared_duckdb() -> Non
     duck._registered["gone_cache_table_t"] = (0, 0)
     assert duck.run("SELECT 1", {}) == [(1,)]
     assert "gone_cache_table_t" not in duck._registered  # unregistered by the next query
+
+
+def test_evict_closes_a_tenant_after_its_leases_and_the_next_lease_reopens_it(tmp_path: Path) -> None:
+
+    with remlite.Runtime() as runtime:
+        assert runtime.evict(tmp_path, "t") is False  # not open
+        with runtime.tenant(tmp_path, "t") as db:
+            db.register_schema({"name": "notes", "properties": {"title": {"type": "string"}}})
+            first = db
+            evicted = threading.Event()
+            worker = threading.Thread(target=lambda: (runtime.evict(tmp_path, "t"), evicted.set()))
+            worker.start()
+            time.sleep(0.1)
+            assert not evicted.is_set() and not first.closed  # a lease is still running on it
+        worker.join(10)
+        assert evicted.is_set() and first.closed
+        with runtime.tenant(tmp_path, "t") as again:
+            assert again is not first and again.count("notes") == 0

@@ -39,6 +39,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -181,6 +182,31 @@ class Runtime:
             if absolute and len(self._keys) < 100_000:
                 self._keys[spelled] = key
         return key
+
+    def evict(self, path: str | os.PathLike[str] | None, tenant: str, timeout: float = 60.0) -> bool:
+        """Close the pool's handle of the tenant once the leases on it end (a replica's re-seed
+        replaces the directory under it). New leases wait meanwhile and then open it afresh.
+        False when it was not open; StorageError when leases outlast `timeout` seconds."""
+        key = self._key(path, tenant)
+        with self._lock:
+            slot = self._pool.pop(key, None)
+            if slot is None or slot.db is None:
+                return False
+            self._closing[key] = threading.Event()
+        deadline = time.monotonic() + timeout
+        while slot.leases > 0:  # calls still running on it finish first
+            if time.monotonic() > deadline:
+                with self._lock:
+                    self._pool[key] = slot  # still open, still pooled
+                    self._closing.pop(key).set()
+                raise StorageError(f"tenant {tenant!r} stayed in use for {timeout:g} s: not closed")
+            time.sleep(0.005)
+        try:
+            slot.db.close()
+        finally:
+            with self._lock:
+                self._closing.pop(key).set()
+        return True
 
     def holds(self, path: str | os.PathLike[str] | None, tenant: str) -> bool:
         """Whether the pool has this tenant open now (a lease would not open it)."""

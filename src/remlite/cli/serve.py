@@ -47,8 +47,9 @@ def serve(
         typer.Option("--replica-of", help="Serve reads of a replica following this primary (its URL); writes refused."),
     ] = None,
     replica_tenant: Annotated[
-        str, typer.Option("--replica-tenant", help="With --replica-of: the tenant to replicate.")
-    ] = DEFAULT_TENANT,
+        list[str] | None,
+        typer.Option("--replica-tenant", help="With --replica-of: a tenant to replicate (repeat for more)."),
+    ] = None,
     primary_key: Annotated[
         str | None,
         typer.Option(
@@ -92,7 +93,8 @@ def serve(
         _run(uvicorn, app, [shared_socket(host, port)])
         return
     if replica_of is not None:
-        _serve_replica(uvicorn, root, host, port, replica_of, replica_tenant, primary_key, max_open_tenants, options)
+        tenants = replica_tenant or [DEFAULT_TENANT]
+        _serve_replica(uvicorn, root, host, port, replica_of, tenants, primary_key, max_open_tenants, options)
         return
     from remlite.runtime import Runtime
 
@@ -119,32 +121,40 @@ def serve(
 
 
 def _serve_replica(
-    uvicorn: Any, root: Any, host: str, port: int, primary: str, tenant: str, key: str | None, max_open: int,
+    uvicorn: Any, root: Any, host: str, port: int, primary: str, tenants: list[str], key: str | None, max_open: int,
     options: dict[str, Any],
 ) -> None:  # fmt: skip
-    """A replica's server: the follower applies the primary's log in a thread of this process
-    (holding the only writable handle), and the app reads through read-only handles (they see
-    what it applied within a second). A re-seed closes them before the directory is replaced."""
+    """A replica's server: a follower per tenant applies the primary's log in a thread of this
+    process, through a lease on the same runtime the server reads from, so a read sees every
+    entry applied. A re-seed closes the tenant's handle (after the reads on it) and reopens it."""
     import threading
 
     from remlite.replication.follower import Follower
+    from remlite.runtime import Runtime
     from remlite.serve.app import create_app
 
-    app: Any = None
-    follower = Follower(primary, root, tenant, api_key=key, on_reseed=lambda: app.state.runtime.close())
-    follower.open()
-    app = create_app(root, replica_of=follower.primary, max_open_tenants=max_open, **options)
-    thread = threading.Thread(target=follower.run, name="remlite-replica", daemon=True)
-    thread.start()
+    runtime = Runtime(max_open_tenants=max(max_open, len(tenants) + 1))
+    followers = [Follower(primary, root, tenant, api_key=key, runtime=runtime) for tenant in tenants]
+    for follower in followers:
+        follower.open()
+    app = create_app(root, runtime=runtime, replica_of=followers[0].primary, replica_tenants=frozenset(tenants),
+                     **options)  # fmt: skip
+    threads = [threading.Thread(target=f.run, name=f"remlite-replica-{f.tenant}", daemon=True) for f in followers]
+    for thread in threads:
+        thread.start()
     _note_server(host, port)
-    output.say(f"remlite serving a replica of {follower.primary} (tenant {tenant}) from {root} on "
+    output.say(f"remlite serving a replica of {followers[0].primary} (tenants {', '.join(tenants)}) from {root} on "
                f"http://{host}:{port}", err=True)  # fmt: skip
     try:
         _run(uvicorn, app, None, host, port)
     finally:
-        follower.stop()
-        thread.join(30)
-        follower.close()
+        for follower in followers:
+            follower.stop()
+        for thread in threads:
+            thread.join(30)
+        for follower in followers:
+            follower.close()
+        runtime.close()
 
 
 def _note_server(host: str, port: int) -> None:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     import httpx
 
     from remlite.database import Database
+    from remlite.runtime import Runtime
 
 log = logging.getLogger("remlite.replication")
 TENANT_HEADER = "x-remlite-tenant"
@@ -83,6 +84,7 @@ class Follower:
         max_backoff: float = 5.0,
         on_applied: Callable[[list[Entry]], None] | None = None,
         on_reseed: Callable[[], None] | None = None,
+        runtime: Runtime | None = None,
         **connect_options: Any,
     ) -> None:
         from remlite.database import _tenant_path
@@ -103,6 +105,8 @@ class Follower:
         self.progress = Progress()
         self.stopping = threading.Event()
         self.db: Database | None = None
+        self.runtime = runtime  # given: the replica is a lease on its pool, shared with a server's readers
+        self._lease: Any = None
         self._acked = -1
         self._last_ack = 0.0
         self._noted = 0.0
@@ -112,11 +116,22 @@ class Follower:
         import remlite
 
         if self.db is None or self.db.closed:
-            self.db = remlite.connect(self.root, self.tenant, **self.connect_options)
+            if self.runtime is not None:
+                self._lease = self.runtime.tenant(self.root, self.tenant, **self.connect_options)
+                self.db = self._lease.__enter__()
+            else:
+                self.db = remlite.connect(self.root, self.tenant, **self.connect_options)
         return self.db
 
-    def close(self) -> None:
-        if self.db is not None and not self.db.closed:
+    def close(self, *, evict: bool = False) -> None:
+        """Close the replica's handle (with a runtime: end the lease; `evict` also closes the
+        pool's handle once its readers are done, before a re-seed replaces the directory)."""
+        if self._lease is not None:
+            lease, self._lease, self.db = self._lease, None, None
+            lease.__exit__(None, None, None)
+            if evict and self.runtime is not None:
+                self.runtime.evict(self.root, self.tenant)
+        elif self.db is not None and not self.db.closed:
             self.db.close()
 
     def stop(self) -> None:
@@ -258,7 +273,7 @@ class Follower:
             previous = registry.replica_of(self.open()) or {}
             if self.on_reseed is not None:
                 self.on_reseed()
-            self.close()
+            self.close(evict=True)
             old = self.path.with_name(f".{self.path.name}.replaced")
             shutil.rmtree(old, ignore_errors=True)
             self.path.rename(old)

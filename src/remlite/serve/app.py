@@ -88,6 +88,7 @@ def create_app(
     reader_of: str | None = None,
     max_open_tenants: int = 256,
     replica_of: str | None = None,
+    replica_tenants: frozenset[str] | None = None,
 ) -> Any:
     """The ASGI app serving every tenant under `root`. `auth=False` takes the tenant from the
     `X-Remlite-Tenant` header (default "default") and allows everything: for loopback only.
@@ -95,8 +96,10 @@ def create_app(
     is then free again; a write is never cut short: the client must learn whether it happened).
     `reader_of` (the writer's URL) makes a reader process of `--workers` (`remlite.serve.workers`):
     tenants open read-only, at most `max_open_tenants`; writes and MCP go to the writer.
-    `replica_of` (the primary's URL) serves a replica (`remlite serve --replica-of`): tenants open
-    read-only beside the process's follower (`remlite.replication.follower`), writes are refused.
+    `replica_of` (the primary's URL) serves a replica (`remlite serve --replica-of`): the tenants
+    `replica_tenants` are leases on `runtime` shared with the process's followers
+    (`remlite.replication.follower`), so a read sees every entry applied; writes are refused and
+    other tenants are not found.
     The replication routes (`remlite.serve.replication`) are answered in front of everything."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -106,7 +109,7 @@ def create_app(
     root = Path(root).resolve()
     keys = KeyStore(root)
     pool: Any
-    if reader_of is not None or replica_of is not None:
+    if reader_of is not None:
         from remlite.serve.workers import ReadOnlyPool
 
         pool = ReadOnlyPool(max_open_tenants)
@@ -231,7 +234,7 @@ def create_app(
         lifespans.append(mcp_server.session_manager.run)
 
     dispatcher = Dispatcher(root, pool, authorize, Placement(), read_timeout, max_body, reader=reader_of is not None,
-                            replica_of=replica_of)  # fmt: skip
+                            replica_of=replica_of, tenants=replica_tenants)  # fmt: skip
 
     def endpoint_of(op: Operation) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -263,7 +266,7 @@ def create_app(
     from remlite.serve.replication import Replication
 
     front = Front(app, OPERATIONS, dispatcher, metrics.record, forwarder)
-    return Replication(front, root, pool, authorize, forwarder)
+    return Replication(front, root, pool, dispatcher.grant, forwarder)
 
 
 class Placement:

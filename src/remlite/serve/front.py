@@ -98,11 +98,20 @@ class Dispatcher:
         max_body: int,
         reader: bool = False,
         replica_of: str | None = None,
+        tenants: frozenset[str] | None = None,
     ) -> None:
         self.root, self.pool, self.authorize = root, pool, authorize
         self.placement, self.read_timeout, self.max_body = placement, read_timeout, max_body
         self.reader = reader  # a reader process of `--workers`: writes go to the writer
         self.replica_of = replica_of  # a replica's server: writes go to its primary, by the client
+        self.tenants = tenants  # the tenants served (None: every tenant under the root)
+
+    def grant(self, headers: Mapping[str, str], writes: bool, name: str) -> Grant:
+        """The request's grant (its key's tenant and rights), for a tenant this server serves."""
+        grant = self.authorize(headers, writes, name)
+        if self.tenants is not None and grant.tenant not in self.tenants:
+            raise NotFound(f"tenant {grant.tenant!r} is not replicated here", tenant=grant.tenant)
+        return grant
 
     def _run(self, op: Operation, tenant: str, args: dict[str, Any], key: tuple[Any, ...]) -> Any:
         with self.pool.tenant(self.root, tenant) as db:
@@ -125,7 +134,7 @@ class Dispatcher:
         """The value of the operation's library call."""
         from starlette.concurrency import run_in_threadpool
 
-        grant = self.authorize(headers, op.write, op.name)
+        grant = self.grant(headers, op.write, op.name)
         if self.reader and op.write:
             raise Forward(op.name)
         if self.replica_of is not None and op.write:
