@@ -473,6 +473,10 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
         (["ask", "people named Ann", "--plan"], None, False),
         (["key", "create", "--read-only"], None, False),
         (["key", "list"], None, False),
+        (["stats"], None, False),
+        (["compact"], None, False),
+        (["purge"], None, False),
+        (["backup", str(tmp_path / "bk")], None, False),
     ]
     for args, stdin, many in cases:
         result = ok(rem(notes_root, *args, "--json", input=stdin))
@@ -481,8 +485,11 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
         assert docs and (many or len(docs) == 1), (args, result.stdout)
     key_id = KeyStore(notes_root).list()[0]["id"]
     assert json.loads(ok(rem(notes_root, "key", "revoke", key_id, "--json")).stdout)["revoked_at"]
+    restored = runner.invoke(app, ["restore", str(tmp_path / "bk"), "--path", str(tmp_path / "restored"), "--json"])
+    assert json.loads(ok(restored).stdout)["seq"] > 0
     names = {" ".join(["remlite", *args[: 2 if args[0] in GROUPS else 1]]) for args, _, _ in cases}
     names |= {"remlite key revoke", "remlite serve", "remlite mcp"}  # revoke: just above; servers: no result
+    names |= {"remlite restore"}  # just above (into a new root)
     assert names == set(leaf_commands()), "add a --json case for every command"
 
 

@@ -344,6 +344,8 @@ def test_bad_arguments(source: remlite.Database, tmp_path: Path) -> None:
         source.import_("events", tmp_path / "e.xml")
     with pytest.raises(InvalidInput, match="no such file"):
         source.import_("events", tmp_path / "missing.parquet")
+    with pytest.raises(InvalidInput, match="does not exist"):
+        source.export("events", tmp_path / "no" / "e.parquet")
     with pytest.raises(remlite.errors.UnknownTable):
         source.export("nope", tmp_path / "n.parquet")
     assert not (tmp_path / "n.parquet").exists()

@@ -11,6 +11,7 @@ from remlite.errors import (
     StorageError,
     ValidationError,
 )
+from remlite.ops.backup import restore
 from remlite.runtime import Runtime, default_runtime
 from remlite.settings import Settings
 
@@ -33,4 +34,5 @@ __all__ = [
     "default_runtime",
     "errors",
     "repair",
+    "restore",
 ]

@@ -24,6 +24,8 @@ from remlite.exchange import Exchange
 from remlite.graph import Edges, Traversal
 from remlite.ingest.job import Ingest
 from remlite.moments import Moments, Spans
+from remlite.ops.backup import Backups
+from remlite.ops.space import Space, maintain_on_close
 from remlite.query.sql import SQL
 from remlite.reads import Reader
 from remlite.replay import ChangeLog
@@ -129,6 +131,8 @@ class Database:
             self._ingest = Ingest(core, self)
             self._asker = Asker(self)
             self._changelog = ChangeLog(core, self._writer, self._edges, self._schemas, self._index_admin)
+            self._backups = Backups(core)
+            self._space = Space(core, self._writer, self._changelog)
             self._exchange = Exchange(core, self._changelog)
             core.hook_factories += [
                 self._edges.hook_for,
@@ -156,11 +160,12 @@ class Database:
         store.check_process()  # an inherited handle: neither RocksDB nor the index files are touched
         if store.closed:
             return
+        maintenance = maintain_on_close(self)  # remlite.ops.space: the daily purge, when due
         try:
             self._asker.close()  # a background refresh of the planners' vocabulary ends first
             self._sql.close()
         finally:
-            problems = self._core.close()
+            problems = maintenance + self._core.close()
         if problems:
             raise StorageError(f"closed {self.path}, but: {'; '.join(problems)}", path=str(self.path))
 
@@ -265,6 +270,11 @@ class Database:
     apply = _verb("_changelog", ChangeLog.apply)
     wal = _verb("_changelog", ChangeLog.wal)
     truncate_wal = _verb("_changelog", ChangeLog.truncate_wal)
+    # operations
+    backup = _verb("_backups", Backups.backup)
+    stats = _verb("_space", Space.stats)
+    compact = _verb("_space", Space.compact)
+    purge = _verb("_space", Space.purge)
     # export and import
     to_arrow = _verb("_exchange", Exchange.to_arrow)
     to_pandas = _verb("_exchange", Exchange.to_pandas)

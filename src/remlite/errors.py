@@ -142,6 +142,13 @@ class DatabaseClosed(StorageError):
     code = "database_closed"
 
 
+class BackupCorrupt(StorageError):
+    """A backup that fails verification: a file missing, of the wrong size or checksum, or an
+    unreadable manifest. `file` names it; nothing was restored."""
+
+    code = "backup_corrupt"
+
+
 class EmbeddingError(RemliteError):
     """An embedding provider failed: a missing or tampered model file, or an endpoint that errs.
     The message names the file or URL at fault."""
@@ -169,6 +176,7 @@ class PlannerError(RemliteError):
 
 
 __all__ = [
+    "BackupCorrupt",
     "DatabaseClosed",
     "DatabaseLocked",
     "EmbeddingEndpointError",

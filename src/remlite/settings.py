@@ -13,6 +13,9 @@
     REMLITE_LLM_API_KEY         its API key (else OPENAI_API_KEY)
     REMLITE_LLM_MODEL           its model (default gpt-4o-mini)
     REMLITE_LLM_TIMEOUT         seconds to wait for one answer (default 30)
+    REMLITE_DELETED_RETENTION_DAYS  how long `purge` keeps soft-deleted rows (default 30; 0: purge them all)
+    REMLITE_LOG_KEEP            change-log entries `purge` always keeps (default 100000)
+    REMLITE_LOG_MAX             change-log entries kept at most, even for a replica behind (default 10000000)
 
 Values are checked when read: a mistyped number fails with InvalidInput naming the variable, at
 the first call that needs settings, instead of somewhere deep in a query. A `Runtime` reads them
@@ -32,6 +35,9 @@ from remlite.errors import InvalidInput
 
 DEFAULT_MEMORY_MB = 512
 DEFAULT_MAX_OPEN_TENANTS = 8
+DEFAULT_DELETED_RETENTION_DAYS = 30.0
+DEFAULT_LOG_KEEP = 100_000
+DEFAULT_LOG_MAX = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ class Settings:
     llm_api_key: str | None = field(default=None, repr=False)
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 30.0
+    deleted_retention_days: float = DEFAULT_DELETED_RETENTION_DAYS
+    log_keep: int = DEFAULT_LOG_KEEP
+    log_max: int = DEFAULT_LOG_MAX
 
     @property
     def llm_configured(self) -> bool:
@@ -75,6 +84,9 @@ class Settings:
             llm_api_key=env.get("REMLITE_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
             llm_model=env.get("REMLITE_LLM_MODEL") or "gpt-4o-mini",
             llm_timeout=float(_positive(env, "REMLITE_LLM_TIMEOUT", 30)),
+            deleted_retention_days=_days(env, "REMLITE_DELETED_RETENTION_DAYS", DEFAULT_DELETED_RETENTION_DAYS),
+            log_keep=_log_bounds(env)[0],
+            log_max=_log_bounds(env)[1],
         )
 
 
@@ -97,3 +109,34 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise InvalidInput(f"{name} must be a positive integer, got {raw!r}")
     return value
+
+
+def _days(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e6:  # also refuses nan and inf
+        raise InvalidInput(f"{name} must be a number of days >= 0, got {raw!r}")
+    return value
+
+
+def _log_bounds(env: Mapping[str, str]) -> tuple[int, int]:
+    """(REMLITE_LOG_KEEP, REMLITE_LOG_MAX): entries always kept, and kept at most (>= the first)."""
+    bounds = []
+    for name, default in (("REMLITE_LOG_KEEP", DEFAULT_LOG_KEEP), ("REMLITE_LOG_MAX", DEFAULT_LOG_MAX)):
+        raw = env.get(name)
+        try:
+            value = default if raw is None or not raw.strip() else int(raw)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise InvalidInput(f"{name} must be an integer >= 0, got {raw!r}")
+        bounds.append(value)
+    keep, most = bounds
+    if most < keep:
+        raise InvalidInput(f"REMLITE_LOG_MAX ({most}) must be at least REMLITE_LOG_KEEP ({keep})")
+    return keep, most

@@ -20,6 +20,9 @@ Every command is the kebab-case twin of one `remlite.Database` method:
     ask             Database.ask (--plan: Database.plan)
     serve           the HTTP API (remlite.serve.app)    key create|list|revoke  its API keys
     mcp             the MCP server over stdio (remlite.serve.mcp)
+    backup          Database.backup        restore           remlite.restore
+    stats           Database.stats         compact           Database.compact
+    purge           Database.purge
     replicate       a replica following a primary's change log (remlite.replication.follower)
     replication status|forget   where a database stands: primary, replica (applied seq, lag), its replicas
 """
@@ -31,7 +34,7 @@ import typer
 import remlite
 from remlite.database import connect
 
-from . import admin, ask, graph, ingest, output, query, records, replication, search, serve
+from . import admin, ask, graph, ingest, ops, output, query, records, replication, search, serve
 from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption, open_reader
 from .exchange import export as export_command
 from .exchange import import_ as import_command
@@ -144,6 +147,11 @@ app.command("wal")(wal)
 app.command("truncate-wal")(truncate_wal)
 app.command("check")(check)
 app.command("repair")(admin.repair)
+app.command("backup")(ops.backup)
+app.command("restore")(ops.restore)
+app.command("stats")(ops.stats)
+app.command("compact")(ops.compact)
+app.command("purge")(ops.purge)
 app.command("search")(search.search)
 app.command("reembed")(search.reembed)
 app.add_typer(index_app, name="index")

@@ -164,6 +164,8 @@ class Exchange:
             self.core.layout(table)  # an unknown table fails before a file is made
             if target.is_dir():
                 raise InvalidInput(f"{target} is a directory: give a file name (or export every table into it)")
+            if not target.parent.is_dir():
+                raise InvalidInput(f"cannot write {target}: the directory {target.parent} does not exist")
             files = {table: target}
         tables = {
             name: self._export_one(name, file, fmt, batch_size, options, progress) for name, file in files.items()

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from remlite.errors import InvalidInput
-from remlite.exchange.columns import VECTOR_PREFIX, Rebuild, TablePlan
+from remlite.exchange.columns import EXACT_COLUMN, VECTOR_PREFIX, Rebuild, TablePlan
 
 FORMATS = ("parquet", "jsonl", "csv")
 EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}
@@ -208,6 +208,7 @@ class FileRows:
             types = {c.name: c.arrow_type() for c in self.plan.columns if c.kind in ("int", "float", "bool")}
             for column in self.plan.columns:
                 types.setdefault(column.name, pa.string())
+            types[EXACT_COLUMN] = pa.string()  # (all empty, Arrow would infer the null type)
             convert = pacsv.ConvertOptions(
                 column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
             )

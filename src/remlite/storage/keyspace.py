@@ -20,6 +20,7 @@ a never-reused u64 labelling a row in vector indexes, `encode` the order-preserv
                wal_floor                                      u64, the first kept log seq        LOCAL
                database_id                                    hex text (binds HNSW files)        LOCAL
                next_rownum                                    u64                                LOCAL
+               maintained_at                                  u64 seconds, last `maintain` run   LOCAL
                replica:<name UTF-8>                           orjson {applied, seen, address}    LOCAL
                replica_of                                     orjson {primary, tenant, name, ...} LOCAL
                schema:<table name UTF-8>                      TableSchema (orjson)               LOGGED
@@ -100,6 +101,7 @@ SHAPES: Final = (
     Shape("meta", "wal_floor", "LOCAL"),
     Shape("meta", "database_id", "LOCAL"),
     Shape("meta", "next_rownum", "LOCAL"),
+    Shape("meta", "maintained_at", "LOCAL"),
     Shape("meta", "replica:<name UTF-8>", "LOCAL"),
     Shape("meta", "replica_of", "LOCAL"),
     Shape("meta", "schema:<table name UTF-8>", "LOGGED"),
@@ -130,6 +132,7 @@ INITIALISED_KEY: Final = b"initialised"  # LOCAL
 FLOOR_KEY: Final = b"wal_floor"  # LOCAL
 DATABASE_ID_KEY: Final = b"database_id"  # LOCAL: random hex id, created by the first index save
 NEXT_ROWNUM_KEY: Final = b"next_rownum"  # LOCAL
+MAINTAINED_KEY: Final = b"maintained_at"  # LOCAL: when `remlite.ops.space.maintain` last ran (unix seconds)
 NEXT_TABLE_KEY: Final = b"next_table_id"  # LOGGED (with the SchemaPut that takes an id)
 REPLICA_OF_KEY: Final = b"replica_of"  # LOCAL: a replica's primary and what it last heard (remlite.replication)
 

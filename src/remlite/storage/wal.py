@@ -18,9 +18,10 @@ classified:
         replica's tables are registered with the marker and keep their grams from the first row);
         HNSW index files (outside RocksDB);
     local (this database's own, meaningless elsewhere): the vector-index identity `database_id`
-        (binds index files to this database), the log's floor (`truncate`) and the `initialised`
-        flag. The built-in templates are registered by every new database alike and logged, so
-        logs of one lineage agree from seq 1.
+        (binds index files to this database), the log's floor (`truncate`), the `initialised`
+        flag and when the daily purge last ran (`maintained_at`, `remlite.ops.space`). The built-in
+        templates are registered by every new database alike and logged, so logs of one lineage
+        agree from seq 1.
 
 The log keeps every entry until `truncate()` removes a prefix of it. The first kept seq (the
 floor) is stored in `meta`, so sequence numbers never restart, even when every entry is gone, and a
