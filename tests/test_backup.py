@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import remlite
 from remlite.cli.app import app
-from remlite.errors import BackupCorrupt, InvalidInput
+from remlite.errors import BackupCorrupt, InvalidInput, ReadOnly
 from remlite.ops.backup import MANIFEST, backup_to_stream, restore_from_stream
 from remlite.ops.digest import state_digest
 from remlite.storage.changelog import Entry
@@ -287,3 +287,14 @@ def test_cli_backup_and_restore(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "already holds" in result.output
     with _open(tmp_path / "new", "acme") as db:
         assert db.count("docs") == 5
+
+
+def test_a_read_only_handle_refuses_backup_compact_and_purge(tmp_path: Path) -> None:
+    """A checkpoint of a secondary instance held none of the writer's recent changes (seq 0)."""
+    with _open(tmp_path / "src") as writer, remlite.connect(tmp_path / "src", read_only=True) as reader:
+        writer.insert("resources", {"name": "a", "uri": "x"})
+        for verb in ("backup", "compact", "purge"):
+            with pytest.raises(ReadOnly, match=verb):
+                getattr(reader, verb)(tmp_path / "bk") if verb == "backup" else getattr(reader, verb)()
+        assert reader.stats()["log"]["last_seq"] >= 1
+    assert not (tmp_path / "bk").exists()

@@ -56,6 +56,7 @@ from typing import IO, TYPE_CHECKING, Any
 from rocksdict import AccessType, Checkpoint, Options, Rdict
 
 from remlite.errors import BackupCorrupt, InvalidInput, StorageError
+from remlite.ops.space import writable
 from remlite.storage import codec
 from remlite.storage.engine import FORMAT_VERSION, has_database, is_rocksdb_error, storage_error
 from remlite.storage.keyspace import DATABASE_ID_KEY, FLOOR_KEY, FORMAT_KEY
@@ -86,6 +87,7 @@ class Backups:
 
         `dest` must not exist (or be an empty directory); a failed backup leaves nothing there."""
         started = time.perf_counter()
+        writable(self.core, "backup")
         dest = Path(dest)
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise InvalidInput(f"backup destination {dest} exists and is not empty: give a new directory")

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from rocksdict import BottommostLevelCompaction, CompactOptions
 
-from remlite.errors import InvalidInput, NotFound, shown
+from remlite.errors import InvalidInput, NotFound, ReadOnly, shown
 from remlite.storage import codec
 from remlite.storage.clock import now_iso
 from remlite.storage.keyspace import COLUMN_FAMILIES, MAINTAINED_KEY, REPLICA_PREFIX, table_prefix
@@ -133,6 +133,7 @@ class Space:
         continue meanwhile."""
         started = time.perf_counter()
         store = self.core.store
+        writable(self.core, "compact")
         options = CompactOptions()
         options.set_bottommost_level_compaction(BottommostLevelCompaction.force())
         before = {name: self._family(name) for name in COLUMN_FAMILIES if name in store.handle}
@@ -164,6 +165,7 @@ class Space:
         on this database (`meta` keys `replica:<name>`, see `remlite.replication`) have applied, or
         no floor when none is. Returns purged (rows), tables ({table: rows}), cutoff, log_removed,
         first_seq and last_seq."""
+        writable(self.core, "purge")
         settings = self.core.runtime.settings
         cutoff = _cutoff(deleted_before, older_than_days, settings.deleted_retention_days)
         if replica_floor is not None and (type(replica_floor) is not int or replica_floor < 0):
@@ -219,6 +221,17 @@ class Space:
                 return 0
             self.writer.delete_row(table, rid, record, True, now_iso())
         return 1
+
+
+def writable(core: TenantCore, verb: str) -> None:
+    """ReadOnly unless `core` is the writer's handle (a secondary instance cannot compact, purge or
+    take a checkpoint: a checkpoint of one held none of the writer's recent changes)."""
+    if core.store.read_only:
+        raise ReadOnly(
+            f"{verb}() needs the process that writes {core.path} (this handle is read-only): run it there, "
+            "or stop that process",
+            path=str(core.path),
+        )
 
 
 def registered_floor(store: Store) -> int | None:
