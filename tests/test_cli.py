@@ -462,6 +462,8 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
         (["index", "status"], None, True),
         (["index", "rebuild", "resources"], None, False),
         (["ingest", str(tmp_path / "extra.json")], None, False),
+        (["export", "notes", "--output", str(tmp_path / "notes.jsonl"), "--format", "jsonl"], None, False),
+        (["import", "notes", str(tmp_path / "notes.jsonl")], None, False),
         (["edge", "add", rid, other, "knows"], None, False),
         (["edge", "list", rid], None, True),
         (["traverse", rid], None, True),
