@@ -26,7 +26,8 @@ a small database on the same (loaded) machine, which measured the same without t
 database's first close only records the time, so a database that never ran a purge is not purged
 by surprise on the close that first sees this code; the first purge comes a day later.
 When it is due, close takes as long as the purge: a scan of every table's rows (live rows are
-recognised without parsing them) plus, past `REMLITE_LOG_KEEP` entries, a vector-index checkpoint and a range delete.
+recognised without parsing them; 1.3 s for 100k rows of ~200 bytes on a loaded test machine)
+plus, past `REMLITE_LOG_KEEP` entries, a vector-index checkpoint and a range delete.
 """
 
 from __future__ import annotations
