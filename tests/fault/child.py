@@ -142,6 +142,31 @@ def rebuild(db: remlite.Database, start: int) -> None:
             ready()  # one whole cycle first: a loaded machine must not leave a run with no rebuild at all
 
 
+def apply(db: remlite.Database, start: int, log: str) -> None:
+    """A replica applying a primary's log (length-prefixed entries in a file) in chunks of 1-40
+    entries, acknowledging its last seq after each `apply` returned; from the top again when done."""
+    import random
+    import struct
+
+    from remlite.storage.changelog import Entry
+
+    data, entries, at = Path(log).read_bytes(), [], 0
+    while at < len(data):
+        (size,) = struct.unpack_from(">I", data, at)
+        entries.append(Entry.from_bytes(data[at + 4 : at + 4 + size]))
+        at += 4 + size
+    chunks = random.Random(start)
+    ready()
+    while True:
+        position = next((i for i, e in enumerate(entries) if e.seq > db.last_seq), len(entries))
+        if position == len(entries):
+            ack("done", db.last_seq)
+            return
+        step = chunks.randint(1, 40)
+        db.apply(entries[max(position - 1, 0) : position + step])  # one entry of overlap, as a follower asks
+        ack(db.last_seq)
+
+
 OPS: dict[str, Callable[..., None]] = {
     "upsert": upsert,
     "keyless": keyless,
@@ -155,6 +180,7 @@ OPS: dict[str, Callable[..., None]] = {
     "ingest": ingest,
     "truncate": truncate,
     "rebuild": rebuild,
+    "apply": apply,
 }
 
 if __name__ == "__main__":
