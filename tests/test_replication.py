@@ -303,3 +303,34 @@ def test_a_fresh_replica_of_a_purged_primary_starts_from_a_snapshot(primary: Pri
     progress = catch_up(primary.url, tmp_path / "fresh", embedder="hash")
     assert progress.reseeds == 1
     _same(primary, tmp_path / "fresh")
+
+
+def test_the_cli_replicates_and_reports(primary: Primary, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from remlite.cli.app import app
+
+    runner = CliRunner()
+    copy = ["--path", str(tmp_path / "copy")]
+    done = runner.invoke(app, ["replicate", "--primary", primary.url, "--name", "cli", *copy, "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    with primary.db() as db:
+        assert report["last_seq"] == db.last_seq == report["primary_last_seq"] and report["applied"] > 0
+    mine = json.loads(runner.invoke(app, ["replication", "status", *copy, "--json"]).stdout)
+    assert mine["mode"] == "replica" and mine["lag_entries"] == 0 and mine["name"] == "cli"
+    theirs = json.loads(runner.invoke(app, ["replication", "status", "--primary", primary.url, "--json"]).stdout)
+    assert theirs["mode"] == "primary" and [r["name"] for r in theirs["replicas"]] == ["cli"]
+    text = runner.invoke(app, ["replication", "status", *copy])
+    assert "mode:      replica" in text.stdout and primary.url in text.stdout
+    refused = runner.invoke(app, ["replicate", "--primary", "ftp://x", *copy])
+    assert refused.exit_code == 15 and "URL" in refused.output
+    unknown = runner.invoke(app, ["replication", "forget", "nobody", *copy])
+    assert unknown.exit_code == 5 and "no replica" in unknown.output
+    assert runner.invoke(app, ["replication", "forget", "cli", "--primary", primary.url]).exit_code == 0
+    with primary.db() as db:
+        assert registry.replicas(db) == [] and registry.replica_floor(db) is None
+    gone = runner.invoke(app, ["replication", "forget", "cli", "--primary", primary.url, "--json"])
+    assert gone.exit_code == 5 and json.loads(gone.stdout)["error"]["code"] == "not_found"

@@ -21,6 +21,15 @@ PrimaryKeyOption = Annotated[
 ]  # fmt: skip
 
 
+def _bar() -> Any:
+    """Applied seq / the primary's last seq, entries/s, on stderr, only on a terminal, erased when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = output.console(stderr=True)
+    columns = (TextColumn("replicate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} entries/s"))
+    return Progress(*columns, TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+
+
 def replicate(
     primary: Annotated[str, typer.Option("--primary", help="The primary's URL (a `remlite serve`).")],
     follow: Annotated[bool, typer.Option("--follow", help="Keep following after catching up (until stopped).")] = False,
@@ -39,15 +48,25 @@ def replicate(
     (re-seeding from a snapshot when too far behind) and, with --follow, keep following."""
     from remlite.replication.follower import Follower
 
-    follower = Follower(primary, path, tenant, api_key=api_key, primary_tenant=primary_tenant, name=name)
-    previous = signal.signal(signal.SIGTERM, lambda *_: follower.stop())
+    bar = _bar()
+    task = bar.add_task("replicate", total=None, rate="")
     started = time.monotonic()
+
+    def advance(entries: list[Any]) -> None:
+        done = entries[-1].seq
+        rate = follower.progress.applied / max(time.monotonic() - started, 1e-9)
+        bar.update(task, completed=done, total=max(follower.progress.primary_last_seq, done), rate=f"{rate:,.0f}")
+
+    follower = Follower(primary, path, tenant, api_key=api_key, primary_tenant=primary_tenant, name=name,
+                        on_applied=advance)  # fmt: skip
+    previous = signal.signal(signal.SIGTERM, lambda *_: follower.stop())
     try:
         follower.open()
         if follow:
             output.say(f"replica {follower.path} following {follower.primary} (Ctrl-C stops)", err=True)
         try:
-            progress = follower.run(follow=follow)
+            with bar:
+                progress = follower.run(follow=follow)
         except KeyboardInterrupt:
             follower.stop()
             progress = follower.progress
@@ -79,7 +98,7 @@ def status(
 ) -> None:
     """Mode (primary, replica, standalone), applied sequence and lag; a primary's replicas."""
     if primary is not None:
-        report = _remote_status(primary, api_key, tenant)
+        report = _remote(primary, api_key, tenant, "GET", "/v1/replication")
     else:
         from remlite.replication import registry
 
@@ -105,23 +124,32 @@ def status(
 
 def forget(
     name: Annotated[str, typer.Argument(help="The replica's name (see `remlite replication status`).")],
+    primary: Annotated[
+        str | None, typer.Option("--primary", help="Tell this running primary's server instead of a local database.")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="REMLITE_API_KEY", show_default=False, help="Key for --primary.")
+    ] = None,
     path: PathOption = None,
     tenant: TenantOption = DEFAULT_TENANT,
     as_json: JsonOption = False,
 ) -> None:
     """Unregister a replica retired for good: the primary stops keeping its log for it."""
-    from remlite.database import connect
-    from remlite.replication import registry
+    if primary is not None:
+        _remote(primary, api_key, tenant, "POST", "/v1/replication/forget", {"replica": name})
+    else:
+        from remlite.database import connect
+        from remlite.replication import registry
 
-    with connect(path, tenant, create=False) as db:
-        registry.forget(db, name)
+        with connect(path, tenant, create=False) as db:
+            registry.forget(db, name)
     if as_json:
         output.emit_json({"forgotten": name})
     else:
         output.say(f"forgot replica {name}")
 
 
-def _remote_status(url: str, api_key: str | None, tenant: str) -> dict[str, Any]:
+def _remote(url: str, api_key: str | None, tenant: str, method: str, route: str, body: Any = None) -> dict[str, Any]:
     import httpx
 
     from remlite.replication.follower import TENANT_HEADER, _error_of
@@ -130,7 +158,7 @@ def _remote_status(url: str, api_key: str | None, tenant: str) -> dict[str, Any]
         raise InvalidInput(f"--primary is a server URL (http://host:port), got {url!r}")
     headers = {TENANT_HEADER: tenant, **({"authorization": f"Bearer {api_key}"} if api_key else {})}
     try:
-        reply = httpx.get(f"{url.rstrip('/')}/v1/replication", headers=headers, timeout=10)
+        reply = httpx.request(method, f"{url.rstrip('/')}{route}", headers=headers, json=body, timeout=10)
     except httpx.HTTPError as exc:
         from remlite.errors import ReplicationError
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remlite.errors import ChangeLogConflict, ReplicationError, WalTruncated
+from remlite.errors import ChangeLogConflict, RemliteError, ReplicationError, WalTruncated
 from remlite.replication import registry, wire
 from remlite.storage.changelog import Entry
 
@@ -325,7 +325,19 @@ def _error_of(status: int, body: bytes) -> Exception:
         return WalTruncated(f"the primary's log no longer holds what this replica needs: {message}")
     if status == 409 or code == "change_log_conflict":
         return ChangeLogConflict(message)
+    named = _ERRORS.get(code)
+    if named is not None and status < 500:  # the primary's refusal, as the error it raised there
+        return named(f"the primary: {message}")
     return ReplicationError(f"the primary answered {status}: {message}", status=status)
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls, *(sub for child in cls.__subclasses__() for sub in _subclasses(child))]
+
+
+_ERRORS: dict[str, type[RemliteError]] = {  # the library's own classes (a server's route errors share codes)
+    c.code: c for c in _subclasses(RemliteError) if c.__module__ == "remlite.errors"  # type: ignore[attr-defined]
+}
 
 
 def _epoch(ts: str) -> float:

@@ -4,6 +4,7 @@
     POST /v1/replication/ack       {"replica": NAME, "applied": SEQ}  what a replica applied
     GET  /v1/replication/snapshot  a verified backup as a tar stream (a replica's re-seed)
     GET  /v1/replication           status: mode, log bounds, replicas and their lag
+    POST /v1/replication/forget    {"replica": NAME}: unregister a replica retired for good
 
 Why not operations of `OPERATIONS`: the stream is not one library call answered once but a
 response that lasts as long as the replica follows, fed as the log grows, and the snapshot is a
@@ -47,6 +48,7 @@ STREAM = "/v1/changes/stream"
 ACK = "/v1/replication/ack"
 SNAPSHOT = "/v1/replication/snapshot"
 STATUS = "/v1/replication"
+FORGET = "/v1/replication/forget"
 
 
 class CommitSignal:
@@ -70,7 +72,7 @@ class Replication:
         self.read_only = not isinstance(pool, Runtime)  # a reader of --workers, or a replica's server
         self._signals: weakref.WeakKeyDictionary[Any, CommitSignal] = weakref.WeakKeyDictionary()
         self.routes = {("GET", STREAM): self.stream, ("POST", ACK): self.ack, ("GET", SNAPSHOT): self.snapshot,
-                       ("GET", STATUS): self.status}  # fmt: skip
+                       ("GET", STATUS): self.status, ("POST", FORGET): self.forget}  # fmt: skip
 
     def __getattr__(self, name: str) -> Any:  # `state`, `routes` of the Front, ...
         return getattr(self.inner, name)
@@ -88,7 +90,7 @@ class Replication:
                 body = await read_body(receive, headers, 1 << 16)
                 status = await self.forwarder.relay(scope, body, send, rid)
                 return
-            grant = self.authorize(headers, False, handler.__name__)
+            grant = self.authorize(headers, handler == self.forget, handler.__name__)
             query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
             await handler(grant.tenant, query, headers, receive, send, rid)
         except RemliteError as exc:
@@ -213,6 +215,20 @@ class Replication:
                 return registry.record_ack(db, replica, applied, headers.get("host"))
 
         await _answer(send, 200, orjson.dumps(await run_in_threadpool(record)), rid)
+
+    async def forget(self, tenant: str, query: dict[str, str], headers: Any, receive: Any, send: Any, rid: str) -> None:
+        raw = await read_body(receive, headers, 1 << 16)
+        try:
+            replica = orjson.loads(raw)["replica"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise InvalidInput('the body is {"replica": name}') from None
+
+        def forget() -> None:
+            with self.pool.tenant(self.root, tenant) as db:
+                registry.forget(db, replica)
+
+        await run_in_threadpool(forget)
+        await _answer(send, 200, orjson.dumps({"forgotten": replica}), rid)
 
     async def status(self, tenant: str, query: dict[str, str], headers: Any, receive: Any, send: Any, rid: str) -> None:
         def read() -> dict[str, Any]:
