@@ -228,57 +228,6 @@ def test_an_unreachable_primary_is_retried_and_a_refusal_is_not(tmp_path: Path) 
     assert progress.connects >= 3 and "ConnectError" in (progress.last_error or "")
 
 
-def test_a_replica_server_reads_what_its_follower_applied_at_once(primary: Primary, tmp_path: Path) -> None:
-    replica = tmp_path / "replica"
-    runtime = remlite.Runtime()
-    follower = Follower(primary.url, replica, runtime=runtime, embedder="hash")
-    follower.open()
-    app = create_app(replica, runtime=runtime, replica_of=primary.url, replica_tenants=frozenset({"default"}),
-                     auth=False)  # fmt: skip
-    server, thread, url = run_server(app)
-    import threading
-
-    running = threading.Thread(target=follower.run, daemon=True)
-    running.start()
-    try:
-        with primary.db() as db:
-            rid = db.insert("notes", {"title": "fresh", "body": "just written", "rank": 5})
-            last = db.last_seq
-        deadline = time.monotonic() + 10
-        while follower.db is None or follower.db.last_seq < last:
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        assert httpx.get(f"{url}/v1/records/{rid}").json()["title"] == "fresh"  # no refresh interval
-        other = httpx.get(f"{url}/v1/tables/notes/count", headers={"x-remlite-tenant": "other"})
-        assert other.status_code == 404 and "not replicated here" in other.json()["error"]["message"]
-        assert not (replica / "other").exists()
-    finally:
-        follower.stop()
-        running.join(10)
-        follower.close()
-        server.should_exit = True
-        thread.join(10)
-        runtime.close()
-
-
-def test_an_unreachable_primary_is_retried_and_a_refusal_is_not(tmp_path: Path) -> None:
-    with pytest.raises(ReplicationError, match="URL"):
-        Follower("ftp://nowhere", tmp_path)
-    follower = Follower("http://127.0.0.1:9", tmp_path, max_backoff=0.05, embedder="hash")
-    import threading
-
-    def stop_after_three_tries() -> None:
-        deadline = time.monotonic() + 20
-        while follower.progress.connects < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        follower.stop()
-
-    threading.Thread(target=stop_after_three_tries, daemon=True).start()
-    progress = follower.run(follow=True)
-    follower.close()
-    assert progress.connects >= 3 and "ConnectError" in (progress.last_error or "")
-
-
 def test_a_replica_behind_a_purged_log_re_seeds_from_a_snapshot(primary: Primary, tmp_path: Path) -> None:
     replica = tmp_path / "replica"
     catch_up(primary.url, replica, embedder="hash")
