@@ -215,6 +215,11 @@ class Runtime:
             slot = self._pool.get(key)
             return slot is not None and slot.db is not None and not slot.db.closed
 
+    def held(self) -> list[tuple[Path, str]]:
+        """The (directory, tenant) of every tenant the pool holds open now."""
+        with self._lock:
+            return [key for key, slot in self._pool.items() if slot.db is not None and not slot.db.closed]
+
     @property
     def open_tenants(self) -> int:
         """Tenants the pool holds open (leased or idle)."""

@@ -42,6 +42,7 @@ TENANT_HEADER = "x-remlite-tenant"  # the tenant of a request when the server ru
 
 
 READ_TIMEOUT = 60.0  # seconds a read may take before the client gets 504
+MAINTAIN_CHECK = 600.0  # seconds between looks at whether an open tenant's daily purge is due
 
 
 class RouteNotFound(RemliteError):
@@ -232,6 +233,8 @@ def create_app(
     )
     if mcp_server is not None:
         lifespans.append(mcp_server.session_manager.run)
+    if reader_of is None:
+        lifespans.append(lambda: _maintenance(pool, MAINTAIN_CHECK))
 
     dispatcher = Dispatcher(root, pool, authorize, Placement(), read_timeout, max_body, reader=reader_of is not None,
                             replica_of=replica_of, tenants=replica_tenants)  # fmt: skip
@@ -267,6 +270,39 @@ def create_app(
 
     front = Front(app, OPERATIONS, dispatcher, metrics.record, forwarder)
     return Replication(front, root, pool, dispatcher.grant, forwarder)
+
+
+@contextlib.asynccontextmanager
+async def _maintenance(pool: Runtime, every: float) -> Any:
+    """While the app serves: every `every` seconds, run the daily purge of each open tenant that is
+    due (`remlite.ops.space.maintain`; a tenant held open for weeks is never closed, and closing is
+    when the library runs it). It runs in a worker thread under a lease, like any write."""
+    import asyncio
+
+    from starlette.concurrency import run_in_threadpool
+
+    from remlite.ops.space import maintain
+
+    def run_due() -> None:
+        for path, tenant in pool.held():
+            try:
+                with pool.tenant(path.parent, tenant) as db:
+                    maintain(db)
+            except Exception as exc:  # one tenant's failure must not stop the others' (nor the server)
+                log.error("daily purge of tenant %s failed: %s", tenant, exc)
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(every)
+            await run_in_threadpool(run_due)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class Placement:
