@@ -283,3 +283,24 @@ def test_the_cli_replicates_and_reports(primary: Primary, tmp_path: Path) -> Non
         assert registry.replicas(db) == [] and registry.replica_floor(db) is None
     gone = runner.invoke(app, ["replication", "forget", "cli", "--primary", primary.url, "--json"])
     assert gone.exit_code == 5 and json.loads(gone.stdout)["error"]["code"] == "not_found"
+
+
+def test_a_replica_never_purges_rows_itself(primary: Primary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its rows follow the primary's purges (hard deletes in the log); a purge of its own would be
+    a write the primary never made, and the next entry from the primary would conflict."""
+    from remlite.ops.space import maintain
+
+    monkeypatch.setenv("REMLITE_DELETED_RETENTION_DAYS", "0")
+    with primary.db() as db:
+        db.delete(db.lookup("t1")[0]["id"])
+    replica = tmp_path / "replica"
+    catch_up(primary.url, replica, embedder="hash")
+    with remlite.connect(replica, embedder="hash", runtime=remlite.Runtime()) as copy:
+        before = state_digest(copy)
+        maintain(copy, force=True)
+        assert state_digest(copy)["families"]["rows"] == before["families"]["rows"]
+        assert copy.last_seq == before["last_seq"]
+    with primary.db() as db:
+        db.insert("notes", {"title": "next", "body": "x", "rank": 2})
+    assert catch_up(primary.url, replica, embedder="hash").applied == 1
+    _same(primary, replica)

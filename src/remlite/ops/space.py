@@ -43,7 +43,13 @@ from rocksdict import BottommostLevelCompaction, CompactOptions
 from remlite.errors import InvalidInput, NotFound, ReadOnly, shown
 from remlite.storage import codec
 from remlite.storage.clock import now_iso
-from remlite.storage.keyspace import COLUMN_FAMILIES, MAINTAINED_KEY, REPLICA_PREFIX, table_prefix
+from remlite.storage.keyspace import (
+    COLUMN_FAMILIES,
+    MAINTAINED_KEY,
+    REPLICA_OF_KEY,
+    REPLICA_PREFIX,
+    table_prefix,
+)
 
 if TYPE_CHECKING:
     from remlite.core import TenantCore
@@ -164,15 +170,19 @@ class Space:
         change-log entries the retention policy (`log_cut`: `REMLITE_LOG_KEEP`, `REMLITE_LOG_MAX`,
         `replica_floor`) lets go. `replica_floor` defaults to the lowest seq the replicas registered
         on this database (`meta` keys `replica:<name>`, see `remlite.replication`) have applied, or
-        no floor when none is. Returns purged (rows), tables ({table: rows}), cutoff, log_removed,
-        first_seq and last_seq."""
+        no floor when none is. A replica (`meta` key `replica_of`) purges only its log: its rows
+        follow the primary's purges. Returns purged (rows), tables ({table: rows}), cutoff,
+        log_removed, first_seq, last_seq and replica."""
         writable(self.core, "purge")
         settings = self.core.runtime.settings
         cutoff = _cutoff(deleted_before, older_than_days, settings.deleted_retention_days)
         if replica_floor is not None and (type(replica_floor) is not int or replica_floor < 0):
             raise InvalidInput(f"replica_floor must be an integer >= 0 or None, got {shown(replica_floor)}")
         purged: dict[str, int] = {}
-        for name in self.core.registry.names():
+        # A replica's rows follow the primary's purges (hard deletes in its log): one of its own
+        # would be a change the primary never made, and the primary's next entry would conflict.
+        replica = self.core.store.cf["meta"].get(REPLICA_OF_KEY) is not None
+        for name in [] if replica else self.core.registry.names():
             count = sum(self._purge_row(rid, cutoff) for rid in self._expired(name, cutoff))
             if count:
                 purged[name] = count
@@ -191,6 +201,7 @@ class Space:
             "log_removed": removed,
             "first_seq": wal.floor,
             "last_seq": wal.seq,
+            "replica": replica,
         }
 
     def _expired(self, table: str, cutoff: dt.datetime) -> list[bytes]:
