@@ -304,3 +304,25 @@ def test_a_replica_never_purges_rows_itself(primary: Primary, tmp_path: Path, mo
         db.insert("notes", {"title": "next", "body": "x", "rank": 2})
     assert catch_up(primary.url, replica, embedder="hash").applied == 1
     _same(primary, replica)
+
+
+def test_a_promoted_replica_takes_writes_and_is_followed(primary: Primary, tmp_path: Path) -> None:
+    replica, second = tmp_path / "replica", tmp_path / "second"
+    catch_up(primary.url, replica, embedder="hash")
+    with remlite.connect(replica, embedder="hash") as copy:
+        report = registry.promote(copy)
+        assert report["was_replica_of"] == primary.url and registry.status(copy)["mode"] == "standalone"
+        with pytest.raises(remlite.errors.NotFound):
+            registry.promote(copy)
+    runtime = remlite.Runtime()  # the new primary serves its log
+    server, thread, url = run_server(create_app(replica, runtime=runtime, auth=False))
+    try:
+        with runtime.tenant(replica, "default", embedder="hash") as db:
+            db.insert("notes", {"title": "after the failover", "body": "new primary", "rank": 3})
+        catch_up(url, second, embedder="hash")
+        with runtime.tenant(replica, "default") as db, remlite.connect(second, embedder="hash") as follower:
+            assert state_digest(follower) == state_digest(db)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        runtime.close()

@@ -149,6 +149,20 @@ def forget(
         output.say(f"forgot replica {name}")
 
 
+def promote(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
+    """Make a replica a primary (failover): stop its follower first; it then takes writes from its last seq."""
+    from remlite.database import connect
+    from remlite.replication import registry
+
+    with connect(path, tenant, create=False) as db:
+        report = registry.promote(db)
+    if as_json:
+        output.emit_json(report)
+    else:
+        output.say(f"promoted: no longer a replica of {report['was_replica_of']}; the log goes on from seq "
+                   f"{report['last_seq']}")  # fmt: skip
+
+
 def _remote(url: str, api_key: str | None, tenant: str, method: str, route: str, body: Any = None) -> dict[str, Any]:
     import httpx
 
@@ -170,3 +184,4 @@ def _remote(url: str, api_key: str | None, tenant: str, method: str, route: str,
 
 replication_app.command("status")(status)
 replication_app.command("forget")(forget)
+replication_app.command("promote")(promote)

@@ -96,6 +96,17 @@ def replica_of(db: Database) -> dict[str, Any] | None:
     return orjson.loads(raw) if raw is not None else None
 
 
+def promote(db: Database) -> dict[str, Any]:
+    """Stop being a replica (a failover): forget the primary, so this database purges its own rows
+    again and serves writes; its log goes on from its last seq, and other replicas can follow it.
+    Stop its follower first. Returns what it followed. NotFound if it was not a replica."""
+    following = replica_of(db)
+    if following is None:
+        raise NotFound("this database is not a replica: nothing to promote")
+    _store(db).cf["meta"].delete(keyspace.REPLICA_OF_KEY)
+    return {"promoted": True, "was_replica_of": following.get("primary"), "last_seq": db.last_seq}
+
+
 def note_primary(db: Database, info: dict[str, Any]) -> None:
     _store(db).cf["meta"].put(keyspace.REPLICA_OF_KEY, orjson.dumps(info))
 
