@@ -492,6 +492,7 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
     names = {" ".join(["remlite", *args[: 2 if args[0] in GROUPS else 1]]) for args, _, _ in cases}
     names |= {"remlite key revoke", "remlite serve", "remlite mcp"}  # revoke: just above; servers: no result
     names |= {"remlite restore"}  # just above (into a new root)
+    names |= {"remlite key rotate-passphrase"}  # its --json: tests/test_encryption.py (an encrypted database)
     assert names == set(leaf_commands()), "add a --json case for every command"
 
 

@@ -322,6 +322,11 @@ class TenantCore:
     def count(self, table: str) -> int:
         return self.counts.get(self.registry.get(table).table_id, 0)
 
+    def rotate_passphrase(self, old: str, new: str) -> None:
+        """Change an encrypted database's passphrase: the data key is re-wrapped under `new`, nothing
+        else is rewritten. WrongPassphrase when `old` is not the current one (nothing changes then)."""
+        self.store.rotate_passphrase(old, new)
+
 
 def _index_range(layout: TableLayout, field: str, bounds: dict[str, Any]) -> tuple[bytes, bytes | None]:
     """The [start, end) index keys of `field` within `bounds` (eq, gt, gte, lt, lte)."""

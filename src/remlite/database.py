@@ -99,14 +99,19 @@ class Database:
         create: bool = True,
         runtime: Runtime | None = None,
         read_only: bool = False,
+        passphrase: str | None = None,
     ) -> None:
         self.root, self.path = _tenant_path(path, tenant)
         self.tenant = tenant
         if runtime is not None and not isinstance(runtime, Runtime):
             raise InvalidInput(f"runtime must be a remlite.Runtime, got {type(runtime).__name__}")
         runtime = runtime if runtime is not None else default_runtime()
+        if passphrase is None:
+            passphrase = Settings.from_env().passphrase
         try:
-            store = Store(self.path, sync=sync, create=create, shared=runtime.memory, read_only=read_only)
+            store = Store(
+                self.path, sync=sync, create=create, shared=runtime.memory, read_only=read_only, passphrase=passphrase
+            )
         except NotFound:
             raise NotFound(
                 f"tenant {tenant!r} has no database at {self.path}: nothing was created "
@@ -191,6 +196,11 @@ class Database:
         return self._core.store.closed
 
     @property
+    def encrypted(self) -> bool:
+        """Whether the database is encrypted at rest (it was created with a passphrase)."""
+        return self._core.store.encrypted
+
+    @property
     def last_seq(self) -> int:
         """The sequence number of the newest change-log entry."""
         return self._core.wal.seq
@@ -270,11 +280,6 @@ class Database:
     apply = _verb("_changelog", ChangeLog.apply)
     wal = _verb("_changelog", ChangeLog.wal)
     truncate_wal = _verb("_changelog", ChangeLog.truncate_wal)
-    # operations
-    backup = _verb("_backups", Backups.backup)
-    stats = _verb("_space", Space.stats)
-    compact = _verb("_space", Space.compact)
-    purge = _verb("_space", Space.purge)
     # export and import
     to_arrow = _verb("_exchange", Exchange.to_arrow)
     to_pandas = _verb("_exchange", Exchange.to_pandas)
@@ -282,6 +287,13 @@ class Database:
     iter_batches = _verb("_exchange", Exchange.iter_batches)
     export = _verb("_exchange", Exchange.export)
     import_ = _verb("_exchange", Exchange.import_)
+    # encryption at rest
+    rotate_passphrase = _verb("_core", TenantCore.rotate_passphrase)
+    # operations
+    backup = _verb("_backups", Backups.backup)
+    stats = _verb("_space", Space.stats)
+    compact = _verb("_space", Space.compact)
+    purge = _verb("_space", Space.purge)
 
 
 def _tenant_path(path: str | os.PathLike[str] | None, tenant: str) -> tuple[Path, Path]:
@@ -302,6 +314,7 @@ def connect(
     runtime: Runtime | None = None,
     api_key: str | None = None,
     read_only: bool = False,
+    passphrase: str | None = None,
 ) -> Database:
     """Open (creating if needed) the database of `tenant` under the root `path`.
 
@@ -320,6 +333,11 @@ def connect(
     `runtime` is the `remlite.Runtime` whose caches, DuckDB connection and embedding providers the
     handle shares (default: the process's `remlite.default_runtime()`).
 
+    `passphrase` (default `REMLITE_PASSPHRASE`) opens an encrypted database; a new database opened
+    with one is created encrypted (docs/python.md, "Encryption at rest"). An encrypted database
+    opened without it raises EncryptionError, with a wrong one WrongPassphrase, before anything is
+    read or written; a database that is not encrypted ignores it.
+
     A handle belongs to the process that opened it: in a child made by fork() (multiprocessing
     on Linux) every use raises StorageError; open the database in the child instead.
     """
@@ -332,8 +350,10 @@ def connect(
     if read_only:
         from remlite.readonly import ReadOnlyDatabase
 
-        return ReadOnlyDatabase(path, tenant, sync=sync, embedder=embedder, runtime=runtime)  # type: ignore[return-value]
-    return Database(path, tenant, sync=sync, embedder=embedder, create=create, runtime=runtime)
+        return ReadOnlyDatabase(  # type: ignore[return-value]
+            path, tenant, sync=sync, embedder=embedder, runtime=runtime, passphrase=passphrase
+        )
+    return Database(path, tenant, sync=sync, embedder=embedder, create=create, runtime=runtime, passphrase=passphrase)
 
 
 def repair(path: str | os.PathLike[str] | None = None, tenant: str = "default") -> None:

@@ -299,6 +299,8 @@ class FuzzyHook:
             return {}
         out = dict.fromkeys(self.keys(rownum, forms), b"")
         out[FUZZY_ROW_TAG + codec.u64(rownum)] = self.tid + rid
+        if self.store.encrypted:  # as stored: grams blinded
+            return {self.store.key_form("fuzzy", key): value for key, value in out.items()}
         return out
 
 
@@ -402,7 +404,7 @@ class _GramList:
     __slots__ = ("_cut", "_end", "_keys", "_options", "_store", "done", "prefix", "suffixes")
 
     def __init__(self, store: Store, gram: bytes) -> None:
-        self.prefix = gram + GRAM_SEP
+        self.prefix = store.prefix_form("fuzzy", gram + GRAM_SEP)  # blinded in an encrypted database
         self._cut, self._store = len(self.prefix), store
         self._end = prefix_end(self.prefix)
         self._options = ReadOptions()  # kept: rocksdict does not keep the upper bound's bytes alive

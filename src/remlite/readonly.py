@@ -31,7 +31,7 @@ REFRESH_EVERY = 1.0  # seconds: the longest a read may lag an acknowledged write
 # Every verb that changes a database (the rest read).
 WRITE_VERBS = frozenset({
     "register_schema", "drop_schema", "insert", "insert_batch", "update", "delete", "add_edge", "add_edges",
-    "remove_edge", "ingest", "apply", "truncate_wal", "rebuild_index", "reembed", "repair",
+    "remove_edge", "ingest", "apply", "truncate_wal", "rebuild_index", "reembed", "repair", "rotate_passphrase",
 })  # fmt: skip
 
 

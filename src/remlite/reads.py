@@ -177,7 +177,9 @@ class Reader:
             if not isinstance(key, (int, float)):  # str() of a list nested thousands deep raises RecursionError
                 raise InvalidInput(f"key must be a string (or a number), got {shown(key)}")
             key = str(key)
-        found = {(k[-20:-16], k[-16:]): None for k, _ in self.core.store.iter_prefix("keys", codec.encode(key))}
+        store = self.core.store
+        prefix = store.prefix_form("keys", codec.encode(key))  # blinded in an encrypted database
+        found = {(k[-20:-16], k[-16:]): None for k, _ in store.iter_prefix("keys", prefix)}
         for name in self.core.registry.names():
             table = self.core.registry.get(name)
             if len(table.key_field) == 1:

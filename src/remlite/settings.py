@@ -13,6 +13,7 @@
     REMLITE_LLM_API_KEY         its API key (else OPENAI_API_KEY)
     REMLITE_LLM_MODEL           its model (default gpt-4o-mini)
     REMLITE_LLM_TIMEOUT         seconds to wait for one answer (default 30)
+    REMLITE_PASSPHRASE          the passphrase of encrypted databases (`connect(passphrase=)` default; never printed)
     REMLITE_DELETED_RETENTION_DAYS  how long `purge` keeps soft-deleted rows (default 30; 0: purge them all)
     REMLITE_LOG_KEEP            change-log entries `purge` always keeps (default 100000)
     REMLITE_LOG_MAX             change-log entries kept at most, even for a replica behind (default 10000000)
@@ -57,6 +58,7 @@ class Settings:
     llm_api_key: str | None = field(default=None, repr=False)
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 30.0
+    passphrase: str | None = field(default=None, repr=False)  # never printed or logged
     deleted_retention_days: float = DEFAULT_DELETED_RETENTION_DAYS
     log_keep: int = DEFAULT_LOG_KEEP
     log_max: int = DEFAULT_LOG_MAX
@@ -84,6 +86,7 @@ class Settings:
             llm_api_key=env.get("REMLITE_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
             llm_model=env.get("REMLITE_LLM_MODEL") or "gpt-4o-mini",
             llm_timeout=float(_positive(env, "REMLITE_LLM_TIMEOUT", 30)),
+            passphrase=env.get("REMLITE_PASSPHRASE") or None,
             deleted_retention_days=_days(env, "REMLITE_DELETED_RETENTION_DAYS", DEFAULT_DELETED_RETENTION_DAYS),
             log_keep=_log_bounds(env)[0],
             log_max=_log_bounds(env)[1],

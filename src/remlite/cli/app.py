@@ -33,8 +33,9 @@ import typer
 
 import remlite
 from remlite.database import connect
+from remlite.errors import EncryptionError
 
-from . import admin, ask, graph, ingest, ops, output, query, records, replication, search, serve
+from . import admin, ask, encryption, graph, ingest, ops, output, query, records, replication, search, serve
 from .common import DEFAULT_TENANT, JsonOption, PathOption, RemGroup, TenantOption, open_reader
 from .exchange import export as export_command
 from .exchange import import_ as import_command
@@ -65,16 +66,33 @@ def root(
     """remlite shell: every command is a thin layer over one remlite.Database method."""
 
 
-def init(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
+def init(
+    path: PathOption = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+    encrypt: Annotated[
+        bool,
+        typer.Option(
+            "--encrypt", help="Encrypt it at rest: the passphrase from REMLITE_PASSPHRASE or a hidden prompt (twice)."
+        ),
+    ] = False,
+) -> None:
     """Create the tenant's database (with the built-in templates) if needed, and describe it."""
-    with connect(path, tenant) as db:
+    passphrase = encryption.new_passphrase("Passphrase") if encrypt else None
+    with connect(path, tenant, passphrase=passphrase) as db:
+        if encrypt and not db.encrypted:
+            raise EncryptionError(f"{db.path} already exists and is not encrypted (export and import it to encrypt it)")
         info = {"path": str(db.path), "tenant": db.tenant, "tables": [s["name"] for s in db.schemas()]}
+        if db.encrypted:
+            info["encrypted"] = True
     if as_json:
         output.emit_json(info)
     else:
         output.say(f"database: {info['path']}")
         output.say(f"tenant:   {info['tenant']}")
         output.say(f"tables:   {', '.join(info['tables'])}")
+        if info.get("encrypted"):
+            output.say("encrypted at rest")
 
 
 def wal(

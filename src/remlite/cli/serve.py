@@ -11,9 +11,12 @@ from remlite.errors import InvalidInput
 
 from . import output
 from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption
+from .encryption import rotate_passphrase
 
 key_app = typer.Typer(
-    help="API keys of `remlite serve`: one tenant each, read-write or read-only.", no_args_is_help=True
+    help="API keys of `remlite serve` (one tenant each, read-write or read-only); rotate-passphrase of an "
+    "encrypted database.",
+    no_args_is_help=True,
 )
 
 
@@ -255,3 +258,4 @@ def key_revoke(
 key_app.command("create")(key_create)
 key_app.command("list")(key_list)
 key_app.command("revoke")(key_revoke)
+key_app.command("rotate-passphrase")(rotate_passphrase)  # an encrypted database's passphrase

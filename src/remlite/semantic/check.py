@@ -139,9 +139,10 @@ def _check_file(
     from remlite.vector import VectorIndex
 
     try:
-        if not scratch.trusts(VectorIndex.info(scratch.path), wal.seq):
+        info = VectorIndex.info(scratch.path, scratch.store.cipher)
+        if not scratch.trusts(info, wal.seq):
             return []
-        scratch.index, scratch.index_seq = VectorIndex.load(scratch.path)
+        scratch.index, scratch.index_seq = VectorIndex.load(scratch.path, info=info)
     except StorageError:
         return []  # torn or corrupt: the loader rebuilds it
     index = scratch.ensure_index(wal.seq, wal.iter_after, rownum_of)

@@ -192,8 +192,9 @@ class FieldVectors:
 
         if self.path.exists():
             try:
-                if self.trusts(VectorIndex.info(self.path), wal_seq):
-                    index, seq = VectorIndex.load(self.path)
+                info = VectorIndex.info(self.path, self.store.cipher)
+                if self.trusts(info, wal_seq):
+                    index, seq = VectorIndex.load(self.path, info=info)
                     if self.config and index.dimension == self.config["dimension"]:
                         self.index, self.index_seq = index, seq
                         return
@@ -332,7 +333,7 @@ class FieldVectors:
                 "database": database_id(self.store, create=True),
                 "log_entry": log_entry_digest(self.store, self.index_seq),
             }
-            self.index.save(self.path, seq=self.index_seq, extra_meta=binding)
+            self.index.save(self.path, seq=self.index_seq, extra_meta=binding, cipher=self.store.cipher)
             self.unsaved = 0
 
     def drop_files(self) -> None:

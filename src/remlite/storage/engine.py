@@ -31,9 +31,25 @@ from rocksdict import (
     WriteOptions,
 )
 
-from remlite.errors import DatabaseClosed, DatabaseLocked, FormatVersionError, NotFound, ReadOnly, StorageError
+from remlite.errors import (
+    DatabaseClosed,
+    DatabaseLocked,
+    EncryptionError,
+    FormatVersionError,
+    NotFound,
+    ReadOnly,
+    StorageError,
+)
 from remlite.storage.codec import prefix_end
-from remlite.storage.keyspace import COLUMN_FAMILIES, FORMAT_KEY
+from remlite.storage.crypto import BLINDED_FAMILIES, ENCRYPTED_FILE, SEALED_FAMILIES, Cipher
+from remlite.storage.keyspace import (
+    COLUMN_FAMILIES,
+    DATA_KEY_KEY,
+    ENCRYPTED_KEY,
+    FORMAT_KEY,
+    blinded_key,
+    blinded_prefix,
+)
 
 FORMAT_VERSION = 1
 _POINT_LOOKUP_FAMILIES = {"rows", "ids"}
@@ -188,6 +204,82 @@ class _Unusable(dict):  # type: ignore[type-arg]
         raise self._refusal()
 
 
+class _SealedFamily:
+    """A sealed family's map in an encrypted database (`Store.cf[name]`): `get`, `[key]`, `[keys]`
+    and `put` seal and open values with their key as associated data; anything else (`compact_range`,
+    key iterators) is the family's own."""
+
+    __slots__ = ("_cf", "_family", "_open", "_seal")
+
+    def __init__(self, cf: Rdict, family: str, cipher: Cipher) -> None:
+        self._cf, self._family, self._open, self._seal = cf, family, cipher.open, cipher.seal
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        value = self._cf.get(key)
+        return default if value is None else self._open(self._family, key, value)
+
+    def __getitem__(self, key: Any) -> Any:
+        values, family, open_ = self._cf[key], self._family, self._open
+        if type(key) is list:
+            return [None if v is None else open_(family, k, v) for k, v in zip(key, values, strict=True)]
+        return open_(family, key, values)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._cf.put(key, self._seal(self._family, key, value))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cf, name)
+
+
+class _SealingBatch:
+    """The WriteBatch of an encrypted database (`Store.batch()`): values of the sealed families are
+    sealed, keys of the blinded ones blinded (`remlite.storage.keyspace.blinded_key`), as they are
+    put. Range deletes there are by table or field prefix, which blinding leaves unchanged."""
+
+    __slots__ = ("_blind", "_families", "_seal", "raw")
+
+    def __init__(self, raw: WriteBatch, families: dict[int, str], cipher: Cipher) -> None:
+        self.raw, self._families, self._seal, self._blind = raw, families, cipher.seal, cipher.blind
+
+    def put(self, key: bytes, value: bytes, handle: Any) -> None:
+        family = self._families.get(id(handle))
+        if family is not None:
+            if family in SEALED_FAMILIES:
+                value = self._seal(family, key, value)
+            else:
+                key = blinded_key(family, key, self._blind)
+        self.raw.put(key, value, handle)
+
+    def delete(self, key: bytes, handle: Any) -> None:
+        family = self._families.get(id(handle))
+        if family is not None and family in BLINDED_FAMILIES:
+            key = blinded_key(family, key, self._blind)
+        self.raw.delete(key, handle)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+def _stored_data_key(path: Path) -> bytes | None:
+    """The wrapped data key of the database at `path`, read through a read-only RocksDB instance
+    (which writes nothing there), or None when it is not encrypted: a wrong passphrase is then
+    refused before the database is opened for writing."""
+    options = Options(raw_mode=True)
+    try:
+        db = Rdict(
+            str(path), options, column_families={"meta": Options(raw_mode=True)}, access_type=AccessType.read_only()
+        )
+    except Exception as exc:
+        raise storage_error(exc, path, "reading the data key") from None
+    try:
+        meta = db.get_column_family("meta")
+        stored = meta.get(DATA_KEY_KEY) if meta.get(ENCRYPTED_KEY) is not None else None
+        del meta
+        return stored  # type: ignore[no-any-return]
+    finally:
+        db.close()
+
+
 # Every open Store, so that a forked child can disown the handles it inherited.
 _OPEN_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
 
@@ -216,11 +308,14 @@ class Store:
         create: bool = True,
         shared: SharedMemory | None = None,
         read_only: bool = False,
+        passphrase: str | None = None,
     ) -> None:
         self.path = Path(path)
         self._pid = os.getpid()
         self.read_only = read_only
         self._secondary: str | None = None
+        # None: not encrypted (values and keys are stored as they are, and nothing calls it)
+        self.cipher: Cipher | None = None
         fresh = not has_database(self.path)
         if fresh and read_only:
             raise NotFound(f"no database at {self.path} to open read-only", path=str(self.path))
@@ -232,6 +327,16 @@ class Store:
                 "nothing in it was changed; `remlite repair` (remlite.repair) rebuilds it from the table files",
                 path=str(self.path),
             )
+        data_key = None
+        if not fresh and (self.path / ENCRYPTED_FILE).exists():
+            # refused before RocksDB opens (for writing, that would write new log and manifest files)
+            from remlite.storage.crypto import unwrap
+
+            if passphrase is None:
+                unwrap(b"", None)  # the EncryptionError that asks for one
+            if not read_only:
+                stored = _stored_data_key(self.path)
+                data_key = unwrap(stored, passphrase) if stored is not None else None
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_lock = threading.RLock()
         self.shared = shared
@@ -273,9 +378,67 @@ class Store:
         _OPEN_STORES.add(self)
         try:
             self._check_format(fresh)
+            self._check_encryption(fresh, passphrase, data_key)
         except Exception as exc:
             self.close()
             raise storage_error(exc, self.path, "reading the format version") from None
+
+    def _check_encryption(self, fresh: bool, passphrase: str | None, data_key: bytes | None) -> None:
+        """Make `cipher` from the data key (unwrapped before opening, or now), or create it for a
+        new database opened with a passphrase; a plain database stays plain."""
+        from remlite.storage import crypto
+
+        meta = self.cf["meta"]
+        stored = meta.get(DATA_KEY_KEY) if meta.get(ENCRYPTED_KEY) is not None else None
+        if stored is None:
+            if not (fresh and passphrase is not None and not self.read_only):
+                return
+            data_key = crypto.new_data_key()
+            batch = self.batch()
+            batch.put(DATA_KEY_KEY, crypto.wrap(data_key, passphrase), self.handle["meta"])
+            batch.put(ENCRYPTED_KEY, b"1", self.handle["meta"])
+            self.write(batch)
+        elif data_key is None:
+            data_key = crypto.unwrap(stored, passphrase)
+        if not self.read_only and not (self.path / ENCRYPTED_FILE).exists():
+            (self.path / ENCRYPTED_FILE).write_bytes(b"this database is encrypted: open it with its passphrase\n")
+        self._use_cipher(Cipher(data_key))
+
+    def _use_cipher(self, cipher: Cipher) -> None:
+        """From now on seal and open the sealed families' values, and blind the blinded keys."""
+        self.cipher = cipher
+        self._families = {
+            id(self.handle[name]): name for name in SEALED_FAMILIES | BLINDED_FAMILIES if name in self.handle
+        }
+        for name in SEALED_FAMILIES:
+            if name in self.cf:
+                self.cf[name] = _SealedFamily(self.cf[name], name, cipher)  # type: ignore[assignment]
+
+    @property
+    def encrypted(self) -> bool:
+        return self.cipher is not None
+
+    def key_form(self, family: str, key: bytes) -> bytes:
+        """How `key` of a `keys`, `postings` or `fuzzy` shape is stored (blinded when encrypted)."""
+        return key if self.cipher is None else blinded_key(family, key, self.cipher.blind)
+
+    def prefix_form(self, family: str, prefix: bytes) -> bytes:
+        """How a scan prefix of those families is stored (`remlite.storage.keyspace.blinded_prefix`)."""
+        return prefix if self.cipher is None else blinded_prefix(family, prefix, self.cipher.blind)
+
+    def rotate_passphrase(self, old: str, new: str) -> None:
+        """Re-wrap the data key under `new` (nothing else is rewritten). WrongPassphrase when `old`
+        does not unwrap it; EncryptionError when the database is not encrypted."""
+        from remlite.storage import crypto
+
+        with self.write_lock:
+            stored = self.cf["meta"].get(DATA_KEY_KEY)
+            if self.cipher is None or stored is None:
+                raise EncryptionError(f"{self.path} is not encrypted: there is no passphrase to change")
+            data_key = crypto.unwrap(stored, old)
+            batch = self.batch()
+            batch.put(DATA_KEY_KEY, crypto.wrap(data_key, new), self.handle["meta"])
+            self.write(batch)
 
     def _check_format(self, fresh: bool) -> None:
         meta = self.cf["meta"]
@@ -319,6 +482,8 @@ class Store:
         return self._db is None
 
     def batch(self) -> WriteBatch:
+        if self.cipher is not None:
+            return _SealingBatch(WriteBatch(raw_mode=True), self._families, self.cipher)  # type: ignore[return-value]
         return WriteBatch(raw_mode=True)
 
     def write(self, batch: WriteBatch) -> None:
@@ -326,6 +491,8 @@ class Store:
             raise ReadOnly(
                 f"{self.path} is open read-only: write through the process that owns it", path=str(self.path)
             )
+        if type(batch) is _SealingBatch:
+            batch = batch.raw
         try:
             self.db.write(batch, self._write_opts)
         except Exception as exc:
@@ -406,7 +573,13 @@ class Store:
         it.seek(start)
         key, next_ = it.key, it.next
         current = key()  # None once the iterator is not valid: one call fewer per row than valid()
-        if items:
+        if items and self.cipher is not None and family in SEALED_FAMILIES:
+            value, open_ = it.value, self.cipher.open
+            while current is not None:
+                yield current, open_(family, current, value())
+                next_()
+                current = key()
+        elif items:
             value = it.value
             while current is not None:
                 yield current, value()

@@ -20,6 +20,8 @@ a never-reused u64 labelling a row in vector indexes, `encode` the order-preserv
                wal_floor                                      u64, the first kept log seq        LOCAL
                database_id                                    hex text (binds HNSW files)        LOCAL
                next_rownum                                    u64                                LOCAL
+               encrypted                                      b"1" (a passphrase is needed)      LOCAL
+               data_key                                       wrapped data key (orjson)          LOCAL
                maintained_at                                  u64 seconds, last `maintain` run   LOCAL
                replica:<name UTF-8>                           orjson {applied, seen, address}    LOCAL
                replica_of                                     orjson {primary, tenant, name, ...} LOCAL
@@ -55,6 +57,17 @@ the record's count of grams, which ranks candidates without a value; the 0x01 ke
 every live row of the table has its grams (set when a table is registered, or when
 `remlite.fuzzy.backfill` finished one registered before the family existed).
 
+**An encrypted database** (`encrypted` set; `remlite.storage.crypto`) has the same shapes, with
+every value of `rows`, `wal`, `vectors` and `edges_out` sealed (0x01 ‖ nonce ‖ AES-GCM ciphertext ‖
+tag, bound to family and key), and the user string of each equality-only key blinded to 16 ASCII
+bytes (keyed HMAC, `blind`): `keys` as blind(encode(key or name)) ‖ tid ‖ id, `postings` as tid ‖
+field_id ‖ blind(term) ‖ 0x00 ‖ id, `fuzzy` gram entries as blind(gram) ‖ 0x00 ‖ rownum ‖ n (the 0x01
+row keys unchanged). `blinded_key` and `blinded_prefix` below map a plaintext shape to its blinded
+form; the store applies them to every write of those families. `index` keys stay plaintext (ranges
+and index order need the order-preserving form), as do table and field names, edge types, schemas,
+counters and every fixed-size id, rownum and timestamp in a key. `encrypted` and `data_key`
+(scrypt parameters, salt and the AES-GCM-wrapped data key) are LOCAL: a replica has its own key.
+
 The hot write path (`remlite.writes`, `remlite.records`) concatenates these shapes inline, column-wise,
 from precomputed prefixes; it imports the prefixes from here, and the tests check that the builders
 below produce the same bytes.
@@ -63,6 +76,7 @@ below produce the same bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -101,6 +115,8 @@ SHAPES: Final = (
     Shape("meta", "wal_floor", "LOCAL"),
     Shape("meta", "database_id", "LOCAL"),
     Shape("meta", "next_rownum", "LOCAL"),
+    Shape("meta", "encrypted", "LOCAL"),
+    Shape("meta", "data_key", "LOCAL"),
     Shape("meta", "maintained_at", "LOCAL"),
     Shape("meta", "replica:<name UTF-8>", "LOCAL"),
     Shape("meta", "replica_of", "LOCAL"),
@@ -134,6 +150,8 @@ DATABASE_ID_KEY: Final = b"database_id"  # LOCAL: random hex id, created by the 
 NEXT_ROWNUM_KEY: Final = b"next_rownum"  # LOCAL
 MAINTAINED_KEY: Final = b"maintained_at"  # LOCAL: when `remlite.ops.space.maintain` last ran (unix seconds)
 NEXT_TABLE_KEY: Final = b"next_table_id"  # LOGGED (with the SchemaPut that takes an id)
+ENCRYPTED_KEY: Final = b"encrypted"  # LOCAL: b"1" in an encrypted database
+DATA_KEY_KEY: Final = b"data_key"  # LOCAL: the data key wrapped by the passphrase (remlite.storage.crypto.wrap)
 REPLICA_OF_KEY: Final = b"replica_of"  # LOCAL: a replica's primary and what it last heard (remlite.replication)
 
 # -- meta: prefixes (the builders below append the table name or tid)
@@ -254,3 +272,34 @@ def edge_key(node: bytes, type_key: bytes, other: bytes) -> bytes:
     """`edges_out` as (src, type, dst), `edges_in` as (dst, type, src); `type_key` is
     `remlite.graph.keys.encode_type(type)`."""
     return node + type_key + other
+
+
+# -- an encrypted database: the blinded form of the equality-only key shapes
+_ROW_SUFFIX: Final = 4 + 16  # tid ‖ id, after a `keys` key's encoded string
+_POSTING_HEAD: Final = 4 + 2  # tid ‖ field_id, before a posting's term
+_POSTING_TAIL: Final = 1 + 16  # 0x00 ‖ id, after it
+_GRAM_TAIL: Final = 1 + 8 + 1  # 0x00 ‖ rownum ‖ n, after a gram
+
+
+def blinded_key(family: str, key: bytes, blind: Callable[[str, bytes], bytes]) -> bytes:
+    """The stored form of a `keys`, `postings` or `fuzzy` key in an encrypted database: its user
+    string replaced by `blind(family, string)` (see the docstring); other keys unchanged."""
+    if family == "keys":
+        return blind(family, key[:-_ROW_SUFFIX]) + key[-_ROW_SUFFIX:]
+    if family == "postings":
+        return key[:_POSTING_HEAD] + blind(family, key[_POSTING_HEAD:-_POSTING_TAIL]) + key[-_POSTING_TAIL:]
+    if family == "fuzzy" and key[:1] != FUZZY_ROW_TAG:
+        return blind(family, key[:-_GRAM_TAIL]) + key[-_GRAM_TAIL:]
+    return key
+
+
+def blinded_prefix(family: str, prefix: bytes, blind: Callable[[str, bytes], bytes]) -> bytes:
+    """The blinded form of a scan prefix: `encode(key)` (keys), `tid ‖ field_id ‖ term ‖ 0x00`
+    (postings), `gram ‖ 0x00` (fuzzy). Shorter prefixes (a table's, a field's) are unchanged."""
+    if family == "keys" and prefix:
+        return blind(family, prefix)
+    if family == "postings" and len(prefix) > _POSTING_HEAD:
+        return prefix[:_POSTING_HEAD] + blind(family, prefix[_POSTING_HEAD:-1]) + POSTING_SEP
+    if family == "fuzzy" and prefix and prefix[:1] != FUZZY_ROW_TAG:
+        return blind(family, prefix[:-1]) + GRAM_SEP
+    return prefix

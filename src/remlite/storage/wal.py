@@ -26,6 +26,11 @@ classified:
 The log keeps every entry until `truncate()` removes a prefix of it. The first kept seq (the
 floor) is stored in `meta`, so sequence numbers never restart, even when every entry is gone, and a
 reader asking for removed entries gets `WalTruncated` instead of a silent gap.
+
+Encryption at rest (`remlite.storage.crypto`) adds local writes made by the store itself
+(`Store._check_encryption`, `Store.rotate_passphrase`): the `encrypted` marker and the wrapped
+`data_key` of a database created with a passphrase, and the data key re-wrapped under a new one.
+A replica has its own key; entries carry plaintext (sealed again by whoever stores them).
 """
 
 from __future__ import annotations

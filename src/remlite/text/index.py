@@ -170,7 +170,10 @@ class TextIndex:
         compares the stored postings with, encoded by the same code as `index_ops`."""
         counts = _counts(text, "text")
         length = min(sum(counts.values()), _MAX_DL)
-        return {self._key(term, doc_id): _POSTING.pack(min(tf, _MAX_TF), length) for term, tf in counts.items()}
+        out = {self._key(term, doc_id): _POSTING.pack(min(tf, _MAX_TF), length) for term, tf in counts.items()}
+        if self._store.encrypted:  # as stored: terms blinded
+            return {self._store.key_form("postings", key): value for key, value in out.items()}
+        return out
 
     def index_ops(self, batch: WriteBatch, doc_id: bytes, old_text: str | None, new_text: str | None) -> None:
         """Add to `batch` what turns the indexed `old_text` of `doc_id` into `new_text`.
@@ -209,7 +212,7 @@ class TextIndex:
 
     def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """(ids as a V16 array, structured tf/dl array) of every document containing `term`."""
-        prefix = self._prefix + term.encode() + POSTING_SEP
+        prefix = self._store.prefix_form("postings", self._prefix + term.encode() + POSTING_SEP)
         keys: list[bytes] = []
         values: list[bytes] = []
         add_key, add_value = keys.append, values.append

@@ -51,6 +51,7 @@ Thread safety: searches run in parallel (usearch releases the GIL); add/remove a
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -287,10 +288,13 @@ class VectorIndex:
 
     # -- persistence ---------------------------------------------------------------------------
 
-    def save(self, path: Path | str, *, seq: int, extra_meta: dict[str, Any] | None = None) -> None:
+    def save(
+        self, path: Path | str, *, seq: int, extra_meta: dict[str, Any] | None = None, cipher: Any = None
+    ) -> None:
         """Atomically save to `path`, recording `seq` (the change-log sequence this index reflects)
         and `extra_meta` (the owner's JSON facts, e.g. which database the index belongs to; read
-        back through `info`). StorageError if the file cannot be written (no `.tmp` is left)."""
+        back through `info`). StorageError if the file cannot be written (no `.tmp` is left).
+        `cipher` (an encrypted database's): the file is built in memory and sealed whole."""
         seq = positive_int("seq", seq, 0)
         meta: dict[str, Any] = {
             **(extra_meta or {}),
@@ -312,17 +316,30 @@ class VectorIndex:
                     self._store.write(fh)
                 meta["count"] = len(self._store)
 
+        if cipher is not None:
+            with self._lock.read():
+                payload = io.BytesIO()
+                payload.write(self._graph.save())
+                meta["graph_len"] = payload.tell()
+                self._store.write(payload)
+                meta["count"] = len(self._store)
+            persist.write_sealed_file(Path(path), payload.getvalue(), meta, cipher)
+            return
         persist.write_index_file(Path(path), write_payload, meta)
 
     @staticmethod
-    def info(path: Path | str) -> persist.IndexFileInfo:
-        """A saved file's header (seq, count, dimension, metric) without loading or hashing it."""
-        return persist.read_info(Path(path))
+    def info(path: Path | str, cipher: Any = None) -> persist.IndexFileInfo:
+        """A saved file's header (seq, count, dimension, metric) without loading or hashing it
+        (a sealed file, with `cipher`, is opened into memory: `load(info=)` then reuses it)."""
+        return persist.read_info(Path(path), cipher)
 
     @classmethod
-    def load(cls, path: Path | str) -> tuple[VectorIndex, int]:
+    def load(
+        cls, path: Path | str, cipher: Any = None, info: persist.IndexFileInfo | None = None
+    ) -> tuple[VectorIndex, int]:
         """Load a file written by `save`: (index, seq). StorageError if torn, corrupt or foreign."""
-        info = persist.read_info(Path(path))
+        if info is None:
+            info = persist.read_info(Path(path), cipher)
         persist.verify_payload(info)
         meta, where = info.meta, str(info.path)
         if meta.get("library") != "usearch" or str(meta.get("library_version", "")).split(".")[0] != "2":
@@ -339,7 +356,8 @@ class VectorIndex:
                 expansion_add=int(meta["expansion_add"]),
                 expansion_search=int(meta["expansion_search"]),
             )
-            header = Index.metadata(where)
+            source: Any = info.data if info.data is not None else where  # a sealed file: its opened bytes
+            header = Index.metadata(source)
             if (
                 header is None
                 or header["dimensions"] != info.dimension
@@ -348,8 +366,8 @@ class VectorIndex:
                 or header["count_present"] != info.count
             ):
                 raise StorageError(f"vector index file {where} is corrupt: graph does not match header", path=where)
-            index._graph.load(where)
-            with open(where, "rb") as fh:
+            index._graph.load(source)
+            with open(where, "rb") if info.data is None else io.BytesIO(info.data) as fh:
                 fh.seek(int(meta["graph_len"]))
                 index._store = VectorStore.read(fh, info.dimension, info.count)
         except (InvalidInput, KeyError, ValueError, TypeError, RuntimeError, OSError) as exc:

@@ -19,12 +19,19 @@ file or the new one — a stray ``.tmp`` is simply overwritten by the next save.
 
 usearch (2.26) reads its index from a path and ignores bytes after its own serialisation, which is
 what lets the payload be loaded in place without copying it into memory first.
+
+In an encrypted database the file is sealed whole (`write_sealed_file`): the same bytes are built in
+memory and stored as `Cipher.seal_file` of them, bound to the file's name (magic b"REMSEAL\x01",
+nonce, AES-GCM ciphertext and tag); nothing of it reaches the disk in the clear. `read_info` with the
+cipher opens it into memory (`IndexFileInfo.data`) and the index is loaded from that buffer. A file
+that fails its tag is a StorageError like any corrupt file: the caller rebuilds the index.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import struct
@@ -53,6 +60,7 @@ class IndexFileInfo:
     metric: str
     meta: dict[str, Any]
     payload_len: int
+    data: bytes | None = None  # a sealed file's bytes, opened (None: read the payload from `path`)
 
 
 def _meta_digest(meta: bytes) -> bytes:
@@ -120,29 +128,86 @@ def write_index_file(path: Path, write_payload: Callable[[Path], None], meta: di
     _fsync_dir(path.parent)
 
 
-def read_info(path: Path) -> IndexFileInfo:
-    """Read and check the trailer of a saved index (cheap: does not hash the payload)."""
+def _trailer(meta: dict[str, Any], payload: bytes) -> bytes:
+    """Meta and footer of a file whose payload is `payload` (what `write_index_file` appends)."""
+    digest = hashlib.blake2b(payload, digest_size=32).hexdigest()
+    full = {**meta, "format": FORMAT_VERSION, "payload_len": len(payload), "payload_blake2b": digest}
+    meta_bytes = json.dumps(full, sort_keys=True).encode()
+    return meta_bytes + _FOOTER.pack(MAGIC, len(meta_bytes), len(payload), _meta_digest(meta_bytes))
+
+
+def write_sealed_file(path: Path, payload: bytes, meta: dict[str, Any], cipher: Any) -> None:
+    """`write_index_file` for an encrypted database: the whole file sealed by `cipher`
+    (`remlite.storage.crypto.Cipher.seal_file`), written atomically the same way."""
     path = Path(path)
+    tmp = tmp_path(path)
+    try:
+        sealed = cipher.seal_file(path.name, payload + _trailer(meta, payload))
+        tmp.unlink(missing_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(sealed)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, StorageError) or not isinstance(exc, Exception):
+            raise
+        raise StorageError(f"cannot save vector index to {path}: {exc}", path=str(path)) from exc
+    _fsync_dir(path.parent)
+
+
+def read_info(path: Path, cipher: Any = None) -> IndexFileInfo:
+    """Read and check the trailer of a saved index (cheap: does not hash the payload). With `cipher`
+    (an encrypted database), open the sealed file into memory first."""
+    path = Path(path)
+    if cipher is not None:
+        return _read_sealed_info(path, cipher)
     try:
         with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            if size < FOOTER_SIZE:
-                raise StorageError(f"vector index file {path} is torn or corrupt: too short", path=str(path))
-            fh.seek(size - FOOTER_SIZE)
-            magic, meta_len, payload_len, meta_digest = _FOOTER.unpack(fh.read(FOOTER_SIZE))
-            if magic != MAGIC:
-                raise StorageError(
-                    f"vector index file {path} is torn or corrupt, or not a remlite vector index: no footer",
-                    path=str(path),
-                )
-            if payload_len + meta_len + FOOTER_SIZE != size:
-                raise StorageError(f"vector index file {path} is torn or corrupt: sizes do not add up", path=str(path))
-            fh.seek(payload_len)
-            meta_bytes = fh.read(meta_len)
+            return _read_trailer(fh, path)
     except FileNotFoundError as exc:
         raise StorageError(f"vector index file {path} does not exist", path=str(path)) from exc
     except OSError as exc:
         raise StorageError(f"cannot read vector index file {path}: {exc}", path=str(path)) from exc
+
+
+def _read_sealed_info(path: Path, cipher: Any) -> IndexFileInfo:
+    from remlite.errors import EncryptionError
+
+    try:
+        sealed = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise StorageError(f"vector index file {path} does not exist", path=str(path)) from exc
+    except OSError as exc:
+        raise StorageError(f"cannot read vector index file {path}: {exc}", path=str(path)) from exc
+    try:
+        data = cipher.open_file(path.name, sealed)
+    except EncryptionError as exc:
+        raise StorageError(f"vector index file {path} is torn or corrupt: {exc.message}", path=str(path)) from None
+    info = _read_trailer(io.BytesIO(data), path)
+    return IndexFileInfo(
+        info.path, info.seq, info.count, info.dimension, info.metric, info.meta, info.payload_len, data=data
+    )
+
+
+def _read_trailer(fh: Any, path: Path) -> IndexFileInfo:
+    """Check the trailer of a saved index read through `fh` (a file, or an opened sealed one)."""
+    size = fh.seek(0, os.SEEK_END)
+    if size < FOOTER_SIZE:
+        raise StorageError(f"vector index file {path} is torn or corrupt: too short", path=str(path))
+    fh.seek(size - FOOTER_SIZE)
+    magic, meta_len, payload_len, meta_digest = _FOOTER.unpack(fh.read(FOOTER_SIZE))
+    if magic != MAGIC:
+        raise StorageError(
+            f"vector index file {path} is torn or corrupt, or not a remlite vector index: no footer",
+            path=str(path),
+        )
+    if payload_len + meta_len + FOOTER_SIZE != size:
+        raise StorageError(f"vector index file {path} is torn or corrupt: sizes do not add up", path=str(path))
+    fh.seek(payload_len)
+    meta_bytes = fh.read(meta_len)
     if _meta_digest(meta_bytes) != meta_digest:
         raise StorageError(f"vector index file {path} is torn or corrupt: header checksum mismatch", path=str(path))
     try:
@@ -164,9 +229,12 @@ def read_info(path: Path) -> IndexFileInfo:
 
 def verify_payload(info: IndexFileInfo) -> None:
     """Hash the payload and compare with the trailer; StorageError on mismatch."""
+    if info.data is not None:
+        digest = hashlib.blake2b(memoryview(info.data)[: info.payload_len], digest_size=32).hexdigest()
     try:
-        with open(info.path, "rb") as fh:
-            digest = _hash_prefix(fh, info.payload_len)
+        if info.data is None:
+            with open(info.path, "rb") as fh:
+                digest = _hash_prefix(fh, info.payload_len)
     except OSError as exc:
         raise StorageError(f"cannot read vector index file {info.path}: {exc}", path=str(info.path)) from exc
     if digest != info.meta.get("payload_blake2b"):
@@ -175,4 +243,13 @@ def verify_payload(info: IndexFileInfo) -> None:
         )
 
 
-__all__ = ["FOOTER_SIZE", "MAGIC", "IndexFileInfo", "read_info", "tmp_path", "verify_payload", "write_index_file"]
+__all__ = [
+    "FOOTER_SIZE",
+    "MAGIC",
+    "IndexFileInfo",
+    "read_info",
+    "tmp_path",
+    "verify_payload",
+    "write_index_file",
+    "write_sealed_file",
+]

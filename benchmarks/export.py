@@ -1,0 +1,188 @@
+"""Export and import benchmark: `Database.export` of the `entities` template to Parquet, JSON Lines and
+CSV, against writers of the same rows already in memory.
+
+Run: `.venv/bin/python benchmarks/export.py [--rows 1000000] [--quick] [--out FILE]`.
+
+Each export runs in a fresh child process that opens the database, exports and reports its rate and
+its peak resident set (VmHWM) — so the RSS figure is the export's own, not the builder's. The
+issue's target: Parquet >= 500k rows/s at 1M rows in under 300 MB. The peers, in the same run, read
+the same rows from a Parquet file into memory first (untimed) and then time only the writing:
+pyarrow's `pq.write_table` (same zstd codec) and DuckDB's `COPY ... TO` for Parquet, DuckDB's
+COPY for CSV and JSON. They hold the whole table in memory, which export must not; a ratio below 1
+means remlite is slower than writing rows that are already columns. Import (Parquet, every row
+checked, then written through the change-log replay) is timed on `--import-rows` rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import Row, print_table, temp_dir
+from harness import write_results as write_json
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
+CHUNK = 50_000
+TARGET_RATE, TARGET_RSS = 500_000, 300
+
+_CHILD = """
+import json, sys, time
+sys.path.insert(0, {src!r})
+import remlite
+db = remlite.connect({root!r}, embedder="hash")
+{body}
+peak = [int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0]
+print(json.dumps({{"seconds": seconds, "peak_mb": peak, **extra}}))
+"""
+
+
+def child(root: Path, body: str) -> dict[str, Any]:
+    """Run `body` (it sets `seconds` and `extra`) in a fresh interpreter on the database at `root`."""
+    code = _CHILD.format(src=str(SRC), root=str(root), body=body)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def build(root: Path, rows: int) -> None:
+    """`rows` entities through insert_batch (no summary: nothing to embed)."""
+    sys.path.insert(0, str(SRC))
+    import remlite
+
+    with remlite.connect(root, embedder="hash") as db:
+        for start in range(0, rows, CHUNK):
+            db.insert_batch(
+                "entities",
+                [
+                    {
+                        "key": f"entity-{i:08d}",
+                        "name": f"Entity number {i}",
+                        "entity_type": ("person", "place", "project", "topic")[i % 4],
+                        "properties": {"rank": i % 1000, "score": i * 0.25, "tags": ["a", "b"][: i % 3]},
+                    }
+                    for i in range(start, min(rows, start + CHUNK))
+                ],
+            )
+
+
+def export_run(root: Path, out: Path, fmt: str) -> dict[str, Any]:
+    body = (
+        "t = time.perf_counter()\n"
+        f"report = db.export('entities', {str(out)!r}, format={fmt!r})\n"
+        "seconds = time.perf_counter() - t\n"
+        "extra = {'rows': report['rows'], 'bytes': report['bytes']}"
+    )
+    return child(root, body)
+
+
+def idle_run(root: Path) -> dict[str, Any]:
+    return child(root, "db.count('entities')\nseconds = 0.0\nextra = {}")
+
+
+def peer_runs(root: Path, parquet: Path, work: Path) -> dict[str, float]:
+    """Seconds to write the same rows from memory: pyarrow (Parquet), DuckDB COPY (Parquet, CSV, JSON)."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(parquet).drop_columns(["_remlite_row"])
+    out: dict[str, float] = {}
+    t = time.perf_counter()
+    pq.write_table(table, work / "peer.parquet", compression="zstd")
+    out["pyarrow_parquet"] = time.perf_counter() - t
+    con = duckdb.connect()
+    con.register("entities_in", table)
+    con.execute("CREATE TABLE entities AS SELECT * FROM entities_in")  # DuckDB's own storage, in memory
+    for fmt, options in (("parquet", "(FORMAT parquet, COMPRESSION zstd)"), ("csv", "(HEADER)"), ("json", "")):
+        target = work / f"peer.{fmt}"
+        t = time.perf_counter()
+        con.execute(f"COPY entities TO '{target}' {options}")
+        out[f"duckdb_{fmt}"] = time.perf_counter() - t
+    con.close()
+    return out
+
+
+def import_run(root: Path, source: Path, rows: int, work: Path) -> dict[str, Any]:
+    """Import the first `rows` rows of the Parquet export into a fresh database (a child process)."""
+    import pyarrow.parquet as pq
+
+    part = work / "part.parquet"
+    pq.write_table(pq.read_table(source).slice(0, rows), part)
+    fresh = work / "fresh"
+    body = (
+        "t = time.perf_counter()\n"
+        f"report = db.import_('entities', {str(part)!r})\n"
+        "seconds = time.perf_counter() - t\n"
+        "extra = {'rows': report['rows']}"
+    )
+    return child(fresh, body)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--import-rows", type=int, default=200_000)
+    parser.add_argument("--quick", action="store_true", help="20,000 rows")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    rows = 20_000 if args.quick else args.rows
+    import_rows = min(rows, 5_000 if args.quick else args.import_rows)
+    with temp_dir() as work:
+        root = work / "db"
+        t = time.perf_counter()
+        build(root, rows)
+        print(f"built {rows:,} entities in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+        idle = idle_run(root)
+        runs = {fmt: export_run(root, work / f"entities.{fmt}", fmt) for fmt in ("parquet", "jsonl", "csv")}
+        peers = peer_runs(root, work / "entities.parquet", work)
+        imported = import_run(root, work / "entities.parquet", import_rows, work)
+    rate = {fmt: run["rows"] / run["seconds"] for fmt, run in runs.items()}
+    table = [
+        Row(
+            "export parquet",
+            rate["parquet"],
+            rows / peers["pyarrow_parquet"],
+            "rows/s",
+            target=TARGET_RATE,
+            note="peer: pyarrow write_table from memory",
+        ),
+        Row("export parquet", rate["parquet"], rows / peers["duckdb_parquet"], "rows/s", note="peer: DuckDB COPY"),
+        Row("export jsonl", rate["jsonl"], rows / peers["duckdb_json"], "rows/s", note="peer: DuckDB COPY json"),
+        Row("export csv", rate["csv"], rows / peers["duckdb_csv"], "rows/s", note="peer: DuckDB COPY csv"),
+        Row(
+            "export parquet peak RSS",
+            runs["parquet"]["peak_mb"],
+            None,
+            "MB",
+            higher_is_better=False,
+            target=TARGET_RSS,
+            note=f"child process; opening the database alone peaks at {idle['peak_mb']:.0f} MB",
+        ),
+        Row("export jsonl peak RSS", runs["jsonl"]["peak_mb"], None, "MB", higher_is_better=False),
+        Row("export csv peak RSS", runs["csv"]["peak_mb"], None, "MB", higher_is_better=False),
+        Row(
+            "import parquet",
+            imported["rows"] / imported["seconds"],
+            None,
+            "rows/s",
+            note=f"{imported['rows']:,} rows: all checked, then written keeping ids and timestamps",
+        ),
+    ]
+    title = f"Export and import, {rows:,} entities"
+    print_table(title, table, peer="peer (from memory)", ratio="ratio (remlite/peer)")
+    sizes = {fmt: run["bytes"] for fmt, run in runs.items()}
+    print(f"file sizes: {', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in sizes.items())}", file=sys.stderr)
+    path = write_json(
+        "export",
+        {"rows": rows, "sizes": sizes, "peer": "peer (from memory)", "tables": {title: table}},
+        args.out,
+    )
+    print(f"results: {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
