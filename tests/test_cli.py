@@ -493,6 +493,8 @@ def test_json_output_parses_on_every_command(notes_root: Path, tmp_path: Path, m
     names |= {"remlite key revoke", "remlite serve", "remlite mcp"}  # revoke: just above; servers: no result
     names |= {"remlite restore"}  # just above (into a new root)
     names |= {"remlite key rotate-passphrase"}  # its --json: tests/test_encryption.py (an encrypted database)
+    names |= {f"remlite {c}" for c in ("replicate", "replication status", "replication forget", "replication promote")}
+    # their --json: tests/test_replication.py::test_the_cli_replicates_and_reports (a served primary)
     assert names == set(leaf_commands()), "add a --json case for every command"
 
 

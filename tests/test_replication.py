@@ -283,6 +283,10 @@ def test_the_cli_replicates_and_reports(primary: Primary, tmp_path: Path) -> Non
         assert registry.replicas(db) == [] and registry.replica_floor(db) is None
     gone = runner.invoke(app, ["replication", "forget", "cli", "--primary", primary.url, "--json"])
     assert gone.exit_code == 5 and json.loads(gone.stdout)["error"]["code"] == "not_found"
+    promoted = runner.invoke(app, ["replication", "promote", *copy, "--json"])
+    assert promoted.exit_code == 0 and json.loads(promoted.stdout)["was_replica_of"] == primary.url
+    again = runner.invoke(app, ["replication", "promote", *copy])
+    assert again.exit_code == 5 and "not a replica" in again.output
 
 
 def test_a_replica_never_purges_rows_itself(primary: Primary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
