@@ -3,6 +3,7 @@ three-process test with kill -9 is tests/test_replication_processes.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -330,3 +331,44 @@ def test_a_promoted_replica_takes_writes_and_is_followed(primary: Primary, tmp_p
         server.should_exit = True
         thread.join(10)
         runtime.close()
+
+
+
+@contextlib.contextmanager
+def _served_primary(root: Path) -> Iterator[tuple[str, remlite.Runtime]]:
+    runtime = remlite.Runtime()  # its settings: the environment now
+    with runtime.tenant(root, "default", embedder="hash") as db:
+        db.register_schema(NOTES)
+    server, thread, url = run_server(create_app(root, runtime=runtime, auth=False))
+    try:
+        yield url, runtime
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        runtime.close()
+
+
+@pytest.mark.parametrize(("log_max", "reseeds"), [(1000, 0), (10, 1)])
+def test_the_log_is_kept_for_a_registered_replica_up_to_the_maximum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_max: int, reseeds: int
+) -> None:
+    """Retention: a purge keeps every entry a registered replica has not applied (REMLITE_LOG_KEEP=0
+    would keep none), but never more than REMLITE_LOG_MAX: past it the replica re-seeds."""
+    monkeypatch.setenv("REMLITE_LOG_KEEP", "0")
+    monkeypatch.setenv("REMLITE_LOG_MAX", str(log_max))
+    root, replica = tmp_path / "primary", tmp_path / "replica"
+    with _served_primary(root) as (url, runtime):
+        catch_up(url, replica, name="slow", embedder="hash")
+        with runtime.tenant(root, "default") as db:
+            applied = db.last_seq
+            for i in range(20):
+                db.insert("notes", {"title": f"n{i}", "body": "x", "rank": i})
+            report = db.purge()
+            assert report["first_seq"] == (applied + 1 if reseeds == 0 else db.last_seq - log_max + 1)
+        assert catch_up(url, replica, name="slow", embedder="hash").reseeds == reseeds
+        with runtime.tenant(root, "default") as db:
+            assert db.purge()["first_seq"] == db.last_seq + 1  # every replica applied all: all gone
+            with remlite.connect(replica, embedder="hash") as copy:
+                assert state_digest(copy, since_seq=db.last_seq + 1)["families"] == state_digest(
+                    db, since_seq=db.last_seq + 1
+                )["families"]
