@@ -38,7 +38,7 @@ from remlite.exchange.columns import EXACT_COLUMN, VECTOR_PREFIX, Rebuild, Table
 FORMATS = ("parquet", "jsonl", "csv")
 EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}
 _BY_EXTENSION = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
-META_KEY = b"remlite"
+META_KEY = "remlite"  # the key of the Parquet file metadata remlite writes (not a RocksDB key)
 Chunk = tuple[list[Any], dict[str, list[Any]], list[int]]
 
 
@@ -162,8 +162,8 @@ class FileRows:
                 meta = pq.read_schema(path).metadata or {}
             except pa.ArrowException as exc:
                 raise InvalidInput(f"{path.name} is not a Parquet file: {exc}") from None
-            if META_KEY in meta:
-                self.metadata = orjson.loads(meta[META_KEY])
+            if META_KEY.encode() in meta:
+                self.metadata = orjson.loads(meta[META_KEY.encode()])
 
     def __iter__(self) -> Iterator[Chunk]:
         """(records, vectors by field: one vector or None per record, each record's row number in
