@@ -446,3 +446,21 @@ def test_save_is_atomic(saved: tuple[VectorIndex, Path, np.ndarray], monkeypatch
     loaded, seq = VectorIndex.load(path)
     assert seq == 43 and len(loaded) == 1_001 and 5_000 in loaded
     assert not persist.tmp_path(path).exists()
+
+
+def test_a_k_near_the_index_size_is_answered_exactly() -> None:
+    """Ranking nearly every vector through the graph costs more than a scan, and a graph walk misses
+    nodes: k of 1,500 over 3,000 vectors returned fewer rows, and two copies of one index (a replica,
+    a restored backup) answered with different rows."""
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((3000, 16)).astype(np.float32)
+    vectors[1000:2000] = vectors[0]  # many equal scores, as hash embeddings of few words give
+    index = VectorIndex(16, "cos")
+    index.add(np.arange(3000), vectors)
+    query = rng.standard_normal(16).astype(np.float32)
+    for k in (1500, 3000, 5000):
+        labels, scores = index.search(query, k)
+        exact_labels, exact_scores = index.exact_search(query, k)
+        assert len(labels) == min(k, 3000)
+        assert np.allclose(scores, exact_scores, atol=1e-6)
+        assert set(labels.tolist()) == set(exact_labels.tolist()) or k < 3000

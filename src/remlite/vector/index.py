@@ -36,7 +36,8 @@ shared machine's scheduler):
 
 Search strategies (`search`):
 - ``allowed=None``: HNSW fetches ``RERANK * k`` candidates, re-scored exactly; an index of at most
-  ``EXACT_ALWAYS`` vectors is simply scanned (exact, and still < 0.4 ms).
+  ``EXACT_ALWAYS`` vectors is simply scanned (exact, and still < 0.4 ms), as is any index whose scan
+  costs less than fetching that many candidates (k above ~6% of the index: the same cost model).
 - ``allowed`` given: a cost model picks the cheaper of an exact scan of the allowed labels
   (``EXACT_US_PER_LABEL`` each) and filtered HNSW (``HNSW_US_PER_CANDIDATE`` per candidate fetched,
   ``k / selectivity * OVERFETCH`` to start). At 100k x k=10 the crossover is ~4% of the index.
@@ -254,11 +255,14 @@ class VectorIndex:
             n = len(self._store)
             if n == 0 or k == 0 or (allowed_keys is not None and not len(allowed_keys)):
                 return _empty()
-            if allowed_keys is None and n <= EXACT_ALWAYS:
+            fetch = min(n, RERANK * k)
+            if allowed_keys is None and (n <= EXACT_ALWAYS or fetch * HNSW_US_PER_CANDIDATE >= n * EXACT_US_PER_LABEL):
+                # small, or so large a k that ranking by the graph costs more than a scan: scan (exact;
+                # a graph walk also misses nodes once k nears n, so two copies of one index differed)
                 pos, scores = _exact.topk_from_scores(_exact.scores(self._store.vectors, q, self._internal_metric), k)
                 return self._store.labels[pos], scores
             if allowed_keys is None:
-                return self._rescore(q, self._hnsw(q, min(n, RERANK * k)), k)
+                return self._rescore(q, self._hnsw(q, fetch), k)
             return self._search_allowed(q, k, allowed_keys, n)
 
     def exact_search(self, query: Any, k: int, *, allowed: Any = None) -> tuple[np.ndarray, np.ndarray]:
