@@ -20,11 +20,11 @@ Every command is the kebab-case twin of one `remlite.Database` method:
     ask             Database.ask (--plan: Database.plan)
     serve           the HTTP API (remlite.serve.app)    key create|list|revoke  its API keys
     mcp             the MCP server over stdio (remlite.serve.mcp)
+    replicate       a replica following a primary's change log (remlite.replication.follower)
+    replication status|forget|promote   where a database stands (primary, replica: applied seq, lag); failover
     backup          Database.backup        restore           remlite.restore
     stats           Database.stats         compact           Database.compact
     purge           Database.purge
-    replicate       a replica following a primary's change log (remlite.replication.follower)
-    replication status|forget   where a database stands: primary, replica (applied seq, lag), its replicas
 """
 
 from typing import Annotated
