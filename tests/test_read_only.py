@@ -246,3 +246,17 @@ def test_a_method_fetched_before_a_refresh_runs_on_the_current_handle(tmp_path: 
             assert reader.refresh()
             assert get(first)["title"] == "a"
             assert count("notes") == 2
+
+
+def test_operations_that_write_or_need_the_writer_refuse_on_a_read_only_handle(tmp_path: Path) -> None:
+    with remlite.connect(tmp_path) as writer:
+        writer.register_schema({"name": "notes", "properties": {"title": {"type": "string"}}})
+        reader = remlite.connect(tmp_path, read_only=True)
+        try:
+            for verb, args in (("import_", ("notes", tmp_path / "x.jsonl")), ("purge", ()), ("compact", ()),
+                               ("backup", (tmp_path / "bk",))):  # fmt: skip
+                with pytest.raises(ReadOnly, match="read-only"):
+                    getattr(reader, verb)(*args)
+            assert not (tmp_path / "bk").exists()
+        finally:
+            reader.close()

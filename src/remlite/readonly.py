@@ -32,6 +32,7 @@ REFRESH_EVERY = 1.0  # seconds: the longest a read may lag an acknowledged write
 WRITE_VERBS = frozenset({
     "register_schema", "drop_schema", "insert", "insert_batch", "update", "delete", "add_edge", "add_edges",
     "remove_edge", "ingest", "apply", "truncate_wal", "rebuild_index", "reembed", "repair", "rotate_passphrase",
+    "import_", "purge", "compact", "backup",  # backup: a secondary instance's checkpoint holds none of the writer's
 })  # fmt: skip
 
 
