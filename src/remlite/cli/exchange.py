@@ -12,7 +12,15 @@ import typer
 from remlite.errors import ImportRejected, InvalidInput
 
 from . import output
-from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, fail, open_reader, open_writer
+from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, fail, open_reader
+
+
+def _passphrase() -> str:
+    """An encrypted export's passphrase: REMLITE_PASSPHRASE, else asked for (hidden)."""
+    from .encryption import current_passphrase
+
+    return current_passphrase("Passphrase of the export")
+
 
 FormatOption = Annotated[
     str | None,
@@ -34,6 +42,15 @@ def export(
     include_deleted: Annotated[
         bool, typer.Option("--include-deleted", help="Also export soft-deleted records.")
     ] = False,
+    encrypt: Annotated[
+        bool | None,
+        typer.Option(
+            "--encrypt/--no-encrypt",
+            help="Seal the files with a passphrase ($REMLITE_PASSPHRASE or a prompt); default: when the "
+            "database is encrypted.",
+            show_default=False,
+        ),
+    ] = None,
     path: PathOption = None,
     tenant: TenantOption = DEFAULT_TENANT,
     as_json: JsonOption = False,
@@ -43,15 +60,20 @@ def export(
         raise InvalidInput("give a TABLE or --all (one of them)")
     if str(output_path) == "-":
         raise InvalidInput("give --output FILE (or a directory with --all)")
-    with open_reader(path, tenant) as db, _progress(enabled=not as_json) as progress:
-        report = db.export(
-            None if all_tables else table,
-            output_path,
-            fmt or "parquet",
-            vectors=vectors,
-            include_deleted=include_deleted,
-            progress=progress,
-        )
+    with open_reader(path, tenant) as db:
+        sealing = db.encrypted if encrypt is None else encrypt
+        passphrase = _passphrase() if sealing else None
+        with _progress(enabled=not as_json) as progress:
+            report = db.export(
+                None if all_tables else table,
+                output_path,
+                fmt or "parquet",
+                vectors=vectors,
+                include_deleted=include_deleted,
+                progress=progress,
+                encrypt=sealing,
+                passphrase=passphrase,
+            )
     if as_json:
         output.emit_json(report)
         return
@@ -71,9 +93,14 @@ def import_(
 ) -> None:
     """Import a file into a table, keeping ids and timestamps. Every row is checked first: if any is
     rejected, they are listed and nothing is written (exit 3)."""
-    with open_writer(path, tenant, create=False) as db:
+    from remlite.storage.sealed import is_sealed
+
+    passphrase = _passphrase() if is_sealed(file) else None
+    from remlite.database import connect
+
+    with connect(path, tenant, create=False) as db:  # no served verb: a server holding it is DatabaseLocked
         try:
-            report = db.import_(table, file, fmt)
+            report = db.import_(table, file, fmt, passphrase=passphrase)
         except ImportRejected as exc:
             if not as_json:
                 for item in exc.details.get("rejected", []):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 
-from remlite.errors import InvalidInput, shown
+from remlite.errors import EncryptionError, InvalidInput, shown
 from remlite.exchange.batches import DEFAULT_BATCH, MAX_BATCH, BatchReader
 from remlite.exchange.columns import VECTOR_PREFIX
 from remlite.exchange.files import EXTENSIONS, check_format, write_batches, write_jsonl
@@ -139,16 +139,24 @@ class Exchange:
         system: bool = True,
         batch_size: int = DEFAULT_BATCH,
         progress: Progress | None = None,
+        encrypt: bool | None = None,
+        passphrase: str | None = None,
     ) -> dict[str, Any]:
         """Write a table to `path` as parquet, jsonl or csv (`remlite.exchange.files` describes
         each), streaming `batch_size` rows at a time; or, with `table=None`, every table into the
         directory `path`: `<table>.<format>` each, and `manifest.json` (the format, and per table its
         file, rows and schema). A file appears under its name only once complete.
 
-        Returns {"format", "path", "rows", "bytes", "seconds", "tables": {table: {"path", "rows",
-        "bytes", "seconds"}}}. `progress(table, rows so far)` is called after each batch."""
+        `encrypt` (default: whether this database is encrypted) seals each file as it is written
+        (`remlite.storage.sealed`: AES-256-GCM under a key from `passphrase`, default
+        `REMLITE_PASSPHRASE`), so an encrypted database's export is never on disk in the clear;
+        `import_` opens it with the passphrase. `encrypt=False` writes plain files.
+
+        Returns {"format", "path", "rows", "bytes", "seconds", "encrypted", "tables": {table:
+        {"path", "rows", "bytes", "seconds"}}}. `progress(table, rows so far)` is called after each batch."""
         fmt = check_format(format)
         _check_batch_size(batch_size)
+        sealing = self._export_passphrase(encrypt, passphrase)
         options = {
             "include_deleted": _flag("include_deleted", include_deleted),
             "vectors": _flag("vectors", vectors),
@@ -168,11 +176,13 @@ class Exchange:
                 raise InvalidInput(f"cannot write {target}: the directory {target.parent} does not exist")
             files = {table: target}
         tables = {
-            name: self._export_one(name, file, fmt, batch_size, options, progress) for name, file in files.items()
+            name: self._export_one(name, file, fmt, batch_size, options, progress, sealing)
+            for name, file in files.items()
         }
         if table is None:
             manifest = {
                 "format": fmt,
+                "encrypted": sealing is not None,
                 **options,
                 "tables": {
                     name: {
@@ -190,11 +200,35 @@ class Exchange:
             "rows": sum(t["rows"] for t in tables.values()),
             "bytes": sum(t["bytes"] for t in tables.values()),
             "seconds": round(time.perf_counter() - started, 3),
+            "encrypted": sealing is not None,
             "tables": tables,
         }
 
+    def _export_passphrase(self, encrypt: bool | None, passphrase: str | None) -> str | None:
+        """The passphrase to seal an export with (None: a plain export)."""
+        if encrypt is None:
+            encrypt = self.core.store.cipher is not None
+        if encrypt not in (True, False):
+            raise InvalidInput(f"encrypt must be True, False or None, got {shown(encrypt)}")
+        if not encrypt:
+            return None
+        found = passphrase if passphrase is not None else self.core.runtime.settings.passphrase
+        if not isinstance(found, str) or not found:
+            raise EncryptionError(
+                "an encrypted export needs a passphrase (passphrase= or REMLITE_PASSPHRASE); encrypt=False writes "
+                "a plain file"
+            )
+        return found
+
     def _export_one(
-        self, table: str, path: Path, fmt: str, batch_size: int, options: dict[str, bool], progress: Progress | None
+        self,
+        table: str,
+        path: Path,
+        fmt: str,
+        batch_size: int,
+        options: dict[str, bool],
+        progress: Progress | None,
+        passphrase: str | None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
         done = 0
@@ -208,7 +242,7 @@ class Exchange:
                     progress(table, done)
 
         if fmt == "jsonl":
-            rows = write_jsonl(path, counted(self._jsonl_chunks(table, batch_size, **options)))
+            rows = write_jsonl(path, counted(self._jsonl_chunks(table, batch_size, **options)), passphrase)
         else:
             flat = fmt == "csv"
             described = BatchReader(self.core, table, exact=True, flat=flat, **options)  # no I/O: the columns
@@ -216,7 +250,7 @@ class Exchange:
             if options["vectors"]:
                 metadata["vectors"] = described.vector_configs
             batches = self.iter_batches(table, batch_size, exact=True, flat=flat, **options)
-            rows = write_batches(path, fmt, described.schema, counted(batches), metadata)
+            rows = write_batches(path, fmt, described.schema, counted(batches), metadata, passphrase)
         return {
             "path": str(path),
             "rows": rows,
@@ -249,6 +283,7 @@ class Exchange:
         format: str | None = None,
         *,
         chunk_size: int = DEFAULT_CHUNK,
+        passphrase: str | None = None,
     ) -> dict[str, Any]:
         """Import a parquet, jsonl or csv file (the format from its extension unless given) into
         `table`, keeping ids and timestamps. Every row is checked first; if any is refused,
@@ -256,9 +291,14 @@ class Exchange:
         nothing is written. Then rows are written `chunk_size` at a time, each chunk atomic. See
         `remlite.exchange.importer` for what is kept and what a crash midway leaves.
 
-        Returns {"table", "path", "format", "rows", "deleted", "bytes", "seconds"}."""
+        A sealed file (an encrypted export) is opened with `passphrase` (default
+        `REMLITE_PASSPHRASE`; EncryptionError without the right one, before anything is read).
+
+        Returns {"table", "path", "format", "rows", "deleted", "bytes", "sealed", "seconds"}."""
         if type(chunk_size) is not int or not 1 <= chunk_size <= MAX_BATCH:
             raise InvalidInput(f"chunk_size must be an integer from 1 to {MAX_BATCH}, got {shown(chunk_size)}")
         if not isinstance(table, str):
             raise InvalidInput(f"table must be a table name, got {shown(table)}")
-        return run_import(self.core, self.changelog, table, Path(path), format, chunk_size)
+        if passphrase is None:
+            passphrase = self.core.runtime.settings.passphrase
+        return run_import(self.core, self.changelog, table, Path(path), format, chunk_size, passphrase)

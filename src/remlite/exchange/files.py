@@ -16,6 +16,10 @@ spreadsheets. Each is written batch by batch (bounded memory) and read back the 
 
 Parquet and CSV carry a last column `_remlite_row`, empty except for the rare rows the typed
 columns cannot give back exactly (see `remlite.exchange.batches`).
+
+A file of any format may be **sealed** (an encrypted export, `remlite.storage.sealed`): written
+through the sealing writer as it streams, so no byte of it is in the clear on disk; reading one
+opens it into memory (it is checked whole before a row is read).
 """
 
 from __future__ import annotations
@@ -94,12 +98,41 @@ def ahead(items: Iterable[Any], depth: int = 1) -> Iterator[Any]:
         worker.join()
 
 
+@contextlib.contextmanager
+def _sink(temporary: Path, passphrase: str | None, arrow: bool = False) -> Iterator[Any]:
+    """Where a file's bytes go: a plain file (for an Arrow writer, its path: Arrow's own file is
+    faster than a Python one), or (sealed) a writer that encrypts them as they come, finished (its
+    last segment written) only when the block ends without an error."""
+    if passphrase is None and arrow:
+        yield str(temporary)
+        return
+    raw = open(temporary, "wb")  # noqa: SIM115 - closed below
+    if passphrase is None:
+        with raw:
+            yield raw
+        return
+    from remlite.storage.sealed import SealedWriter
+
+    sealed = SealedWriter(raw, passphrase)
+    try:
+        yield pa.PythonFile(sealed, mode="w") if arrow else sealed
+    except BaseException:
+        raw.close()  # no last segment: the partial file is removed anyway
+        raise
+    sealed.close()
+
+
 def write_batches(
-    path: Path, fmt: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], metadata: dict[str, Any]
+    path: Path,
+    fmt: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    metadata: dict[str, Any],
+    passphrase: str | None = None,
 ) -> int:
     """Write every batch to `path` (through a temporary name, renamed when complete, so a crash or
     an error never leaves a half file under the real name); return the rows written. Batches are
-    built one ahead of the writer, in a thread (`ahead`)."""
+    built one ahead of the writer, in a thread (`ahead`). With `passphrase`, the file is sealed."""
     temporary = path.with_name(f".{path.name}.partial")
     rows = 0
     batches = ahead(batches)
@@ -108,14 +141,17 @@ def write_batches(
             import pyarrow.parquet as pq
 
             schema = schema.with_metadata({META_KEY: orjson.dumps(metadata)})
-            with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+            with (
+                _sink(temporary, passphrase, arrow=True) as out,
+                pq.ParquetWriter(out, schema, compression="zstd") as writer,
+            ):
                 for batch in batches:
                     writer.write_batch(batch.replace_schema_metadata(schema.metadata))
                     rows += batch.num_rows
         elif fmt == "csv":
             import pyarrow.csv as pacsv
 
-            with pacsv.CSVWriter(temporary, schema) as writer:
+            with _sink(temporary, passphrase, arrow=True) as out, pacsv.CSVWriter(out, schema) as writer:
                 for batch in batches:
                     writer.write_batch(batch)
                     rows += batch.num_rows
@@ -127,12 +163,12 @@ def write_batches(
     return rows
 
 
-def write_jsonl(path: Path, chunks: Iterable[list[bytes]]) -> int:
+def write_jsonl(path: Path, chunks: Iterable[list[bytes]], passphrase: str | None = None) -> int:
     """Write lines of JSON (each chunk a list of encoded records) the same all-or-nothing way."""
     temporary = path.with_name(f".{path.name}.partial")
     rows = 0
     try:
-        with open(temporary, "wb") as out:
+        with _sink(temporary, passphrase) as out:
             for lines in chunks:
                 if lines:
                     out.write(b"\n".join(lines))
@@ -149,17 +185,23 @@ class FileRows:
     """A file's records in chunks, with their vectors: each iteration reads the file again from the
     start (import makes two passes: validate everything, then write), holding one chunk at a time."""
 
-    def __init__(self, path: Path, fmt: str, plan: TablePlan, chunk: int) -> None:
+    def __init__(self, path: Path, fmt: str, plan: TablePlan, chunk: int, passphrase: str | None = None) -> None:
         if not path.is_file():
             raise InvalidInput(f"no such file: {path}")
         self.path, self.fmt, self.plan, self.chunk = path, fmt, plan, chunk
         self.rebuild = Rebuild(plan)
         self.metadata: dict[str, Any] = {}
+        self.sealed: Any = None  # a sealed file's plaintext, opened (and checked) once
+        from remlite.storage.sealed import is_sealed, read_sealed
+
+        if is_sealed(path):
+            with open(path, "rb") as source:
+                self.sealed = read_sealed(source, passphrase)
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
             try:
-                meta = pq.read_schema(path).metadata or {}
+                meta = pq.read_schema(self._source()).metadata or {}
             except pa.ArrowException as exc:
                 raise InvalidInput(f"{path.name} is not a Parquet file: {exc}") from None
             if META_KEY.encode() in meta:
@@ -177,10 +219,17 @@ class FileRows:
             yield records, vectors, list(range(number + 1, number + 1 + len(records)))
             number += len(records)
 
+    def _source(self) -> Any:
+        """What to read: the path, or a new reader over a sealed file's plaintext (shared memory)."""
+        import io
+
+        return self.path if self.sealed is None else io.BytesIO(self.sealed.getbuffer())
+
     def _jsonl(self) -> Iterator[Chunk]:
         records: list[Any] = []
         numbers: list[int] = []
-        with open(self.path, "rb") as lines:
+        source = self._source()
+        with open(source, "rb") if isinstance(source, Path) else source as lines:
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue  # blank lines (a trailing one) are no records
@@ -201,7 +250,7 @@ class FileRows:
             if self.fmt == "parquet":
                 import pyarrow.parquet as pq
 
-                yield from pq.ParquetFile(self.path).iter_batches(batch_size=self.chunk)
+                yield from pq.ParquetFile(self._source()).iter_batches(batch_size=self.chunk)
                 return
             import pyarrow.csv as pacsv
 
@@ -213,7 +262,7 @@ class FileRows:
                 column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
             )
             reader = pacsv.open_csv(
-                self.path, read_options=pacsv.ReadOptions(block_size=1 << 22), convert_options=convert
+                self._source(), read_options=pacsv.ReadOptions(block_size=1 << 22), convert_options=convert
             )
             for batch in reader:
                 for start in range(0, batch.num_rows, self.chunk):

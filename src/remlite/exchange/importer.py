@@ -58,7 +58,16 @@ MAX_REPORTED = 100
 class Importer:
     """One import of one file into one table."""
 
-    def __init__(self, core: TenantCore, changelog: ChangeLog, table: str, path: Path, fmt: str | None, chunk: int):
+    def __init__(
+        self,
+        core: TenantCore,
+        changelog: ChangeLog,
+        table: str,
+        path: Path,
+        fmt: str | None,
+        chunk: int,
+        passphrase: str | None = None,
+    ):
         self.core, self.changelog, self.table = core, changelog, table
         self.layout: TableLayout = core.layout(table)
         self.fmt = format_of(path, fmt)
@@ -66,7 +75,7 @@ class Importer:
         self.validator = core.registry.validator(table)
         schema = self.layout.table
         self.keyed = bool(self.layout.key_parts)
-        self.rows = FileRows(path, self.fmt, TablePlan.of(schema, flat=self.fmt == "csv"), chunk)
+        self.rows = FileRows(path, self.fmt, TablePlan.of(schema, flat=self.fmt == "csv"), chunk, passphrase)
         self.spaces = self._usable_spaces(self.rows.metadata.get("vectors") or {})
 
     def _usable_spaces(self, exported: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
@@ -249,10 +258,16 @@ class Importer:
 
 
 def run_import(
-    core: TenantCore, changelog: ChangeLog, table: str, path: Path, fmt: str | None, chunk: int
+    core: TenantCore,
+    changelog: ChangeLog,
+    table: str,
+    path: Path,
+    fmt: str | None,
+    chunk: int,
+    passphrase: str | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    importer = Importer(core, changelog, table, path, fmt, chunk)
+    importer = Importer(core, changelog, table, path, fmt, chunk, passphrase)
     rows = importer.check()
     counts = importer.write()
     return {
@@ -262,6 +277,7 @@ def run_import(
         "rows": rows,
         "deleted": counts["deleted"],
         "bytes": path.stat().st_size,
+        "sealed": importer.rows.sealed is not None,
         "seconds": round(time.perf_counter() - started, 3),
     }
 
