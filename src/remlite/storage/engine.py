@@ -50,6 +50,7 @@ from remlite.storage.keyspace import (
     blinded_key,
     blinded_prefix,
 )
+from remlite.storage.sealing import SealedFamily, SealingBatch, stored_data_key
 
 FORMAT_VERSION = 1
 _POINT_LOOKUP_FAMILIES = {"rows", "ids"}
@@ -204,82 +205,6 @@ class _Unusable(dict):  # type: ignore[type-arg]
         raise self._refusal()
 
 
-class _SealedFamily:
-    """A sealed family's map in an encrypted database (`Store.cf[name]`): `get`, `[key]`, `[keys]`
-    and `put` seal and open values with their key as associated data; anything else (`compact_range`,
-    key iterators) is the family's own."""
-
-    __slots__ = ("_cf", "_family", "_open", "_seal")
-
-    def __init__(self, cf: Rdict, family: str, cipher: Cipher) -> None:
-        self._cf, self._family, self._open, self._seal = cf, family, cipher.open, cipher.seal
-
-    def get(self, key: bytes, default: Any = None) -> Any:
-        value = self._cf.get(key)
-        return default if value is None else self._open(self._family, key, value)
-
-    def __getitem__(self, key: Any) -> Any:
-        values, family, open_ = self._cf[key], self._family, self._open
-        if type(key) is list:
-            return [None if v is None else open_(family, k, v) for k, v in zip(key, values, strict=True)]
-        return open_(family, key, values)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self._cf.put(key, self._seal(self._family, key, value))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cf, name)
-
-
-class _SealingBatch:
-    """The WriteBatch of an encrypted database (`Store.batch()`): values of the sealed families are
-    sealed, keys of the blinded ones blinded (`remlite.storage.keyspace.blinded_key`), as they are
-    put. Range deletes there are by table or field prefix, which blinding leaves unchanged."""
-
-    __slots__ = ("_blind", "_families", "_seal", "raw")
-
-    def __init__(self, raw: WriteBatch, families: dict[int, str], cipher: Cipher) -> None:
-        self.raw, self._families, self._seal, self._blind = raw, families, cipher.seal, cipher.blind
-
-    def put(self, key: bytes, value: bytes, handle: Any) -> None:
-        family = self._families.get(id(handle))
-        if family is not None:
-            if family in SEALED_FAMILIES:
-                value = self._seal(family, key, value)
-            else:
-                key = blinded_key(family, key, self._blind)
-        self.raw.put(key, value, handle)
-
-    def delete(self, key: bytes, handle: Any) -> None:
-        family = self._families.get(id(handle))
-        if family is not None and family in BLINDED_FAMILIES:
-            key = blinded_key(family, key, self._blind)
-        self.raw.delete(key, handle)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.raw, name)
-
-
-def _stored_data_key(path: Path) -> bytes | None:
-    """The wrapped data key of the database at `path`, read through a read-only RocksDB instance
-    (which writes nothing there), or None when it is not encrypted: a wrong passphrase is then
-    refused before the database is opened for writing."""
-    options = Options(raw_mode=True)
-    try:
-        db = Rdict(
-            str(path), options, column_families={"meta": Options(raw_mode=True)}, access_type=AccessType.read_only()
-        )
-    except Exception as exc:
-        raise storage_error(exc, path, "reading the data key") from None
-    try:
-        meta = db.get_column_family("meta")
-        stored = meta.get(DATA_KEY_KEY) if meta.get(ENCRYPTED_KEY) is not None else None
-        del meta
-        return stored  # type: ignore[no-any-return]
-    finally:
-        db.close()
-
-
 # Every open Store, so that a forked child can disown the handles it inherited.
 _OPEN_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
 
@@ -335,7 +260,7 @@ class Store:
             if passphrase is None:
                 unwrap(b"", None)  # the EncryptionError that asks for one
             if not read_only:
-                stored = _stored_data_key(self.path)
+                stored = stored_data_key(self.path)
                 data_key = unwrap(stored, passphrase) if stored is not None else None
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_lock = threading.RLock()
@@ -412,7 +337,7 @@ class Store:
         }
         for name in SEALED_FAMILIES:
             if name in self.cf:
-                self.cf[name] = _SealedFamily(self.cf[name], name, cipher)  # type: ignore[assignment]
+                self.cf[name] = SealedFamily(self.cf[name], name, cipher)  # type: ignore[assignment]
 
     @property
     def encrypted(self) -> bool:
@@ -483,7 +408,7 @@ class Store:
 
     def batch(self) -> WriteBatch:
         if self.cipher is not None:
-            return _SealingBatch(WriteBatch(raw_mode=True), self._families, self.cipher)  # type: ignore[return-value]
+            return SealingBatch(WriteBatch(raw_mode=True), self._families, self.cipher)  # type: ignore[return-value]
         return WriteBatch(raw_mode=True)
 
     def write(self, batch: WriteBatch) -> None:
@@ -491,7 +416,7 @@ class Store:
             raise ReadOnly(
                 f"{self.path} is open read-only: write through the process that owns it", path=str(self.path)
             )
-        if type(batch) is _SealingBatch:
+        if type(batch) is SealingBatch:
             batch = batch.raw
         try:
             self.db.write(batch, self._write_opts)
