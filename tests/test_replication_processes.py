@@ -192,3 +192,31 @@ def test_a_primary_and_two_replicas_agree_after_kill_9_restarts(tmp_path: Path) 
     assert found["a"] == found["p"], "replica a differs from the primary"
     assert found["b"] == found["p"], "replica b differs from the primary"
     assert results[0] == results[1] == results[2]
+
+
+def test_remlite_backup_of_a_served_database_goes_through_its_server(tmp_path: Path) -> None:
+    """The server holds the database's lock: `remlite backup` takes the server's snapshot (the same
+    verified backup directory), and it restores to what the server serves."""
+    from typer.testing import CliRunner
+
+    from remlite.cli.app import app
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = Process(tmp_path, "server", ["serve", "--path", str(tmp_path / "p"), "--port", str(port), "--no-auth"])
+    try:
+        server.start()
+        _wait_answers(url, server)
+        assert httpx.post(f"{url}/v1/schemas", json=SCHEMA).status_code == 201
+        rows = [{"title": f"n{i}", "body": "served words", "rank": i} for i in range(30)]
+        assert httpx.post(f"{url}/v1/tables/notes/records", json=rows).status_code == 201
+        done = CliRunner().invoke(app, ["backup", str(tmp_path / "bk"), "--path", str(tmp_path / "p"), "--json"])
+        assert done.exit_code == 0, done.output
+        assert "backing up through it" in done.stderr
+        served = httpx.post(f"{url}/v1/sql", json={"sql": "SELECT title, rank FROM notes ORDER BY title"}).json()
+    finally:
+        server.stop()
+    remlite.restore(tmp_path / "bk", tmp_path / "restored")
+    with remlite.connect(tmp_path / "restored", create=False) as db:
+        assert db.sql("SELECT title, rank FROM notes ORDER BY title").rows == served["rows"]
+        assert db.check()["ok"]

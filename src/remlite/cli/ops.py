@@ -1,6 +1,8 @@
 """`remlite backup`, `restore`, `stats`, `compact` and `purge`: the operations on a whole database
-(`remlite.ops`). They open the database locally: a backup, a compaction or a purge through a
-running `remlite serve` is the server's to do, so a held database is an error here (exit 9)."""
+(`remlite.ops`). They open the database locally. A backup of a database that a running `remlite
+serve` holds is taken through it (its snapshot route, with `REMLITE_API_KEY`: the same verified
+backup directory); a compaction or a purge is the server's to do, so a held database is an error
+for them (exit 9)."""
 
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,9 +23,18 @@ def backup(
     tenant: TenantOption = DEFAULT_TENANT,
     as_json: JsonOption = False,
 ) -> None:
-    """Write a consistent backup of the tenant's database to DEST while it stays usable."""
-    with connect(path, tenant, create=False) as db:
-        report = db.backup(dest)
+    """Write a consistent backup of the tenant's database to DEST while it stays usable (through the
+    server that holds it, if one does)."""
+    from remlite.errors import DatabaseLocked
+
+    try:
+        with connect(path, tenant, create=False) as db:
+            report = db.backup(dest)
+    except DatabaseLocked as locked:
+        server = locked.details.get("server")
+        if not server:
+            raise
+        report = _backup_through(server, tenant, dest)
     if as_json:
         output.emit_json(report)
     else:
@@ -31,6 +42,28 @@ def backup(
             f"backed up {report['tenant']} at seq {report['seq']} to {report['path']}: "
             f"{report['files']} files, {_size(report['bytes'])} in {report['seconds']} s"
         )
+
+
+def _backup_through(server: str, tenant: str, dest: Path) -> dict[str, Any]:
+    """A backup of a served database: the server's snapshot, saved and verified into DEST."""
+    import httpx
+
+    from remlite.errors import ReplicationError
+    from remlite.ops.backup import save_stream
+    from remlite.replication.follower import TENANT_HEADER, ReplyFile, error_of
+    from remlite.settings import Settings
+
+    key = Settings.from_env().api_key
+    headers = {TENANT_HEADER: tenant, **({"authorization": f"Bearer {key}"} if key else {})}
+    typer.echo(f"note: {server} holds the database; backing up through it", err=True)
+    try:
+        with httpx.stream("GET", f"{server}/v1/replication/snapshot", headers=headers, timeout=None) as reply:
+            if reply.status_code != 200:
+                raise error_of(reply.status_code, reply.read())
+            with ReplyFile(reply.iter_raw()) as stream:
+                return save_stream(stream, dest)
+    except httpx.HTTPError as exc:
+        raise ReplicationError(f"cannot take a backup through {server}: {exc}") from None
 
 
 def restore(

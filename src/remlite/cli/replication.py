@@ -166,7 +166,7 @@ def promote(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_j
 def _remote(url: str, api_key: str | None, tenant: str, method: str, route: str, body: Any = None) -> dict[str, Any]:
     import httpx
 
-    from remlite.replication.follower import TENANT_HEADER, _error_of
+    from remlite.replication.follower import TENANT_HEADER, error_of
 
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"--primary is a server URL (http://host:port), got {url!r}")
@@ -178,7 +178,7 @@ def _remote(url: str, api_key: str | None, tenant: str, method: str, route: str,
 
         raise ReplicationError(f"cannot reach {url}: {exc}") from None
     if reply.status_code != 200:
-        raise _error_of(reply.status_code, reply.content)
+        raise error_of(reply.status_code, reply.content)
     return reply.json()  # type: ignore[no-any-return]
 
 

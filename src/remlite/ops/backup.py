@@ -50,6 +50,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -315,6 +316,22 @@ def restore_from_stream(fileobj: IO[bytes], path: str | os.PathLike[str] | None,
     """Restore a tar stream written by `backup_to_stream` as tenant `tenant` under the root `path`,
     verifying the manifest's checksums as `restore` does (nothing is put in place before every
     file checked out; BackupCorrupt names the file that did not)."""
+    return _from_stream(fileobj, lambda manifest: _target(manifest, path, tenant), _staged, keep_manifest=False)
+
+
+def save_stream(fileobj: IO[bytes], dest: str | os.PathLike[str]) -> dict[str, Any]:
+    """Save a tar stream written by `backup_to_stream` (a server's snapshot) as the backup
+    directory `dest`, verified as a restore verifies it: `remlite backup` of a database that a
+    server holds."""
+    return _from_stream(fileobj, lambda manifest: _new_backup_dir(Path(dest)), _as_in_backup, keep_manifest=True)
+
+
+def _from_stream(
+    fileobj: IO[bytes],
+    target_of: Callable[[dict[str, Any]], Path],
+    staged: Callable[[Path, str], Path],
+    keep_manifest: bool,
+) -> dict[str, Any]:
     started = time.perf_counter()
     staging: Path | None = None
     try:
@@ -328,22 +345,22 @@ def restore_from_stream(fileobj: IO[bytes], path: str | os.PathLike[str] | None,
                 manifest = check_manifest(json.loads(raw), "the stream's manifest")
             except ValueError as exc:
                 raise BackupCorrupt(f"the stream's manifest is unreadable: {exc}", file=MANIFEST) from None
-            target = _target(manifest, path, tenant)
+            target = target_of(manifest)
             staging = _staging(target)
             seen: set[str] = set()
             for member in members:
                 name = member.name
                 if name not in manifest["files"] or name in seen or not member.isfile():
-                    raise BackupCorrupt(
-                        f"the backup stream holds {name!r}, which its manifest does not list", file=name
-                    )
+                    raise BackupCorrupt(f"the backup stream holds {name!r}, not in its manifest", file=name)
                 seen.add(name)
                 source = tar.extractfile(member)
                 assert source is not None  # a regular file (checked above)
-                _check(name, _copy_stream(source, _staged(staging, name)), manifest["files"][name])
+                _check(name, _copy_stream(source, staged(staging, name)), manifest["files"][name])
         missing = sorted(set(manifest["files"]) - seen)
         if missing:
             raise BackupCorrupt(f"the backup stream is incomplete: {missing[0]} is missing", file=missing[0])
+        if keep_manifest:
+            _write_file(staging / MANIFEST, raw)
         _install(staging, target)
     except tarfile.TarError as exc:
         if staging is not None:
@@ -354,6 +371,19 @@ def restore_from_stream(fileobj: IO[bytes], path: str | os.PathLike[str] | None,
             shutil.rmtree(staging, ignore_errors=True)
         raise
     return _summary(manifest, target, time.perf_counter() - started)
+
+
+def _new_backup_dir(dest: Path) -> Path:
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise InvalidInput(f"{dest} exists and is not an empty directory: a backup goes into a new one")
+    return dest
+
+
+def _as_in_backup(staging: Path, name: str) -> Path:
+    """Where a file goes in a backup directory: where the manifest names it."""
+    out = staging / name
+    out.parent.mkdir(exist_ok=True)
+    return out
 
 
 # ---------------------------------------------------------------------------------- files
@@ -430,4 +460,12 @@ def _summary(manifest: dict[str, Any], where: Path, seconds: float) -> dict[str,
     }
 
 
-__all__ = ["Backups", "backup_to_stream", "read_checkpoint", "read_manifest", "restore", "restore_from_stream"]
+__all__ = [
+    "Backups",
+    "backup_to_stream",
+    "read_checkpoint",
+    "read_manifest",
+    "restore",
+    "restore_from_stream",
+    "save_stream",
+]

@@ -194,7 +194,7 @@ class Follower:
         self.progress.connects += 1
         with client.stream("GET", f"{self.primary}/v1/changes/stream", params=params, headers=self.headers) as reply:
             if reply.status_code != 200:
-                raise _error_of(reply.status_code, reply.read())
+                raise error_of(reply.status_code, reply.read())
             reader, target, received = wire.FrameReader(), None, after  # received: the last seq the stream sent
             for chunk in reply.iter_raw():
                 pending: list[Entry] = []
@@ -206,7 +206,7 @@ class Follower:
                         self.progress.primary_last_seq, self.progress.primary_time = beat["last_seq"], beat["time"]
                         target = beat["last_seq"] if target is None else target
                     elif kind == wire.ERROR:
-                        raise _error_of(410 if b"wal_truncated" in payload else 502, payload)
+                        raise error_of(410 if b"wal_truncated" in payload else 502, payload)
                 if pending:
                     self._apply(db, pending)  # the overlap entry is checked against ours here
                     received = pending[-1].seq
@@ -267,8 +267,8 @@ class Follower:
             with client.stream("GET", f"{self.primary}/v1/replication/snapshot", headers=self.headers,
                                timeout=None) as reply:  # fmt: skip
                 if reply.status_code != 200:
-                    raise _error_of(reply.status_code, reply.read())
-                with _ReplyFile(reply.iter_raw()) as stream:
+                    raise error_of(reply.status_code, reply.read())
+                with ReplyFile(reply.iter_raw()) as stream:
                     restore_from_stream(stream, staging, self.tenant)
             previous = registry.replica_of(self.open()) or {}
             if self.on_reseed is not None:
@@ -287,7 +287,7 @@ class Follower:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-class _ReplyFile:
+class ReplyFile:
     """A file-like reader over a response's byte chunks (what `restore_from_stream` reads)."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
@@ -305,14 +305,14 @@ class _ReplyFile:
         del self._buffer[:size]
         return out
 
-    def __enter__(self) -> _ReplyFile:
+    def __enter__(self) -> ReplyFile:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._buffer.clear()
 
 
-def _error_of(status: int, body: bytes) -> Exception:
+def error_of(status: int, body: bytes) -> Exception:
     """The primary's error answer as the remlite error it names."""
     import orjson
 
