@@ -49,3 +49,10 @@ remlite wal --after 6 --limit 3 --json | cut -c1-160
 
 step "remlite check  (indexes, counters and lookup keys agree with the rows)"
 remlite check
+
+step "operations: a consistent online backup, a Parquet export with typed columns, sizes per table"
+ops="$(mktemp -d)"
+remlite backup "$ops/backup"
+remlite export tasks --output "$ops/tasks.parquet"
+remlite stats
+rm -rf "$ops"
