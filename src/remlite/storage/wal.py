@@ -19,7 +19,9 @@ classified:
         HNSW index files (outside RocksDB);
     local (this database's own, meaningless elsewhere): the vector-index identity `database_id`
         (binds index files to this database), the log's floor (`truncate`), the `initialised`
-        flag and when the daily purge last ran (`maintained_at`, `remlite.ops.space`). The built-in
+        flag, when the daily purge last ran (`maintained_at`, `remlite.ops.space`), and a database's
+        place in replication (`replica:<name>` on a primary, `replica_of` on a replica: single
+        puts by `remlite.replication.registry`, outside any batch). The built-in
         templates are registered by every new database alike and logged, so logs of one lineage
         agree from seq 1.
 
