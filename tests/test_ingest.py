@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import remlite
 from remlite.cli.app import app
 from remlite.embed.hashing import HashProvider
-from remlite.errors import InvalidInput, RemliteError, UnknownTable
+from remlite.errors import InvalidInput, NotFound, RemliteError, UnknownTable
 from remlite.ingest.formats import parse
 from remlite.ingest.report import Progress
 
@@ -261,9 +261,13 @@ def test_prune_removes_what_came_from_deleted_files(db: remlite.Database, docs: 
     assert db.check()["ok"]
 
 
-def test_missing_paths_are_skipped_with_a_reason(db: remlite.Database, docs: Path) -> None:
-    report = db.ingest([docs / "nope.md", docs / "guide.md"])
-    assert report.files == 1 and report.skipped == [(str(docs / "nope.md"), "no such file or directory")]
+def test_a_missing_path_is_an_error_and_nothing_is_ingested(db: remlite.Database, docs: Path) -> None:
+    """A mistyped path must not look like an ingest that found nothing to do."""
+    before = db.last_seq
+    with pytest.raises(NotFound, match="nope.md: no such file or directory") as caught:
+        db.ingest([docs / "guide.md", docs / "nope.md"])
+    assert caught.value.details["paths"] == [str(docs / "nope.md")]
+    assert db.last_seq == before and db.count("resources") == 0  # checked before anything is read
 
 
 # --------------------------------------------------------------------------- idempotency and minimal rewrites
@@ -438,7 +442,7 @@ def test_a_user_table_named_documents_is_refused(tmp_path: Path, docs: Path) -> 
 
 def test_progress_is_reported_per_file(db: remlite.Database, docs: Path) -> None:
     events: list[Progress] = []
-    db.ingest([docs, docs / "missing.txt"], progress=events.append)
+    db.ingest([docs], progress=events.append)
     assert [e.files_done for e in events] == [1, 2, 3] and {e.files_total for e in events} == {3}
     assert events[-1].chunks_done == db.count("resources")
 
@@ -458,7 +462,7 @@ def test_cli_ingest_through_the_library(tmp_path: Path, docs: Path) -> None:
     assert human.exit_code == 0, human.output
     assert "ingested 1 files into resources (0 changed)" in human.stdout
     missing = runner.invoke(app, ["ingest", str(tmp_path / "nope"), "--path", str(root)])
-    assert missing.exit_code == 0 and "skipped" in missing.stdout and "no such file" in missing.stdout
+    assert missing.exit_code == 5 and "no such file" in missing.output and len(missing.output.splitlines()) == 1
     (docs / "nested" / "notes.txt").unlink()
     pruned = runner.invoke(app, ["ingest", str(docs), "--prune", "--json", "--path", str(root)])
     assert pruned.exit_code == 0 and json.loads(pruned.stdout)["pruned"] == 1

@@ -56,3 +56,15 @@ def collect(
         else:
             missing.append((str(given), "no such file or directory"))
     return list(files), missing
+
+
+def require_found(missing: list[tuple[str, str]]) -> None:
+    """NotFound for paths given that are not there (or cannot be read as files or directories):
+    a mistyped path must not look like an ingest that found nothing to do. Raised before any file
+    is read, so nothing is written."""
+    if missing:
+        from remlite.errors import NotFound
+
+        shown_paths = "; ".join(f"{path}: {reason}" for path, reason in missing[:3])
+        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise NotFound(f"cannot ingest {shown_paths}{more}: nothing was ingested", paths=[p for p, _ in missing])

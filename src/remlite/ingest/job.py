@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from remlite.errors import InvalidInput, SchemaError, ValidationError, shown
-from remlite.ingest.files import collect
+from remlite.ingest.files import collect, require_found
 from remlite.ingest.formats import BadFile, content_type
 from remlite.ingest.report import IngestReport, Progress
 from remlite.ingest.sync import DOCUMENTS, DOCUMENTS_SCHEMA, Source, Syncer
@@ -64,10 +64,11 @@ class Ingest:
         if table == DOCUMENTS:
             raise InvalidInput(f"{DOCUMENTS} holds the document records of ingest; choose another table")
         db.schema(table)  # UnknownTable before anything is read
-        self._documents_table()
         started = time.perf_counter()
-        files, skipped = collect(paths, patterns)
-        report = IngestReport(table=table, skipped=list(skipped))
+        files, missing = collect(paths, patterns)
+        require_found(missing)  # before anything is written (the documents table included)
+        self._documents_table()
+        report = IngestReport(table=table)
         syncer = Syncer(db, self.core.layout(table), chunk_size, overlap)
         for done, path in enumerate(files, 1):
             reason = None

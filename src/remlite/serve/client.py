@@ -213,13 +213,14 @@ class RemoteDatabase:
         """Upload each file (directories walked as the local `ingest` walks them) to the server,
         which ingests it; the reports summed into one `IngestReport`. A file is named on the
         server by its path relative to the directory given (or its own name)."""
-        from remlite.ingest.files import collect
+        from remlite.ingest.files import collect, require_found
         from remlite.ingest.job import _path_list
         from remlite.ingest.report import IngestReport, Progress
 
         given = _path_list(paths)
         files, skipped = collect(given, None if glob is None else ([glob] if isinstance(glob, str) else list(glob)))
-        report = IngestReport(table=table, skipped=list(skipped))
+        require_found(skipped)
+        report = IngestReport(table=table)
         for done, path in enumerate(files, 1):
             query = {"name": _upload_name(path, given), "table": table, "chunk_size": chunk_size, "overlap": overlap}
             params = {k: v for k, v in query.items() if v is not None}
