@@ -264,7 +264,7 @@ def test_prune_removes_what_came_from_deleted_files(db: remlite.Database, docs: 
 def test_a_missing_path_is_an_error_and_nothing_is_ingested(db: remlite.Database, docs: Path) -> None:
     """A mistyped path must not look like an ingest that found nothing to do."""
     before = db.last_seq
-    with pytest.raises(NotFound, match="nope.md: no such file or directory") as caught:
+    with pytest.raises(NotFound, match=r"nope\.md: no such file or directory") as caught:
         db.ingest([docs / "guide.md", docs / "nope.md"])
     assert caught.value.details["paths"] == [str(docs / "nope.md")]
     assert db.last_seq == before and db.count("resources") == 0  # checked before anything is read
@@ -468,3 +468,14 @@ def test_cli_ingest_through_the_library(tmp_path: Path, docs: Path) -> None:
     assert pruned.exit_code == 0 and json.loads(pruned.stdout)["pruned"] == 1
     unknown = runner.invoke(app, ["ingest", str(docs), "--table", "nope", "--path", str(root)])
     assert unknown.exit_code == 4 and unknown.stderr.startswith("error: ")
+
+
+def test_ingest_logs_to_the_remlite_logger(db: remlite.Database, docs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    with caplog.at_level("DEBUG", logger="remlite.ingest"):
+        report = db.ingest(docs)
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "remlite.ingest"]
+    assert messages[0] == ("INFO", f"ingesting {report.files + len(report.skipped)} files into resources")
+    assert any(level == "WARNING" and "broken.pdf" in text for level, text in messages)
+    assert sum(level == "DEBUG" for level, _ in messages) == report.files
+    assert messages[-1] == ("INFO", report.summary())

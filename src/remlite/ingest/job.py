@@ -8,6 +8,7 @@ in `IngestReport.skipped` with its reason and the batch goes on; errors that wou
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -19,6 +20,8 @@ from remlite.ingest.files import collect, require_found
 from remlite.ingest.formats import BadFile, content_type
 from remlite.ingest.report import IngestReport, Progress
 from remlite.ingest.sync import DOCUMENTS, DOCUMENTS_SCHEMA, Source, Syncer
+
+log = logging.getLogger("remlite.ingest")  # standard logging (silent unless the application configures it)
 
 if TYPE_CHECKING:
     from remlite.core import TenantCore
@@ -69,6 +72,7 @@ class Ingest:
         require_found(missing)  # before anything is written (the documents table included)
         self._documents_table()
         report = IngestReport(table=table)
+        log.info("ingesting %d files into %s", len(files), table)
         syncer = Syncer(db, self.core.layout(table), chunk_size, overlap)
         for done, path in enumerate(files, 1):
             reason = None
@@ -82,6 +86,9 @@ class Ingest:
                 reason = exc.message
             if reason is not None:
                 report.skipped.append((str(path), reason))
+                log.warning("skipped %s: %s", path, reason)
+            else:
+                log.debug("ingested %s (%d/%d files, %d chunks so far)", path, done, len(files), report.chunks)
             if progress is not None:
                 progress(Progress(str(path), done, len(files), report.chunks, reason is not None))
         roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()] if prune else []
@@ -92,6 +99,7 @@ class Ingest:
                     report.pruned += 1
                     report.removed += syncer.prune(document)
         report.seconds = time.perf_counter() - started
+        log.info("%s", report.summary())
         return report
 
     def _documents_table(self) -> None:
