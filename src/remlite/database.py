@@ -29,6 +29,7 @@ from remlite.ops.space import Space, maintain_on_close
 from remlite.query.sql import SQL
 from remlite.reads import Reader
 from remlite.replay import ChangeLog
+from remlite.results import Rows
 from remlite.runtime import Runtime, default_runtime
 from remlite.schemas import SchemaAdmin
 from remlite.semantic.admin import IndexAdmin
@@ -51,7 +52,7 @@ def default_root() -> Path:
 _BOUND_AT_OPEN: dict[str, str] = {}
 
 
-def _verb(component: str, method: Callable[..., Any], translate: bool = True) -> Callable[..., Any]:
+def _verb(component: str, method: Callable[..., Any], translate: bool = True, rows: bool = False) -> Callable[..., Any]:
     """A facade method calling `method` on the database's `component`.
 
     Components read with rocksdict's point gets, which raise a bare Exception on a corrupt block:
@@ -71,7 +72,8 @@ def _verb(component: str, method: Callable[..., Any], translate: bool = True) ->
     @functools.wraps(method)
     def translating(self: Database, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(owner(self), *args, **kwargs)
+            found = method(owner(self), *args, **kwargs)
+            return Rows(found) if rows else found  # records that also become DataFrames (remlite.results)
         except Exception as exc:
             if not is_rocksdb_error(exc):
                 raise
@@ -256,14 +258,14 @@ class Database:
     remove_edge = _verb("_edges", Edges.remove_edge)
     edges = _verb("_edges", Edges.edges)
     edge_types = _verb("_edges", Edges.edge_types)
-    traverse = _verb("_traversal", Traversal.traverse)
-    neighbors = _verb("_traversal", Traversal.neighbors)
+    traverse = _verb("_traversal", Traversal.traverse, rows=True)
+    neighbors = _verb("_traversal", Traversal.neighbors, rows=True)
     shortest_path = _verb("_traversal", Traversal.shortest_path)
     all_paths = _verb("_traversal", Traversal.all_paths)
     # moments
-    moments = _verb("_moments", Moments.moments)
+    moments = _verb("_moments", Moments.moments, rows=True)
     # search and indexes
-    search = _verb("_search", Search.search)
+    search = _verb("_search", Search.search, rows=True)
     index_status = _verb("_index_admin", IndexAdmin.index_status)
     rebuild_index = _verb("_index_admin", IndexAdmin.rebuild_index)
     reembed = _verb("_index_admin", IndexAdmin.reembed)

@@ -18,6 +18,7 @@ from remlite.ask.plan import Plan
 from remlite.ask.run import Answer
 from remlite.fuzzy import DEFAULT_LIMIT, MIN_SCORE
 from remlite.query.result import Result
+from remlite.results import Rows
 from remlite.serve import keys
 from remlite.serve.operations import BINARY, BY_NAME, read_frames
 from remlite.settings import Settings
@@ -141,7 +142,7 @@ class RemoteDatabase:
             "field": field,
             "min_score": min_score,
         }
-        return self._call("search", body=body)  # type: ignore[no-any-return]
+        return Rows(self._call("search", body=body))
 
     def ask(
         self, question: str | Plan | dict[str, Any], *, planner: str | None = None, max_stages: int = 3
@@ -166,7 +167,7 @@ class RemoteDatabase:
         self, start: str, depth: int = 2, direction: str = "out", type: Any = None, mode: str = "bfs"
     ) -> list[dict[str, Any]]:
         body = {"start": start, "depth": depth, "direction": direction, "type": type, "mode": mode}
-        return self._call("traverse", body=body)  # type: ignore[no-any-return]
+        return Rows(self._call("traverse", body=body))
 
     def edges(self, record_id: str, direction: str = "out", type: str | None = None) -> list[dict[str, Any]]:
         return self._call("edges", {"id": record_id}, {"direction": direction, "type": type})  # type: ignore[no-any-return]
@@ -253,7 +254,7 @@ class RemoteDatabase:
             "limit": limit,
             "table": table,
         }
-        return self._call("moments", body=body)  # type: ignore[no-any-return]
+        return Rows(self._call("moments", body=body))
 
     def changes(self, after_seq: int = 0, limit: int = 1000) -> list[Any]:
         from remlite.storage.changelog import Entry
