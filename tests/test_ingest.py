@@ -479,3 +479,76 @@ def test_ingest_logs_to_the_remlite_logger(db: remlite.Database, docs: Path, cap
     assert any(level == "WARNING" and "broken.pdf" in text for level, text in messages)
     assert sum(level == "DEBUG" for level, _ in messages) == report.files
     assert messages[-1] == ("INFO", report.summary())
+
+
+# --------------------------------------------------------------------------- metadata at ingest
+def test_metadata_reaches_every_chunk_and_the_document(db: remlite.Database, docs: Path) -> None:
+    db.ingest(docs / "guide.md", metadata={"category": "manual", "tags": ["onboarding"], "team": "docs"})
+    chunks = chunks_of(db, docs / "guide.md")
+    assert chunks and all(c["category"] == "manual" for c in chunks)  # a declared field: set as it is
+    rest = {"tags": ["onboarding"], "team": "docs", "author": "test"}  # author: the file's front matter
+    assert all(c["metadata"] == rest for c in chunks)  # the keys the table does not declare
+    assert document(db, docs / "guide.md")["metadata"] == {"category": "manual", **rest}
+    assert db.search("resources", "guide", 50, where="category = 'manual'")
+
+
+def test_changed_metadata_updates_chunks_without_embedding_again(
+    db: remlite.Database, docs: Path, embedder: CountingHash
+) -> None:
+    db.ingest(docs, metadata={"category": "a"})
+    seq, calls = db.last_seq, len(embedder.calls)
+    again = db.ingest(docs, metadata={"category": "a"})
+    assert db.last_seq == seq and again.changed_files == 0  # the same metadata: nothing to do
+    changed = db.ingest(docs, metadata={"category": "b"})
+    assert len(embedder.calls) == calls  # no chunk embedded again
+    assert changed.updated == 0 and changed.new == 0 and changed.moved > 0
+    assert {c["category"] for c in chunks_of(db, docs / "guide.md")} == {"b"}
+
+
+def test_fields_set_on_chunks_afterwards_survive_a_re_ingest(db: remlite.Database, docs: Path) -> None:
+    path = docs / "guide.md"
+    db.ingest(path)
+    first = {c["id"] for c in chunks_of(db, path)}
+    for rid in first:
+        db.update(rid, {"category": "curated", "metadata": {"reviewed": True}})
+    path.write_text("# Guide\n\nAll new text in every paragraph now.\n\nAnother new paragraph.\n")
+    report = db.ingest(path)
+    assert report.changed_files == 1 and report.updated > 0
+    kept = [c for c in chunks_of(db, path) if c["id"] in first]
+    assert kept and all(c["category"] == "curated" and c["metadata"] == {"reviewed": True} for c in kept)
+
+
+def test_front_matter_is_metadata_of_its_file(db: remlite.Database, tmp_path: Path) -> None:
+    note = tmp_path / "note.md"
+    note.write_text(
+        "---\ntitle: Release notes\ncategory: changelog\ntags: [v2, api]\ndate: 2025-10-01\n---\n\n# Notes\n\nText.\n"
+    )
+    db.ingest(note, metadata={"category": "ignored for this file", "team": "core"})
+    chunk = chunks_of(db, note)[0]
+    assert chunk["title"] == "Release notes" and chunk["category"] == "changelog"  # the file's own wins
+    assert chunk["metadata"] == {"tags": ["v2", "api"], "date": "2025-10-01", "team": "core"}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "problem"),
+    [("x", "a dict"), ({1: "x"}, "keys"), ({"content": "x"}, "content"), ({"f": float("nan")}, "JSON")],
+)
+def test_bad_metadata_is_refused_before_anything_is_written(
+    db: remlite.Database, docs: Path, metadata: Any, problem: str
+) -> None:
+    before = db.last_seq
+    with pytest.raises(InvalidInput, match=problem):
+        db.ingest(docs, metadata=metadata)
+    assert db.last_seq == before
+
+
+def test_cli_meta_options(tmp_path: Path, docs: Path) -> None:
+    runner = CliRunner(env={"REMLITE_PATH": None, "REMLITE_TENANT": None, "REMLITE_EMBED_PROVIDER": "hash"})
+    root = tmp_path / "clidb"
+    args = ["ingest", str(docs / "guide.md"), "--meta", "category=manual", "-m", 'tags=["a", "b"]', "--path", str(root)]
+    assert runner.invoke(app, args).exit_code == 0
+    with remlite.connect(root) as db:
+        chunk = chunks_of(db, docs / "guide.md")[0]
+        assert chunk["category"] == "manual" and chunk["metadata"]["tags"] == ["a", "b"]
+    bad = runner.invoke(app, ["ingest", str(docs), "--meta", "novalue", "--path", str(root)])
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output

@@ -2,12 +2,14 @@
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from remlite.errors import InvalidInput
 from remlite.ingest.job import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from remlite.ingest.report import IngestReport
 from remlite.ingest.report import Progress as FileDone
@@ -56,6 +58,20 @@ def _summary(report: IngestReport) -> Table:
     return view
 
 
+def _meta(items: list[str]) -> dict[str, Any]:
+    """`--meta KEY=VALUE` options as a dict (VALUE read as JSON when it is JSON, else as text)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--meta takes KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 def ingest(
     paths: Annotated[
         list[Path], typer.Argument(help="Files and directories (walked recursively).", show_default=False)
@@ -81,6 +97,13 @@ def ingest(
             "--prune", help="Also remove what was ingested from files under these directories that no longer exist."
         ),
     ] = False,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--meta", "-m", help="KEY=VALUE set on every chunk (repeatable; VALUE as JSON if it parses).",
+            show_default=False,
+        ),
+    ] = None,
     path: PathOption = None,
     tenant: TenantOption = DEFAULT_TENANT,
     as_json: JsonOption = False,
@@ -90,7 +113,8 @@ def ingest(
     Re-ingesting writes only what changed: unchanged files write nothing. Files that cannot be
     read are listed and skipped.
     """
-    with open_writer(path, tenant, local_only={"--prune": prune}) as db, _bar() as bar:
+    metadata = _meta(meta or [])
+    with open_writer(path, tenant, local_only={"--prune": prune, "--meta": bool(metadata)}) as db, _bar() as bar:
         task = bar.add_task("ingest", total=None, files_rate="-", chunks=0, chunks_rate="-")
         started = time.perf_counter()
 
@@ -105,9 +129,11 @@ def ingest(
                 chunks_rate=f"{event.chunks_done / elapsed:,.0f}",
             )
 
-        pruning = {"prune": True} if prune else {}  # the server's client has no prune (refused above)
+        local = {"prune": True} if prune else {}  # the server's client has no prune nor metadata (refused above)
+        if metadata:
+            local["metadata"] = metadata
         report = db.ingest(
-            paths, table, chunk_size=chunk_size, overlap=overlap, glob=glob or None, progress=advance, **pruning
+            paths, table, chunk_size=chunk_size, overlap=overlap, glob=glob or None, progress=advance, **local
         )
     if as_json:
         output.emit_json(report.to_dict())

@@ -45,6 +45,7 @@ class Document:
     sections: list[Section] = field(default_factory=list)
     title: str | None = None
     records: list[Any] | None = None  # JSON Lines only
+    metadata: dict[str, Any] = field(default_factory=dict)  # a Markdown file's front matter (but its title)
 
 
 def content_type(path: Path) -> str | None:
@@ -79,7 +80,7 @@ def parse(path: Path, data: bytes, kind: str | None) -> Document:
         return Document(HTML, body, sections, title or path.stem)
     if kind == MARKDOWN:
         sections, title = markdown_sections(text)
-        return Document(MARKDOWN, text, sections, title or path.stem)
+        return Document(MARKDOWN, text, sections, title or path.stem, metadata=front_matter(text))
     return Document(TEXT, text, [Section(0, len(text))], path.stem)
 
 
@@ -97,6 +98,29 @@ def _lines(text: str) -> list[tuple[int, str]]:
         out.append((pos, line.rstrip("\r\n")))
         pos += len(line)
     return out
+
+
+def front_matter(text: str) -> dict[str, Any]:
+    """The YAML front matter of a Markdown text as metadata (its `title` is the document's title,
+    not metadata); values as JSON has them (a date as ISO text). A front matter that is not a YAML
+    mapping makes the file unreadable, with why (a silent loss of its metadata would be worse)."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}
+    for n, line in enumerate(lines[1:], 1):
+        if line.strip() in ("---", "..."):
+            import orjson
+            import yaml
+
+            try:
+                found = yaml.safe_load("\n".join(lines[1:n])) or {}
+            except yaml.YAMLError as exc:
+                raise BadFile(f"its front matter is not YAML ({exc.__class__.__name__})") from None
+            if not isinstance(found, dict):
+                raise BadFile("its front matter is not a YAML mapping")
+            plain = orjson.loads(orjson.dumps(found, default=str, option=orjson.OPT_NON_STR_KEYS))
+            return {str(k): v for k, v in plain.items() if k != "title"}
+    return {}
 
 
 def markdown_sections(text: str) -> tuple[list[Section], str | None]:

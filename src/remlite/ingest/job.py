@@ -49,6 +49,7 @@ class Ingest:
         glob: str | Iterable[str] | None = None,
         progress: Callable[[Progress], None] | None = None,
         prune: bool = False,
+        metadata: dict[str, Any] | None = None,
     ) -> IngestReport:
         """Ingest files and directories (recursively; hidden ones skipped; `glob` filters names)
         into `table`: text, Markdown, HTML and PDF are chunked (`chunk_size` characters at most,
@@ -56,13 +57,18 @@ class Ingest:
         they are. Only what changed since the last ingest is written; unchanged files write
         nothing. `progress(Progress)` is called after every file. `prune=True` also removes the
         document record and the chunks of every file once ingested from under one of the given
-        directories (into `table`) that no longer exists. Returns an `IngestReport`."""
+        directories (into `table`) that no longer exists. `metadata` is set on every chunk (keys the
+        table declares as fields, the others in its `metadata` object) and on the document record; a
+        Markdown file's front matter adds its own (and wins). Metadata is kept across re-ingests; a
+        change of it updates the chunks in place (never embedding them again), and fields set on
+        chunks afterwards are kept. Returns an `IngestReport`."""
         paths = _path_list(paths)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise InvalidInput(f"chunk_size must be a positive integer, got {shown(chunk_size)}")
         if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
             raise InvalidInput(f"overlap must be an integer in [0, chunk_size), got {shown(overlap)}")
         patterns = None if glob is None else _text_list(glob, "glob")
+        metadata = _metadata(metadata)
         db = self.api
         if table == DOCUMENTS:
             raise InvalidInput(f"{DOCUMENTS} holds the document records of ingest; choose another table")
@@ -73,7 +79,7 @@ class Ingest:
         self._documents_table()
         report = IngestReport(table=table)
         log.info("ingesting %d files into %s", len(files), table)
-        syncer = Syncer(db, self.core.layout(table), chunk_size, overlap)
+        syncer = Syncer(db, self.core.layout(table), chunk_size, overlap, metadata)
         for done, path in enumerate(files, 1):
             reason = None
             try:
@@ -131,3 +137,26 @@ def _path_list(value: Any) -> list[str | os.PathLike[str]]:
         if not isinstance(text, str) or "\x00" in text:
             raise InvalidInput(f"not a file or directory path: {shown(item)}")
     return items
+
+
+_OWNED = ("uri", "chunk_ordinal", "content", "id", "created_at", "modified_at", "deleted_at")
+
+
+def _metadata(metadata: Any) -> dict[str, Any]:
+    """The `metadata` of an ingest, checked: a dict with string keys and JSON values, not naming
+    the fields ingest itself sets on a chunk."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInput(f"metadata must be a dict of fields, got {shown(metadata)}")
+    if not all(isinstance(k, str) and k for k in metadata):
+        raise InvalidInput(f"metadata keys must be non-empty strings, got {shown(list(metadata))}")
+    owned = sorted(set(metadata) & set(_OWNED))
+    if owned:
+        raise InvalidInput(f"metadata cannot set {owned[0]!r}: ingest sets it on every chunk")
+    import json
+
+    try:  # the standard library's encoder: orjson would write NaN as null
+        return json.loads(json.dumps(metadata, allow_nan=False))  # type: ignore[no-any-return]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"metadata must hold JSON values: {exc}") from None

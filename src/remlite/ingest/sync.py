@@ -107,13 +107,19 @@ class Source:
 class Syncer:
     """Ingests files into one table of one database (state: the table's id scheme, parameters)."""
 
-    def __init__(self, db: Database, layout: TableLayout, chunk_size: int, overlap: int) -> None:
+    def __init__(
+        self, db: Database, layout: TableLayout, chunk_size: int, overlap: int, metadata: dict[str, Any] | None = None
+    ) -> None:
         self.db = db
         table = layout.table.name
         self.table = table
         self.size = chunk_size
         self.overlap = overlap
-        self.params = {"chunk_size": chunk_size, "overlap": overlap, "chunker": CHUNKER_VERSION}
+        self.metadata = metadata or {}
+        self.params: dict[str, Any] = {"chunk_size": chunk_size, "overlap": overlap, "chunker": CHUNKER_VERSION}
+        if self.metadata:  # a change of it re-syncs the files (their chunks are updated, not re-embedded)
+            self.params["metadata"] = self.metadata
+        self.declared = set(layout.table.properties)
         self.layout = layout
         schema = db.schema(table)
         indexed = schema.get("indexed_fields") or []
@@ -163,8 +169,11 @@ class Syncer:
         result = DocumentResult(changed=True)
         write: list[tuple[str, dict[str, Any]]] = []
         moves: list[tuple[str, dict[str, Any]]] = []
+        movable = self.movable(doc)
         for rid, body in zip(ids, bodies, strict=True):
-            kind, changes = self.compare(stored.get(rid), body, doc.records is None)
+            kind, changes = self.compare(stored.get(rid), body, doc.records is None, movable)
+            if kind == "updated" and doc.records is None:
+                body = self.kept(stored.get(rid), body)
             if kind == "new":
                 result.new += 1
                 write.append((rid, body))
@@ -211,6 +220,7 @@ class Syncer:
                     raise ValidationError(f"record {n}: {exc.message}", field=exc.field, table=exc.table) from None
             return out
         spans = chunk(doc.text, doc.sections, self.size, self.overlap)
+        fields = self.fields(doc)
         out = []
         for ordinal, span in enumerate(spans):
             body = {
@@ -223,12 +233,38 @@ class Syncer:
                 "offset_start": span.start,
                 "offset_end": span.end,
                 "page": span.page,
+                **fields,
             }
             try:
-                out.append(self.db.validate(self.table, body))
+                checked = self.db.validate(self.table, body)
             except ValidationError as exc:
                 raise ValidationError(f"chunk {ordinal}: {exc.message}", field=exc.field, table=exc.table) from None
+            # only what ingest sets: a field set on a chunk afterwards (a category, tags) is kept
+            out.append({k: v for k, v in checked.items() if k in body})
         return out
+
+    def fields(self, doc: Document) -> dict[str, Any]:
+        """A chunk's fields from metadata (the call's, then the file's front matter, which wins):
+        keys the table declares are set as they are, the others go into its `metadata` object."""
+        given = {**self.metadata, **doc.metadata}
+        top = {k: v for k, v in given.items() if k in self.declared}
+        rest = {k: v for k, v in given.items() if k not in self.declared}
+        if rest and "metadata" not in self.declared:
+            raise ValidationError(
+                f"{self.table} declares no field {sorted(rest)[0]!r} and has no `metadata` object to hold it",
+                table=self.table,
+            )
+        return {**top, "metadata": rest} if rest else top
+
+    def movable(self, doc: Document) -> tuple[str, ...]:
+        """Fields a chunk may change without its text changing: updated in place, never re-embedded."""
+        return (*POSITION, *self.fields(doc)) if doc.records is None else POSITION
+
+    def kept(self, stored: dict[str, Any] | None, body: dict[str, Any]) -> dict[str, Any]:
+        """A changed chunk as written: what ingest sets, over the fields set on it afterwards."""
+        if stored is None or stored.get("deleted_at") is not None:
+            return body
+        return {**{k: v for k, v in stored.items() if k not in SYSTEM and k != "_table"}, **body}
 
     def previous_ids(self, uri: str, old: dict[str, Any] | None, doc: Document, linked: set[str]) -> list[str]:
         """Ids this file may have written before: chunk ordinals up to the recorded bound, records
@@ -247,8 +283,11 @@ class Syncer:
         return {edge["dst"] for edge in self.db.edges(doc_id, "out", EDGE)}
 
     @staticmethod
-    def compare(stored: dict[str, Any] | None, body: dict[str, Any], chunks: bool) -> tuple[str, dict[str, Any]]:
-        """new | updated | moved | unchanged, and for moved the fields to update."""
+    def compare(
+        stored: dict[str, Any] | None, body: dict[str, Any], chunks: bool, movable: tuple[str, ...] = POSITION
+    ) -> tuple[str, dict[str, Any]]:
+        """new | updated | moved | unchanged, and for moved the fields to update (`movable`: the
+        fields a chunk may change without its text: positions, metadata)."""
         if stored is None:
             return "new", {}
         if stored.get("deleted_at") is not None:
@@ -257,9 +296,9 @@ class Syncer:
             mine = {k: v for k, v in stored.items() if k not in SYSTEM}
             theirs = {k: v for k, v in body.items() if k != "id"}
             return ("unchanged", {}) if mine == theirs else ("updated", {})
-        if any(stored.get(k) != v for k, v in body.items() if k not in POSITION):
+        if any(stored.get(k) != v for k, v in body.items() if k not in movable):
             return "updated", {}
-        changes = {k: body.get(k) for k in POSITION if k in body and stored.get(k) != body.get(k)}
+        changes = {k: body.get(k) for k in movable if k in body and stored.get(k) != body.get(k)}
         return ("moved", changes) if changes else ("unchanged", {})
 
     def remove(self, doc_id: str, surplus: list[str]) -> int:
@@ -301,4 +340,5 @@ class Syncer:
             "chunk_count": count,
             "status": "complete",
             "params": self.params,
+            "metadata": {**self.metadata, **doc.metadata},
         }
