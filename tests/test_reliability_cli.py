@@ -5,6 +5,7 @@ Every case must exit non-zero with exactly one stderr line starting `error:`, an
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -127,11 +128,13 @@ def test_cli_schema_add_file_name_too_long(root: Path) -> None:
     assert _snapshot(root) == before
 
 
-def test_cli_ingest_file_name_too_long_is_skipped(root: Path) -> None:
-    """ingest reports paths it cannot read as skipped (as it does a missing file), without a traceback."""
+def test_cli_ingest_file_name_too_long_is_an_error(root: Path) -> None:
+    """A path ingest cannot read is an error (as a missing one is), without a traceback, and the
+    message stays readable (the path shortened)."""
+    assert_one_error_line(rem(root, "ingest", "(" * 3000), errors.NotFound)
     result = rem(root, "ingest", "(" * 3000, "--json")
-    assert result.exit_code == 0, result.output
-    assert "File name too long" in result.stdout
+    assert result.exit_code == 5 and "File name too long" in result.stdout
+    assert len(json.loads(result.stdout)["error"]["message"]) < 400
 
 
 def test_cli_schema_add_yaml_alias_bomb(root: Path, tmp_path: Path) -> None:

@@ -65,6 +65,11 @@ def require_found(missing: list[tuple[str, str]]) -> None:
     if missing:
         from remlite.errors import NotFound
 
-        shown_paths = "; ".join(f"{path}: {reason}" for path, reason in missing[:3])
+        shown_paths = "; ".join(f"{_short(path)}: {reason}" for path, reason in missing[:3])
         more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
         raise NotFound(f"cannot ingest {shown_paths}{more}: nothing was ingested", paths=[p for p, _ in missing])
+
+
+def _short(path: str) -> str:
+    """A path as an error message shows it: at most 100 characters (its end kept: the file name)."""
+    return path if len(path) <= 100 else f"...{path[-97:]}"
