@@ -187,3 +187,16 @@ def test_broken_pdf_and_bad_jsonl_are_bad_files() -> None:
         parse(Path("x.jsonl"), b'{"a": 1}\n{oops\n', "application/jsonl")
     with pytest.raises(BadFile, match="line 1: a record must be a JSON object"):
         parse(Path("x.jsonl"), b"[1, 2]\n", "application/jsonl")
+
+
+def test_markdown_headings_come_from_a_parser_not_from_lines() -> None:
+    """`#` lines inside an HTML block, a block quote or code are content, not headings."""
+    from remlite.ingest.formats import markdown_sections
+
+    text = (
+        "# Guide\n\nIntro.\n\n<div>\n# not a heading\n</div>\n\n> # quoted, not a heading\n\n"
+        "```\n# code\n```\n\n    # indented code\n\nSetext\n------\n\nBody.\n"
+    )
+    sections, title = markdown_sections(text)
+    assert title == "Guide"
+    assert [s.heading_path for s in sections] == [["Guide"], ["Guide", "Setext"]]

@@ -85,8 +85,6 @@ def parse(path: Path, data: bytes, kind: str | None) -> Document:
 
 
 # ---------------------------------------------------------------------------------------- Markdown
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FRONT_TITLE = re.compile(r"^title:\s*[\"']?(.*?)[\"']?\s*$", re.MULTILINE)
 
@@ -124,41 +122,29 @@ def front_matter(text: str) -> dict[str, Any]:
 
 
 def markdown_sections(text: str) -> tuple[list[Section], str | None]:
-    """Sections split at ATX (`## x`) and setext (`x` over `===`/`---`) headings outside fenced
-    code, with heading paths; YAML front matter is skipped (its `title:` is the title)."""
+    """Sections split at the document's own headings (ATX `## x` and setext), read by a CommonMark
+    parser (markdown-it-py), so a `#` line inside fenced or indented code, an HTML block or a block
+    quote is never taken for a heading; with heading paths. YAML front matter is skipped (its
+    `title:` is the title). Why a parser: the hand-written line rules took `# x` inside an HTML
+    block for a heading (the parser agreed with them on every other Markdown file of this project)."""
+    from markdown_it import MarkdownIt
+
     lines = _lines(text)
     title: str | None = None
     begin = 0
     if lines and lines[0][1].strip() == "---":
         for n, (offset, line) in enumerate(lines[1:], 1):
             if line.strip() in ("---", "..."):
-                front = text[:offset]
-                match = _FRONT_TITLE.search(front)
+                match = _FRONT_TITLE.search(text[:offset])
                 title = match.group(1) if match else None
                 begin = n + 1
                 break
-    headings: list[tuple[int, int, str]] = []  # (offset of the heading's first line, level, text)
-    fence: str | None = None
-    for n in range(begin, len(lines)):
-        offset, line = lines[n]
-        fenced = _FENCE.match(line)
-        if fence is not None:
-            if fenced and fenced.group(1)[0] == fence[0] and len(fenced.group(1)) >= len(fence):
-                fence = None
-            continue
-        if fenced:
-            fence = fenced.group(1)
-            continue
-        atx = _ATX.match(line)
-        if atx:
-            headings.append((offset, len(atx.group(1)), (atx.group(2) or "").strip()))
-            continue
-        setext = _SETEXT.match(line)
-        if setext and n > begin and lines[n - 1][1].strip() and not (headings and headings[-1][0] == lines[n - 1][0]):
-            prev_offset, prev = lines[n - 1]
-            if not _ATX.match(prev) and not _FENCE.match(prev):
-                headings.append((prev_offset, 1 if setext.group(1)[0] == "=" else 2, prev.strip()))
     start = lines[begin][0] if begin < len(lines) else len(text)
+    tokens = MarkdownIt("commonmark").parse(text[start:])
+    headings: list[tuple[int, int, str]] = []  # (offset of the heading's first line, level, text)
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open" and token.level == 0 and token.map is not None:
+            headings.append((lines[begin + token.map[0]][0], int(token.tag[1:]), tokens[i + 1].content.strip()))
     sections: list[Section] = []
     stack: list[tuple[int, str]] = []
     for offset, level, heading in headings:

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 DOCUMENTS = "documents"
 EDGE = "has_chunk"
-CHUNKER_VERSION = 1  # bump when the chunker's output for the same input changes
+CHUNKER_VERSION = 2  # bump when the chunker's output for the same input changes (2: Markdown by a parser)
 SYSTEM = ("id", "created_at", "modified_at", "deleted_at")
 POSITION = ("offset_start", "offset_end", "page", "heading_path", "title", "content_type")
 
