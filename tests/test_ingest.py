@@ -444,6 +444,9 @@ def test_progress_is_reported_per_file(db: remlite.Database, docs: Path) -> None
     events: list[Progress] = []
     db.ingest([docs], progress=events.append)
     assert [e.files_done for e in events] == [1, 2, 3] and {e.files_total for e in events} == {3}
+    total = sum(Path(e.path).stat().st_size for e in events)  # the files taken (not data.bin, not hidden ones)
+    assert {e.bytes_total for e in events} == {total} and events[-1].bytes_done == total  # an ETA's measure
+    assert [e.bytes_done for e in events] == sorted(e.bytes_done for e in events)
     assert events[-1].chunks_done == db.count("resources")
 
 

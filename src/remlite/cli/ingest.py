@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from remlite.errors import InvalidInput
@@ -19,14 +19,17 @@ from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_w
 
 
 def _bar() -> Progress:
-    """Files done / total with files/s and chunks/s, on stderr, only on a terminal, erased when done."""
+    """The whole job's bytes done / total (its ETA), files done, files/s and chunks/s, on stderr,
+    only on a terminal, erased when done."""
     err = output.console(stderr=True)
     return Progress(
         TextColumn("ingest"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[files]} files"),
         TextColumn("{task.fields[files_rate]} files/s  {task.fields[chunks]} chunks, {task.fields[chunks_rate]}/s"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=err,
         transient=True,
         disable=not err.is_terminal,
@@ -115,15 +118,16 @@ def ingest(
     """
     metadata = _meta(meta or [])
     with open_writer(path, tenant, local_only={"--prune": prune, "--meta": bool(metadata)}) as db, _bar() as bar:
-        task = bar.add_task("ingest", total=None, files_rate="-", chunks=0, chunks_rate="-")
+        task = bar.add_task("ingest", total=None, files="-", files_rate="-", chunks=0, chunks_rate="-")
         started = time.perf_counter()
 
         def advance(event: FileDone) -> None:
             elapsed = max(time.perf_counter() - started, 1e-9)
             bar.update(
                 task,
-                total=event.files_total,
-                completed=event.files_done,
+                total=event.bytes_total or event.files_total,  # bytes: an ETA over the whole job, not per file
+                completed=event.bytes_done if event.bytes_total else event.files_done,
+                files=f"{event.files_done}/{event.files_total}",
                 files_rate=f"{event.files_done / elapsed:,.1f}",
                 chunks=event.chunks_done,
                 chunks_rate=f"{event.chunks_done / elapsed:,.0f}",

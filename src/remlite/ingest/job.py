@@ -80,6 +80,8 @@ class Ingest:
         report = IngestReport(table=table)
         log.info("ingesting %d files into %s", len(files), table)
         syncer = Syncer(db, self.core.layout(table), chunk_size, overlap, metadata)
+        sizes = [_size(path) for path in files] if progress is not None else []
+        total, done_bytes = sum(sizes), 0
         for done, path in enumerate(files, 1):
             reason = None
             try:
@@ -96,7 +98,8 @@ class Ingest:
             else:
                 log.debug("ingested %s (%d/%d files, %d chunks so far)", path, done, len(files), report.chunks)
             if progress is not None:
-                progress(Progress(str(path), done, len(files), report.chunks, reason is not None))
+                done_bytes += sizes[done - 1]
+                progress(Progress(str(path), done, len(files), report.chunks, reason is not None, done_bytes, total))
         roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()] if prune else []
         if roots:
             for document in db.find(DOCUMENTS, "chunk_table", eq=table, fetch=True):
@@ -137,6 +140,13 @@ def _path_list(value: Any) -> list[str | os.PathLike[str]]:
         if not isinstance(text, str) or "\x00" in text:
             raise InvalidInput(f"not a file or directory path: {shown(item)}")
     return items
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 _OWNED = ("uri", "chunk_ordinal", "content", "id", "created_at", "modified_at", "deleted_at")

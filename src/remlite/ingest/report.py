@@ -98,3 +98,5 @@ class Progress:
     files_total: int
     chunks_done: int
     skipped: bool
+    bytes_done: int = 0  # of all the files' bytes: what an ETA over the whole job is measured in
+    bytes_total: int = 0

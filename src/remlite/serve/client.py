@@ -222,6 +222,7 @@ class RemoteDatabase:
         files, skipped = collect(given, None if glob is None else ([glob] if isinstance(glob, str) else list(glob)))
         require_found(skipped)
         report = IngestReport(table=table)
+        sizes = [path.stat().st_size for path in files]
         for done, path in enumerate(files, 1):
             query = {"name": _upload_name(path, given), "table": table, "chunk_size": chunk_size, "overlap": overlap}
             params = {k: v for k, v in query.items() if v is not None}
@@ -231,7 +232,8 @@ class RemoteDatabase:
             report.skipped.extend((str(path), skipped["reason"]) for skipped in found["skipped"])
             report.seconds += found["seconds"]
             if progress is not None:
-                progress(Progress(str(path), done, len(files), report.chunks, bool(found["skipped"])))
+                progress(Progress(str(path), done, len(files), report.chunks, bool(found["skipped"]),
+                                  sum(sizes[:done]), sum(sizes)))  # fmt: skip
         return report
 
     def moments(
