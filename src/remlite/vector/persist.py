@@ -35,7 +35,7 @@ import io
 import json
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,25 +99,15 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_index_file(path: Path, write_payload: Callable[[Path], None], meta: dict[str, Any]) -> None:
-    """Atomically write `path`: `write_payload(tmp)` writes the payload (and may fill `meta`), then the
-    trailer is appended, the file fsynced and renamed over `path`."""
-    path = Path(path)
+@contextlib.contextmanager
+def _saving(path: Path) -> Iterator[Path]:
+    """The temporary file of an atomic save of `path` (a stray one from a crash removed first):
+    renamed over `path` when the block ends, removed on an error (a failure of the save itself is
+    StorageError), and the directory fsynced."""
     tmp = tmp_path(path)
     try:
         tmp.unlink(missing_ok=True)  # a stray one from a crash: never append to or reuse its bytes
-        write_payload(tmp)
-        with open(tmp, "r+b") as fh:
-            payload_len = fh.seek(0, os.SEEK_END)
-            digest = _hash_prefix(fh, payload_len)
-            full = {**meta, "format": FORMAT_VERSION, "payload_len": payload_len, "payload_blake2b": digest}
-            meta_bytes = json.dumps(full, sort_keys=True).encode()
-            fh.seek(payload_len)
-            fh.write(meta_bytes)
-            fh.write(_FOOTER.pack(MAGIC, len(meta_bytes), payload_len, _meta_digest(meta_bytes)))
-            fh.truncate()
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -128,34 +118,40 @@ def write_index_file(path: Path, write_payload: Callable[[Path], None], meta: di
     _fsync_dir(path.parent)
 
 
-def _trailer(meta: dict[str, Any], payload: bytes) -> bytes:
-    """Meta and footer of a file whose payload is `payload` (what `write_index_file` appends)."""
-    digest = hashlib.blake2b(payload, digest_size=32).hexdigest()
-    full = {**meta, "format": FORMAT_VERSION, "payload_len": len(payload), "payload_blake2b": digest}
+def _trailer(meta: dict[str, Any], payload_len: int, digest: str) -> bytes:
+    """Meta and footer of a file whose payload has `payload_len` bytes and blake2b `digest`."""
+    full = {**meta, "format": FORMAT_VERSION, "payload_len": payload_len, "payload_blake2b": digest}
     meta_bytes = json.dumps(full, sort_keys=True).encode()
-    return meta_bytes + _FOOTER.pack(MAGIC, len(meta_bytes), len(payload), _meta_digest(meta_bytes))
+    return meta_bytes + _FOOTER.pack(MAGIC, len(meta_bytes), payload_len, _meta_digest(meta_bytes))
+
+
+def write_index_file(path: Path, write_payload: Callable[[Path], None], meta: dict[str, Any]) -> None:
+    """Atomically write `path`: `write_payload(tmp)` writes the payload (and may fill `meta`), then the
+    trailer is appended, the file fsynced and renamed over `path`."""
+    path = Path(path)
+    with _saving(path) as tmp:
+        write_payload(tmp)
+        with open(tmp, "r+b") as fh:
+            payload_len = fh.seek(0, os.SEEK_END)
+            digest = _hash_prefix(fh, payload_len)
+            fh.seek(payload_len)
+            fh.write(_trailer(meta, payload_len, digest))
+            fh.truncate()
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def write_sealed_file(path: Path, payload: bytes, meta: dict[str, Any], cipher: Any) -> None:
     """`write_index_file` for an encrypted database: the whole file sealed by `cipher`
     (`remlite.storage.crypto.Cipher.seal_file`), written atomically the same way."""
     path = Path(path)
-    tmp = tmp_path(path)
-    try:
-        sealed = cipher.seal_file(path.name, payload + _trailer(meta, payload))
-        tmp.unlink(missing_ok=True)
+    digest = hashlib.blake2b(payload, digest_size=32).hexdigest()
+    with _saving(path) as tmp:
+        sealed = cipher.seal_file(path.name, payload + _trailer(meta, len(payload), digest))
         with open(tmp, "wb") as fh:
             fh.write(sealed)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(exc, StorageError) or not isinstance(exc, Exception):
-            raise
-        raise StorageError(f"cannot save vector index to {path}: {exc}", path=str(path)) from exc
-    _fsync_dir(path.parent)
 
 
 def read_info(path: Path, cipher: Any = None) -> IndexFileInfo:
