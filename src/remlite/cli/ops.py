@@ -50,11 +50,12 @@ def _backup_through(server: str, tenant: str, dest: Path) -> dict[str, Any]:
 
     from remlite.errors import ReplicationError
     from remlite.ops.backup import save_stream
-    from remlite.replication.follower import TENANT_HEADER, ReplyFile, error_of
+    from remlite.replication.follower import ReplyFile, error_of
+    from remlite.serve.keys import request_headers
     from remlite.settings import Settings
 
     key = Settings.from_env().api_key
-    headers = {TENANT_HEADER: tenant, **({"authorization": f"Bearer {key}"} if key else {})}
+    headers = request_headers(tenant, key)
     typer.echo(f"note: {server} holds the database; backing up through it", err=True)
     try:
         with httpx.stream("GET", f"{server}/v1/replication/snapshot", headers=headers, timeout=None) as reply:

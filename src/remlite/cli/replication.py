@@ -166,11 +166,12 @@ def promote(path: PathOption = None, tenant: TenantOption = DEFAULT_TENANT, as_j
 def _remote(url: str, api_key: str | None, tenant: str, method: str, route: str, body: Any = None) -> dict[str, Any]:
     import httpx
 
-    from remlite.replication.follower import TENANT_HEADER, error_of
+    from remlite.replication.follower import error_of
+    from remlite.serve.keys import request_headers
 
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"--primary is a server URL (http://host:port), got {url!r}")
-    headers = {TENANT_HEADER: tenant, **({"authorization": f"Bearer {api_key}"} if api_key else {})}
+    headers = request_headers(tenant, api_key)
     try:
         reply = httpx.request(method, f"{url.rstrip('/')}{route}", headers=headers, json=body, timeout=10)
     except httpx.HTTPError as exc:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from remlite.errors import ChangeLogConflict, RemliteError, ReplicationError, WalTruncated
 from remlite.replication import registry, wire
+from remlite.serve.keys import request_headers
 from remlite.storage.changelog import Entry
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from remlite.runtime import Runtime
 
 log = logging.getLogger("remlite.replication")
-TENANT_HEADER = "x-remlite-tenant"
 
 
 @dataclass
@@ -99,9 +99,7 @@ class Follower:
         self.heartbeat, self.ack_every, self.max_backoff = heartbeat, ack_every, max_backoff
         self.on_applied, self.on_reseed = on_applied, on_reseed
         self.connect_options = connect_options
-        self.headers = {TENANT_HEADER: self.primary_tenant}
-        if api_key:
-            self.headers["authorization"] = f"Bearer {api_key}"
+        self.headers = request_headers(self.primary_tenant, api_key)
         self.progress = Progress()
         self.stopping = threading.Event()
         self.db: Database | None = None

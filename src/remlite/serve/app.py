@@ -33,12 +33,11 @@ from remlite.serve.front import (
     request_id,
     takes_body,
 )
-from remlite.serve.keys import Forbidden, Grant, KeyStore
+from remlite.serve.keys import TENANT_HEADER, Forbidden, Grant, KeyStore
 from remlite.serve.operations import OPERATIONS, Operation
 
 log = logging.getLogger("remlite.serve")
 MAX_BODY = 32 * 1024 * 1024
-TENANT_HEADER = "x-remlite-tenant"  # the tenant of a request when the server runs with --no-auth
 
 
 READ_TIMEOUT = 60.0  # seconds a read may take before the client gets 504

@@ -29,11 +29,8 @@ class RemoteDatabase:
 
     def __init__(self, url: str, api_key: str | None = None, tenant: str = "default", timeout: float = 30.0) -> None:
         token = api_key if api_key is not None else Settings.from_env().api_key
-        headers = {"x-remlite-tenant": tenant}
-        if token:
-            headers["authorization"] = f"Bearer {token}"
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, headers=keys.request_headers(tenant, token), timeout=timeout)
 
     def __repr__(self) -> str:
         return f"<remlite.RemoteDatabase {self.url!r}>"

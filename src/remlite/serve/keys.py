@@ -23,6 +23,17 @@ import orjson
 
 from remlite.errors import InvalidInput, NotFound, RemliteError
 
+TENANT_HEADER = "x-remlite-tenant"  # the tenant of a request when the server runs with --no-auth
+
+
+def request_headers(tenant: str, api_key: str | None) -> dict[str, str]:
+    """What a client sends to name its tenant: the key (which decides it on a server with keys) and
+    the tenant header (which decides it on a --no-auth server)."""
+    headers = {TENANT_HEADER: tenant}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    return headers
+
 KEYS_FILE = Path(".remlite") / "keys.json"
 
 
