@@ -15,6 +15,7 @@ import pytest
 import remlite
 from remlite.errors import ChangeLogConflict, ReplicationError
 from remlite.ops.digest import state_digest
+from remlite.ops.space import registered_floor
 from remlite.replication import registry, wire
 from remlite.replication.follower import Follower, catch_up, following
 from remlite.serve.app import create_app
@@ -90,7 +91,7 @@ def test_the_primary_registers_what_replicas_applied(primary: Primary, tmp_path:
     with primary.db() as db:
         found = registry.replicas(db)
         assert [r["name"] for r in found] == ["r1"] and found[0]["applied"] == db.last_seq
-        assert registry.replica_floor(db) == db.last_seq
+        assert registered_floor(db._core.store) == db.last_seq
         report = registry.status(db)
         assert report["mode"] == "primary" and report["replicas"][0]["lag_entries"] == 0
         db.insert("notes", {"title": "later", "body": "x", "rank": 1})
@@ -281,7 +282,7 @@ def test_the_cli_replicates_and_reports(primary: Primary, tmp_path: Path) -> Non
     assert unknown.exit_code == 5 and "no replica" in unknown.output
     assert runner.invoke(app, ["replication", "forget", "cli", "--primary", primary.url]).exit_code == 0
     with primary.db() as db:
-        assert registry.replicas(db) == [] and registry.replica_floor(db) is None
+        assert registry.replicas(db) == [] and registered_floor(db._core.store) is None
     gone = runner.invoke(app, ["replication", "forget", "cli", "--primary", primary.url, "--json"])
     assert gone.exit_code == 5 and json.loads(gone.stdout)["error"]["code"] == "not_found"
     promoted = runner.invoke(app, ["replication", "promote", *copy, "--json"])

@@ -1,8 +1,8 @@
 """What a primary knows of its replicas, and what a replica knows of its primary.
 
 On a primary, each replica that acknowledges what it applied is registered under its name
-(`meta` key `replica:<name>`, LOCAL): the lowest applied seq among them is the replica floor,
-below which `remlite.ops.space` may purge the change log (never more than its maximum keeps).
+(`meta` key `replica:<name>`, LOCAL): the lowest applied seq among them is the replica floor
+(`remlite.ops.space.registered_floor`), below which a purge keeps the change log (up to its maximum).
 A replica that stops acknowledging keeps its registration — the log is kept for it, up to that
 maximum — until `forget()`; past the maximum it re-seeds from a snapshot when it returns.
 
@@ -72,12 +72,6 @@ def replicas(db: Database) -> list[dict[str, Any]]:
                 found[name] = info
     last = db.last_seq
     return [{**info, "lag_entries": max(last - info["applied"], 0)} for _, info in sorted(found.items())]
-
-
-def replica_floor(db: Database) -> int | None:
-    """The lowest seq every registered replica has applied (None: no replica is registered)."""
-    applied = [info["applied"] for info in replicas(db)]
-    return min(applied) if applied else None
 
 
 def forget(db: Database, name: str) -> None:
