@@ -215,37 +215,33 @@ class Front:
             payload = await self.dispatcher.answer(op, headers, params, query, body)
         except Forward as exc:
             if self.forwarder is None:  # a replica's server: no writer here to ask
-                status = await self._refuse(send, NotFound(exc.message), rid)
+                refused = NotFound(exc.message)
+                status, payload = refused.http_status, error_body(refused)
+            else:
+                status = await self.forwarder.relay(scope, body, send, rid)
+                self.record(op.name, status, time.perf_counter() - started)
                 return
-            status = await self.forwarder.relay(scope, body, send, rid)
-            self.record(op.name, status, time.perf_counter() - started)
-            return
         except RemliteError as exc:
             status, payload = exc.http_status, error_body(exc)
         except Exception as exc:
             log.error("request %s failed", rid, exc_info=exc)
             error = internal_error()
             status, payload = error.http_status, error_body(error)
-        response_headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            (b"x-request-id", rid.encode("latin-1")),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload})
+        await send_json(send, status, payload, rid)
         self.record(op.name, status, time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s -> %d", rid, scope["method"], scope["path"], status)
 
 
-    @staticmethod
-    async def _refuse(send: Any, exc: RemliteError, rid: str) -> int:
-        payload = error_body(exc)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                   (b"x-request-id", rid.encode("latin-1"))]  # fmt: skip
-        await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
-        return exc.http_status
+async def send_json(send: Any, status: int, payload: bytes, rid: str) -> None:
+    """An encoded JSON answer as the two ASGI messages, with its length and request id."""
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"x-request-id", rid.encode("latin-1")),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def streamed_as(op: Operation, accept: str) -> str | None:

@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from remlite.core import on_commit
 from remlite.errors import InvalidInput, RemliteError, WalTruncated
 from remlite.replication import registry, wire
-from remlite.serve.front import error_body, internal_error, read_body, request_id
+from remlite.serve.front import error_body, internal_error, read_body, request_id, send_json
 
 log = logging.getLogger("remlite.serve")
 POLL = 0.005
@@ -95,11 +95,11 @@ class Replication:
             await handler(grant.tenant, query, headers, receive, send, rid)
         except RemliteError as exc:
             status = exc.http_status
-            await _answer(send, status, error_body(exc), rid)
+            await send_json(send, status, error_body(exc), rid)
         except Exception as exc:
             log.error("request %s failed", rid, exc_info=exc)
             status = 500
-            await _answer(send, status, error_body(internal_error()), rid)
+            await send_json(send, status, error_body(internal_error()), rid)
         finally:
             self.inner.record(f"replication.{handler.__name__}", status, time.perf_counter() - started)
 
@@ -214,7 +214,7 @@ class Replication:
             with self.pool.tenant(self.root, tenant) as db:
                 return registry.record_ack(db, replica, applied, headers.get("host"))
 
-        await _answer(send, 200, orjson.dumps(await run_in_threadpool(record)), rid)
+        await send_json(send, 200, orjson.dumps(await run_in_threadpool(record)), rid)
 
     async def forget(self, tenant: str, query: dict[str, str], headers: Any, receive: Any, send: Any, rid: str) -> None:
         raw = await read_body(receive, headers, 1 << 16)
@@ -228,14 +228,14 @@ class Replication:
                 registry.forget(db, replica)
 
         await run_in_threadpool(forget)
-        await _answer(send, 200, orjson.dumps({"forgotten": replica}), rid)
+        await send_json(send, 200, orjson.dumps({"forgotten": replica}), rid)
 
     async def status(self, tenant: str, query: dict[str, str], headers: Any, receive: Any, send: Any, rid: str) -> None:
         def read() -> dict[str, Any]:
             with self.pool.tenant(self.root, tenant) as db:
                 return registry.status(db)
 
-        await _answer(send, 200, orjson.dumps(await run_in_threadpool(read)), rid)
+        await send_json(send, 200, orjson.dumps(await run_in_threadpool(read)), rid)
 
     async def snapshot(
         self, tenant: str, query: dict[str, str], headers: Any, receive: Any, send: Any, rid: str
@@ -261,13 +261,6 @@ class Replication:
             await send({"type": "http.response.body", "body": b""})
         finally:
             os.unlink(name)
-
-
-async def _answer(send: Any, status: int, payload: bytes, rid: str) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"x-request-id", rid.encode("latin-1"))]})  # fmt: skip
-    await send({"type": "http.response.body", "body": payload})
 
 
 def _int(query: dict[str, str], name: str, default: int | None) -> int:
