@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remlite.errors import ChangeLogConflict, RemliteError, ReplicationError, WalTruncated
+from remlite.errors import RemliteError, ReplicationError, WalTruncated
 from remlite.replication import registry, wire
 from remlite.serve.keys import request_headers
 from remlite.storage.changelog import Entry
@@ -311,31 +311,15 @@ class ReplyFile:
 
 
 def error_of(status: int, body: bytes) -> Exception:
-    """The primary's error answer as the remlite error it names."""
-    import orjson
+    """The primary's error answer as the remlite error it names (decoded as the remote client
+    decodes any server error): a refusal (4xx) of the library's own classes as that class, anything
+    else a ReplicationError with the status."""
+    from remlite.serve.client import error_from
 
-    try:
-        error = orjson.loads(body)["error"]
-        message, code = error.get("message", ""), error.get("code", "")
-    except Exception:
-        message, code = body[:200].decode("utf-8", "replace"), ""
-    if status == 410 or code == "wal_truncated":
-        return WalTruncated(f"the primary's log no longer holds what this replica needs: {message}")
-    if status == 409 or code == "change_log_conflict":
-        return ChangeLogConflict(message)
-    named = _ERRORS.get(code)
-    if named is not None and status < 500:  # the primary's refusal, as the error it raised there
-        return named(f"the primary: {message}")
-    return ReplicationError(f"the primary answered {status}: {message}", status=status)
-
-
-def _subclasses(cls: type) -> list[type]:
-    return [cls, *(sub for child in cls.__subclasses__() for sub in _subclasses(child))]
-
-
-_ERRORS: dict[str, type[RemliteError]] = {  # the library's own classes (a server's route errors share codes)
-    c.code: c for c in _subclasses(RemliteError) if c.__module__ == "remlite.errors"  # type: ignore[attr-defined]
-}
+    found = error_from(status, body)
+    if status < 500 and type(found) is not RemliteError and type(found).__module__ == "remlite.errors":
+        return found
+    return ReplicationError(f"the primary answered {status}: {found.message}", status=status)
 
 
 def _epoch(ts: str) -> float:

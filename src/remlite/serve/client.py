@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 
 from remlite import errors
 from remlite.ask.plan import Plan
@@ -289,12 +290,18 @@ def _text(value: Any) -> Any:
 
 
 def _error(response: httpx.Response) -> errors.RemliteError:
-    """The server's error as the same remlite error class (RemliteError when unknown)."""
+    return error_from(response.status_code, response.content)
+
+
+def error_from(status: int, body: bytes) -> errors.RemliteError:
+    """A server's error answer (its status and body) as the same remlite error class (RemliteError
+    when unknown)."""
     try:
-        error = response.json()["error"]
+        error = orjson.loads(body)["error"]
         kind, message, details = error["type"], error["message"], error.get("details") or {}
     except (ValueError, KeyError, TypeError):
-        return errors.RemliteError(f"HTTP {response.status_code} from the remlite server: {response.text[:200]}")
+        text = body[:200].decode("utf-8", "replace")
+        return errors.RemliteError(f"HTTP {status} from the remlite server: {text}")
     cls = getattr(errors, kind, None) or getattr(keys, kind, None)
     if not (isinstance(cls, type) and issubclass(cls, errors.RemliteError)):
         cls = errors.RemliteError
