@@ -269,3 +269,16 @@ def test_local_refuses_a_tampered_model(tmp_path: Path) -> None:
         LocalProvider(model_path=tmp_path / "missing.onnx").embed(["x"])
     with pytest.raises(InvalidInput, match="unknown local embedding model"):
         get_provider("local", model="bge-small")
+
+
+def test_local_token_counts_are_uncapped_and_match_what_the_model_sees() -> None:
+    provider = LocalProvider()
+    assert provider.max_tokens == 256
+    short, long = "The cat sat on the mat.", "word " * 400
+    counts = provider.token_counts([short, long])
+    assert counts[0] == 8  # [CLS] the cat sat on the mat . [SEP]
+    assert counts[1] == 402  # past the window: the model would see only 256 of them
+    assert provider.token_counts([]) == []
+    with pytest.raises(InvalidInput):
+        provider.token_counts(["ok", 3])  # type: ignore[list-item]
+    assert HashProvider().token_counts(["a b"]) is None and HashProvider().max_tokens is None

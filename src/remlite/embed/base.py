@@ -32,6 +32,8 @@ class EmbeddingProvider(ABC):
 
     name: ClassVar[str]
     model: str
+    max_tokens: int | None = None
+    """The model's input window in its own tokens (text past it is not embedded); None: no known limit."""
 
     @property
     @abstractmethod
@@ -58,6 +60,11 @@ class EmbeddingProvider(ABC):
         if not isinstance(text, str):
             raise InvalidInput(f"text to embed must be a string, not {type(text).__name__}")
         return self.embed([text])[0]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int] | None:
+        """Each text's length in the model's own tokens, uncapped (so a count above `max_tokens` says the
+        text would be cut); None when the provider has no tokenizer to ask. Chunkers size chunks by it."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """What a store records next to its vectors, to refuse mixing vector spaces later."""

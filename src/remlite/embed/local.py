@@ -47,11 +47,12 @@ import hashlib
 import importlib.util
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remlite.embed.base import EmbeddingError, EmbeddingProvider
+from remlite.embed.base import EmbeddingError, EmbeddingProvider, check_texts
 from remlite.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -119,7 +120,8 @@ def default_threads() -> int:
 @dataclass(frozen=True)
 class _Runtime:
     session: Any  # onnxruntime.InferenceSession
-    tokenizer: Any  # tokenizers.Tokenizer
+    tokenizer: Any  # tokenizers.Tokenizer, truncating at max_length
+    counter: Any  # the same tokenizer without truncation, for token_counts
     inputs: frozenset[str]
 
 
@@ -150,6 +152,9 @@ def _load(
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
         tokenizer.enable_truncation(max_length=max_length)
         tokenizer.no_padding()  # we pad per batch, to the longest text in it
+        counter = Tokenizer.from_file(str(tokenizer_path))
+        counter.no_truncation()
+        counter.no_padding()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -160,7 +165,7 @@ def _load(
             session = ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable models
             raise EmbeddingError(f"onnxruntime could not load {model_path}: {exc}", path=str(model_path)) from exc
-        runtime = _Runtime(session, tokenizer, frozenset(i.name for i in session.get_inputs()))
+        runtime = _Runtime(session, tokenizer, counter, frozenset(i.name for i in session.get_inputs()))
         _RUNTIMES[key] = runtime
         return runtime
 
@@ -202,6 +207,7 @@ class LocalProvider(EmbeddingProvider):
         self._threads = threads or default_threads()
         self._batch_size = batch_size
         self._max_length = max_length
+        self.max_tokens = max_length
         self._runtime: _Runtime | None = None
 
     @property
@@ -224,6 +230,13 @@ class LocalProvider(EmbeddingProvider):
                 model_path, self._sha256, tokenizer_path, self._tokenizer_sha256, self._threads, self._max_length
             )
         return self._runtime
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """WordPiece tokens per text, counting [CLS] and [SEP] as the model sees them."""
+        items = check_texts(texts)
+        if not items:
+            return []
+        return [len(e.ids) for e in self._ensure().counter.encode_batch(items)]
 
     def _embed(self, texts: list[str]) -> NDArray[np.float32]:
         import numpy as np
