@@ -276,7 +276,7 @@ def test_local_token_counts_are_uncapped_and_match_what_the_model_sees() -> None
     assert provider.max_tokens == 256
     short, long = "The cat sat on the mat.", "word " * 400
     counts = provider.token_counts([short, long])
-    assert counts[0] == 8  # [CLS] the cat sat on the mat . [SEP]
+    assert counts[0] == 9  # [CLS] the cat sat on the mat . [SEP]: seven words, a full stop, two markers
     assert counts[1] == 402  # past the window: the model would see only 256 of them
     assert provider.token_counts([]) == []
     with pytest.raises(InvalidInput):
