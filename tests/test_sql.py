@@ -277,7 +277,7 @@ def test_rem_query_errors(root: Path) -> None:
 def test_docs_sql_example_runs(tmp_path: Path) -> None:
     """The Python example at the top of docs/sql.md runs and its assertions hold."""
     text = (Path(__file__).resolve().parents[1] / "docs" / "sql.md").read_text()
-    code = text.split("```python\n", 1)[1].split("```", 1)[0].replace("/tmp/remlite-sql-doc", str(tmp_path / "doc"))
+    code = text.split("```python\n", 1)[1].split("```", 1)[0].replace('"./data"', repr(str(tmp_path / "data")))
     exec(compile(code, "docs/sql.md", "exec"), {})
 
 
