@@ -200,8 +200,33 @@ def test_max_marginal_relevance_prefers_diversity(store: RemliteVectorStore) -> 
     store.add_texts(["red apple"], [{"kind": "fruit"}], ids=["ra2"])  # a duplicate of "ra"
     plain = ids_of(store.similarity_search("red apple", k=2))
     assert set(plain) == {"ra", "ra2"}
+    embedded: list[str] = []
+    embed_documents = store.embedding.embed_documents
+    store.embedding.embed_documents = lambda texts: embedded.extend(texts) or embed_documents(texts)  # type: ignore[method-assign]
     diverse = ids_of(store.max_marginal_relevance_search("red apple", k=2, fetch_k=6, lambda_mult=0.3))
     assert diverse[0] in {"ra", "ra2"} and diverse[1] not in {"ra", "ra2"}
+    assert embedded == []  # the candidates' stored vectors were read, no text embedded again
+
+
+class WithoutLocalStorage:
+    """A database's verbs without its local storage (as a remote client has them)."""
+
+    def __init__(self, database: remlite.Database) -> None:
+        self.wrapped = database
+
+    def __getattr__(self, name: str) -> object:
+        if name == "_core":
+            raise AttributeError(name)
+        return getattr(self.wrapped, name)
+
+
+def test_max_marginal_relevance_without_stored_vectors_embeds_again(store: RemliteVectorStore) -> None:
+    store.database = WithoutLocalStorage(store.database)  # type: ignore[assignment]
+    embedded: list[str] = []
+    embed_documents = store.embedding.embed_documents
+    store.embedding.embed_documents = lambda texts: embedded.extend(texts) or embed_documents(texts)  # type: ignore[method-assign]
+    assert ids_of(store.max_marginal_relevance_search("blue", k=2, fetch_k=2)) in (["bs", "bc"], ["bc", "bs"])
+    assert sorted(embedded) == ["blue car", "blue sky"]
 
 
 def test_persistence_across_reopening(tmp_path: Path) -> None:
