@@ -3,8 +3,10 @@
     from langchain_core.embeddings import DeterministicFakeEmbedding
     from remlite.integrations.langchain import RemliteVectorStore
 
-    store = RemliteVectorStore.from_texts(["refunds take 14 days"], DeterministicFakeEmbedding(size=64), path="./data")
+    embedding = DeterministicFakeEmbedding(size=64)  # any LangChain Embeddings
+    store = RemliteVectorStore.from_texts(["refunds take 14 days"], embedding, [{"source": "faq"}], path="./data")
     store.similarity_search("how long do refunds take", k=1, filter={"source": "faq"})
+    store.close()
 
 What maps to what:
 
