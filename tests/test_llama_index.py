@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("llama_index.core")
 
-from llama_index.core import VectorStoreIndex
+from llama_index.core import StorageContext, VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.schema import IndexNode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import (
@@ -37,7 +37,7 @@ from llama_index.core.vector_stores.utils import build_metadata_filter_fn
 
 import remlite
 from remlite.errors import InvalidInput
-from remlite.integrations.llama_index import DEFAULT_TABLE, RemliteVectorStore, where_of_filters
+from remlite.integrations.llama_index import DEFAULT_TABLE, RemliteEmbedding, RemliteVectorStore, where_of_filters
 
 DIM = 4
 
@@ -469,6 +469,24 @@ def test_vector_store_index_end_to_end(store: RemliteVectorStore) -> None:
     index.delete_ref_doc("doc1")
     hits = index.as_retriever(similarity_top_k=5).retrieve("anything")
     assert {hit.node.node_id for hit in hits} == {"far", "embedded by the model"}
+
+
+def test_remlite_embedding_as_the_embed_model(store: RemliteVectorStore) -> None:
+    embed_model = RemliteEmbedding("hash", dimension=64)
+    texts = {
+        "refunds": "Refunds are issued within 14 days of a return.",
+        "invoices": "Invoices are emailed on the first day of each month.",
+        "office": "The office is closed on public holidays.",
+    }
+    nodes = [TextNode(id_=key, text=text) for key, text in texts.items()]
+    index = VectorStoreIndex(
+        nodes, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embed_model
+    )
+    assert index.as_retriever(similarity_top_k=1).retrieve("when are refunds issued")[0].node.node_id == "refunds"
+    assert embed_model.get_text_embedding_batch(list(texts.values())) == [
+        embed_model.get_text_embedding(text) for text in texts.values()
+    ]
+    assert asyncio.run(embed_model.aget_query_embedding("office")) == embed_model.get_query_embedding("office")
 
 
 # ---------------------------------------------------------------------- async

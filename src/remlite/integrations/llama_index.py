@@ -27,6 +27,8 @@ Design (docs/llama_index.md has the user's view):
 - **Deleting a document** reads its node rows off the `ref_doc_id` index (no scan) and hard-deletes
   them: a vector store's delete is final (no soft-deleted rows waiting for `purge`). `clear()` drops
   the table in one batch and registers it again (a new embedding dimension is then accepted).
+- **`RemliteEmbedding`** wraps remlite's own embedding providers as a LlamaIndex embed model, so the
+  offline MiniLM remlite ships (or its `hash` provider, in tests) can embed nodes and queries.
 - **Async** variants run the blocking call in a worker thread (`asyncio.to_thread`, as
   `remlite.aio` does): a remlite handle is thread-safe and its heavy parts release the GIL.
 
@@ -42,6 +44,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 try:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.bridge.pydantic import PrivateAttr
     from llama_index.core.schema import BaseNode, MetadataMode
     from llama_index.core.vector_stores.types import (
@@ -63,7 +66,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from remlite.database import Database, connect
 from remlite.errors import InvalidInput, NotFound, SchemaError
 
-__all__ = ["DEFAULT_TABLE", "RemliteVectorStore", "node_table_schema", "where_of_filters"]
+__all__ = ["DEFAULT_TABLE", "RemliteEmbedding", "RemliteVectorStore", "node_table_schema", "where_of_filters"]
 
 DEFAULT_TABLE = "llama_index_nodes"
 TABLE_CATEGORY = "llama_index"  # marks a table made by this module
@@ -105,6 +108,41 @@ def node_table_schema(table_name: str, metric: str = "cos") -> dict[str, Any]:
         "embedding_fields": [EMBEDDING_FIELD],
         "embedding_metric": metric,
     }
+
+
+class RemliteEmbedding(BaseEmbedding):
+    """A remlite embedding provider as a LlamaIndex embed model: `RemliteEmbedding("local")` is the
+    offline all-MiniLM-L6-v2 remlite ships (384-d, never downloaded), `"hash"` deterministic feature
+    hashing, `"openai"` an OpenAI-compatible endpoint (`remlite.embed.get_provider`'s arguments)."""
+
+    _provider: Any = PrivateAttr()
+
+    def __init__(self, provider: Any = "local", model: str | None = None, **options: Any) -> None:
+        from remlite.embed import EmbeddingProvider, get_provider
+
+        chosen = provider if isinstance(provider, EmbeddingProvider) else get_provider(provider, model, **options)
+        described = chosen.describe()
+        super().__init__(model_name=f"{described['provider']}/{described['model']}", embed_batch_size=256)
+        self._provider = chosen
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RemliteEmbedding"
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._provider.embed_one(query).tolist()
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._provider.embed_one(text).tolist()
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._provider.embed(texts).tolist()  # one model call per batch
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await asyncio.to_thread(self._get_query_embedding, query)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self._get_text_embeddings, texts)
 
 
 class RemliteVectorStore(BasePydanticVectorStore):
