@@ -256,8 +256,8 @@ class RemliteVectorStore(BasePydanticVectorStore):
         those passing `filters`, `doc_ids` and `node_ids` (an empty list: no restriction).
         `TEXT_SEARCH` (also `SPARSE`) ranks by BM25 over the node text with `query_str`; `HYBRID`
         fuses both by reciprocal rank fusion, `alpha` weighting the vector side (1) against BM25 (0)."""
-        # Empty node_ids / doc_ids restrict nothing here: LlamaIndex's retriever passes the ids its index
-        # struct lists, none for a store that keeps the text (Qdrant's and Postgres's stores read them so too).
+        # Empty node_ids / doc_ids restrict nothing here: LlamaIndex's retriever (as_retriever) passes the
+        # ids its index struct lists, and that list is empty for a store that keeps the text.
         where, params = self._where(query.node_ids or None, query.filters, query.doc_ids or None)
         k = query.similarity_top_k
         mode = query.mode
@@ -318,8 +318,9 @@ class RemliteVectorStore(BasePydanticVectorStore):
 
     def _where(
         self, node_ids: list[str] | None, filters: MetadataFilters | None, doc_ids: list[str] | None
-    ) -> tuple[str | None, list[str]]:
-        parts, params = [], []
+    ) -> tuple[str | None, list[Any]]:
+        parts: list[str] = []
+        params: list[Any] = []
         for column, values in (("node_id", node_ids), ("ref_doc_id", doc_ids)):
             if values is not None:
                 parts.append(_in_list(column, values, params))
