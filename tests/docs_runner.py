@@ -22,15 +22,18 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import gc
 import io
 import json
 import linecache
 import os
+import re
 import select
 import signal
 import socket
 import struct
 import sys
+import tokenize
 import traceback
 from typing import Any
 
@@ -83,9 +86,28 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     return json.loads(data[4 : 4 + size]), fds
 
 
+def preload() -> None:
+    """Import what commands import: the CLI, every remlite module (but the integrations, which bring
+    LangChain and LlamaIndex) and the SQL engines. Not onnxruntime or polars: they start threads,
+    which a forked child would lack."""
+    import importlib
+    import pkgutil
+
+    import remlite.cli.app  # the imports every command would pay for
+
+    for module in pkgutil.walk_packages(remlite.__path__, "remlite."):
+        if not module.name.startswith("remlite.integrations"):
+            with contextlib.suppress(Exception):
+                importlib.import_module(module.name)
+    for name in ("sqlglot", "duckdb", "pyarrow.parquet"):
+        importlib.import_module(name)
+    gc.collect()
+    gc.freeze()  # the children's collections leave these objects (and their pages) alone
+
+
 def zygote(sock_path: str) -> dict[str, Any]:
     """Serve requests until killed; in a forked child, return the request it is to run."""
-    import remlite.cli.app  # noqa: F401 - the imports every command would pay for
+    preload()
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(sock_path)
@@ -172,11 +194,56 @@ def become(request: dict[str, Any]) -> None:
 # -- the Python block worker ------------------------------------------------------------------------
 
 
+RAISES = re.compile(r"#\s*raises\s+([A-Za-z_][\w.]*)")
+
+
+def expect_raises(tree: ast.Module, source: str) -> ast.Module:
+    """A statement whose line ends with a comment `# raises NAME ...` must raise that exception (a
+    name of the namespace, of remlite.errors or a builtin): it becomes `try: STATEMENT / except
+    NAME: pass / else: raise AssertionError`."""
+    expected = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT and (match := RAISES.match(token.string)):
+            expected[token.start[0]] = match[1]
+
+    class Wrap(ast.NodeTransformer):
+        def visit(self, node: ast.AST) -> Any:
+            line = getattr(node, "end_lineno", None)
+            simple = isinstance(node, ast.stmt) and not hasattr(node, "body")
+            if not simple or line not in expected:
+                return self.generic_visit(node)
+            name = expected[line]
+            missing = ast.Call(ast.Name("AssertionError", ast.Load()),
+                               [ast.Constant(f"line {line}: expected {name}, but nothing was raised")], [])
+            handler = ast.ExceptHandler(
+                ast.Call(ast.Name("__docs_error__", ast.Load()), [ast.Constant(name)], []), None, [ast.Pass()]
+            )
+            wrapped = ast.Try([node], [handler], [ast.Raise(missing, None)], [])
+            return ast.fix_missing_locations(ast.copy_location(wrapped, node))
+
+    return Wrap().visit(tree)
+
+
+def error_class(name: str, namespace: dict[str, Any]) -> type[BaseException]:
+    import builtins
+
+    import remlite.errors
+
+    if "." in name:
+        found = eval(name, namespace)
+    else:
+        found = namespace.get(name) or getattr(remlite.errors, name, None) or getattr(builtins, name, None)
+    if not (isinstance(found, type) and issubclass(found, BaseException)):
+        raise NameError(f"`# raises {name}`: no exception class of that name")
+    return found
+
+
 def pyworker() -> None:
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = open(1, "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+    namespace["__docs_error__"] = lambda name: error_class(name, namespace)
     loop = asyncio.new_event_loop()
     for line in sys.stdin:
         request = json.loads(line)
@@ -188,27 +255,61 @@ def pyworker() -> None:
         reply: dict[str, Any] = {"ok": True, "error": None}
         try:
             with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
-                code = compile(source, request["filename"], "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+                tree = expect_raises(ast.parse(source, request["filename"]), source)
+                code = compile(tree, request["filename"], "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
                 result = eval(code, namespace)  # the docs' own examples
                 if asyncio.iscoroutine(result):
                     loop.run_until_complete(result)
-        except BaseException:  # reported to the test, which fails the block
-            reply = {"ok": False, "error": traceback.format_exc()}
+        except BaseException as error:  # reported to the test, which fails the block
+            frames = error.__traceback__
+            while frames is not None and frames.tb_frame.f_code.co_filename != request["filename"]:
+                frames = frames.tb_next  # from the document's first frame on
+            reply = {"ok": False, "error": "".join(traceback.format_exception(type(error), error, frames))}
         reply["output"] = output.getvalue()
         replies.write(REPLY + json.dumps(reply) + "\n")
         replies.flush()
+
+
+def run_and_exit(request: dict[str, Any]) -> None:
+    """Run the request's entry point, then exit as a finished process would: atexit handlers,
+    non-daemon threads, flushed streams; but without the interpreter's final collection of every
+    module's objects, which in a forked child would copy the zygote's whole heap page by page."""
+    import atexit
+    import threading
+
+    code: Any = 0
+    try:
+        if request.get("entry") == "pyworker":
+            pyworker()
+        else:
+            from remlite.cli.app import main as remlite_main
+
+            code = remlite_main()
+    except SystemExit as exit_:
+        code = exit_.code
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    threading._shutdown()  # type: ignore[attr-defined] - what the interpreter does at exit
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code & 0xFF)
 
 
 def main() -> None:
     if sys.argv[1] == "zygote":
         request = zygote(sys.argv[2])
         become(request)
-        if request.get("entry") == "pyworker":
-            pyworker()
-            sys.exit(0)
-        from remlite.cli.app import main as remlite_main
-
-        sys.exit(remlite_main())
+        run_and_exit(request)
     elif sys.argv[1] == "pyworker":
         pyworker()
 

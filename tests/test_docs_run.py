@@ -35,6 +35,7 @@ command costs what it does rather than the CLI's imports: the whole file runs in
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -54,6 +55,7 @@ from pathlib import Path
 
 import pytest
 
+from remlite.embed.quantize import cache_dir as model_cache_dir
 from tests.docs_runner import REPLY, write_shim
 from tests.fake_http import FakeEndpoint
 
@@ -65,7 +67,7 @@ CONSOLE_LANGS = {"console"}
 OUTPUT_LANGS = {"text", "json"}
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 MARKER = re.compile(r"^\s*<!--\s*docs-test:\s*(?P<what>.*?)\s*-->\s*$")
-EXITS = re.compile(r"#\s*exits\s+(\d+)\s*$")
+EXITS = re.compile(r"#\s*exits\s+(\d+)\b")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SERVE = re.compile(r"\bremlite\s+serve\b")
 FOLLOW = re.compile(r"\bremlite\s+replicate\b.*\s--follow\b", re.S)
@@ -149,7 +151,8 @@ class Command:
 
     @property
     def background(self) -> bool:
-        return bool(SERVE.search(self.text) or FOLLOW.search(self.text))
+        command = without_comment(self.text)
+        return bool(SERVE.search(command) or FOLLOW.search(command))
 
 
 def parse_commands(block: Block) -> list[Command]:
@@ -190,11 +193,17 @@ class BlockFailed(Exception):
 # -- the fake LLM -----------------------------------------------------------------------------------
 
 
-class FakePlanner(FakeEndpoint):
-    """An OpenAI-compatible chat completion that plans a search of every table for any question."""
+class FakeOpenAI(FakeEndpoint):
+    """An OpenAI-compatible endpoint, as Ollama serves one at http://localhost:11434/v1: chat
+    completions plan a search of every table for any question; embeddings are deterministic
+    64-d bags of hashed words."""
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path.endswith("/embeddings"):
+            texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+            data = [{"object": "embedding", "index": i, "embedding": hashed(text)} for i, text in enumerate(texts)]
+            return self._send(200, json.dumps({"object": "list", "data": data, "model": body.get("model")}).encode())
         question = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "anything")
         words = " ".join(re.findall(r"\w+", question)[-12:]) or "anything"
         plan = {"stages": [{"kind": "search", "text": words}], "confidence": 0.5,
@@ -204,6 +213,15 @@ class FakePlanner(FakeEndpoint):
                               "finish_reason": "stop"}],
                  "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
         self._send(200, json.dumps(reply).encode())
+
+
+def hashed(text: str, dimension: int = 64) -> list[float]:
+    vector = [0.0] * dimension
+    for word in re.findall(r"\w+", text.lower()) or ["empty"]:
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        vector[digest[0] % dimension] += 1.0 if digest[1] % 2 else -1.0
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    return [v / norm for v in vector]
 
 
 # -- one document's session -------------------------------------------------------------------------
@@ -234,7 +252,9 @@ class DocRun:
     def __init__(self, doc: str, blocks: list[Block], work: Path, base_env: dict[str, str], llm_url: str) -> None:
         self.doc, self.blocks, self.work = doc, blocks, work
         (work / "home").mkdir(parents=True)
-        shutil.copytree(ROOT / "examples", work / "examples")
+        for tree in ("examples", "docs"):  # the repository's root, as the documents' commands expect it
+            shutil.copytree(ROOT / tree, work / tree)
+        shutil.copy(ROOT / "README.md", work / "README.md")
         self.env = {**base_env, "HOME": str(work / "home"), "REMLITE_PATH": str(work / "data")}
         self.cwd = work
         self.replacements: dict[str, str] = {FAKE_LLM: llm_url}  # shown text -> the real one
@@ -362,7 +382,8 @@ class DocRun:
         ]
         for index, command in enumerate(commands):
             text = self.fill(command.text)
-            script.append(f"__docs_i={index}; printf '\\n@@docs-cmd {index}\\n'; printf '\\n@@docs-cmd {index}\\n' >&2")
+            script.append(f"__docs_i={index}; printf '\\n@@docs-cmd {index} %s\\n' $EPOCHREALTIME; "
+                          f"printf '\\n@@docs-cmd {index}\\n' >&2")
             if command.expect == 0:
                 script.append(text)
             else:
@@ -462,18 +483,22 @@ class DocRun:
         background process must exit 0 on SIGTERM."""
         problems = []
         for item in reversed(self.background):
-            if item.process.poll() is None:
-                item.process.send_signal(signal.SIGTERM)
-                try:
-                    item.process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    item.process.kill()
-                    item.process.wait()
-                    problems.append(f"`{item.text}` did not stop within 20 s of SIGTERM")
-                    continue
-            if item.process.returncode != 0:
-                problems.append(f"`{item.text}` (line {item.command.line}) exited {item.process.returncode}:\n"
-                                f"{tail(item.log, 2000)}")
+            if item.process.poll() is not None:
+                problems.append(f"`{item.text}` (line {item.command.line}) exited {item.process.returncode} "
+                                f"before the end of the document:\n{tail(item.log, 2000)}")
+                continue
+            item.process.send_signal(signal.SIGTERM)
+            try:
+                item.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                item.process.kill()
+                item.process.wait()
+                problems.append(f"`{item.text}` did not stop within 20 s of SIGTERM:\n{tail(item.log, 2000)}")
+                continue
+            # 0, or the SIGTERM itself (uvicorn shuts down gracefully, then re-raises the signal)
+            if item.process.returncode not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
+                problems.append(f"`{item.text}` (line {item.command.line}) exited {item.process.returncode} "
+                                f"on SIGTERM:\n{tail(item.log, 2000)}")
         self.background = []
         if self.worker is not None:
             with contextlib.suppress(ProcessLookupError):
@@ -500,7 +525,7 @@ def without_comment(command: str) -> str:
 
 def split_output(text: str) -> dict[int, str]:
     """Output split at the marker lines: command index -> what it printed."""
-    parts = re.split(r"\n?@@docs-cmd (\d+)\n", text)
+    parts = re.split(r"\n?@@docs-cmd (\d+)(?: [\d.]+)?\n", text)
     return {int(parts[i]): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
@@ -542,6 +567,8 @@ class Session:
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC", "COLUMNS": "120",
             "TMPDIR": str(tmp), "PYTHONDONTWRITEBYTECODE": "1", "REMLITE_DOCS_SHIM": str(self.shim),
             "HF_HUB_OFFLINE": "1", "NO_COLOR": "1",
+            # the machine's cache of the local model's int8 graph (derived once per machine, ~4 s)
+            "REMLITE_MODEL_CACHE": str(model_cache_dir()),
         }
         for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
             env[name] = "http://127.0.0.1:9"  # nothing listens there: no request leaves the machine
@@ -557,7 +584,7 @@ class Session:
             assert self.zygote.stdout.readline().strip() == b"ready", tail(tmp / "zygote.log")
             env["REMLITE_DOCS_ZYGOTE"] = sock
         self.env = env
-        self.llm = ThreadingHTTPServer(("127.0.0.1", 0), FakePlanner)
+        self.llm = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
         self.llm.daemon_threads = True
         import threading
 
