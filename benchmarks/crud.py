@@ -81,11 +81,11 @@ class Backend(Protocol):
 class RemliteBackend:
     """The public remlite API, used exactly as an application would."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, schema: dict[str, Any] | None = None) -> None:
         import remlite  # imported here so the sqlite3-only memory probe does not pay for it
 
         self.db = remlite.connect(path, "bench")
-        self.db.register_schema(SCHEMA)
+        self.db.register_schema(schema or SCHEMA)  # another schema of table `items` (benchmarks/micro.py)
 
     def insert(self, record: dict[str, Any]) -> str:
         return self.db.insert(TABLE, record)
@@ -175,8 +175,19 @@ class SqliteBackend:
 FACTORIES: dict[str, Callable[[Path], Backend]] = {"remlite": RemliteBackend, "sqlite3": SqliteBackend}
 
 
-def measure(name: str, root: Path, records: list[dict[str, Any]], quick: bool) -> tuple[dict[str, Any], Backend]:
-    """All CRUD figures for one backend; returns them and the loaded backend (left open)."""
+def measure(
+    name: str,
+    root: Path,
+    records: list[dict[str, Any]],
+    quick: bool,
+    factories: dict[str, Callable[[Path], Backend]] | None = None,
+    categories: list[str] | None = None,
+) -> tuple[dict[str, Any], Backend]:
+    """All CRUD figures for one backend; returns them and the loaded backend (left open).
+    `factories` and `categories` let another script (benchmarks/micro.py) run the same measures on
+    its own records (whose `category` values are `categories`)."""
+    factories = factories or FACTORIES
+    categories = categories or CATEGORIES
     n, runs = len(records), 1 if quick else 3
     singles = records[: min(n, SINGLE_CAP)]
     state: dict[str, Any] = {"run": 0, "db": None}
@@ -185,7 +196,7 @@ def measure(name: str, root: Path, records: list[dict[str, Any]], quick: bool) -
         if state["db"] is not None:
             state["db"].close()
         state["run"] += 1
-        state["db"] = FACTORIES[name](root / f"{name}-{state['run']}")
+        state["db"] = factories[name](root / f"{name}-{state['run']}")
 
     out: dict[str, Any] = {}
     out["single"] = throughput(lambda: [state["db"].insert(r) for r in singles], len(singles), runs, fresh)
@@ -203,10 +214,10 @@ def measure(name: str, root: Path, records: list[dict[str, Any]], quick: bool) -
     assert db.scan() == n, f"{name}: scan did not return {n} rows"
     out["scan"] = throughput(db.scan, n, runs + 2)
     repeat = 100 if quick else max(40, min(400, 3_000_000 // n))
-    categories = iter(CATEGORIES * (repeat + 20))
-    out["find_hits"] = len(db.find(CATEGORIES[0]))
-    out["find"] = latency(lambda: db.find(next(categories)), repeat)
-    out["find_fetch"] = latency(lambda: db.find_fetch(next(categories)), repeat)
+    cycle = iter(categories * (repeat + 20))
+    out["find_hits"] = len(db.find(categories[0]))
+    out["find"] = latency(lambda: db.find(next(cycle)), repeat)
+    out["find_fetch"] = latency(lambda: db.find_fetch(next(cycle)), repeat)
     return out, db
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 import remlite
-from harness import Row, latency, parse_args, print_table, temp_dir, write_results
+from harness import Row, latency, parse_args, print_table, temp_dir, throughput, write_results
 from realdata import embedded_glosses
 
 K = 10
@@ -153,12 +153,20 @@ def run_engine(
         found = [engine.search(q) for q in queries]
         it = iter(range(10**9))
         plain = latency(lambda: engine.search(queries[next(it) % len(queries)]), repeat)
+        qps = throughput(lambda: [engine.search(q) for q in queries], len(queries), runs=1)  # one thread
         where = "category = 'c7'"
         filtered_found = [engine.search(q, where) for q in queries]
         it2 = iter(range(10**9))
         filtered = latency(lambda: engine.search(queries[next(it2) % len(queries)], where), repeat)
         engine.close()
-    return {"build_s": build_s, "found": found, "plain": plain, "filtered_found": filtered_found, "filtered": filtered}
+    return {
+        "build_s": build_s,
+        "found": found,
+        "plain": plain,
+        "qps": qps,
+        "filtered_found": filtered_found,
+        "filtered": filtered,
+    }
 
 
 def main() -> None:
