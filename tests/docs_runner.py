@@ -120,7 +120,8 @@ def zygote(sock_path: str) -> dict[str, Any]:
     children: dict[int, socket.socket] = {}  # child pid -> the shim's connection
     by_conn: dict[socket.socket, int] = {}
     print("ready", flush=True)
-    while True:
+    parent = os.getppid()
+    while os.getppid() == parent:  # the test process is gone: so is the zygote (its children too)
         try:
             readable, _, _ = select.select([listener, wake_r, *by_conn], [], [], 1.0)
         except InterruptedError:
@@ -174,6 +175,10 @@ def zygote(sock_path: str) -> dict[str, Any]:
                 os.close(fd)
             children[pid] = conn
             by_conn[conn] = pid
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    sys.exit(0)
 
 
 def become(request: dict[str, Any]) -> None:
@@ -239,6 +244,7 @@ def error_class(name: str, namespace: dict[str, Any]) -> type[BaseException]:
 
 
 def pyworker() -> None:
+    sys.path[0] = ""  # the current directory is importable, as in `python -c` or the REPL
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = open(1, "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115

@@ -1,16 +1,19 @@
-"""Docs that run (issue 15): every fenced code block of README.md and docs/**/*.md is executed.
+r"""Docs that run (issue 15): every fenced code block of README.md and docs/**/*.md is executed.
 
 Each block is one test item, `docs/cli.md:120` (the line of its opening fence). A document's
-blocks run in order in one session: a fresh directory holding a copy of the repository's
-`examples/`, with `REMLITE_PATH=./data`, `HOME` inside it, no proxy but a dead one (so nothing
-reaches the network) and the venv's `remlite` first on PATH. Selecting one block runs the blocks
-before it first; a block after a failed one of the same document is skipped, naming it.
+blocks run in order, as one session, in a fresh directory laid out as the repository's root (copies
+of `examples/`, `docs/` and README.md) with `REMLITE_PATH=./data`, `HOME` inside it, a dead proxy
+(nothing reaches the network; 127.0.0.1 and localhost are reached directly) and the venv's
+`remlite` first on PATH. Selecting one block runs the blocks before it first; a block after a
+failed one of the same document is skipped, naming it. The conventions, for the documents:
 
 - ```python blocks share one namespace per document, like a doctest session (top-level `await`
-  allowed, as in `python -m asyncio`); tracebacks carry the document's line numbers.
+  allowed, as in `python -m asyncio`); tracebacks carry the document's line numbers. A statement
+  whose line ends with `# raises NAME` must raise that exception (a remlite.errors class, a
+  builtin, or a dotted name).
 - ```bash / ```sh / ```shell blocks are scripts: every line is a command. ```console blocks are
   transcripts: lines starting with `$ ` are commands, the others their output. A line ending with
-  `\\` continues on the next one. Every command must exit 0, unless its line says otherwise with a
+  `\` continues on the next one. Every command must exit 0 unless its line says otherwise with a
   comment `# exits N`. Variables a block sets (`ID=$(remlite insert ...)`) are seen by the later
   blocks of the document, Python ones included (`os.environ`).
 - A console command whose shown output is a single id (`remlite insert` printing
@@ -19,21 +22,24 @@ before it first; a block after a failed one of the same document is skipped, nam
 - `remlite serve ...` and `remlite replicate ... --follow` are started by the test in the
   background on 127.0.0.1 with a free port (the document's port, 8000 by default, is replaced
   wherever it appears after that: `--port 8000`, `127.0.0.1:8000`, `localhost:8000`), awaited
-  (`/v1/health`), and stopped with SIGTERM at the end of the document, when they must exit 0.
-- `http://localhost:11434/v1` (Ollama's address, as docs/ask.md names it) is served by a fake
-  OpenAI-compatible chat endpoint that plans a search of every table for any question.
+  (`/v1/health`), and stopped with SIGTERM at the end of the document; one that exits before that
+  fails the document.
+- `http://localhost:11434/v1` (Ollama's address) is served by a fake OpenAI-compatible endpoint:
+  its chat completions plan a search of every table for any question, its embeddings are hashed
+  bags of words.
 - ```text and ```json blocks are output and samples, not code: a json block must parse (as one
   document or as JSON Lines). A block without a language tag, or with a tag not listed here, fails.
 - `<!-- docs-test: skip because REASON -->` on the line before a block skips it (reported with
   its reason); test_skips_are_few keeps those to a handful.
 
 The CLI runs in children forked from one process that imported it (tests/docs_runner.py), so a
-command costs what it does rather than the CLI's imports: the whole file runs in seconds.
-`REMLITE_DOCS_NO_FORK=1` runs the venv's `remlite` itself for every command instead.
+command costs what it does rather than the CLI's 0.6 s of imports: the whole file runs in about a
+minute. `REMLITE_DOCS_NO_FORK=1` runs the venv's `remlite` itself for every command instead.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -46,6 +52,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -55,8 +62,9 @@ from pathlib import Path
 
 import pytest
 
+import remlite
 from remlite.embed.quantize import cache_dir as model_cache_dir
-from tests.docs_runner import REPLY, write_shim
+from tests.docs_runner import REPLY, error_class, expect_raises, write_shim
 from tests.fake_http import FakeEndpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,15 +257,15 @@ class Background:
 class DocRun:
     """The state of one document's blocks: directory, environment, bound ids, ports, processes."""
 
-    def __init__(self, doc: str, blocks: list[Block], work: Path, base_env: dict[str, str], llm_url: str) -> None:
-        self.doc, self.blocks, self.work = doc, blocks, work
+    def __init__(self, doc: str, blocks: list[Block], work: Path, session: Session) -> None:
+        self.doc, self.blocks, self.work, self.python = doc, blocks, work, session.python
         (work / "home").mkdir(parents=True)
         for tree in ("examples", "docs"):  # the repository's root, as the documents' commands expect it
             shutil.copytree(ROOT / tree, work / tree)
         shutil.copy(ROOT / "README.md", work / "README.md")
-        self.env = {**base_env, "HOME": str(work / "home"), "REMLITE_PATH": str(work / "data")}
+        self.env = {**session.env, "HOME": str(work / "home"), "REMLITE_PATH": str(work / "data")}
         self.cwd = work
-        self.replacements: dict[str, str] = {FAKE_LLM: llm_url}  # shown text -> the real one
+        self.replacements: dict[str, str] = {FAKE_LLM: session.llm_url}  # shown text -> the real one
         self.ports: dict[int, int] = {}
         self.background: list[Background] = []
         self.worker: subprocess.Popen[bytes] | None = None
@@ -323,9 +331,9 @@ class DocRun:
     def run_python(self, block: Block) -> None:
         if self.worker is None:
             self.worker = subprocess.Popen(
-                [str(self.env["REMLITE_DOCS_SHIM"])], cwd=self.work, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=(self.work / "python-worker.log").open("wb"),
-                env={**self.env, "REMLITE_DOCS_ENTRY": "pyworker"}, start_new_session=True,
+                self.python, cwd=self.work, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=(self.work / "python-worker.log").open("wb"), env={**self.env, "REMLITE_DOCS_ENTRY": "pyworker"},
+                start_new_session=True,
             )
         request = {"code": self.fill(block.text), "filename": block.doc, "line": block.line + 1, "env": self.env}
         assert self.worker.stdin is not None and self.worker.stdout is not None
@@ -565,7 +573,7 @@ class Session:
         env = {
             "PATH": f"{shim_dir}:{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC", "COLUMNS": "120",
-            "TMPDIR": str(tmp), "PYTHONDONTWRITEBYTECODE": "1", "REMLITE_DOCS_SHIM": str(self.shim),
+            "TMPDIR": str(tmp), "PYTHONDONTWRITEBYTECODE": "1",
             "HF_HUB_OFFLINE": "1", "NO_COLOR": "1",
             # the machine's cache of the local model's int8 graph (derived once per machine, ~4 s)
             "REMLITE_MODEL_CACHE": str(model_cache_dir()),
@@ -573,16 +581,19 @@ class Session:
         for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
             env[name] = "http://127.0.0.1:9"  # nothing listens there: no request leaves the machine
         env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
+        runner = str(ROOT / "tests" / "docs_runner.py")
+        self.python = [sys.executable, runner, "pyworker"]
+        self.sockets = Path(tempfile.mkdtemp(prefix="remlite-docs-"))  # short: a socket's path has 107 bytes
         if os.environ.get("REMLITE_DOCS_NO_FORK") != "1":
-            sock = str(tmp / "zygote.sock")
+            sock = str(self.sockets / "zygote.sock")
             self.zygote = subprocess.Popen(
-                [sys.executable, str(ROOT / "tests" / "docs_runner.py"), "zygote", sock],
-                stdout=subprocess.PIPE, stderr=(tmp / "zygote.log").open("wb"), stdin=subprocess.DEVNULL,
-                env={**env, "HOME": str(tmp), "PYTHONPATH": ""}, start_new_session=True,
+                [sys.executable, runner, "zygote", sock], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                stderr=(tmp / "zygote.log").open("wb"), env={**env, "HOME": str(tmp)}, start_new_session=True,
             )
             assert self.zygote.stdout is not None
             assert self.zygote.stdout.readline().strip() == b"ready", tail(tmp / "zygote.log")
             env["REMLITE_DOCS_ZYGOTE"] = sock
+            self.python = [str(self.shim)]
         self.env = env
         self.llm = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
         self.llm.daemon_threads = True
@@ -595,7 +606,7 @@ class Session:
         if doc not in self.runs:
             blocks = [block for block in ALL_BLOCKS if block.doc == doc]
             work = self.tmp / re.sub(r"[^\w.-]", "-", doc)
-            self.runs[doc] = DocRun(doc, blocks, work, self.env, self.llm_url)
+            self.runs[doc] = DocRun(doc, blocks, work, self)
         return self.runs[doc]
 
     def close(self) -> None:
@@ -608,6 +619,7 @@ class Session:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.zygote.pid, signal.SIGKILL)
             self.zygote.wait()
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -655,3 +667,14 @@ def test_parser_reads_fences_markers_and_commands() -> None:
     assert commands[1].text.endswith("\\\n    --json   # exits 5")
     assert split_output("\n@@docs-cmd 0\nabc\n\n@@docs-cmd 1\nx") == {0: "abc\n", 1: "x"}
 
+
+
+def test_raises_comment_expects_the_error() -> None:
+    source = "int('x')  # raises ValueError\nx = 1\n{}['k']  # raises KeyError: not there\n"
+    namespace: dict[str, object] = {}
+    namespace["__docs_error__"] = lambda name: error_class(name, namespace)
+    exec(compile(expect_raises(ast.parse(source), source), "probe.md", "exec"), namespace)
+    assert namespace["x"] == 1
+    source = "int('1')  # raises remlite.errors.NotFound\n"
+    with pytest.raises(AssertionError, match=r"line 1: expected remlite\.errors\.NotFound, but nothing was raised"):
+        exec(compile(expect_raises(ast.parse(source), source), "probe.md", "exec"), {**namespace, "remlite": remlite})
