@@ -121,7 +121,7 @@ def parse_blocks(doc: str, text: str) -> list[Block]:
         if marker is not None:
             what = marker["what"]
             if not what.startswith("skip because "):
-                raise ValueError(f"{doc}:{i}: unknown docs-test marker {previous.strip()!r}")
+                raise ValueError(f"{doc}:{i + 1}: unknown docs-test marker {previous.strip()!r}")
             skip = what.removeprefix("skip because ").strip()
         body: list[str] = []
         j = i + 1
@@ -330,11 +330,11 @@ class DocRun:
 
     def run_python(self, block: Block) -> None:
         if self.worker is None:
-            self.worker = subprocess.Popen(
-                self.python, cwd=self.work, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=(self.work / "python-worker.log").open("wb"), env={**self.env, "REMLITE_DOCS_ENTRY": "pyworker"},
-                start_new_session=True,
-            )
+            with (self.work / "python-worker.log").open("wb") as log:
+                self.worker = subprocess.Popen(
+                    self.python, cwd=self.work, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                    env={**self.env, "REMLITE_DOCS_ENTRY": "pyworker"}, start_new_session=True,
+                )
         request = {"code": self.fill(block.text), "filename": block.doc, "line": block.line + 1, "env": self.env}
         assert self.worker.stdin is not None and self.worker.stdout is not None
         self.worker.stdin.write((json.dumps(request) + "\n").encode())
@@ -447,12 +447,13 @@ class DocRun:
         self.env = env
 
     def start_background(self, block: Block, command: Command) -> None:
-        text = self.fill(without_comment(command.text))
+        shown = without_comment(command.text)
+        text = self.fill(shown)
         if SERVE.search(text):
-            shown_port = int(m[1]) if (m := re.search(r"--port[ =](\d+)", command.text)) else 8000
+            shown_port = int(m[1]) if (m := re.search(r"--port[ =](\d+)", shown)) else 8000
             if shown_port not in self.ports:
                 self.ports[shown_port] = free_port()
-            text = self.fill(without_comment(command.text))
+            text = self.fill(shown)
             if "--port" not in text:
                 text += f" --port {self.ports[shown_port]}"
             text = re.sub(r"--host[ =]\S+", "--host 127.0.0.1", text)
@@ -460,10 +461,11 @@ class DocRun:
         assert prefix is not None
         run = text[: prefix.end()] + "exec " + text[prefix.end() :].replace("\\\n", " ")
         log = self.work / f"background-{len(self.background) + 1}.log"
-        process = subprocess.Popen(
-            ["bash", "--noprofile", "--norc", "-c", run], cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-            stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        )
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                ["bash", "--noprofile", "--norc", "-c", run], cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+                stdout=output, stderr=subprocess.STDOUT,
+            )
         self.background.append(Background(command, text, process, log))
         deadline = time.monotonic() + 60
         port = int(m[1]) if (m := re.search(r"--port[ =](\d+)", text)) and SERVE.search(text) else None
@@ -487,8 +489,8 @@ class DocRun:
         return "".join(f"\n--- output of `{b.text}` (background) ---\n{tail(b.log, 2000)}" for b in self.background)
 
     def stop(self) -> None:
-        """Stop the background processes (the last started first) and the Python worker; a
-        background process must exit 0 on SIGTERM."""
+        """Stop the background processes (the last started first) and the Python worker. A background
+        process must still be running, and exit on SIGTERM within 20 s (0, or by the signal)."""
         problems = []
         for item in reversed(self.background):
             if item.process.poll() is not None:
@@ -586,10 +588,11 @@ class Session:
         self.sockets = Path(tempfile.mkdtemp(prefix="remlite-docs-"))  # short: a socket's path has 107 bytes
         if os.environ.get("REMLITE_DOCS_NO_FORK") != "1":
             sock = str(self.sockets / "zygote.sock")
-            self.zygote = subprocess.Popen(
-                [sys.executable, runner, "zygote", sock], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                stderr=(tmp / "zygote.log").open("wb"), env={**env, "HOME": str(tmp)}, start_new_session=True,
-            )
+            with (tmp / "zygote.log").open("wb") as log:
+                self.zygote = subprocess.Popen(
+                    [sys.executable, runner, "zygote", sock], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                    stderr=log, env={**env, "HOME": str(tmp)}, start_new_session=True,
+                )
             assert self.zygote.stdout is not None
             assert self.zygote.stdout.readline().strip() == b"ready", tail(tmp / "zygote.log")
             env["REMLITE_DOCS_ZYGOTE"] = sock
