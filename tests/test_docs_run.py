@@ -467,23 +467,52 @@ class DocRun:
                 stdout=output, stderr=subprocess.STDOUT,
             )
         self.background.append(Background(command, text, process, log))
-        deadline = time.monotonic() + 60
         port = int(m[1]) if (m := re.search(r"--port[ =](\d+)", text)) and SERVE.search(text) else None
+        replicas = self.replicas(text[prefix.end() :])
+        waiting = f"an answer on port {port}" if port is not None else ""
+        deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 raise BlockFailed(f"{block.id}: line {command.line}: exited {process.returncode} at once:\n"
                                   f"    $ {command.text}\nrun as:\n    {text}\n--- its output ---\n{tail(log)}")
+            if port is not None and health(port):
+                port = None
             if port is None:
-                time.sleep(0.3)  # a follower: give it a moment, then the block goes on
-                if process.poll() is None:
+                waiting = f"its replica {replicas[0]} to catch up with the primary" if replicas else ""
+                if replicas and self.caught_up(*replicas[0]):
+                    replicas.pop(0)
+                if not replicas:
                     return
-                continue
-            if health(port):
-                return
             if time.monotonic() > deadline:
-                raise BlockFailed(f"{block.id}: line {command.line}: no answer on port {port} after 60 s:\n"
+                raise BlockFailed(f"{block.id}: line {command.line}: no sign of {waiting} after 60 s:\n"
                                   f"    $ {command.text}\n--- its output ---\n{tail(log)}")
-            time.sleep(0.05)
+            time.sleep(0.1)
+
+    def replicas(self, command: str) -> list[tuple[str, str]]:
+        """(path, tenant) of each replica a `remlite serve --replica-of` or `remlite replicate --follow` keeps."""
+        words = shlex.split(command.replace("\\\n", " "))
+
+        def values(option: str) -> list[str]:
+            return [words[i + 1] for i, word in enumerate(words[:-1]) if word == option]
+
+        path = (values("--path") or [self.env["REMLITE_PATH"]])[0]
+        if "--replica-of" in words:
+            return [(path, tenant) for tenant in values("--replica-tenant") or ["default"]]
+        if FOLLOW.search(command):
+            return [(path, (values("--tenant") or [self.env.get("REMLITE_TENANT", "default")])[0])]
+        return []
+
+    def caught_up(self, path: str, tenant: str) -> bool:
+        """The replica has heard from its primary and applied all it had then (`replication status`)."""
+        remlite_ = shutil.which("remlite", path=self.env["PATH"]) or "remlite"
+        status = subprocess.run(
+            [remlite_, "replication", "status", "--path", path, "--tenant", tenant, "--json"], cwd=self.cwd,
+            env=self.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        )
+        with contextlib.suppress(ValueError):
+            report = json.loads(status.stdout) if status.returncode == 0 else {}
+            return report.get("heard_seconds_ago") is not None and report.get("lag_entries") == 0
+        return False
 
     def server_logs(self) -> str:
         return "".join(f"\n--- output of `{b.text}` (background) ---\n{tail(b.log, 2000)}" for b in self.background)
