@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_PATH ?= .remlite-demo
 
-.PHONY: demo test lint format bench clean venv data-wordnet bench-graph data-pydoc bench-ingest
+.PHONY: demo test lint format bench clean venv data-wordnet bench-graph data-pydoc bench-ingest bench-full bench-crud
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "remlite needs Python 3.11+; set PYTHON=python3.11")'
@@ -28,7 +28,18 @@ lint: $(BIN)/.installed
 format: $(BIN)/.installed
 	$(BIN)/ruff format src tests benchmarks
 
+# The reference benchmark plan (benchmarks/report.py): every scenario, one report in benchmarks/RESULTS.md
+# (between its bench markers), charts in benchmarks/charts/, README's performance table. Quick profile
+# < 15 min on 2 cores; bench-full: the plan's sizes (1M entities, 10k RAG chunks, 60 s stress).
 bench: $(BIN)/.installed
+	$(MAKE) --no-print-directory data-pydoc data-wordnet
+	$(BIN)/python benchmarks/report.py --quick
+
+bench-full: $(BIN)/.installed
+	$(MAKE) --no-print-directory data-pydoc data-wordnet
+	$(BIN)/python benchmarks/report.py --full
+
+bench-crud: $(BIN)/.installed
 	$(BIN)/python benchmarks/crud.py
 
 # WordNet 3.0 from Debian's wordnet-base (a real typed graph for benchmarks/graph.py and its test):

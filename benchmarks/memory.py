@@ -129,7 +129,7 @@ def child(engine: str, n: int, threads: int, seconds: float) -> dict[str, Any]:
 def body(s: Scenario) -> None:
     n, threads, seconds = s.pick(1_000, 10_000, 10_000), 100, s.pick(1.0, 3.0, 10.0)
     on = s.peers_on("sqlite3")
-    engines = ["remlite", *(["sqlite3"] if on["sqlite3"] else [])]
+    engines = ["remlite", *(["sqlite3"] if on["sqlite3"] and s.profile != "smoke" else [])]  # --smoke: 1 process
     with temp_dir() as d:
         idle = {
             "remlite": fresh_process_memory_mb(f"import remlite\ndb = remlite.connect({str(d)!r}, 'bench')"),

@@ -172,9 +172,9 @@ def over_http(n_tenants: int, rows: int, seconds: float, rate: int) -> dict[str,
 
 
 def body(s: Scenario) -> None:
-    n_tenants, rows = s.pick(10, 100, 100), s.pick(100, 1_000, 1_000)
+    n_tenants, rows = s.pick(5, 100, 100), s.pick(100, 1_000, 1_000)
     seconds = s.pick(1.0, 8.0, 30.0)
-    http_seconds, rate = s.pick(2.0, 10.0, 60.0), 1000
+    http_seconds, rate = s.pick(1.0, 10.0, 60.0), 1000
     if s.profile != "full":
         s.note(f"{s.profile} profile: {n_tenants} tenants x {rows:,} rows; {seconds:.0f} s of embedded load, "
                f"{http_seconds:.0f} s over HTTP (--full: 30 s and the plan's 60 s)")  # fmt: skip
@@ -184,7 +184,7 @@ def body(s: Scenario) -> None:
     if s.profile != "smoke":
         print("embedded: remlite with the default pool of 8 open tenants ...", flush=True)
         got["remlite-pool8"] = child("remlite-pool8", n_tenants, rows, seconds)
-    if on["sqlite3"]:
+    if on["sqlite3"] and s.profile != "smoke":  # --smoke: one child process
         print("embedded: sqlite3 ...", flush=True)
         got["sqlite3"] = child("sqlite3", n_tenants, rows, seconds)
     mine, theirs = got["remlite"], {k: v for k, v in got.items() if k != "remlite"}

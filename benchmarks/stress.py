@@ -23,7 +23,7 @@ from plan import Measure, Scenario
 
 
 def body(s: Scenario) -> None:
-    seconds = s.pick(2.0, 10.0, 60.0)
+    seconds = s.pick(1.0, 10.0, 60.0)
     rates = s.pick([1000], [1000], [1000, 2000])
     n = s.pick(1_000, 10_000, 10_000)
     if s.profile != "full":
