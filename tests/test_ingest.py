@@ -124,7 +124,7 @@ def assert_linked(db: remlite.Database, path: Path) -> None:
 # --------------------------------------------------------------------------- formats
 def test_markdown_chunks_carry_offsets_headings_title_and_deterministic_ids(db: remlite.Database, docs: Path) -> None:
     guide = docs / "guide.md"
-    report = db.ingest(guide, chunk_size=200, overlap=50)
+    report = db.ingest(guide, chunk_size=64, overlap=12)
     assert (report.files, report.changed_files, report.skipped) == (1, 1, [])
     chunks = chunks_of(db, guide)
     assert report.new == len(chunks) == 5
@@ -142,7 +142,7 @@ def test_markdown_chunks_carry_offsets_headings_title_and_deterministic_ids(db: 
 
 def test_text_and_html(db: remlite.Database, docs: Path) -> None:
     notes, page = docs / "nested" / "notes.txt", docs / "nested" / "page.html"
-    report = db.ingest([notes, page], chunk_size=100, overlap=0)
+    report = db.ingest([notes, page], chunk_size=25, overlap=0)
     assert report.files == 2 and not report.skipped
     text_chunks = chunks_of(db, notes)
     assert [c["content"] for c in text_chunks] == [p.strip() for p in notes.read_text().split("\n\n")]
@@ -272,9 +272,9 @@ def test_a_missing_path_is_an_error_and_nothing_is_ingested(db: remlite.Database
 
 # --------------------------------------------------------------------------- idempotency and minimal rewrites
 def test_second_ingest_writes_nothing(db: remlite.Database, docs: Path, embedder: CountingHash) -> None:
-    first = db.ingest(docs, chunk_size=150, overlap=40)
+    first = db.ingest(docs, chunk_size=38, overlap=10)
     seq, calls = db.last_seq, len(embedder.calls)
-    second = db.ingest(docs, chunk_size=150, overlap=40)
+    second = db.ingest(docs, chunk_size=38, overlap=10)
     assert db.last_seq == seq and len(embedder.calls) == calls
     assert (second.new, second.updated, second.moved, second.removed, second.changed_files) == (0, 0, 0, 0, 0)
     assert second.unchanged == first.new and second.files == 3
@@ -290,14 +290,14 @@ def test_editing_one_paragraph_rewrites_only_its_chunk(
 ) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
-    db.ingest(doc, chunk_size=120, overlap=30)
+    db.ingest(doc, chunk_size=36, overlap=7)
     before = {c["id"]: c for c in chunks_of(db, doc)}
     assert len(before) == 8  # one paragraph per chunk
     edited = list(PARAGRAPHS)
     edited[3] = edited[3].replace("topic 3", "TOPIC 3")  # same length: offsets do not move
     _paragraph_doc(doc, edited)
     embedder.calls.clear()
-    report = db.ingest(doc, chunk_size=120, overlap=30)
+    report = db.ingest(doc, chunk_size=36, overlap=7)
     assert (report.new, report.updated, report.moved, report.unchanged, report.removed) == (0, 1, 0, 7, 0)
     after = {c["id"]: c for c in chunks_of(db, doc)}
     changed = {i for i in after if after[i]["modified_at"] != before[i]["modified_at"]}
@@ -311,13 +311,13 @@ def test_an_edit_that_shifts_offsets_moves_later_chunks_without_reembedding(
 ) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
-    db.ingest(doc, chunk_size=120, overlap=30)
+    db.ingest(doc, chunk_size=36, overlap=7)
     before = {c["chunk_ordinal"]: c for c in chunks_of(db, doc)}
     edited = list(PARAGRAPHS)
     edited[5] = edited[5].replace("topic 5", "the fifth topic")  # longer: paragraphs 6 and 7 move
     _paragraph_doc(doc, edited)
     embedder.calls.clear()
-    report = db.ingest(doc, chunk_size=120, overlap=30)
+    report = db.ingest(doc, chunk_size=36, overlap=7)
     assert (report.updated, report.moved, report.unchanged) == (1, 2, 5)
     after = {c["chunk_ordinal"]: c for c in chunks_of(db, doc)}
     assert {n for n in after if after[n]["modified_at"] != before[n]["modified_at"]} == {5, 6, 7}
@@ -331,10 +331,10 @@ def test_an_edit_that_shifts_offsets_moves_later_chunks_without_reembedding(
 def test_shortened_file_removes_surplus_chunks(db: remlite.Database, tmp_path: Path) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
-    db.ingest(doc, chunk_size=120, overlap=0)
+    db.ingest(doc, chunk_size=30, overlap=0)
     old_ids = {c["chunk_ordinal"]: c["id"] for c in chunks_of(db, doc)}
     _paragraph_doc(doc, PARAGRAPHS[:5])
-    report = db.ingest(doc, chunk_size=120, overlap=0)
+    report = db.ingest(doc, chunk_size=30, overlap=0)
     assert (report.removed, report.unchanged) == (3, 5)
     for ordinal in (5, 6, 7):
         with pytest.raises(remlite.NotFound):
@@ -345,8 +345,8 @@ def test_shortened_file_removes_surplus_chunks(db: remlite.Database, tmp_path: P
 
 def test_new_chunking_parameters_rechunk_an_unchanged_file(db: remlite.Database, docs: Path) -> None:
     guide = docs / "guide.md"
-    db.ingest(guide, chunk_size=1000, overlap=100)
-    report = db.ingest(guide, chunk_size=120, overlap=0)
+    db.ingest(guide, chunk_size=250, overlap=25)
+    report = db.ingest(guide, chunk_size=30, overlap=0)
     assert report.changed_files == 1 and report.chunks == len(chunks_of(db, guide)) > 5
     assert_linked(db, guide)
 
@@ -382,7 +382,7 @@ def test_an_interrupted_ingest_leaves_a_pending_document_that_the_next_run_compl
 ) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
-    db.ingest(doc, chunk_size=120, overlap=0)
+    db.ingest(doc, chunk_size=30, overlap=0)
     _paragraph_doc(doc, [*PARAGRAPHS[:3], "A brand new paragraph replaces the rest."])
 
     def crash(*args: Any, **kwargs: Any) -> None:
@@ -390,10 +390,10 @@ def test_an_interrupted_ingest_leaves_a_pending_document_that_the_next_run_compl
 
     monkeypatch.setattr(db, "delete", crash)  # dies after the changed chunks were written
     with pytest.raises(RuntimeError):
-        db.ingest(doc, chunk_size=120, overlap=0)
+        db.ingest(doc, chunk_size=30, overlap=0)
     assert document(db, doc)["status"] == "pending"
     monkeypatch.undo()
-    report = db.ingest(doc, chunk_size=120, overlap=0)
+    report = db.ingest(doc, chunk_size=30, overlap=0)
     assert report.removed == 4 and report.changed_files == 1
     assert [c["content"] for c in chunks_of(db, doc)] == [*PARAGRAPHS[:3], "A brand new paragraph replaces the rest."]
     assert_linked(db, doc)
@@ -413,11 +413,11 @@ def test_a_new_document_interrupted_before_its_commit_is_found_again(
 
     monkeypatch.setattr(db, "insert", crash)  # the chunks are written, the document is pending
     with pytest.raises(RuntimeError):
-        db.ingest(doc, chunk_size=120, overlap=0)
+        db.ingest(doc, chunk_size=30, overlap=0)
     monkeypatch.undo()
     assert db.count("resources") == 8 and [d["status"] for d in db.scan("documents")] == ["pending"]
     _paragraph_doc(doc, PARAGRAPHS[:6])  # and the file shrank meanwhile
-    report = db.ingest(doc, chunk_size=120, overlap=0)
+    report = db.ingest(doc, chunk_size=30, overlap=0)
     assert (report.new, report.unchanged, report.removed) == (0, 6, 2)
     assert_linked(db, doc)
 
@@ -454,7 +454,7 @@ def test_progress_is_reported_per_file(db: remlite.Database, docs: Path) -> None
 def test_cli_ingest_through_the_library(tmp_path: Path, docs: Path) -> None:
     runner = CliRunner(env={"REMLITE_PATH": None, "REMLITE_TENANT": None, "REMLITE_EMBED_PROVIDER": "hash"})
     root = tmp_path / "clidb"
-    args = ["ingest", str(docs), "--chunk-size", "300", "--overlap", "50", "--path", str(root)]
+    args = ["ingest", str(docs), "--chunk-size", "75", "--overlap", "12", "--path", str(root)]
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

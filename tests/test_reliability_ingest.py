@@ -28,7 +28,7 @@ PEOPLE = {
     "required": ["email", "name"],
     "key_field": "email",
 }
-OPTIONS: dict[str, Any] = {"chunk_size": 200, "overlap": 20, "prune": True}
+OPTIONS: dict[str, Any] = {"chunk_size": 50, "overlap": 5, "prune": True}  # tokens: 4 characters each (hash)
 
 
 class Crash(BaseException):

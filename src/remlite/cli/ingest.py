@@ -10,7 +10,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from remlite.errors import InvalidInput
-from remlite.ingest.job import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from remlite.ingest.report import IngestReport
 from remlite.ingest.report import Progress as FileDone
 
@@ -83,11 +82,24 @@ def ingest(
         "resources"
     ),
     chunk_size: Annotated[
-        int, typer.Option("--chunk-size", min=1, help="Largest chunk, in characters.")
-    ] = DEFAULT_CHUNK_SIZE,
+        int | None,
+        typer.Option(
+            "--chunk-size",
+            min=1,
+            help="Largest chunk, in the embedding model's tokens (default and maximum: its window, 256 for the "
+            "local model; 4 characters a token for a provider without a tokenizer).",
+            show_default=False,
+        ),
+    ] = None,
     overlap: Annotated[
-        int, typer.Option("--overlap", min=0, help="Characters of whole sentences repeated across a cut.")
-    ] = DEFAULT_OVERLAP,
+        int | None,
+        typer.Option(
+            "--overlap",
+            min=0,
+            help="Tokens of whole sentences repeated across a cut inside a paragraph (default: a tenth of the size).",
+            show_default=False,
+        ),
+    ] = None,
     glob: Annotated[
         list[str] | None,
         typer.Option(

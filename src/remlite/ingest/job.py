@@ -19,7 +19,7 @@ from remlite.errors import InvalidInput, SchemaError, ValidationError, shown
 from remlite.ingest.files import collect, require_found
 from remlite.ingest.formats import BadFile, content_type
 from remlite.ingest.report import IngestReport, Progress
-from remlite.ingest.sync import DOCUMENTS, DOCUMENTS_SCHEMA, Source, Syncer
+from remlite.ingest.sync import DOCUMENTS, DOCUMENTS_SCHEMA, Sizing, Source, StoredVectors, Syncer
 
 log = logging.getLogger("remlite.ingest")  # standard logging (silent unless the application configures it)
 
@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from remlite.core import TenantCore
     from remlite.database import Database
 
-DEFAULT_CHUNK_SIZE = 1000  # characters; ~250 tokens, within MiniLM's 256-token window
-DEFAULT_OVERLAP = 100
+DEFAULT_CHUNK_SIZE = 256  # tokens, when the model says no window (the local model's window is 256 too)
+MIN_CHUNK_ROOM = 16  # tokens a chunk must have room for beyond its overlap
+CHARS_PER_TOKEN = 4  # the measure of a provider without a tokenizer: 4 characters a token
 
 
 class Ingest:
@@ -44,42 +45,49 @@ class Ingest:
         paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
         table: str = "resources",
         *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        overlap: int = DEFAULT_OVERLAP,
+        chunk_size: int | None = None,
+        overlap: int | None = None,
         glob: str | Iterable[str] | None = None,
         progress: Callable[[Progress], None] | None = None,
         prune: bool = False,
         metadata: dict[str, Any] | None = None,
     ) -> IngestReport:
-        """Ingest files and directories (recursively; hidden ones skipped; `glob` filters names)
-        into `table`: text, Markdown, HTML and PDF are chunked (`chunk_size` characters at most,
-        `overlap` characters of whole sentences repeated), JSON Lines records are inserted as
-        they are. Only what changed since the last ingest is written; unchanged files write
-        nothing. `progress(Progress)` is called after every file. `prune=True` also removes the
-        document record and the chunks of every file once ingested from under one of the given
-        directories (into `table`) that no longer exists. `metadata` is set on every chunk (keys the
-        table declares as fields, the others in its `metadata` object) and on the document record; a
-        Markdown file's front matter adds its own (and wins). Metadata is kept across re-ingests; a
-        change of it updates the chunks in place (never embedding them again), and fields set on
-        chunks afterwards are kept. Returns an `IngestReport`."""
+        """Ingest files and directories (recursively; hidden ones skipped; `glob` filters names) into
+        `table`: text, Markdown, HTML and PDF are chunked, JSON Lines records are inserted as they
+        are. Sizes are tokens of the model that embeds the table's `content`, counted by its own
+        tokenizer as it reads the chunk: `chunk_size` is the largest chunk (default and maximum: the
+        model's window, 256 for the local model; a larger one is InvalidInput, nothing is ever cut
+        off unembedded), `overlap` the tokens of whole sentences repeated after a cut inside a
+        paragraph (default a tenth of `chunk_size`). A provider without a tokenizer (hash, OpenAI)
+        is measured in characters, 4 to a token (default 256 tokens = 1,024 characters). Chunk
+        boundaries are content-defined: an edit rewrites the chunks holding it (and rarely one
+        more), not every chunk after it (see `remlite.ingest.chunker`). Only what changed since the
+        last ingest is written; unchanged files write nothing. `progress(Progress)` is called after
+        every file. `prune=True` also removes the document record and the chunks of every file once
+        ingested from under one of the given directories (into `table`) that no longer exists.
+        `metadata` is set on every chunk (keys the table declares as fields, the others in its
+        `metadata` object) and on the document record; a Markdown file's front matter adds its own
+        (and wins). Metadata is kept across re-ingests; a change of it updates the chunks in place
+        (never embedding them again), and fields set on chunks afterwards are kept. Returns an
+        `IngestReport`."""
         paths = _path_list(paths)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise InvalidInput(f"chunk_size must be a positive integer, got {shown(chunk_size)}")
-        if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
-            raise InvalidInput(f"overlap must be an integer in [0, chunk_size), got {shown(overlap)}")
+        for name, value in (("chunk_size", chunk_size), ("overlap", overlap)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InvalidInput(f"{name} must be a non-negative integer (tokens), got {shown(value)}")
         patterns = None if glob is None else _text_list(glob, "glob")
         metadata = _metadata(metadata)
         db = self.api
         if table == DOCUMENTS:
             raise InvalidInput(f"{DOCUMENTS} holds the document records of ingest; choose another table")
         db.schema(table)  # UnknownTable before anything is read
+        sizing = self.sizing(table, chunk_size, overlap)
         started = time.perf_counter()
         files, missing = collect(paths, patterns)
         require_found(missing)  # before anything is written (the documents table included)
         self._documents_table()
         report = IngestReport(table=table)
         log.info("ingesting %d files into %s", len(files), table)
-        syncer = Syncer(db, self.core.layout(table), chunk_size, overlap, metadata)
+        syncer = Syncer(db, self.core.layout(table), sizing, metadata, self.stored_vectors(table))
         sizes = [_size(path) for path in files] if progress is not None else []
         total, done_bytes = sum(sizes), 0
         for done, path in enumerate(files, 1):
@@ -110,6 +118,53 @@ class Ingest:
         report.seconds = time.perf_counter() - started
         log.info("%s", report.summary())
         return report
+
+    def sizing(self, table: str, chunk_size: int | None, overlap: int | None) -> Sizing:
+        """The chunk sizes of an ingest into `table`, in the measure of the provider that embeds its
+        `content`: its tokens (capped by its window), or characters when it has no tokenizer (or
+        `content` is not embedded by a model: precomputed vectors, no such embedding field)."""
+        provider = None
+        if "content" in self.core.layout(table).table.embedding_fields:
+            try:
+                provider = self.core.vectors(table).provider("content")
+            except InvalidInput:  # the field holds precomputed vectors: no model reads the chunks
+                provider = None
+        window = provider.max_tokens if provider is not None else None
+        counts = provider.token_counts([]) is not None if provider is not None else False  # [] loads no model
+        default = window if counts and window else min(window or DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE)
+        size = chunk_size if chunk_size is not None else default
+        what = f"{provider.name} model {provider.model}" if provider is not None else "the embedding model"
+        if chunk_size is not None and chunk_size < 1:
+            raise InvalidInput(f"chunk_size must be a positive number of tokens, got {shown(chunk_size)}")
+        if window is not None and size > window:
+            raise InvalidInput(
+                f"chunk_size is in tokens and the {what} reads at most {window} (its window), got {size}; "
+                "sizes were characters before: 1,000 characters are about 250 tokens"
+            )
+        repeat = overlap if overlap is not None else size // 10
+        if size - repeat < MIN_CHUNK_ROOM:
+            raise InvalidInput(
+                f"overlap must leave at least {MIN_CHUNK_ROOM} tokens of a chunk's {size}, got {shown(repeat)}"
+            )
+        if counts and provider is not None:
+            return Sizing(size, repeat, f"tokens of {provider.name}/{provider.model}", provider.token_counts)
+        return Sizing(size * CHARS_PER_TOKEN, repeat * CHARS_PER_TOKEN, f"characters ({CHARS_PER_TOKEN} a token)")
+
+    def stored_vectors(self, table: str) -> StoredVectors:
+        """Reads the stored vectors of rows of `table`, per embedding field (raw float32, None where a
+        row has none): what a chunk whose text moved to another ordinal keeps instead of being embedded
+        again. One multi-get of the vectors column family per field, as `db.export(vectors=True)`."""
+        core = self.core
+
+        def read(ids: list[str]) -> dict[str, list[bytes | None]]:
+            keys = [bytes.fromhex(rid.replace("-", "")) for rid in ids]
+            family = core.store.cf["vectors"]
+            return {
+                name: list(family[[field.prefix + key for key in keys]]) if keys else []
+                for name, field in core.vectors(table).fields.items()
+            }
+
+        return read
 
     def _documents_table(self) -> None:
         """Register the `documents` table on first use; refuse a user table of that name."""

@@ -14,7 +14,10 @@ The write protocol for a file whose content (or chunking parameters) changed:
    its `has_chunk` edge in the same WriteBatch: whatever a crashed run wrote is linked, so the
    next sync or prune of the document finds it whether the file changed, went back or is gone;
 3. chunks whose content is the same but whose offsets / page / heading path moved: `update` of
-   those fields only, which keeps the stored embedding (no model call);
+   those fields only, which keeps the stored embedding (no model call). A chunk whose content is
+   that of another of the file's stored chunks (an edit added or removed a chunk before it, so its
+   ordinal, hence its id, changed) is written with that chunk's stored vectors (`insert_batch`
+   with `vectors=`): no model call either. Both count as `moved`;
 4. surplus chunks (the file got shorter): hard-deleted, which removes their edges — unless
    another document also links them (a JSON Lines key in two files), then only this
    document's edge is removed;
@@ -35,6 +38,7 @@ file came back, the next sync) to finish, never a complete one lacking chunks.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,9 +47,10 @@ from typing import TYPE_CHECKING, Any
 from remlite import ids as idmod
 from remlite.errors import InvalidInput, ValidationError
 from remlite.graph.edges import INLINE_KEY
-from remlite.ingest.chunker import chunk
+from remlite.ingest.chunker import Count, chunk
 from remlite.ingest.formats import JSONL, Document, parse
 from remlite.ingest.report import DocumentResult
+from remlite.semantic.text import text_of
 
 if TYPE_CHECKING:
     from remlite.database import Database
@@ -53,7 +58,9 @@ if TYPE_CHECKING:
 
 DOCUMENTS = "documents"
 EDGE = "has_chunk"
-CHUNKER_VERSION = 2  # bump when the chunker's output for the same input changes (2: Markdown by a parser)
+# bump when the chunker's output for the same input changes (2: Markdown by a parser; 3: sizes in the
+# model's tokens, content-defined boundaries)
+CHUNKER_VERSION = 3
 SYSTEM = ("id", "created_at", "modified_at", "deleted_at")
 POSITION = ("offset_start", "offset_end", "page", "heading_path", "title", "content_type")
 
@@ -86,6 +93,21 @@ DOCUMENTS_SCHEMA: dict[str, Any] = {
 }
 
 
+StoredVectors = Callable[[list[str]], dict[str, list[bytes | None]]]
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """Chunk sizes in one measure: tokens counted by `count` (a provider's `token_counts`), or
+    characters when `count` is None. `measure` names it in the document records' params, so a
+    change of model re-chunks the files."""
+
+    size: int
+    overlap: int
+    measure: str
+    count: Count | None = None
+
+
 @dataclass(frozen=True)
 class Source:
     """One file read into memory."""
@@ -108,15 +130,25 @@ class Syncer:
     """Ingests files into one table of one database (state: the table's id scheme, parameters)."""
 
     def __init__(
-        self, db: Database, layout: TableLayout, chunk_size: int, overlap: int, metadata: dict[str, Any] | None = None
+        self,
+        db: Database,
+        layout: TableLayout,
+        sizing: Sizing,
+        metadata: dict[str, Any] | None = None,
+        vectors: StoredVectors | None = None,
     ) -> None:
         self.db = db
         table = layout.table.name
         self.table = table
-        self.size = chunk_size
-        self.overlap = overlap
+        self.sizing = sizing
+        self.vectors = vectors
         self.metadata = metadata or {}
-        self.params: dict[str, Any] = {"chunk_size": chunk_size, "overlap": overlap, "chunker": CHUNKER_VERSION}
+        self.params: dict[str, Any] = {
+            "chunk_size": sizing.size,
+            "overlap": sizing.overlap,
+            "measure": sizing.measure,
+            "chunker": CHUNKER_VERSION,
+        }
         if self.metadata:  # a change of it re-syncs the files (their chunks are updated, not re-embedded)
             self.params["metadata"] = self.metadata
         self.declared = set(layout.table.properties)
@@ -174,31 +206,38 @@ class Syncer:
             kind, changes = self.compare(stored.get(rid), body, doc.records is None, movable)
             if kind == "updated" and doc.records is None:
                 body = self.kept(stored.get(rid), body)
-            if kind == "new":
-                result.new += 1
-                write.append((rid, body))
-            elif kind == "updated":
-                result.updated += 1
+            if kind in ("new", "updated"):
                 write.append((rid, body))
             elif kind == "moved":
                 result.moved += 1
                 moves.append((rid, changes))
             else:
                 result.unchanged += 1
+        carried: list[tuple[str, dict[str, Any]]] = []
+        carried_vectors: dict[str, list[Any]] = {}
+        if doc.records is None and write:
+            write, carried, carried_vectors = self.carry(write, previous, stored)
+        result.moved += len(carried)
+        for rid, _ in write:
+            if stored.get(rid) is None:
+                result.new += 1
+            else:
+                result.updated += 1
         keep = set(ids)
         surplus = [rid for rid in dict.fromkeys(previous) if rid not in keep and stored.get(rid) is not None]
         gone = set(surplus)
         stale_edges = [rid for rid in linked if rid not in keep and rid not in gone]
         count = len(ids)
         record = self.document_record(source, doc, count)
-        if write or moves or surplus or stale_edges:
+        if write or carried or moves or surplus or stale_edges:
             bound = max(count, old.get("chunk_count", 0) if old else 0)
             db.insert(DOCUMENTS, {**record, "status": "pending", "chunk_count": bound})
-            if write:
-                link = [{"src": doc_id, "type": EDGE}]
-                rows = [body if rid in linked else {**body, INLINE_KEY: link} for rid, body in write]
-                db.insert_batch(self.table, rows)
-                linked |= {rid for rid, _ in write}
+            link = [{"src": doc_id, "type": EDGE}]
+            for rows, vectors in ((write, None), (carried, carried_vectors)):
+                if rows:
+                    bodies = [body if rid in linked else {**body, INLINE_KEY: link} for rid, body in rows]
+                    db.insert_batch(self.table, bodies, vectors=vectors)
+                    linked |= {rid for rid, _ in rows}
             for rid, changes in moves:
                 db.update(rid, changes)
             result.removed = self.remove(doc_id, surplus)
@@ -219,7 +258,8 @@ class Syncer:
                 except ValidationError as exc:
                     raise ValidationError(f"record {n}: {exc.message}", field=exc.field, table=exc.table) from None
             return out
-        spans = chunk(doc.text, doc.sections, self.size, self.overlap)
+        sizing = self.sizing
+        spans = chunk(doc.text, doc.sections, sizing.size, sizing.overlap, sizing.count)
         fields = self.fields(doc)
         out = []
         for ordinal, span in enumerate(spans):
@@ -259,6 +299,42 @@ class Syncer:
     def movable(self, doc: Document) -> tuple[str, ...]:
         """Fields a chunk may change without its text changing: updated in place, never re-embedded."""
         return (*POSITION, *self.fields(doc)) if doc.records is None else POSITION
+
+    def carry(
+        self, write: list[tuple[str, dict[str, Any]]], previous: list[str], stored: dict[str, dict[str, Any] | None]
+    ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]], dict[str, list[Any]]]:
+        """Split the chunks to write into those to embed and those whose embedded text is that of
+        another stored chunk of this file (its ordinal moved): the latter with that chunk's stored
+        vectors, one list per embedding field. Everything is read before anything is written."""
+        fields = list(self.layout.table.embedding_fields)
+        if self.vectors is None or not fields:
+            return write, [], {}
+        sources: dict[str, str] = {}
+        for rid in previous:
+            found = stored.get(rid)
+            if found is not None and found.get("deleted_at") is None and isinstance(found.get("content"), str):
+                sources.setdefault(found["content"], rid)
+        matched = [(rid, body, sources.get(body.get("content"))) for rid, body in write]
+        matched = [
+            (rid, body, src)
+            for rid, body, src in matched
+            if src is not None
+            and src != rid
+            and all(text_of(body, (*f.split("."),)) == text_of(stored[src], (*f.split("."),)) for f in fields)
+        ]
+        if not matched:
+            return write, [], {}
+        found_vectors = self.vectors([src for _, _, src in matched])
+        usable = [all(found_vectors[f][n] is not None for f in fields) for n in range(len(matched))]
+        import numpy as np
+
+        carried = [(rid, body) for (rid, body, _), ok in zip(matched, usable, strict=True) if ok]
+        vectors = {
+            f: [np.frombuffer(v, dtype=np.float32) for v, ok in zip(found_vectors[f], usable, strict=True) if ok]
+            for f in fields
+        }
+        taken = {rid for rid, _ in carried}
+        return [(rid, body) for rid, body in write if rid not in taken], carried, vectors
 
     def kept(self, stored: dict[str, Any] | None, body: dict[str, Any]) -> dict[str, Any]:
         """A changed chunk as written: what ingest sets, over the fields set on it afterwards."""
