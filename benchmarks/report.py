@@ -29,6 +29,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -139,6 +140,14 @@ def machine_info() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- charts
+def bar_label(measure: dict[str, Any], title: str) -> str:
+    """A chart's bar label: the table's size ('100,000 entities') and the metric, at most 64 characters."""
+    size = re.search(r"(?:\d{1,3}(?:,\d{3})+|\d{3,}) (?:real )?[a-z0-9-]+", title)  # '100,000 entities'
+    text = f"{size.group(0)}: " if size else ""
+    text += f"{measure['metric']} ({measure['unit']})" if measure["unit"] else measure["metric"]
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
 def chart(data: dict[str, Any], path: Path) -> bool:
     """One PNG per scenario: remlite against the document's figures (bars of the ratios, log scale)
     and the scenario's series (lines). False when matplotlib is absent or there is nothing to draw."""
@@ -152,16 +161,21 @@ def chart(data: dict[str, Any], path: Path) -> bool:
     refs = [(m, t["title"]) for t in data.get("tables", []) for m in t["measures"] if m.get("reference")]
     refs = [(m, title) for m, title in refs if m["reference"]["vs_rust"] or m["reference"]["vs_python"]]
     series = data.get("series", [])
-    panels = (1 if refs else 0) + len(series)
+    versus = [(m, t["title"]) for t in data.get("tables", []) for m in t["measures"]
+              if any(v is not None for v in m.get("peer_ratios", {}).values())
+              and not m["metric"].endswith((" p95", " p99"))]  # fmt: skip
+    peer_names = sorted({p for m, _ in versus for p, v in m["peer_ratios"].items() if v is not None})
+    panels = (1 if refs else 0) + (1 if versus else 0) + len(series)
     if panels == 0:
         return False
     height = max(3.0, 0.32 * len(refs) + 1.5) if refs else 0
-    ratios = ([height] if refs else []) + [3.2] * len(series)
-    fig, axes = plt.subplots(panels, 1, figsize=(10, height + 3.2 * len(series)), gridspec_kw={"height_ratios": ratios})
+    peer_height = max(3.0, 0.12 * len(versus) * max(1, len(peer_names)) + 1.5) if versus else 0
+    ratios = ([height] if refs else []) + ([peer_height] if versus else []) + [3.2] * len(series)
+    fig, axes = plt.subplots(panels, 1, figsize=(11, sum(ratios)), gridspec_kw={"height_ratios": ratios})
     axes = list(axes) if panels > 1 else [axes]
     if refs:
         ax = axes.pop(0)
-        labels = [f"{m['metric']} ({m['unit']})"[:60] for m, _ in refs]
+        labels = [bar_label(m, t) for m, t in refs]
         y = range(len(refs))
         rust = [m["reference"]["vs_rust"] or float("nan") for m, _ in refs]
         python = [m["reference"]["vs_python"] or float("nan") for m, _ in refs]
@@ -175,9 +189,26 @@ def chart(data: dict[str, Any], path: Path) -> bool:
         ax.set_xlabel("> 1: remlite better (faster / smaller)")
         ax.legend(fontsize=7, loc="lower right")
         ax.set_title(f"{data.get('title', data['scenario'])}: remlite against the reference document", fontsize=9)
+    if versus:
+        ax = axes.pop(0)
+        step = 0.8 / len(peer_names)
+        for k, peer in enumerate(peer_names):
+            values = [m["peer_ratios"].get(peer) or float("nan") for m, _ in versus]
+            where = [i - 0.4 + step * (k + 0.5) for i in range(len(versus))]
+            ax.barh(where, values, height=step, label=f"remlite ÷ {peer}")
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_yticks(list(range(len(versus))))
+        ax.set_yticklabels([bar_label(m, t) for m, t in versus], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("> 1: remlite better than the peer (same run)")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_title("remlite against the peers measured in the same run", fontsize=9)
     for spec, ax in zip(series, axes, strict=True):
         for label, ys in spec["ys"].items():
             ax.plot(spec["x"][: len(ys)], ys, marker="o", markersize=3, label=label)
+        if spec["x"] and min(spec["x"]) > 0 and max(spec["x"]) / min(spec["x"]) >= 20:
+            ax.set_xscale("log")
         ax.set_xlabel(spec["x_label"])
         ax.set_ylabel(spec["y_label"])
         ax.set_title(spec["title"], fontsize=9)
@@ -191,20 +222,28 @@ def chart(data: dict[str, Any], path: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- markdown
+def short(title: str) -> str:
+    """A table's title to its first two comma-separated parts (e.g. '2.2 analytics, 100,000 entities')."""
+    parts = title.replace(", ", "\0").split("\0")
+    text = ", ".join(parts[:2])
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def summary(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| scenario | metric | remlite | ref. Python | ref. Rust | ÷ Python | ÷ Rust | vs Rust | document section |",
+        "| table | metric | remlite | ref. Python | ref. Rust | ÷ Python | ÷ Rust | vs Rust | document section |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for data in results:
         for table in data.get("tables", []):
+            where = short(table["title"])
             for m in table["measures"]:
                 ref = m.get("reference")
                 if not ref or m["remlite"] is None:
                     continue
                 value = fmt(m["remlite"])
                 lines.append(
-                    f"| {data['scenario']} | {m['metric']} ({m['unit']}) | {value} | {ref['python']} | {ref['rust']} | "
+                    f"| {where} | {m['metric']} ({m['unit']}) | {value} | {ref['python']} | {ref['rust']} | "
                     f"{ratio_text(ref['vs_python'])} | {ratio_text(ref['vs_rust'])} | {ref['verdict']} | "
                     f"{ref['section']} |"
                 )
@@ -212,7 +251,7 @@ def summary(results: list[dict[str, Any]]) -> str:
 
 
 def targets(results: list[dict[str, Any]]) -> str:
-    lines = ["| scenario | metric | remlite | target | met |", "|---|---|---|---|---|"]
+    lines = ["| table | metric | remlite | target | met |", "|---|---|---|---|---|"]
     for data in results:
         for table in data.get("tables", []):
             for m in table["measures"]:
@@ -220,7 +259,7 @@ def targets(results: list[dict[str, Any]]) -> str:
                     continue
                 sign = ">=" if m["higher_is_better"] else "<="
                 met = "ok" if m["target_met"] else "MISSED"
-                lines.append(f"| {data['scenario']} | {m['metric']} | {fmt(m['remlite'])} {m['unit']} | "
+                lines.append(f"| {short(table['title'])} | {m['metric']} | {fmt(m['remlite'])} {m['unit']} | "
                              f"{sign} {fmt(m['target'])} | {met} |")  # fmt: skip
     return "\n".join(lines)
 
