@@ -328,6 +328,65 @@ def test_an_edit_that_shifts_offsets_moves_later_chunks_without_reembedding(
     assert hits[0]["id"] == after[7]["id"]  # the moved chunk is still found by its vector
 
 
+def _long_paragraph(n: int, seed: str = "") -> str:
+    """A paragraph of `n` sentences that differ from each other (so chunks are found by content)."""
+    return " ".join(
+        f"Sentence {k}{seed} explains how the {['cache', 'index', 'log', 'store'][k % 4]} handles case {k * 7 % 13} "
+        f"when item {k} arrives late."
+        for k in range(n)
+    )
+
+
+def test_a_one_word_edit_in_a_long_paragraph_rewrites_at_most_two_chunks(
+    db: remlite.Database, tmp_path: Path, embedder: CountingHash
+) -> None:
+    """Issue 15: editing one word of a paragraph rewrote all 8 of its chunks (greedy packing moved
+    every later boundary). With content-defined boundaries a one-word edit — replaced, inserted or
+    deleted — rewrites and embeds again the chunk holding it and at most one more."""
+    doc = tmp_path / "guide.md"
+    paragraph = _long_paragraph(90)
+    doc.write_text(f"# Guide\n\nAn introduction.\n\n## Details\n\n{paragraph}\n\nA closing paragraph.\n")
+    first = db.ingest(doc)  # the default size: 256 tokens, 4 characters each with the hash provider
+    assert first.new >= 8
+    text = doc.read_text()
+    for old, new in (("case 5", "case five"), ("item 31 ", "item 31 really "), ("how the store", "how store")):
+        text = text.replace(old, new, 1)
+        doc.write_text(text)
+        embedder.calls.clear()
+        report = db.ingest(doc)
+        assert report.changed_files == 1 and report.new + report.updated <= 2, (old, report)
+        assert sum(len(call) for call in embedder.calls) == report.new + report.updated <= 2
+        assert report.chunks == len(chunks_of(db, doc))
+        assert_linked(db, doc)
+    assert [c["content"] for c in chunks_of(db, doc)] == [
+        text[c["offset_start"] : c["offset_end"]] for c in chunks_of(db, doc)
+    ]
+
+
+def test_chunks_shifted_to_other_ordinals_keep_their_embeddings(
+    db: remlite.Database, tmp_path: Path, embedder: CountingHash
+) -> None:
+    """A paragraph added at the top moves every later chunk to another ordinal (so another id): each
+    is written with the vectors its text had, not embedded again, and counted as moved."""
+    doc = tmp_path / "story.md"
+    body = "\n\n".join(_long_paragraph(25, f"/{p}") for p in range(4))
+    doc.write_text(body + "\n")
+    db.ingest(doc, chunk_size=64)
+    before = chunks_of(db, doc)
+    added = "A new opening paragraph. " + _long_paragraph(12, "/new")
+    doc.write_text(added + "\n\n" + body + "\n")
+    embedder.calls.clear()
+    report = db.ingest(doc, chunk_size=64)
+    after = chunks_of(db, doc)
+    fresh = [c for c in after if c["content"] not in {b["content"] for b in before}]
+    assert fresh and report.new + report.updated == len(fresh) and report.moved >= len(before) - 1
+    assert sorted(t for call in embedder.calls for t in call) == sorted(c["content"] for c in fresh)
+    for chunk in (after[-1], after[len(after) // 2]):
+        hits = db.search("resources", chunk["content"], k=1)
+        assert hits[0]["id"] == chunk["id"]  # found by the vector its text had under its old ordinal
+    assert_linked(db, doc) or db.check()["ok"]
+
+
 def test_shortened_file_removes_surplus_chunks(db: remlite.Database, tmp_path: Path) -> None:
     doc = tmp_path / "story.txt"
     _paragraph_doc(doc, PARAGRAPHS)
@@ -425,12 +484,48 @@ def test_a_new_document_interrupted_before_its_commit_is_found_again(
 def test_argument_errors(db: remlite.Database, docs: Path) -> None:
     with pytest.raises(UnknownTable):
         db.ingest(docs, table="nope")
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="overlap must leave at least 16 tokens"):
         db.ingest(docs, chunk_size=100, overlap=100)
-    with pytest.raises(InvalidInput):
-        db.ingest(docs, chunk_size=0)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(InvalidInput, match="chunk_size"):
+            db.ingest(docs, chunk_size=bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         db.ingest(docs, table="documents")
+    assert db.count("resources") == 0
+
+
+def test_sizes_are_the_local_models_tokens_capped_by_its_window(tmp_path: Path, docs: Path) -> None:
+    """With the local model, chunks are sized in its WordPiece tokens: each one, counted as the model
+    reads it ([CLS] and [SEP] included), fits its 256-token window, so all of the text is embedded; a
+    size beyond the window is refused (sizes were characters before), nothing written."""
+    from remlite.embed.local import LocalProvider
+
+    model = LocalProvider()
+    guide = docs / "long.md"
+    code = "\n".join(f"result_{n} = compute(alpha={n}, beta='{n * 3}')  # step {n}" for n in range(120))
+    guide.write_text(f"# Long\n\n{_long_paragraph(80)}\n\n```python\n{code}\n```\n")
+    with remlite.connect(tmp_path / "local", embedder=model) as db:
+        seq = db.last_seq
+        with pytest.raises(InvalidInput, match=r"chunk_size is in tokens .* at most 256 .* got 1000"):
+            db.ingest(guide, chunk_size=1000)
+        assert db.last_seq == seq
+        report = db.ingest(guide)
+        chunks = chunks_of(db, guide)
+        counts = model.token_counts([c["content"] for c in chunks])
+        assert report.new == len(chunks) > 8 and max(counts) <= 256
+        assert document(db, guide)["params"] == {
+            "chunk_size": 256, "overlap": 25, "measure": f"tokens of local/{model.model}", "chunker": 3
+        }  # fmt: skip
+        again = db.ingest(guide, chunk_size=128, overlap=0)
+        assert again.changed_files == 1 and max(model.token_counts([c["content"] for c in chunks_of(db, guide)])) <= 128
+
+
+def test_a_provider_without_a_tokenizer_is_measured_in_characters(db: remlite.Database, docs: Path) -> None:
+    guide = docs / "guide.md"
+    db.ingest(guide, chunk_size=40, overlap=5)
+    params = document(db, guide)["params"]
+    assert params == {"chunk_size": 160, "overlap": 20, "measure": "characters (4 a token)", "chunker": 3}
+    assert max(len(c["content"]) for c in chunks_of(db, guide)) <= 160
 
 
 def test_a_user_table_named_documents_is_refused(tmp_path: Path, docs: Path) -> None:
