@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 FIXTURES = CACHE / "fixtures"
 PYDOC_SOURCES = ROOT / ".data" / "pydoc" / "usr" / "share" / "doc" / "python3.11" / "html" / "_sources"
-LABELS = {1_000: "1k", 10_000: "10k", 100_000: "100k", 1_000_000: "1m"}
+LABELS = {1_000: "1k", 10_000: "10k", 100_000: "100k", 200_000: "200k", 500_000: "500k", 1_000_000: "1m"}
 QUERY_SEED = 20261203
 
 
@@ -88,6 +88,15 @@ def owners(n: int) -> list[dict[str, Any]]:
     entities_path(n)
     with open(FIXTURES / f"owners_{label(n)}.jsonl") as lines:
         return [json.loads(line) for line in lines]
+
+
+def entity_schema() -> dict[str, Any]:
+    """The micro-benchmarks' and the large database's schema for the fixture entities: table `items`,
+    natural key `name`, the 3 indexes of benchmarks/crud.py (status, priority, category), which its
+    sqlite3 peer also has. (benchmarks/sql.py's ITEMS adds score and owner_id for the analytics.)"""
+    from sql import ITEMS
+
+    return {**ITEMS, "indexed_fields": ["status", "priority", "category"]}
 
 
 def body(record: dict[str, Any]) -> dict[str, Any]:

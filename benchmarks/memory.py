@@ -36,7 +36,6 @@ import plan
 from harness import fresh_process_memory_mb, memory_mb, temp_dir
 from plan import Measure, Scenario
 from reference import TARGETS
-from sql import ITEMS
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,7 +47,7 @@ def stages(engine: str, root: Path, n: int, threads: int, seconds: float) -> dic
         import remlite
 
         db: Any = remlite.connect(root, "bench")
-        db.register_schema(ITEMS)
+        db.register_schema(fixtures.entity_schema())
     else:
         db = crud.SqliteBackend(root)
     out["idle"] = memory_mb()["rss_mb"]

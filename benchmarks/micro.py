@@ -42,14 +42,13 @@ import plan
 import vector
 from harness import latency, memory_mb, temp_dir, throughput
 from plan import Measure, Scenario
-from sql import ITEMS
 
 HERE = Path(__file__).resolve().parent
 SQLITE_GET = "SELECT data FROM docs WHERE id = ?"
 
 
 def factories() -> dict[str, Any]:
-    return {"remlite": lambda path: crud.RemliteBackend(path, ITEMS), "sqlite3": crud.SqliteBackend}
+    return {"remlite": lambda path: crud.RemliteBackend(path, fixtures.entity_schema()), "sqlite3": crud.SqliteBackend}
 
 
 def load(name: str, path: Path, records: list[dict[str, Any]]) -> Any:
@@ -237,7 +236,7 @@ def reset_peak() -> bool:
 
 def scan_memory_child(engine: str, path: str) -> None:
     """In a fresh process: RSS before a full scan to a list of dicts, and the peak during it."""
-    db = crud.RemliteBackend(Path(path), ITEMS) if engine == "remlite" else crud.SqliteBackend(Path(path))
+    db = factories()[engine](Path(path))
     gc.collect()
     before = memory_mb()["rss_mb"]
     reset_peak()

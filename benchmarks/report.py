@@ -103,6 +103,7 @@ def earlier_full(name: str) -> dict[str, Any] | None:
         return None
     data = json.loads(path.read_text())
     data["earlier"] = True
+    data["command"] = [sys.executable, str(HERE / SCENARIOS[name][0]), "--full"]
     return data
 
 
