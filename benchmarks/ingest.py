@@ -7,7 +7,8 @@ Corpora, both real prose no one here wrote:
 - html: the 530 HTML pages of the docs (~50 MB of markup, ~10.8 M characters of text);
 - rst: their 497 reST sources (`_sources/**/*.rst.txt`, ~11 M characters), read as plain text.
 
-Lines, per corpus and provider (default chunk size 1,000 characters, overlap 100):
+Lines, per corpus and provider (ingest's default sizes: the model's window in its tokens, 256 for
+local; 1,024 characters for hash, which has no tokenizer):
 - first ingest into an empty database: files/s and chunks/s (parse, chunk, embed, write, edges,
   document records), median of `--runs` fresh databases for `hash`, one run for `local`;
 - the peer column (hash only): the same files parsed, chunked and written by one plain
@@ -41,7 +42,7 @@ from remlite.ingest.formats import content_type, parse
 ROOT = Path(__file__).resolve().parents[1]
 PYDOC = ROOT / ".data" / "pydoc" / "usr" / "share" / "doc" / "python3.11" / "html"
 CORPORA = {"html": (PYDOC, ["*.html"]), "rst": (PYDOC / "_sources", ["*.rst.txt"])}
-CHUNK, OVERLAP = 1000, 100
+CHUNK, OVERLAP = 1024, 100  # characters: what ingest's defaults are for the hash provider
 EDITED = 20
 
 
@@ -54,12 +55,20 @@ def corpus_files(name: str, limit: int | None = None) -> list[Path]:
     return files
 
 
-def parse_only(files: list[Path]) -> tuple[float, int]:
-    """(seconds, chunks) to read, parse and chunk the files without a database."""
+def parse_only(files: list[Path], provider: str) -> tuple[float, int]:
+    """(seconds, chunks) to read, parse and chunk the files without a database (in the local model's
+    tokens, counted by its tokenizer, for `local`)."""
+    size, overlap, count = CHUNK, OVERLAP, None
+    if provider == "local":
+        from remlite.embed.local import LocalProvider
+
+        model = LocalProvider()
+        model.load()
+        size, overlap, count = 256, 25, model.token_counts
     started, chunks = time.perf_counter(), 0
     for path in files:
         doc = parse(path, path.read_bytes(), content_type(path))
-        chunks += len(chunk(doc.text, doc.sections, CHUNK, OVERLAP))
+        chunks += len(chunk(doc.text, doc.sections, size, overlap, count))
     return time.perf_counter() - started, chunks
 
 
@@ -103,18 +112,18 @@ def measure(name: str, provider: str, files: list[Path], runs: int, scratch: Pat
     for run in range(runs):
         with remlite.connect(scratch / f"db-{run}", embedder=provider) as db:
             started = time.perf_counter()
-            report = db.ingest(files, chunk_size=CHUNK, overlap=OVERLAP)
+            report = db.ingest(files)
             first.append(time.perf_counter() - started)
             assert not report.skipped, report.skipped[:3]
             if run == runs - 1:
                 seq = db.last_seq
                 started = time.perf_counter()
-                again = db.ingest(files, chunk_size=CHUNK, overlap=OVERLAP)
+                again = db.ingest(files)
                 unchanged_s = time.perf_counter() - started
                 assert db.last_seq == seq and again.written == 0, "re-ingest of unchanged files wrote something"
                 edit(files, EDITED)
                 started = time.perf_counter()
-                edited = db.ingest(files, chunk_size=CHUNK, overlap=OVERLAP)
+                edited = db.ingest(files)
                 edited_s = time.perf_counter() - started
                 hits = {q: db.search("resources", q, k=3) for q in QUERIES} if provider == "local" else {}
         shutil.rmtree(scratch / f"db-{run}", ignore_errors=True)
@@ -125,7 +134,7 @@ def measure(name: str, provider: str, files: list[Path], runs: int, scratch: Pat
             plain_loop(db, files)
             peer_s = time.perf_counter() - started
         shutil.rmtree(scratch / "peer", ignore_errors=True)
-    parse_s, parsed_chunks = parse_only(files)
+    parse_s, parsed_chunks = parse_only(files, provider)
     seconds = statistics.median(first)
     return {
         "corpus": name,

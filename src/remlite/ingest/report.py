@@ -12,8 +12,9 @@ class IngestReport:
 
     `files` counts the files ingested (changed or not); `changed_files` those that were written.
     Chunk counts (records, for JSON Lines) are disjoint: `new` (id not stored before), `updated`
-    (content changed: rewritten and re-embedded), `moved` (same content, new offsets, page or
-    heading path: rewritten with `update`, which keeps the stored embedding), `unchanged` (not
+    (content changed: rewritten and re-embedded), `moved` (same content, new offsets, page, heading
+    path or ordinal: rewritten with `update`, or with the stored vector of its text, never embedded
+    again), `unchanged` (not
     written), `removed` (surplus chunks of a shortened document, or the chunks of a pruned one:
     hard-deleted). `pruned` counts documents removed because their file is gone (`prune=True`).
     `skipped` lists (path, reason) for every file or argument that could not be ingested.
