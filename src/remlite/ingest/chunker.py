@@ -114,10 +114,19 @@ class Measure:
 
     def prefix(self, start: int, end: int, budget: int) -> int:
         """The end of the longest non-empty prefix of `[start, end)` that fits `budget` (a cut inside
-        a word): by characters, or a binary search on the counter."""
+        a word): by characters; or by the counter, doubling a candidate length from `budget`
+        characters until one does not fit, then a binary search below it — each count is of a text
+        about the size of the piece, never of the whole word (a megabyte of minified JSON)."""
         if self.count is None:
             return min(end, start + budget)
-        lo, hi = start + 1, end  # lo always taken: one character is at most one token
+        lo, step = start + 1, max(1, budget)  # lo is taken even if it does not fit: a piece is never empty
+        hi = min(end, start + step)
+        while self.sizes([(start, hi)])[0] <= budget:
+            if hi == end:
+                return end
+            lo, step = hi, step * 2
+            hi = min(end, start + step)
+        hi -= 1  # the longest that may fit
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if self.sizes([(start, mid)])[0] <= budget:

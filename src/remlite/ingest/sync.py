@@ -259,7 +259,10 @@ class Syncer:
                     raise ValidationError(f"record {n}: {exc.message}", field=exc.field, table=exc.table) from None
             return out
         sizing = self.sizing
-        spans = chunk(doc.text, doc.sections, sizing.size, sizing.overlap, sizing.count)
+        try:
+            spans = chunk(doc.text, doc.sections, sizing.size, sizing.overlap, sizing.count)
+        except ValueError as exc:  # sizes a provider's own tokens leave no room for (a custom provider)
+            raise InvalidInput(str(exc)) from None
         fields = self.fields(doc)
         out = []
         for ordinal, span in enumerate(spans):
