@@ -134,8 +134,8 @@ class Ingest:
         default = window if counts and window else min(window or DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE)
         size = chunk_size if chunk_size is not None else default
         what = f"{provider.name} model {provider.model}" if provider is not None else "the embedding model"
-        if chunk_size is not None and chunk_size < 1:
-            raise InvalidInput(f"chunk_size must be a positive number of tokens, got {shown(chunk_size)}")
+        if size < MIN_CHUNK_ROOM:
+            raise InvalidInput(f"chunk_size must be at least {MIN_CHUNK_ROOM} tokens, got {shown(size)}")
         if window is not None and size > window:
             raise InvalidInput(
                 f"chunk_size is in tokens and the {what} reads at most {window} (its window), got {size}; "
