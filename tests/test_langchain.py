@@ -209,13 +209,13 @@ def test_max_marginal_relevance_prefers_diversity(store: RemliteVectorStore) -> 
 
 
 class WithoutLocalStorage:
-    """A database's verbs without its local storage (as a remote client has them)."""
+    """A database's verbs without a read of stored vectors (as the remote client has them)."""
 
     def __init__(self, database: remlite.Database) -> None:
         self.wrapped = database
 
     def __getattr__(self, name: str) -> object:
-        if name == "_core":
+        if name == "vectors":
             raise AttributeError(name)
         return getattr(self.wrapped, name)
 

@@ -123,6 +123,21 @@ def test_precomputed_vectors(tmp_path: Path) -> None:
         assert db.count("vecs") == 50
 
 
+def test_stored_vectors_read_back_by_id(sdb: remlite.Database) -> None:
+    rows = sdb.list("notes", limit=10)
+    untitled = sdb.insert("notes", {"title": "no body"})  # no text to embed: no vector
+    ids = [rows[2]["id"], untitled, rows[0]["id"]]
+    vectors = sdb.vectors("notes", ids)
+    expected = remlite.embed.get_provider("hash").embed([rows[2]["body"], rows[0]["body"]])
+    assert vectors[1] is None and np.allclose(np.stack([vectors[0], vectors[2]]), expected, atol=1e-6)
+    assert sdb.vectors("notes", ids, field="body")[0] @ vectors[0] == pytest.approx(1.0, abs=1e-5)
+    assert sdb.vectors("notes", []) == []
+    with pytest.raises(InvalidInput, match="not one of its embedding fields"):
+        sdb.vectors("notes", ids, field="title")
+    with pytest.raises(InvalidInput, match="list of ids"):
+        sdb.vectors("notes", ids[0])
+
+
 def test_bad_search_arguments(sdb: remlite.Database) -> None:
     with pytest.raises(InvalidInput, match="mode"):
         sdb.search("notes", "x", mode="fuzzy")

@@ -268,6 +268,7 @@ class Database:
     search = _verb("_search", Search.search, rows=True)
     index_status = _verb("_index_admin", IndexAdmin.index_status)
     rebuild_index = _verb("_index_admin", IndexAdmin.rebuild_index)
+    vectors = _verb("_index_admin", IndexAdmin.vectors)
     reembed = _verb("_index_admin", IndexAdmin.reembed)
     # SQL
     sql = _verb("_sql", SQL.sql)

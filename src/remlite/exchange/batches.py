@@ -46,6 +46,7 @@ from remlite.storage.codec import prefix_end
 
 if TYPE_CHECKING:
     from remlite.core import TenantCore
+    from remlite.semantic.vectors import FieldVectors
 
 DEFAULT_BATCH = 10_000  # rows per batch (bounded memory: 1M rows peaked at 213 MB; 50k: 297 MB, no faster)
 MAX_BATCH = 1_000_000
@@ -74,16 +75,16 @@ class BatchReader:
         self.plan = TablePlan.of(schema, system=system, flat=flat)
         self.rebuild = Rebuild(self.plan)
         self.batch_size, self.include_deleted, self.system, self.exact = batch_size, include_deleted, system, exact
-        self.vector_fields: dict[str, tuple[bytes, int]] = {}  # field -> (key prefix, dimension)
+        self.vector_fields: dict[str, tuple[FieldVectors, int]] = {}  # field -> (its vectors, dimension)
         self.vector_configs: dict[str, dict[str, Any]] = {}
         if vectors and schema.embedding_fields:
             for name, field in core.vectors(table).fields.items():
                 config = field.config
                 if config is not None:  # no config: no row of it has a vector yet
-                    self.vector_fields[name] = (field.prefix, int(config["dimension"]))
+                    self.vector_fields[name] = (field, int(config["dimension"]))
                     self.vector_configs[name] = {k: v for k, v in config.items() if k != "version"}
         fields = [pa.field(c.name, c.arrow_type()) for c in self.plan.columns]
-        for name, (_prefix, dim) in self.vector_fields.items():
+        for name, (_field, dim) in self.vector_fields.items():
             vector_type = pa.string() if flat else pa.list_(pa.float32(), dim)
             fields.append(pa.field(VECTOR_PREFIX + name, vector_type))
         if exact:
@@ -159,8 +160,8 @@ class BatchReader:
     def vector_lists(self, keys: list[bytes]) -> dict[str, list[list[float] | None]]:
         """The rows' stored vectors per exported field, as lists of floats (None: no vector)."""
         out = {}
-        for name, (prefix, _dim) in self.vector_fields.items():
-            found = self.core.store.cf["vectors"][[prefix + rid for rid in keys]]
+        for name, (field, _dim) in self.vector_fields.items():
+            found = field.stored(keys)
             out[name] = [None if v is None else np.frombuffer(v, dtype=np.float32).tolist() for v in found]
         return out
 
@@ -180,8 +181,8 @@ class BatchReader:
             if column_odd is not None:
                 odd |= column_odd
         keys = self.keys(values) if self.vector_fields else []
-        for _name, (prefix, dim) in self.vector_fields.items():
-            arrays.append(self._vectors(keys, prefix, dim))
+        for _name, (field, dim) in self.vector_fields.items():
+            arrays.append(self._vectors(keys, field, dim))
         if self.exact:
             odd |= self._suspects(data, offsets, parsed, live)
             arrays.append(self._exact_column(arrays, values, odd))
@@ -215,9 +216,9 @@ class BatchReader:
         query = f"SELECT unnest(json_transform(j, '{spec}')) FROM rows_in"
         return rows_in.query("rows_in", query).to_arrow_table()
 
-    def _vectors(self, keys: list[bytes], prefix: bytes, dim: int) -> pa.Array:
+    def _vectors(self, keys: list[bytes], field: FieldVectors, dim: int) -> pa.Array:
         """The rows' stored vectors of one field (a multi-get in id order); null where none."""
-        found = self.core.store.cf["vectors"][[prefix + rid for rid in keys]]
+        found = field.stored(keys)
         missing = np.fromiter((v is None for v in found), dtype=bool, count=len(found))
         zero = bytes(4 * dim)
         flat = np.frombuffer(b"".join(zero if v is None else v for v in found), dtype=np.float32)

@@ -153,16 +153,12 @@ class Ingest:
     def stored_vectors(self, table: str) -> StoredVectors:
         """Reads the stored vectors of rows of `table`, per embedding field (raw float32, None where a
         row has none): what a chunk whose text moved to another ordinal keeps instead of being embedded
-        again. One multi-get of the vectors column family per field, as `db.export(vectors=True)`."""
+        again. One multi-get per field (`FieldVectors.stored`)."""
         core = self.core
 
         def read(ids: list[str]) -> dict[str, list[bytes | None]]:
             keys = [bytes.fromhex(rid.replace("-", "")) for rid in ids]
-            family = core.store.cf["vectors"]
-            return {
-                name: list(family[[field.prefix + key for key in keys]]) if keys else []
-                for name, field in core.vectors(table).fields.items()
-            }
+            return {name: field.stored(keys) for name, field in core.vectors(table).fields.items()}
 
         return read
 

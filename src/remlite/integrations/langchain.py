@@ -480,26 +480,17 @@ class RemliteVectorStore(VectorStore):
         )
 
     def _stored_vectors(self, rows: list[dict[str, Any]]) -> list[list[float]]:
-        """The rows' vectors as stored (unit length), read in one multi-get of the `vectors` column family the
-        way `db.export(vectors=True)` reads them; rows without one (or a database without local storage) have
-        their text embedded again."""
-        import numpy as np
-
-        found: list[Any] = [None] * len(rows)
-        core = getattr(self.database, "_core", None)
-        if core is not None:
-            field = core.vectors(self.table).fields.get(CONTENT_FIELD)
-            if field is not None:
-                keys = [field.prefix + bytes.fromhex(row["id"].replace("-", "")) for row in rows]
-                found = list(core.store.cf["vectors"][keys])
-        missing = [i for i, raw in enumerate(found) if raw is None]
+        """The rows' vectors as stored (unit length), read in one multi-get (`db.vectors`); rows without
+        one, or a database that cannot read them (a remote one), have their text embedded again."""
+        reader = getattr(self.database, "vectors", None)
+        ids = [row["id"] for row in rows]
+        found: list[Any] = reader(self.table, ids, CONTENT_FIELD) if reader else [None] * len(ids)
+        missing = [i for i, vector in enumerate(found) if vector is None]
         if missing:
             again = self.embedding.embed_documents([rows[i][CONTENT_FIELD] for i in missing])
             for i, vector in zip(missing, again, strict=True):
                 found[i] = vector
-        return [
-            vector if isinstance(vector, list) else np.frombuffer(vector, dtype=np.float32).tolist() for vector in found
-        ]
+        return [vector if isinstance(vector, list) else vector.tolist() for vector in found]
 
 
 def _relevance_of_cosine(similarity: float) -> float:

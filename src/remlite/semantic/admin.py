@@ -11,7 +11,7 @@ without running the model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -25,6 +25,8 @@ from remlite.storage.changelog import Reembedded, ReembedVectors, RowsDeleted, R
 from remlite.storage.clock import now_iso
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from remlite.core import TenantCore
     from remlite.embed import EmbeddingProvider
     from remlite.reads import Reader
@@ -66,6 +68,19 @@ class IndexAdmin:
                 stats = index.stats()
                 out.append({"table": name, "field": field, "kind": "text", **stats})
         return out
+
+    def vectors(self, table: str, ids: Sequence[str], field: str | None = None) -> list[np.ndarray | None]:
+        """The stored vectors of rows of `table` (unit float32 arrays; None where a row has none), in
+        the order of `ids`, for the field given or the table's first embedding field: what a caller
+        re-ranking candidates (maximal marginal relevance) reads instead of embedding them again."""
+        import numpy as np
+
+        fields = self.core.vectors(table).fields
+        fv = fields[pick_field(table, field, list(fields), "embedding")]
+        if isinstance(ids, str | bytes):
+            raise InvalidInput("vectors() takes a list of ids")
+        found = fv.stored([idmod.to_bytes(i) for i in ids])
+        return [None if raw is None else np.frombuffer(raw, dtype=np.float32).copy() for raw in found]
 
     def rebuild_index(self, table: str, field: str | None = None) -> dict[str, int]:
         """Rebuild HNSW indexes from the stored vectors and save them; returns vectors per field."""

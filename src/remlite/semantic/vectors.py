@@ -141,6 +141,16 @@ class FieldVectors:
     def put_config(self, batch: WriteBatch, config: dict[str, Any]) -> None:
         batch.put(self.config_key, orjson.dumps(config), self.store.handle["vectors"])
 
+    # ------------------------------------------------------------------ reads
+    def stored(self, rids: Sequence[bytes], version: int | None = None) -> list[bytes | None]:
+        """The rows' stored vectors (raw float32, None where a row has none) in one multi-get: what
+        export, ingest (a chunk moved to another ordinal keeps its vector) and `db.vectors` read
+        instead of embedding again."""
+        if not rids:
+            return []
+        prefix = self.prefix if version is None else self.prefix_of(version)
+        return list(self.store.cf["vectors"][[prefix + rid for rid in rids]])
+
     # ------------------------------------------------------------------ writes
     def put_ops(self, batch: WriteBatch, rid: bytes, rownum: int, vector: np.ndarray) -> None:
         handle = self.store.handle["vectors"]
