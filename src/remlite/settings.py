@@ -17,6 +17,8 @@
     REMLITE_DELETED_RETENTION_DAYS  how long `purge` keeps soft-deleted rows (default 30; 0: purge them all)
     REMLITE_LOG_KEEP            change-log entries `purge` always keeps (default 100000)
     REMLITE_LOG_MAX             change-log entries kept at most, even for a replica behind (default 10000000)
+    REMLITE_MODEL_CACHE         where the local int8 embedding model is derived once (default
+                                $XDG_CACHE_HOME/remlite/models, else ~/.cache/remlite/models)
 
 Values are checked when read: a mistyped number fails with InvalidInput naming the variable, at
 the first call that needs settings, instead of somewhere deep in a query. A `Runtime` reads them
@@ -62,6 +64,7 @@ class Settings:
     deleted_retention_days: float = DEFAULT_DELETED_RETENTION_DAYS
     log_keep: int = DEFAULT_LOG_KEEP
     log_max: int = DEFAULT_LOG_MAX
+    model_cache: Path | None = None  # None: the default (see _model_cache)
 
     @property
     def llm_configured(self) -> bool:
@@ -90,7 +93,16 @@ class Settings:
             deleted_retention_days=_days(env, "REMLITE_DELETED_RETENTION_DAYS", DEFAULT_DELETED_RETENTION_DAYS),
             log_keep=_log_bounds(env)[0],
             log_max=_log_bounds(env)[1],
+            model_cache=_model_cache(env),
         )
+
+
+def _model_cache(env: Mapping[str, str]) -> Path:
+    """REMLITE_MODEL_CACHE, else $XDG_CACHE_HOME/remlite/models, else ~/.cache/remlite/models."""
+    if env.get("REMLITE_MODEL_CACHE"):
+        return Path(env["REMLITE_MODEL_CACHE"])
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "remlite" / "models"
 
 
 def _root(env: Mapping[str, str]) -> Path:

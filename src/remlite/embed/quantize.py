@@ -32,16 +32,14 @@ from remlite.embed.base import EmbeddingError
 
 log = logging.getLogger("remlite.embed")
 
-ENV_CACHE = "REMLITE_MODEL_CACHE"
 RECIPE = "fold-basic+dynamic-qint8-per-channel-matmul-v1"  # change when derive() changes its output
 
 
 def cache_dir() -> Path:
-    """Where derived models are kept (see the module docstring for the order)."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "remlite" / "models"
+    """Where derived models are kept (`Settings.model_cache`, read at each call)."""
+    from remlite.settings import Settings
+
+    return Settings.from_env().model_cache or Path.home() / ".cache" / "remlite" / "models"
 
 
 def _versions() -> tuple[str, str]:
