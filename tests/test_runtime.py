@@ -150,6 +150,7 @@ def test_settings_are_read_from_the_environment_in_one_place(tmp_path: Path, mon
     monkeypatch.setenv("REMLITE_EMBED_MODEL", "m1")
     monkeypatch.setenv("REMLITE_MEMORY_MB", "96")
     monkeypatch.setenv("REMLITE_MAX_OPEN_TENANTS", "3")
+    monkeypatch.setenv("REMLITE_MODEL_CACHE", str(tmp_path / "models"))
     settings = Settings.from_env()
     assert settings == Settings(
         path=tmp_path / "root",
@@ -159,6 +160,7 @@ def test_settings_are_read_from_the_environment_in_one_place(tmp_path: Path, mon
         embed_model="m1",
         memory_mb=96,
         max_open_tenants=3,
+        model_cache=tmp_path / "models",
     )
     rt = remlite.Runtime()
     assert (rt.memory_mb, rt.max_open_tenants) == (96, 3)
