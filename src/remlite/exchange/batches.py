@@ -33,14 +33,8 @@ import pyarrow.compute as pc
 from rocksdict import ReadOptions
 
 from remlite import ids as idmod
-from remlite.exchange.columns import (
-    EXACT_COLUMN,
-    TS_TYPE,
-    VECTOR_PREFIX,
-    Column,
-    Rebuild,
-    TablePlan,
-)
+from remlite.exchange.columns import TS_TYPE, Column, Rebuild, TablePlan
+from remlite.exchange.limits import DEFAULT_BATCH, EXACT_COLUMN, VECTOR_PREFIX
 from remlite.schema.model import SYSTEM_FIELDS
 from remlite.storage.codec import prefix_end
 
@@ -48,8 +42,6 @@ if TYPE_CHECKING:
     from remlite.core import TenantCore
     from remlite.semantic.vectors import FieldVectors
 
-DEFAULT_BATCH = 10_000  # rows per batch (bounded memory: 1M rows peaked at 213 MB; 50k: 297 MB, no faster)
-MAX_BATCH = 1_000_000
 _LIVE_TAIL = b',"deleted_at":null}'  # how the writer ends every live row (the system stamps come last)
 _CANONICAL = {"ts": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", "date": r"^\d{4}-\d\d-\d\d$"}
 

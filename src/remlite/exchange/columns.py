@@ -38,10 +38,9 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from remlite.exchange.limits import EXACT_COLUMN, VECTOR_PREFIX
 from remlite.schema.model import SYSTEM_FIELDS, TableSchema, _resolve
 
-EXACT_COLUMN = "_remlite_row"  # the stored record, for the rows typed columns cannot give back exactly
-VECTOR_PREFIX = "_vector_"  # `_vector_<field>`: a row's stored embedding, fixed_size_list<float32>
 SCALARS = ("int", "float", "bool", "str")
 TS_TYPE = pa.timestamp("us", tz="UTC")
 _ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string(), "json": pa.string()}

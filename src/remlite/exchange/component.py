@@ -16,16 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import pyarrow as pa
 
 from remlite.errors import EncryptionError, InvalidInput, shown
-from remlite.exchange.batches import DEFAULT_BATCH, MAX_BATCH, BatchReader
-from remlite.exchange.columns import VECTOR_PREFIX
-from remlite.exchange.files import EXTENSIONS, check_format, write_batches, write_jsonl
-from remlite.exchange.importer import DEFAULT_CHUNK, run_import
+from remlite.exchange.limits import DEFAULT_BATCH, DEFAULT_CHUNK, EXTENSIONS, MAX_BATCH, VECTOR_PREFIX, check_format
 from remlite.schema.model import SYSTEM_FIELDS
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from remlite.core import TenantCore
     from remlite.replay import ChangeLog
 
@@ -87,6 +85,8 @@ class Exchange:
         fixed_size_list<float32> (null where a row has none). `exact=True` adds `_remlite_row` (the
         stored record where the typed columns cannot give it back exactly: what files carry);
         `flat=True` makes every list and object JSON text and keeps timestamps as text (CSV)."""
+        from remlite.exchange.batches import BatchReader
+
         reader = BatchReader(
             self.core,
             table,
@@ -104,6 +104,10 @@ class Exchange:
     ) -> pa.Table:
         """The whole table as one `pyarrow.Table` (columns as `iter_batches` describes; an empty
         table has the columns and no rows)."""
+        import pyarrow as pa
+
+        from remlite.exchange.batches import BatchReader
+
         reader = BatchReader(
             self.core,
             table,
@@ -230,6 +234,9 @@ class Exchange:
         progress: Progress | None,
         passphrase: str | None,
     ) -> dict[str, Any]:
+        from remlite.exchange.batches import BatchReader
+        from remlite.exchange.files import write_batches, write_jsonl
+
         started = time.perf_counter()
         done = 0
 
@@ -263,6 +270,8 @@ class Exchange:
     ) -> Iterator[list[bytes]]:
         """Stored rows as JSON lines, `batch_size` at a time: the stored bytes as they are, unless
         system fields are left out or vectors added (then each row is decoded and encoded again)."""
+        from remlite.exchange.batches import BatchReader
+
         reader = BatchReader(self.core, table, include_deleted=include_deleted, vectors=vectors, system=system)
         for values, _live in reader.raw_chunks():
             if system and not reader.vector_fields:
@@ -301,4 +310,6 @@ class Exchange:
             raise InvalidInput(f"table must be a table name, got {shown(table)}")
         if passphrase is None:
             passphrase = self.core.runtime.settings.passphrase
+        from remlite.exchange.importer import run_import
+
         return run_import(self.core, self.changelog, table, Path(path), format, chunk_size, passphrase)

@@ -37,19 +37,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from remlite.errors import InvalidInput
-from remlite.exchange.columns import EXACT_COLUMN, VECTOR_PREFIX, Rebuild, TablePlan
+from remlite.exchange.columns import Rebuild, TablePlan
+from remlite.exchange.limits import EXACT_COLUMN, VECTOR_PREFIX, check_format
 
-FORMATS = ("parquet", "jsonl", "csv")
-EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}
 _BY_EXTENSION = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 META_KEY = "remlite"  # the key of the Parquet file metadata remlite writes (not a RocksDB key)
 Chunk = tuple[list[Any], dict[str, list[Any]], list[int]]
-
-
-def check_format(fmt: Any) -> str:
-    if fmt not in FORMATS:
-        raise InvalidInput(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    return str(fmt)
 
 
 def format_of(path: Path, fmt: str | None) -> str:

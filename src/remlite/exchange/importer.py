@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from remlite.records import TableLayout
     from remlite.replay import ChangeLog
 
-DEFAULT_CHUNK = 10_000
 MAX_REPORTED = 100
 
 
