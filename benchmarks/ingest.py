@@ -22,9 +22,8 @@ local; 1,024 characters for hash, which has no tokenizer):
   sized in characters);
 - parse + chunk alone (no database): files/s.
 The `local` model runs on a subset: `--local-files` HTML pages (default 60 of 530, spread evenly,
-chosen deterministically). Its speed on ~900-character chunks (256 tokens, MiniLM's window) is far
-below its ~55–80 texts/s on 250-character paragraphs: 25 chunks/s measured here on a quiet machine,
-7 under load, so 300 pages (~8,000 chunks) would take 5–20 minutes.
+chosen deterministically): 2,460 chunks of at most 256 tokens (mean 154) at 66 chunks/s end to end
+on a quiet 2-core machine (2026-12-02), ~40 s; 300 pages take a few minutes.
 """
 
 from __future__ import annotations
