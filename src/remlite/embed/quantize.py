@@ -81,6 +81,8 @@ def derive(source: Path) -> bytes:
 def cached_or_derived(source: Path, source_sha256: str) -> tuple[Path | bytes, bool]:
     """(the derived model as a cached file, or as bytes when the cache is unwritable; whether it was
     derived just now — the caller then checks its vectors against the source's before use)."""
+    from remlite.embed.local import sha256_file  # local imports this module only when it derives
+
     onnx_version, ort_version = _versions()
     tag = hashlib.sha256(f"{source_sha256}|{onnx_version}|{ort_version}|{RECIPE}".encode()).hexdigest()[:16]
     directory = cache_dir()
@@ -88,7 +90,7 @@ def cached_or_derived(source: Path, source_sha256: str) -> tuple[Path | bytes, b
     sidecar = path.with_suffix(".sha256")
     try:
         expected = sidecar.read_text().strip()
-        if expected and _sha256(path) == expected:
+        if expected and sha256_file(path) == expected:
             return path, False
         log.warning("the cached model %s does not match its checksum: deriving it again", path)
     except OSError:
@@ -103,14 +105,6 @@ def cached_or_derived(source: Path, source_sha256: str) -> tuple[Path | bytes, b
         log.warning("cannot cache the derived model in %s (%s): using it from memory in this process", directory, exc)
         return data, True
     return path, True
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
