@@ -295,6 +295,8 @@ def test_the_derived_model_is_cached_checked_and_rederived_when_corrupt(
     caplog.set_level(logging.INFO, logger="remlite.embed")
     vector = LocalProvider().embed_one(CAT)
     assert "does not match its checksum" in caplog.text and model.read_bytes() == good
+    packaged = str(package_file(MODEL_PACKAGE, MODEL_FILE))  # checked against, then not kept loaded
+    assert [key[0] for key in local_module._RUNTIMES] == [str(model)] and packaged not in str(local_module._RUNTIMES)
     assert np.allclose(vector, LocalProvider(threads=1).embed_one(CAT), atol=1e-5)
 
 

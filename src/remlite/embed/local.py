@@ -145,9 +145,10 @@ _RUNTIMES: dict[tuple[Any, ...], _Runtime] = {}
 _LOCK = threading.Lock()
 
 
-def _load(model: Path | bytes, tokenizer_path: Path, threads: int, max_length: int) -> _Runtime:
+def _load(model: Path | bytes, tokenizer_path: Path, threads: int, max_length: int, keep: bool = True) -> _Runtime:
     """A runtime for an already verified model file (or model bytes) and tokenizer; shared by equal
-    arguments, so every provider of the same files and settings uses one session."""
+    arguments, so every provider of the same files and settings uses one session (`keep=False`: a
+    runtime used once, e.g. to check a derived model, and never kept)."""
     label = str(model) if isinstance(model, Path) else "memory:" + hashlib.sha256(model).hexdigest()
     key = (label, str(tokenizer_path), threads, max_length)
     with _LOCK:
@@ -175,7 +176,8 @@ def _load(model: Path | bytes, tokenizer_path: Path, threads: int, max_length: i
         except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable models
             raise EmbeddingError(f"onnxruntime could not load {label}: {exc}", path=label) from exc
         runtime = _Runtime(session, tokenizer, counter, frozenset(i.name for i in session.get_inputs()))
-        _RUNTIMES[key] = runtime
+        if keep:
+            _RUNTIMES[key] = runtime
         return runtime
 
 
@@ -271,8 +273,9 @@ class LocalProvider(EmbeddingProvider):
 
             derived, fresh = cached_or_derived(packaged, MODEL_SHA256)
             runtime = self._load(derived, tokenizer_path)
-            if fresh:
-                self._check_derived(runtime, self._load(packaged, tokenizer_path))
+            if fresh:  # the packaged model's session (~90 MB of fp32 weights) is dropped after the check
+                reference = _load(packaged, tokenizer_path, self._session_threads, self._max_length, keep=False)
+                self._check_derived(runtime, reference)
             self._runtime = runtime
         return self._runtime
 
