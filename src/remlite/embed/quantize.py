@@ -56,6 +56,12 @@ def _versions() -> tuple[str, str]:
         ) from exc
 
 
+def _no_preprocessing_advice(record: logging.LogRecord) -> bool:
+    """quantize_dynamic warns on the root logger that the model was not "pre-processed" (shape
+    inference for static quantization): not needed for dynamic quantization, so that one line is dropped."""
+    return not record.getMessage().startswith("Please consider to run pre-processing")
+
+
 def derive(source: Path) -> bytes:
     """The dynamically quantized graph of `source`, as ONNX bytes."""
     import onnxruntime as ort
@@ -68,13 +74,14 @@ def derive(source: Path) -> bytes:
         options.optimized_model_filepath = str(folded)
         options.log_severity_level = 3
         ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
-        logging.getLogger("root").disabled, was = True, logging.getLogger("root").disabled
-        try:  # quantize_dynamic warns on the root logger that we did not "pre-process": not needed here
+        root = logging.getLogger()
+        root.addFilter(_no_preprocessing_advice)
+        try:
             quantize_dynamic(
                 folded, quantized, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
             )
         finally:
-            logging.getLogger("root").disabled = was
+            root.removeFilter(_no_preprocessing_advice)
         return quantized.read_bytes()
 
 
