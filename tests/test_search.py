@@ -147,6 +147,12 @@ def test_bad_search_arguments(sdb: remlite.Database) -> None:
         sdb.search("notes", "x", field="title")
     with pytest.raises(InvalidInput, match="no embedding"):
         sdb.search("tasks_missing" if False else "sessions", "x")
+    dim = sdb.index_status("notes")[0]["dimension"]
+    for bad in ([1e300] + [0.0] * (dim - 1), [float("nan")] * dim, [float("inf")] + [0.0] * (dim - 1)):
+        with pytest.raises(InvalidInput, match="finite"):  # not an overflow warning and ranks of NaN
+            sdb.search("notes", bad)
+        with pytest.raises(InvalidInput, match="finite"):
+            sdb.insert("notes", {"title": "bad vector", "body": "x"}, vectors={"body": bad})
 
 
 def test_index_file_catch_up_and_torn_file_rebuild(tmp_path: Path) -> None:

@@ -243,8 +243,11 @@ def _check_query_vector(query: Any) -> None:
     import numpy as np
 
     try:
-        vector = np.asarray(query, dtype=np.float32)
+        with np.errstate(over="ignore"):  # a value past float32's range becomes inf: refused below
+            vector = np.asarray(query, dtype=np.float32)
     except (TypeError, ValueError):
         vector = None
     if vector is None or vector.ndim not in (1, 2) or (vector.ndim == 2 and vector.shape[0] != 1):
         raise InvalidInput(f"query must be text or one vector of numbers, got {type(query).__name__}")
+    if vector.dtype.kind == "f" and not np.isfinite(vector).all():
+        raise InvalidInput("a query vector's values must be finite float32 numbers (no NaN, infinity or beyond 3.4e38)")

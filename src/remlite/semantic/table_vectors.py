@@ -102,7 +102,8 @@ class TableVectors:
                 out.append(None)
                 continue
             try:
-                vector = np.asarray(item, dtype=np.float32)
+                with np.errstate(over="ignore"):  # past float32's range: inf, refused just below
+                    vector = np.asarray(item, dtype=np.float32)
             except (TypeError, ValueError):
                 vector = np.empty(0, np.float32)  # not numbers at all: refused just below
             if vector.ndim != 1 or not len(vector) or not np.all(np.isfinite(vector)):
