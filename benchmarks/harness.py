@@ -160,8 +160,14 @@ def _headers(peer: str, ratio: str) -> list[str]:
 
 def print_table(title: str, rows: Sequence[Row], peer: str = "peer", ratio: str = HEADERS[3]) -> None:
     """Print rows with Rich when available, else as plain aligned text (e.g. in CI logs)."""
-    headers = _headers(peer, ratio)
-    body = [r.cells() for r in rows]
+    print_grid(title, _headers(peer, ratio), [r.cells() for r in rows], numeric=range(1, 4))
+
+
+def print_grid(
+    title: str, headers: Sequence[str], body: Sequence[Sequence[str]], numeric: range, width: int = 160
+) -> None:
+    """A table of text cells (the `numeric` columns right-aligned), with Rich when available, else as
+    plain aligned text."""
     try:
         from rich.console import Console
         from rich.table import Table
@@ -173,10 +179,10 @@ def print_table(title: str, rows: Sequence[Row], peer: str = "peer", ratio: str 
         return
     table = Table(title=title, title_justify="left")
     for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if 0 < i < 4 else "left")
+        table.add_column(header, justify="right" if i in numeric else "left")
     for line in body:
         table.add_row(*line)
-    Console(width=160).print(table)
+    Console(width=width).print(table)
 
 
 def markdown(rows: Sequence[dict[str, Any]] | Sequence[Row], peer: str = "peer", ratio: str = HEADERS[3]) -> str:

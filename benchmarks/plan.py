@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import CACHE, fmt, machine
+from harness import CACHE, fmt, machine, print_grid
 from reference import REFERENCE, TARGETS, compare, span
 
 PLAN_CACHE = CACHE / "plan"
@@ -121,21 +121,7 @@ def markdown(measures: list[dict[str, Any]]) -> str:
 
 
 def print_measures(title: str, measures: list[dict[str, Any]]) -> None:
-    body = [cells(m) for m in measures]
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        print(f"\n{title}")
-        for line in [HEADERS, *body]:
-            print(" | ".join(line))
-        return
-    table = Table(title=title, title_justify="left")
-    for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="right" if 0 < i < 6 else "left")
-    for line in body:
-        table.add_row(*line)
-    Console(width=200).print(table)
+    print_grid(title, HEADERS, [cells(m) for m in measures], numeric=range(1, 6), width=200)
 
 
 class Scenario:
