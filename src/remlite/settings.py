@@ -64,7 +64,7 @@ class Settings:
     deleted_retention_days: float = DEFAULT_DELETED_RETENTION_DAYS
     log_keep: int = DEFAULT_LOG_KEEP
     log_max: int = DEFAULT_LOG_MAX
-    model_cache: Path | None = None  # None: the default (see _model_cache)
+    model_cache: Path = field(default_factory=lambda: _model_cache({}))
 
     @property
     def llm_configured(self) -> bool:

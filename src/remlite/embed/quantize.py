@@ -39,7 +39,7 @@ def cache_dir() -> Path:
     """Where derived models are kept (`Settings.model_cache`, read at each call)."""
     from remlite.settings import Settings
 
-    return Settings.from_env().model_cache or Path.home() / ".cache" / "remlite" / "models"
+    return Settings.from_env().model_cache
 
 
 def _versions() -> tuple[str, str]:
@@ -88,7 +88,7 @@ def derive(source: Path) -> bytes:
 def cached_or_derived(source: Path, source_sha256: str) -> tuple[Path | bytes, bool]:
     """(the derived model as a cached file, or as bytes when the cache is unwritable; whether it was
     derived just now — the caller then checks its vectors against the source's before use)."""
-    from remlite.embed.local import sha256_file  # local imports this module only when it derives
+    from remlite.embed.local import verify  # local imports this module only when it derives
 
     onnx_version, ort_version = _versions()
     tag = hashlib.sha256(f"{source_sha256}|{onnx_version}|{ort_version}|{RECIPE}".encode()).hexdigest()[:16]
@@ -96,11 +96,11 @@ def cached_or_derived(source: Path, source_sha256: str) -> tuple[Path | bytes, b
     path = directory / f"all-MiniLM-L6-v2-int8-dynamic-{tag}.onnx"
     sidecar = path.with_suffix(".sha256")
     try:
-        expected = sidecar.read_text().strip()
-        if expected and sha256_file(path) == expected:
-            return path, False
+        verify(path, sidecar.read_text().strip(), "cached int8 model")  # hashed once per process
+        return path, False
+    except EmbeddingError:
         log.warning("the cached model %s does not match its checksum: deriving it again", path)
-    except OSError:
+    except OSError:  # no sidecar: not derived yet (or a writer is between its two renames)
         pass
     log.info("deriving the int8 embedding model once (~4 s) into %s", directory)
     data = derive(source)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from remlite import ids as idmod
 from remlite.errors import InvalidInput, SchemaError, ValidationError, shown
 from remlite.ingest.files import collect, require_found
 from remlite.ingest.formats import BadFile, content_type
@@ -157,7 +158,7 @@ class Ingest:
         core = self.core
 
         def read(ids: list[str]) -> dict[str, list[bytes | None]]:
-            keys = [bytes.fromhex(rid.replace("-", "")) for rid in ids]
+            keys = [idmod.to_bytes(rid) for rid in ids]
             return {name: field.stored(keys) for name, field in core.vectors(table).fields.items()}
 
         return read
