@@ -188,23 +188,17 @@ def main() -> None:
     batched = get_provider("local", batch_size=4)
     rows += [
         Row(
-            f"{len(short)} paragraphs, int8 in batches of 4",
-            throughput(lambda: batched.embed(short), len(short), runs),
+            f"{len(texts)} {shape}, int8 in batches of 4",
+            throughput(lambda texts=texts: batched.embed(texts), len(texts), runs),
             None,
             "texts/s",
             True,
             None,
             "vectors then depend on batch neighbours",
-        ),
-        Row(
-            f"{len(long)} chunks, int8 in batches of 4",
-            throughput(lambda: batched.embed(long), len(long), runs),
-            None,
-            "texts/s",
-            True,
-            None,
-            "vectors then depend on batch neighbours",
-        ),
+        )
+        for shape, texts in (("paragraphs", short), ("chunks", long))
+    ]
+    rows += [
         Row(
             f"db.insert_batch of {len(short)} paragraphs",
             database_rate(DEFAULT, short, runs),
