@@ -70,6 +70,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 import remlite
 from remlite.database import Database
 from remlite.errors import InvalidInput, NotFound, UnknownTable, shown
+from remlite.query.translate import str_lit
 
 __all__ = ["DEFAULT_TABLE", "RemliteEmbeddings", "RemliteVectorStore", "where_of_filter"]
 
@@ -135,7 +136,7 @@ def _clause(key: Any, value: Any, params: list[Any]) -> str | None:
         return _logical(key, value, params)
     if key.startswith("$"):
         raise InvalidInput(f"unknown filter operator {key!r} at the top level: use $and, $or or a metadata key")
-    path = f"{METADATA_FIELD}->>'{key.replace(chr(39), chr(39) * 2)}'"
+    path = f"{METADATA_FIELD}->>{str_lit(key)}"
     if isinstance(value, dict):
         if not value:
             raise InvalidInput(f"filter on {key!r} is an empty dict: give a value or operators such as {{'$eq': v}}")

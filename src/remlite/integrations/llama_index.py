@@ -65,6 +65,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from remlite.database import Database, connect
 from remlite.errors import InvalidInput, NotFound, SchemaError
+from remlite.query.translate import str_lit
 
 __all__ = ["DEFAULT_TABLE", "RemliteEmbedding", "RemliteVectorStore", "node_table_schema", "where_of_filters"]
 
@@ -435,7 +436,7 @@ def _column(key: str) -> str:
         raise InvalidInput(f"a filter key must be a non-empty string, got {key!r}")
     if key in DOCUMENT_ID_KEYS:
         return "ref_doc_id"
-    return "metadata->>'" + key.replace("'", "''") + "'"
+    return "metadata->>" + str_lit(key)
 
 
 def _in_list(column: str, values: Sequence[Any], params: list[Any]) -> str:
