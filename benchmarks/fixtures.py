@@ -28,11 +28,12 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from harness import CACHE
+
+if TYPE_CHECKING:  # numpy is imported where vectors are made: memory.py's children measure their own RSS
+    import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -155,6 +156,8 @@ QUERY_POOL = 2_000
 
 def _query_senses() -> dict[str, str]:
     """QUERY_POOL seeded noun and verb senses -> their definition (gloss without examples)."""
+    import numpy as np
+
     from realdata import definition, wordnet_senses
 
     pool = [(s, definition(g)) for s, _, g in wordnet_senses() if s[0] in "nv" and 20 <= len(definition(g)) <= 120]
@@ -179,6 +182,8 @@ def gloss_vectors(n: int, n_queries: int = 300, smoke: bool = False) -> tuple[li
     """WordNet senses and their local-model vectors, n to index plus n_queries held out as queries
     (benchmarks/realdata.py's cache). embeddings_10k.npy is written beside the fixtures when n >= 10k.
     In --smoke without WordNet: seeded random unit vectors (structure only)."""
+    import numpy as np
+
     from realdata import WORDNET, embedded_glosses
 
     if not (WORDNET / "data.noun").exists():

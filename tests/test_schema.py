@@ -41,6 +41,16 @@ def test_templates_registered_on_init(db: remlite.Database) -> None:
     assert set(db.templates()) == {"resources", "entities", "moments", "agentlets", "sessions", "messages"}
 
 
+def test_every_built_in_template_compiles() -> None:
+    """A new database registers the templates without compiling them (remlite.schema.loader's
+    `built_in`), so this test is what keeps each one a valid JSON Schema."""
+    from remlite.schema.loader import check_compiles, split_extras
+    from remlite.schema.templates import TEMPLATES
+
+    for name, doc in TEMPLATES.items():
+        check_compiles(name, split_extras(doc)[0])  # raises SchemaError naming the template
+
+
 def test_register_pydantic_model_name_and_flattened_extras(db: remlite.Database) -> None:
     info = db.register_schema(Person)
     assert info["name"] == "person"

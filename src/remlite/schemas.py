@@ -63,7 +63,7 @@ class SchemaAdmin:
         return self.register(source, name).describe()
 
     def register(self, source: Any, name: str | None, template: bool = False) -> TableSchema:
-        table_name, schema, options = normalize(source, name)
+        table_name, schema, options = normalize(source, name, built_in=template)
         with self.core.write_lock:
             change = self.core.registry.plan(table_name, schema, options, template=template)
             if change.noop:

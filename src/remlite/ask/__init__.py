@@ -5,7 +5,14 @@ planner), `vocabulary.py` (what planners know of a tenant), `times.py` (time exp
 `run.py` (running a plan), `asker.py` (the component behind the two verbs).
 """
 
-from remlite.ask.plan import Plan
-from remlite.ask.run import Answer
+from typing import TYPE_CHECKING
+
+from remlite.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from remlite.ask.plan import Plan
+    from remlite.ask.run import Answer
 
 __all__ = ["Answer", "Plan"]
+
+__getattr__ = lazy_exports(__name__, {"Answer": "remlite.ask.run", "Plan": "remlite.ask.plan"})

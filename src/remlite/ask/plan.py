@@ -25,7 +25,6 @@ from pydantic import ValidationError as PydanticError
 from remlite.errors import InvalidInput
 
 STAGE_KINDS = ("lookup", "filter", "search", "traverse", "moments")
-DEFAULT_MAX_STAGES = 3
 Op = Literal["=", "!=", "<", "<=", ">", ">=", "in", "contains", "like"]
 
 

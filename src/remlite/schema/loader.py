@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema_rs
 import orjson
 
 from remlite.errors import SchemaError, ValidationError, shown
@@ -175,6 +174,8 @@ def check_compiles(table: str, schema: dict[str, Any]) -> None:
     """Refuse a schema that could never validate a row: one the JSON Schema meta-schema rejects
     (a misspelt type, a bad pattern), a dangling `$ref`, or a `$ref` to another document, which
     compiling would fetch over HTTP or read from a local file (`offline` makes sure of it)."""
+    import jsonschema_rs  # loaded at the first registration, not at open (~8 MB resident)
+
     remote = _remote_ref(schema)
     if remote is not None:
         raise SchemaError(f"table {table}: $ref {remote!r} points outside the schema; only local refs ('#/...') work")
@@ -185,8 +186,11 @@ def check_compiles(table: str, schema: dict[str, Any]) -> None:
         raise SchemaError(f"table {table}: not a valid JSON Schema: {first}") from None
 
 
-def normalize(source: Any, name: str | None) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Return (table name, JSON Schema, options) with options checked against the schema."""
+def normalize(source: Any, name: str | None, *, built_in: bool = False) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Return (table name, JSON Schema, options) with options checked against the schema.
+
+    `built_in`: one of remlite's own templates, which a test compiles once; not compiling them at
+    every new database keeps jsonschema-rs (~8 MB resident) out of a process that never validates."""
     doc, model_name = load_source(source)
     try:
         check_json_value(doc, "schema")
@@ -201,7 +205,8 @@ def normalize(source: Any, name: str | None) -> tuple[str, dict[str, Any], dict[
     if schema.get("type", "object") != "object":
         raise SchemaError(f"table {table}: a schema must describe an object, got type {schema.get('type')!r}")
     schema.setdefault("type", "object")
-    check_compiles(table, schema)
+    if not built_in:
+        check_compiles(table, schema)
     properties = schema.get("properties") or {}
     if not isinstance(properties, dict):
         raise SchemaError(f"table {table}: 'properties' must be a mapping")

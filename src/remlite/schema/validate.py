@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
-import jsonschema_rs
 import orjson
 
 from remlite.errors import ValidationError
@@ -285,6 +284,8 @@ class RecordValidator:
         self.table = table.name
         schema = dict(table.json_schema)
         self._declares_id = "id" in (schema.get("properties") or {})
+        import jsonschema_rs  # ~8 MB resident: loaded by the first table that validates a row, not at open
+
         try:
             # offline: a `$ref` to another document is never fetched (registration refuses them)
             self._validator = jsonschema_rs.validator_for(schema, validate_formats=True, offline=True)
