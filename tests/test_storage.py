@@ -6,7 +6,7 @@ import pytest
 
 import remlite
 from remlite.errors import DatabaseLocked, FormatVersionError, InvalidInput, WalTruncated
-from remlite.storage.engine import FORMAT_VERSION, Store
+from remlite.storage.engine import FORMAT_VERSION, KEPT_INFO_LOGS, Store
 
 
 def test_future_format_version_is_refused(tmp_path: Path) -> None:
@@ -22,6 +22,15 @@ def test_second_writer_is_refused(tmp_path: Path) -> None:
     with remlite.connect(tmp_path), pytest.raises(DatabaseLocked, match="already open in this process"):
         remlite.connect(tmp_path)
     remlite.connect(tmp_path).close()  # released on close
+
+
+def test_reopening_keeps_a_bounded_number_of_rocksdb_info_logs(tmp_path: Path) -> None:
+    """RocksDB starts a new info LOG at every open and kept 1,000 old ones (~100 KB each): a tenant
+    a server's pool reopened all day grew by ~100 MB of logs."""
+    for _ in range(12):
+        remlite.connect(tmp_path).close()
+    logs = sorted(p.name for p in (tmp_path / "default").glob("LOG*"))
+    assert 1 <= len(logs) <= KEPT_INFO_LOGS + 1, logs  # the current LOG and at most that many old ones
 
 
 def test_tenants_are_separate_directories(tmp_path: Path) -> None:

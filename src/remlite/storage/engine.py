@@ -70,6 +70,10 @@ _ARENA_BLOCK = 64 << 10
 # The buffer of a file being written (the log, table files) grows to this (RocksDB: 1 MiB, which
 # one batch write left allocated in every open tenant).
 _FILE_BUFFER = 64 << 10
+# Old info LOG files RocksDB keeps (its default: 1,000). It starts a new one at every open, ~100 KB
+# each (the options of every column family): a tenant a server's pool reopens all day would keep
+# ~100 MB of them.
+KEPT_INFO_LOGS = 3
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,7 @@ def _options(cache: Cache, bloom: bool) -> Options:
     opts.set_table_cache_num_shard_bits(_TABLE_CACHE_SHARD_BITS)
     opts.set_arena_block_size(_ARENA_BLOCK)
     opts.set_writable_file_max_buffer_size(_FILE_BUFFER)
+    opts.set_keep_log_file_num(KEPT_INFO_LOGS)
     table = BlockBasedOptions()
     table.set_block_cache(cache)
     if bloom:
