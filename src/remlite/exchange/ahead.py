@@ -1,0 +1,48 @@
+"""Overlapping the stages of an export: a generator's items produced by a thread ahead of its consumer.
+
+Why: an export's stages (the RocksDB scan, DuckDB's JSON parse, Arrow's Parquet writer) release the
+GIL for much of their work, so on two cores they overlap when each runs in its own thread. A bounded
+queue between them keeps memory bounded: at most `depth` + 2 items exist at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+
+def ahead(items: Iterable[Any], depth: int = 1) -> Iterator[Any]:
+    """`items`, produced by a thread up to `depth` ahead of the consumer; an error of the producer is
+    raised in the consumer. Closing the generator stops the thread."""
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                slots.put(("item", item))
+            slots.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="remlite-export", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                slots.get(timeout=0.05)
+        worker.join()

@@ -1,0 +1,146 @@
+"""The streaming export path (`remlite.exchange.batches`): one DuckDB query over the whole scan, the
+stored text of each parsed batch taken from a queue beside it, soft-deleted rows dropped by Arrow,
+the key count (`json_keys`) that finds the lossy rows of a table without structs, the grid check of
+timestamp forms; and the stages' threads: an error of the scan raised as itself, an early stop."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import remlite
+from remlite.errors import StorageError
+from remlite.exchange.batches import BatchReader, _take
+
+FLAT = {  # no struct: the key-count path
+    "name": "flat",
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "at": {"type": "string", "format": "date-time"},
+        "day": {"type": "string", "format": "date"},
+        "n": {"type": ["integer", "null"]},
+        "note": {"type": ["string", "null"], "default": None},
+        "tags": {"type": "array", "items": {"type": ["string", "null"]}},
+        "meta": {"type": "object"},
+        "j": {"type": "string"},  # DuckDB's input column is named j
+        "it's": {"type": "integer"},  # a quote in the SQL string of the spec
+    },
+    "required": ["title"],
+}
+CANONICAL_AT = "2024-03-01T10:00:00.000000Z"
+LOSSY = {  # rows the typed columns cannot give back: `_remlite_row` must carry them
+    "extra key": {"x": 1},
+    "explicit null": {"n": None},
+    "lowercase z": {"at": "2024-03-01T10:00:00.000000z"},  # canonical length, other form
+    "lowercase t": {"at": "2024-03-01t10:00:00.000000Z"},
+    "short form": {"at": "2024-03-01T10:00:00Z"},
+}
+EXACT = {  # rows the typed columns give back as they are
+    "plain": {},
+    "null default": {"note": None},
+    "null in a list": {"tags": ["a", None]},
+    "null in a free object": {"meta": {"k": None, "l": [None]}},
+    "odd names": {"j": "jay", "it's": 3},
+    "null text": {"j": "null", "meta": {"say": '":'}},  # the old text counts' false suspects
+    "day": {"day": "2024-03-01"},
+}
+
+
+def _rows(db: remlite.Database, table: str) -> list[dict[str, Any]]:
+    return sorted(db.scan(table, include_deleted=True), key=lambda r: r["id"])
+
+
+@pytest.fixture
+def flat(tmp_path: Path) -> Iterator[remlite.Database]:
+    db = remlite.connect(tmp_path / "source", embedder="hash")
+    db.register_schema(FLAT)
+    rows = []
+    for i in range(40):  # lossy and exact rows spread over several batches, deleted rows among them
+        for title, extra in (*LOSSY.items(), *EXACT.items()):
+            rows.append({"title": f"{title} {i}", "at": CANONICAL_AT, **extra})
+    db.insert_batch("flat", rows)
+    for row in db.list("flat", limit=len(rows))[::7]:
+        db.delete(row["id"])
+    yield db
+    db.close()
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 10_000])
+def test_stored_record_only_where_lossy(flat: remlite.Database, tmp_path: Path, batch_size: int) -> None:
+    path = tmp_path / "f.parquet"
+    report = flat.export("flat", path, batch_size=batch_size)
+    table = pq.read_table(path)
+    assert report["rows"] == table.num_rows == flat.count("flat")
+    stored = {r["id"]: r for r in flat.scan("flat")}
+    for row in table.to_pylist():
+        lossy = row["title"].rsplit(" ", 1)[0] in LOSSY
+        assert (row["_remlite_row"] is not None) == lossy, row["title"]
+        if lossy:  # the stored record of this very row (the text queue kept in step with DuckDB)
+            assert json.loads(row["_remlite_row"]) == stored[row["id"]]
+    assert table.column("id").to_pylist() == sorted(stored)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_round_trip_of_a_table_without_structs(flat: remlite.Database, tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"f.{fmt}"
+    flat.export("flat", path, fmt, include_deleted=True, batch_size=5)
+    target = remlite.connect(tmp_path / "target", embedder="hash")
+    try:
+        target.register_schema(FLAT)
+        target.import_("flat", path)
+        assert _rows(target, "flat") == _rows(flat, "flat")
+    finally:
+        target.close()
+
+
+def test_deleted_rows_are_dropped_and_batches_bounded(flat: remlite.Database) -> None:
+    live = flat.count("flat")
+    every = len(list(flat.scan("flat", include_deleted=True)))
+    assert every > live
+    sizes = [b.num_rows for b in flat.iter_batches("flat", 6)]
+    assert sum(sizes) == live and all(0 < size <= 6 for size in sizes)
+    assert sum(b.num_rows for b in flat.iter_batches("flat", 6, include_deleted=True)) == every
+    bare = next(flat.iter_batches("flat", 50, system=False, exact=True))
+    assert "id" not in bare.schema.names and bare.column("_remlite_row").null_count < bare.num_rows
+
+
+def test_a_scan_error_is_raised_as_itself(
+    flat: remlite.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = BatchReader.raw_values
+
+    def failing(self: BatchReader) -> Iterator[list[bytes]]:
+        chunks = real(self)
+        yield next(chunks)
+        raise StorageError("corrupt block in rows")
+
+    monkeypatch.setattr(BatchReader, "raw_values", failing)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(StorageError, match="corrupt block"):
+        flat.export("flat", out / "f.parquet", batch_size=4)
+    assert not list(out.iterdir())  # no file, not even the partial one
+
+
+def test_stopping_early_ends_the_stage_threads(flat: remlite.Database) -> None:
+    before = threading.active_count()
+    batches = flat.iter_batches("flat", 3)
+    assert 0 < next(batches).num_rows <= 3
+    batches.close()  # type: ignore[attr-defined]
+    assert threading.active_count() == before
+
+
+def test_take_straddles_the_queued_arrays() -> None:
+    pending = deque([pa.array(["a", "b", "c"]), pa.array(["d"]), pa.array(["e", "f"])])
+    assert _take(pending, 2).to_pylist() == ["a", "b"]
+    assert _take(pending, 3).to_pylist() == ["c", "d", "e"]
+    assert _take(pending, 1).to_pylist() == ["f"] and not pending
