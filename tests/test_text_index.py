@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import remlite.storage.engine as engine
 from remlite.errors import InvalidInput, StorageError
@@ -339,3 +341,21 @@ def test_ids_are_opaque_bytes(store: Store) -> None:
         put(store, index, doc_id, None, f"token{n % 3} shared")
     assert Counter(len(index.search(f"token{m}", 100)) for m in range(3)) == Counter({8: 1, 7: 2})
     assert {r[0] for r in index.search("shared", 100)} == set(ids)
+
+
+@given(
+    st.lists(st.tuples(st.binary(min_size=16, max_size=16), st.sampled_from([0.5, 1.0, 1.25, 2.0])), max_size=60),
+    st.integers(min_value=1, max_value=20),
+)
+def test_ranking_is_best_score_first_then_smaller_id(pairs: list[tuple[bytes, float]], k: int) -> None:
+    """The numpy ranking (`_best`) against Python's sort of (-score, id): few distinct scores, so
+    most cuts go through ties."""
+    import numpy as np
+
+    from remlite.text.index import _best
+
+    unique = dict(pairs)  # one score per id, as after summing the terms
+    ids = np.frombuffer(b"".join(unique), "V16") if unique else np.empty(0, "V16")
+    scores = np.array(list(unique.values()), dtype=np.float64)
+    expected = sorted(unique.items(), key=lambda p: (-p[1], p[0]))[:k]
+    assert _best(ids, scores, k) == expected
