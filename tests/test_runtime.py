@@ -142,6 +142,15 @@ def test_pool_hands_out_one_handle_per_tenant(tmp_path: Path, runtime: remlite.R
     assert runtime.open_tenants == 2
 
 
+def test_a_lease_ends_when_its_block_raises(tmp_path: Path, runtime: remlite.Runtime) -> None:
+    with pytest.raises(KeyError), runtime.tenant(tmp_path, "a"):
+        raise KeyError("the caller's own error, not swallowed")
+    for name in ("b", "c"):  # the pool of 2 can close "a" only if its lease ended
+        with runtime.tenant(tmp_path, name):
+            pass
+    assert not runtime.holds(tmp_path, "a") and runtime.open_tenants == 2
+
+
 def test_settings_are_read_from_the_environment_in_one_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REMLITE_PATH", str(tmp_path / "root"))
     monkeypatch.setenv("REMLITE_TENANT", "acme")

@@ -42,8 +42,8 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,20 +116,18 @@ class Runtime:
 
         return Database(path, tenant, runtime=self, **options)
 
-    @contextmanager
     def tenant(
         self, path: str | os.PathLike[str] | None = None, tenant: str = "default", **options: Any
-    ) -> Iterator[Database]:
+    ) -> AbstractContextManager[Database]:
         """A lease on the pool's shared handle of the tenant, opened on first use with `options`
         (sync, embedder, create). The handle stays open while leased; don't close it yourself."""
-        key = self._key(path, tenant)
-        slot, db = self._acquire(key, path, tenant, options)
-        try:
-            yield db
-        finally:
-            with self._lock:
-                slot.leases -= 1
-                victims = self._victims()
+        return _Lease(self, self._key(path, tenant), path, tenant, options)
+
+    def _release(self, slot: _Slot) -> None:
+        with self._lock:
+            slot.leases -= 1
+            victims = self._victims()
+        if victims:
             self._close(victims)
 
     def _acquire(
@@ -164,23 +162,24 @@ class Runtime:
             with self._lock:
                 victims = self._victims()
             self._close(victims)
-        slot.ready.wait()
+        if not slot.ready.is_set():  # an attribute read; wait() takes a lock even when set
+            slot.ready.wait()
         if slot.db is None:  # the lease that was opening it failed: the same error here
             raise slot.error or StorageError(f"tenant {tenant!r} could not be opened")
         return slot, slot.db
 
     def _key(self, path: str | os.PathLike[str] | None, tenant: str) -> tuple[Path, str]:
         """The pool's key of a tenant: its resolved directory (resolved once per spelling: resolving
-        took 4 lstat calls a lease, the top cost of a served point read)."""
-        from remlite.database import _tenant_path
-
-        spelled = (None if path is None else os.fspath(path), tenant)
-        absolute = spelled[0] is not None and os.path.isabs(spelled[0])  # a relative one follows the cwd
-        key = self._keys.get(spelled) if absolute else None
+        took 4 lstat calls a lease, the top cost of a served point read). Only absolute spellings
+        are remembered (a relative one follows the cwd), so a remembered one is used as it is."""
+        spelled = (path if path is None or type(path) is str else os.fspath(path), tenant)
+        key = self._keys.get(spelled)  # type: ignore[arg-type]
         if key is None:
+            from remlite.database import _tenant_path
+
             key = (_tenant_path(path, tenant)[1].resolve(), tenant)
-            if absolute and len(self._keys) < 100_000:
-                self._keys[spelled] = key
+            if spelled[0] is not None and os.path.isabs(spelled[0]) and len(self._keys) < 100_000:
+                self._keys[spelled] = key  # type: ignore[index]
         return key
 
     def evict(self, path: str | os.PathLike[str] | None, tenant: str, timeout: float = 60.0) -> bool:
@@ -230,6 +229,8 @@ class Runtime:
         """Idle tenants to close, least recently used first, so the pool fits its bound; they move
         from the pool to `_closing` (called under the lock)."""
         excess = len(self._pool) - self.max_open_tenants
+        if excess <= 0:
+            return []
         victims = []
         for key, slot in list(self._pool.items()):
             if excess <= 0:
@@ -267,6 +268,29 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Lease:
+    """`with runtime.tenant(...) as db`: a class rather than a generator context manager, which
+    cost ~2 µs of a lease that now costs ~5 µs in all (a pooled get is ~5 µs on top)."""
+
+    __slots__ = ("key", "options", "path", "runtime", "slot", "tenant")
+
+    def __init__(
+        self, runtime: Runtime, key: tuple[Path, str], path: str | os.PathLike[str] | None, tenant: str,
+        options: dict[str, Any],
+    ) -> None:  # fmt: skip
+        self.runtime, self.key, self.path, self.tenant, self.options = runtime, key, path, tenant, options
+        self.slot: _Slot | None = None
+
+    def __enter__(self) -> Database:
+        self.slot, db = self.runtime._acquire(self.key, self.path, self.tenant, self.options)
+        return db
+
+    def __exit__(self, *exc: object) -> None:
+        slot, self.slot = self.slot, None
+        if slot is not None:
+            self.runtime._release(slot)
 
 
 class _Slot:
