@@ -144,3 +144,11 @@ def test_take_straddles_the_queued_arrays() -> None:
     assert _take(pending, 2).to_pylist() == ["a", "b"]
     assert _take(pending, 3).to_pylist() == ["c", "d", "e"]
     assert _take(pending, 1).to_pylist() == ["f"] and not pending
+
+
+def test_a_table_of_deleted_rows_exports_no_rows(flat: remlite.Database, tmp_path: Path) -> None:
+    for row in flat.list("flat", limit=1000):
+        flat.delete(row["id"])
+    report = flat.export("flat", tmp_path / "none.parquet", batch_size=8)
+    assert report["rows"] == 0 == pq.read_table(tmp_path / "none.parquet").num_rows
+    assert list(flat.iter_batches("flat", 8)) == []

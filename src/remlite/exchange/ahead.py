@@ -16,19 +16,24 @@ from typing import Any
 
 def ahead(items: Iterable[Any], depth: int = 1) -> Iterator[Any]:
     """`items`, produced by a thread up to `depth` ahead of the consumer; an error of the producer is
-    raised in the consumer. Closing the generator stops the thread."""
+    raised in the consumer. Closing the generator stops the thread, which closes `items`."""
     slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
+        iterator = iter(items)
         try:
-            for item in items:
+            for item in iterator:
                 if stop.is_set():
                     return
                 slots.put(("item", item))
             slots.put(("end", None))
         except BaseException as exc:  # handed to the consumer, raised there
             slots.put(("error", exc))
+        finally:  # a generator's own clean-up (its threads, connections) runs here, not whenever it is collected
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
 
     worker = threading.Thread(target=produce, name="remlite-export", daemon=True)
     worker.start()
