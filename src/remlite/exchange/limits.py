@@ -9,7 +9,7 @@ from typing import Any
 
 from remlite.errors import InvalidInput
 
-DEFAULT_BATCH = 10_000  # rows per batch, a Parquet row group (a 1M-row export peaks at ~260 MB; 25k: ~295 MB, ~10% faster)
+DEFAULT_BATCH = 10_000  # rows per batch and Parquet row group (1M rows peak at ~260 MB; 25k: ~295 MB, ~10% faster)
 MAX_BATCH = 1_000_000
 DEFAULT_CHUNK = 10_000  # rows an import validates and writes at a time
 FORMATS = ("parquet", "jsonl", "csv")
