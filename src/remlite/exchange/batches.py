@@ -283,7 +283,8 @@ class BatchReader:
             return np.zeros(len(live), dtype=bool)
         for name in self.plan.names:
             fixed += _bools(parsed.column(self.position[name]).is_valid())
-        return np.asarray(keys) > fixed
+        counts = keys.cast(pa.int64())  # (its buffer: `np.asarray` goes through pyarrow's pandas shim)
+        return np.frombuffer(counts.buffers()[1], dtype=np.int64)[counts.offset : counts.offset + len(counts)] > fixed
 
     def _counted(self, text: pa.Array, parsed: pa.RecordBatch, live: np.ndarray) -> np.ndarray:
         """Rows that may hold what typed columns lose, for a plan with structs (whose members
