@@ -213,7 +213,7 @@ class BatchReader:
     def _query(self) -> str:
         """Every column of the plan by `json_transform` (and `id` and `deleted_at`, which the reader
         needs even when the plan leaves them out), after the number of keys of each row where
-        `_suspects` uses it. Soft-deleted rows are dropped afterwards, by Arrow (a `WHERE` here cost
+        `_keyed` uses it. Soft-deleted rows are dropped afterwards, by Arrow (a `WHERE` here cost
         DuckDB ~0.6 µs a row more)."""
         quoted = orjson.dumps(self.spec).decode().replace("'", "''")
         keys = "" if self.nested else "len(json_keys(j)), "
@@ -272,7 +272,7 @@ class BatchReader:
         """Rows that may hold what typed columns lose, for a plan without structs: more keys than
         non-null typed values (never fewer: each typed value is a key's). Such a row has a key the
         schema does not declare, or an explicit null (a JSON null in a list or a JSON column is
-        kept). DuckDB counts a row's keys (`json_keys`, ~0.2 µs a row; counting `":` and `null` in
+        kept). DuckDB counts a row's keys (`json_keys`, ~0.3 µs a row; counting `":` and `null` in
         the text took ~0.6); the batch's totals are compared first (null counts: no pass over rows)."""
         fixed = live.astype(np.int64) if self.system else np.full(len(live), len(SYSTEM_FIELDS), np.int64)
         keys = parsed.column(0)
@@ -456,6 +456,8 @@ def _keys_total(array: pa.Array, column: Column) -> int:
 
 def _text_buffers(text: pa.Array) -> tuple[pa.Buffer, np.ndarray]:
     """A string array's characters (a slice of its buffer: no copy) and its offsets into them, from 0."""
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        text = text.cast(pa.string())  # (another layout, a string view say: its buffers are not offsets)
     width = np.int64 if pa.types.is_large_string(text.type) else np.int32
     offsets = np.frombuffer(text.buffers()[1], dtype=width)[text.offset : text.offset + len(text) + 1]
     start, end = int(offsets[0]), int(offsets[-1])

@@ -136,10 +136,6 @@ class TablePlan:
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.arrow_type()) for c in self.columns])
 
-    def duck_spec(self) -> str:
-        """The `json_transform` structure of a stored row: every column, by name."""
-        return orjson.dumps({c.name: c.duck_type() for c in self.columns}).decode()
-
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
