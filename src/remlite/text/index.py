@@ -85,12 +85,17 @@ def _check_id(doc_id: bytes) -> bytes:
     return doc_id
 
 
+def _halves(ids: np.ndarray) -> np.ndarray:
+    """16-byte ids as two big-endian u64 columns: numpy sorts those in id (byte) order."""
+    return np.ascontiguousarray(ids).view(">u8").reshape(-1, 2)
+
+
 def _sum_by_id(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Add up the scores of equal ids. Sorting the ids as two u64 columns is ~20x faster than
     `np.unique` on the V16 array (9,229 postings: 0.04 ms against 0.96 ms)."""
     if len(ids) == 0:
         return ids, scores
-    halves = ids.view(">u8").reshape(-1, 2)
+    halves = _halves(ids)
     order = np.lexsort((halves[:, 1], halves[:, 0]))
     ids, scores, halves = ids[order], scores[order], halves[order]
     starts = np.flatnonzero(np.concatenate(([True], (halves[1:] != halves[:-1]).any(axis=1))))
@@ -105,7 +110,7 @@ def _best(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[bytes, floa
         kth = np.partition(scores, len(scores) - k)[len(scores) - k]
         chosen = np.flatnonzero(scores >= kth)
         ids, scores = ids[chosen], scores[chosen]
-    halves = np.ascontiguousarray(ids).view(">u8").reshape(-1, 2)
+    halves = _halves(ids)
     order = np.lexsort((halves[:, 1], halves[:, 0], -scores))[:k]
     return [(ids[i].tobytes(), float(scores[i])) for i in order]
 
