@@ -389,16 +389,3 @@ def test_cli_import_rejected(tmp_path: Path) -> None:
         assert db.count("entities") == 0
     done = runner.invoke(app, ["export", "--path", str(root), "-o", str(tmp_path / "x")])
     assert done.exit_code == 2 and "TABLE or --all" in done.stderr
-
-
-def test_import_remlite_leaves_heavy_libraries_for_first_use() -> None:
-    """An idle process stays small (the benchmark plan's idle RSS): pyarrow (~28 MB) comes with the
-    first columns or file, usearch (~15 MB) with the first vector index, cryptography (~8 MB) with the
-    first encrypted database."""
-    import subprocess
-    import sys
-
-    heavy = ("pyarrow", "usearch", "duckdb", "cryptography")
-    probe = f"import sys, remlite; print(sorted(m for m in {heavy!r} if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
