@@ -33,6 +33,27 @@ def test_reopening_keeps_a_bounded_number_of_rocksdb_info_logs(tmp_path: Path) -
     assert 1 <= len(logs) <= KEPT_INFO_LOGS + 1, logs  # the current LOG and at most that many old ones
 
 
+def test_compaction_threads_run_at_a_lower_cpu_priority_than_flushes(tmp_path: Path) -> None:
+    """On two cores the compaction after a bulk load took a core from the Python thread writing or
+    reading (remlite.storage.engine's `_ENV`); flushes keep the normal priority."""
+    import subprocess
+    import sys
+
+    probe = f"""
+import glob, os, remlite
+db = remlite.connect({str(tmp_path)!r})
+db.insert_batch("entities", [{{"key": f"k{{i}}", "name": f"n{{i}}"}} for i in range(20_000)])
+db.compact()
+for task in glob.glob(f"/proc/{{os.getpid()}}/task/*"):
+    name = open(task + "/comm").read().strip()
+    if name.startswith("rocksdb:"):
+        print(name, open(task + "/stat").read().rsplit(")", 1)[1].split()[16])
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    nice = {name: int(value) for name, value in (line.split() for line in done.stdout.splitlines())}
+    assert nice["rocksdb:low"] > 0 and nice["rocksdb:high"] == 0, nice
+
+
 def test_tenants_are_separate_directories(tmp_path: Path) -> None:
     with remlite.connect(tmp_path, tenant="a") as a, remlite.connect(tmp_path, tenant="b") as b:
         a.insert("entities", {"key": "k", "name": "only in a"})
