@@ -152,3 +152,25 @@ def test_a_table_of_deleted_rows_exports_no_rows(flat: remlite.Database, tmp_pat
     report = flat.export("flat", tmp_path / "none.parquet", batch_size=8)
     assert report["rows"] == 0 == pq.read_table(tmp_path / "none.parquet").num_rows
     assert list(flat.iter_batches("flat", 8)) == []
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
+def test_an_export_with_vectors_and_lossy_rows_does_not_import_pandas(tmp_path: Path, fmt: str) -> None:
+    """`pa.array(...)` goes through pyarrow's pandas shim, which imports pandas (~49 MB, 0.36 s):
+    the export builds its arrays from buffers instead."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys, remlite
+db = remlite.connect({str(tmp_path)!r}, embedder="hash")
+db.register_schema({{"name": "notes", "type": "object", "properties": {{"title": {{"type": "string"}},
+    "body": {{"type": "string"}}}}, "embedding_fields": ["body"]}})
+db.insert_batch("notes", [{{"title": f"t{{i}}", "body": f"b{{i}}"}} for i in range(300)])
+db.insert("notes", {{"title": "x", "body": "an undeclared key: a lossy row", "extra": 1}})
+db.insert("notes", {{"title": "no vector here"}})
+db.export("notes", {str(tmp_path / ("out." + fmt))!r}, format={fmt!r}, vectors=True)
+print("pandas" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "False"

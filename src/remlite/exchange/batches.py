@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 from rocksdict import ReadOptions
 
 from remlite import ids as idmod
+from remlite.exchange import arrays
 from remlite.exchange.ahead import ahead
 from remlite.exchange.columns import TS_TYPE, Column, Rebuild, TablePlan
 from remlite.exchange.limits import DEFAULT_BATCH, EXACT_COLUMN, VECTOR_PREFIX
@@ -316,21 +317,19 @@ class BatchReader:
         if self.flat:
             rows = flat.reshape(len(found), dim).tolist() if len(found) else []
             texts = [None if m else orjson.dumps(r).decode() for m, r in zip(missing.tolist(), rows, strict=True)]
-            return pa.array(texts, pa.string())
-        return pa.FixedSizeListArray.from_arrays(pa.array(flat), dim, mask=pa.array(missing))
+            return arrays.strings(texts)
+        return pa.FixedSizeListArray.from_arrays(arrays.numbers(flat, pa.float32()), dim, mask=arrays.flags(missing))
 
-    def _exact_column(self, arrays: list[pa.Array], text: pa.Array, odd: np.ndarray) -> pa.Array:
+    def _exact_column(self, columns: list[pa.Array], text: pa.Array, odd: np.ndarray) -> pa.Array:
         """`_remlite_row` of a batch: the stored record where the typed columns would rebuild
         something else, null elsewhere."""
         candidates = np.flatnonzero(odd)
         if not len(candidates):
             return pa.nulls(len(text), pa.string())
         out: list[str | None] = [None] * len(text)
-        names = self.plan.names
-        typed = pa.Table.from_arrays(arrays[: len(names)], names=names).take(pa.array(candidates)).to_pylist()
-        for position, row, stored_text in zip(
-            candidates.tolist(), typed, text.take(candidates).to_pylist(), strict=True
-        ):
+        names, taken = self.plan.names, arrays.numbers(candidates, pa.int64())
+        typed = arrays.python_rows(pa.Table.from_arrays(columns[: len(names)], names=names).take(taken))
+        for position, row, stored_text in zip(candidates.tolist(), typed, text.take(taken).to_pylist(), strict=True):
             stored = orjson.loads(stored_text)
             if not self.system:
                 stored = {k: v for k, v in stored.items() if k not in SYSTEM_FIELDS}
@@ -342,7 +341,7 @@ class BatchReader:
                 rebuilt["deleted_at"] = None
             if rebuilt != stored:
                 out[position] = stored_text if self.system else orjson.dumps(stored).decode()
-        return pa.array(out, pa.string())
+        return arrays.strings(out)
 
 
 def convert(array: pa.Array | pa.ChunkedArray, column: Column) -> tuple[pa.Array, np.ndarray | None]:
