@@ -6,7 +6,8 @@ import pytest
 
 import remlite
 from remlite.errors import DatabaseLocked, FormatVersionError, InvalidInput, WalTruncated
-from remlite.storage.engine import FORMAT_VERSION, KEPT_INFO_LOGS, Store
+from remlite.storage.engine import FORMAT_VERSION, Store
+from remlite.storage.tuning import KEPT_INFO_LOGS
 
 
 def test_future_format_version_is_refused(tmp_path: Path) -> None:

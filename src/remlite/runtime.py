@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from remlite.errors import InvalidInput, StorageError
 from remlite.settings import Settings
-from remlite.storage.engine import SharedMemory
+from remlite.storage.tuning import SharedMemory
 
 if TYPE_CHECKING:  # the SQL layer (DuckDB, pyarrow, sqlglot) loads on the first query, not at connect
     from remlite.database import Database

@@ -14,23 +14,10 @@ import threading
 import traceback
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rocksdict import (
-    AccessType,
-    BlockBasedOptions,
-    Cache,
-    DBCompressionType,
-    Env,
-    Options,
-    Rdict,
-    ReadOptions,
-    WriteBatch,
-    WriteBufferManager,
-    WriteOptions,
-)
+from rocksdict import AccessType, Cache, Rdict, WriteBatch, WriteOptions
 
 from remlite.errors import (
     DatabaseClosed,
@@ -52,51 +39,15 @@ from remlite.storage.keyspace import (
     blinded_prefix,
 )
 from remlite.storage.sealing import SealedFamily, SealingBatch, stored_data_key
+from remlite.storage.tuning import (
+    POINT_LOOKUP_FAMILIES,
+    WRITE_BUFFER_TOTAL,
+    SharedMemory,
+    options,
+    read_options,
+)
 
 FORMAT_VERSION = 1
-_POINT_LOOKUP_FAMILIES = {"rows", "ids"}
-# Memory budget: memtables are capped per column family and for the whole database, so RSS stays
-# bounded under sustained writes (uncapped, 100k rows left ~176 MB resident).
-_WRITE_BUFFER_PER_FAMILY = 4 << 20
-_WRITE_BUFFER_TOTAL = 64 << 20
-# Table files a tenant keeps open (RocksDB's default is all of them): with many tenants in one
-# process, open files and the index blocks of open tables would grow with every tenant's data.
-# The table cache holding them is split in 4 shards, not RocksDB's 64: 64 shards of a 54-file
-# capacity hold less than one file each, and every get reopened its table (5x slower at 100k rows).
-MAX_OPEN_FILES = 64
-_TABLE_CACHE_SHARD_BITS = 2
-# Memtable memory is allocated in blocks of this size (RocksDB's default is 1/8 of the write buffer,
-# 512 KiB): every family written to holds at least one, ~4 MB per open tenant after a small batch.
-_ARENA_BLOCK = 64 << 10
-# The buffer of a file being written (the log, table files) grows to this (RocksDB: 1 MiB, which
-# one batch write left allocated in every open tenant).
-_FILE_BUFFER = 64 << 10
-# Old info LOG files RocksDB keeps (its default: 1,000). It starts a new one at every open, ~100 KB
-# each (the options of every column family): a tenant a server's pool reopens all day would keep
-# ~100 MB of them.
-KEPT_INFO_LOGS = 3
-# RocksDB's compaction threads run at a lower CPU priority (nice), flushes at the normal one. On two
-# cores the compaction that follows a bulk load otherwise takes a core from the Python thread that
-# writes or reads: 1M rows loaded in 28.8-30.7 s instead of 36.1-37.0 (benchmarks/RESULTS.md), and
-# reads right after a 100k load 14.5 µs instead of 22.5. When the cores are all busy, compaction still
-# runs (RocksDB slows writes down once too much is left to compact, which frees a core for it).
-_ENV = Env()  # RocksDB's default environment: its thread pools serve every database of the process
-_ENV.lower_thread_pool_cpu_priority()
-
-
-@dataclass(frozen=True)
-class SharedMemory:
-    """RocksDB memory shared by every Store of a `remlite.Runtime`: one block cache and one
-    memtable budget, so many tenants in one process cost one budget, not one each."""
-
-    cache: Cache
-    write_buffers: WriteBufferManager
-
-    @classmethod
-    def sized(cls, cache_bytes: int, write_buffer_bytes: int) -> SharedMemory:
-        return cls(Cache(cache_bytes), WriteBufferManager(write_buffer_bytes, False))
-
-
 # What RocksDB leaves in a database directory. Any of them means "a database was here": opening
 # without CURRENT would create an empty database over the old files, and RocksDB then deletes
 # every table file it does not know (a partial copy lost all its rows by being read twice).
@@ -176,37 +127,6 @@ def storage_error(exc: BaseException, path: Path | None, doing: str) -> BaseExce
     return StorageError(f"{doing} failed for {where}: {text}", path=at)
 
 
-def _options(cache: Cache, bloom: bool) -> Options:
-    opts = Options(raw_mode=True)
-    opts.create_if_missing(True)
-    opts.create_missing_column_families(True)
-    opts.set_compression_type(DBCompressionType.lz4())
-    opts.set_write_buffer_size(_WRITE_BUFFER_PER_FAMILY)
-    opts.set_max_open_files(MAX_OPEN_FILES)
-    opts.set_table_cache_num_shard_bits(_TABLE_CACHE_SHARD_BITS)
-    opts.set_arena_block_size(_ARENA_BLOCK)
-    opts.set_writable_file_max_buffer_size(_FILE_BUFFER)
-    opts.set_keep_log_file_num(KEPT_INFO_LOGS)
-    opts.set_env(_ENV)
-    table = BlockBasedOptions()
-    table.set_block_cache(cache)
-    if bloom:
-        table.set_bloom_filter(10, False)
-        # A bloom filter on the memtable too: looking up an absent id (every upsert of a new key
-        # asks) measured 0.3 µs instead of 0.9 µs with 100k rows in the memtable. Its bits are
-        # allocated when the memtable is: 0.02 of 4 MiB (~10 bits a key) is 80 KiB per family.
-        opts.set_memtable_whole_key_filtering(True)
-        opts.set_memtable_prefix_bloom_ratio(0.02)
-    opts.set_block_based_table_factory(table)
-    return opts
-
-
-def _read_options() -> ReadOptions:
-    opts = ReadOptions()
-    opts.set_verify_checksums(True)  # RocksDB's default, stated: a flipped byte must fail the read
-    return opts
-
-
 class _Unusable(dict):  # type: ignore[type-arg]
     """Stands in for the column-family maps once the handle is closed or was inherited through
     fork(), so any use says why it fails (and no code path needs a check of its own)."""
@@ -280,18 +200,18 @@ class Store:
         self.write_lock = threading.RLock()
         self.shared = shared
         cache = shared.cache if shared is not None else Cache(cache_mb * 1024 * 1024)
-        base = _options(cache, bloom=False)
+        base = options(cache, bloom=False)
         base.create_if_missing(fresh)  # files that vanish from under us are an error, not a new database
         if shared is not None:
             base.set_write_buffer_manager(shared.write_buffers)
         else:
-            base.set_db_write_buffer_size(_WRITE_BUFFER_TOTAL)
-        families = {name: _options(cache, name in _POINT_LOOKUP_FAMILIES) for name in COLUMN_FAMILIES}
+            base.set_db_write_buffer_size(WRITE_BUFFER_TOTAL)
+        families = {name: options(cache, name in POINT_LOOKUP_FAMILIES) for name in COLUMN_FAMILIES}
         try:
             existing = set() if fresh else set(Rdict.list_cf(str(self.path), base))
             for name in existing - families.keys():
                 if name != "default":
-                    families[name] = _options(cache, False)
+                    families[name] = options(cache, False)
             if read_only:  # a reader cannot create a family a newer version added (`fuzzy`): it goes without
                 families = {name: options for name, options in families.items() if name in existing}
             if read_only:
@@ -492,7 +412,7 @@ class Store:
     def iterator(self, family: str) -> Any:
         """A raw RocksDB iterator (seek/valid/key/next) over the family; after `valid()` turns
         False, `check_iterator` tells the end from a read error."""
-        return self.cf[family].iter(_read_options())
+        return self.cf[family].iter(read_options())
 
     def check_iterator(self, it: Any, family: str) -> None:
         """Raise StorageError if `it` stopped on a read error, not at the end: rocksdict's own
@@ -505,7 +425,7 @@ class Store:
     def _iterate(self, family: str, start: bytes, end: bytes | None, items: bool) -> Iterator[Any]:
         # A generator, so that `opts` and `end` stay referenced while iterating: rocksdict keeps a
         # pointer to the upper-bound bytes without owning them (a freed bound cut scans short).
-        opts = _read_options()
+        opts = read_options()
         if end is not None:
             opts.set_iterate_upper_bound(end)
         it = self.cf[family].iter(opts)
@@ -534,7 +454,7 @@ class Store:
 
     def iter_keys_reverse(self, family: str, start: bytes, end: bytes | None) -> Iterator[bytes]:
         """Keys in [start, end), last first."""
-        opts = _read_options()
+        opts = read_options()
         if end is not None:
             opts.set_iterate_upper_bound(end)
         it = self.cf[family].iter(opts)
@@ -606,6 +526,6 @@ def repair_store(path: Path) -> None:
     if not has_database(path):
         raise NotFound(f"no database at {path}: nothing to repair", path=str(path))
     try:
-        Rdict.repair(str(path), _options(Cache(8 << 20), bloom=False))
+        Rdict.repair(str(path), options(Cache(8 << 20), bloom=False))
     except Exception as exc:
         raise storage_error(exc, path, "repairing") from None
