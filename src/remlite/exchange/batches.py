@@ -205,11 +205,7 @@ class BatchReader:
         """The stored values of each scanned chunk laid end to end as one Arrow string array (one
         copy, offsets from their lengths): DuckDB's input, without a Python object per row."""
         for values in self.raw_values():
-            data = b"".join(values)
-            offsets = np.zeros(len(values) + 1, dtype=np.int64)
-            np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=offsets[1:])
-            buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-            yield pa.RecordBatch.from_arrays([pa.Array.from_buffers(pa.large_string(), len(values), buffers)], ["j"])
+            yield pa.RecordBatch.from_arrays([arrays.utf8(values)], ["j"])
 
     def _query(self) -> str:
         """Every column of the plan by `json_transform` (and `id` and `deleted_at`, which the reader
@@ -252,22 +248,22 @@ class BatchReader:
         """A batch of the export from one of DuckDB's and the rows' stored text: the columns typed as
         the plan says, the vectors, and (`exact`) the `_remlite_row` column."""
         position = self.position
-        arrays: list[pa.Array] = []
+        columns: list[pa.Array] = []
         odd = np.zeros(len(stored), dtype=bool)
         for column in self.plan.columns:
             array, column_odd = convert(parsed.column(position[column.name]), column)
-            arrays.append(array)
+            columns.append(array)
             if column_odd is not None:
                 odd |= column_odd
         if self.vector_fields:
             keys = [idmod.to_bytes(i) for i in parsed.column(position["id"]).to_pylist()]
             for _name, (field, dim) in self.vector_fields.items():
-                arrays.append(self._vectors(keys, field, dim))
+                columns.append(self._vectors(keys, field, dim))
         if self.exact:
-            live = ~_bools(parsed.column(position["deleted_at"]).is_valid())
+            live = ~arrays.bools(parsed.column(position["deleted_at"]).is_valid())
             odd |= self._counted(stored, parsed, live) if self.nested else self._keyed(parsed, live)
-            arrays.append(self._exact_column(arrays, stored, odd))
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+            columns.append(self._exact_column(columns, stored, odd))
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
     def _keyed(self, parsed: pa.RecordBatch, live: np.ndarray) -> np.ndarray:
         """Rows that may hold what typed columns lose, for a plan without structs: more keys than
@@ -283,7 +279,7 @@ class BatchReader:
         if pc.sum(keys).as_py() == expected:
             return np.zeros(len(live), dtype=bool)
         for name in self.plan.names:
-            fixed += _bools(parsed.column(self.position[name]).is_valid())
+            fixed += arrays.bools(parsed.column(self.position[name]).is_valid())
         counts = keys.cast(pa.int64())  # (its buffer: `np.asarray` goes through pyarrow's pandas shim)
         return np.frombuffer(counts.buffers()[1], dtype=np.int64)[counts.offset : counts.offset + len(counts)] > fixed
 
@@ -390,12 +386,12 @@ def _odd_forms(strings: pa.Array, kind: str) -> np.ndarray:
     µs a row, against ~0.14 for Arrow's regex, RE2); otherwise by the regex."""
     shape = np.frombuffer(_SHAPES[kind], dtype=np.uint8)
     data, offsets = _text_buffers(strings)
-    valid = _bools(strings.is_valid())
+    valid = arrays.bools(strings.is_valid())
     lengths = np.diff(offsets)
     if not (lengths == np.where(valid, len(shape), 0)).all():
         canonical = pc.match_substring_regex(strings, _CANONICAL[kind])
         # (no fill_null: its scalar argument makes pyarrow import pandas, a second on a first export)
-        return _bools(pc.and_kleene(pc.is_valid(strings), pc.invert(canonical)))
+        return arrays.bools(pc.and_kleene(pc.is_valid(strings), pc.invert(canonical)))
     grid = np.frombuffer(data, dtype=np.uint8).reshape(-1, len(shape))
     digit = shape == ord("0")
     fits = ((grid[:, digit] - ord("0")) < 10).all(axis=1) & (grid[:, ~digit] == shape[~digit]).all(axis=1)
@@ -415,7 +411,7 @@ def _keys_in(array: pa.Array | pa.ChunkedArray, column: Column) -> np.ndarray:
     a struct and the keys inside JSON text."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-    valid = _bools(array.is_valid())
+    valid = arrays.bools(array.is_valid())
     count = valid.astype(np.int64)
     if column.kind == "json":
         inside = pc.count_substring(array, '":')
@@ -473,12 +469,3 @@ def _per_row(data: bytes, offsets: np.ndarray, pattern: bytes) -> np.ndarray:
         hits &= raw[i : len(raw) - len(pattern) + 1 + i] == byte
     rows = np.searchsorted(offsets, np.flatnonzero(hits), side="right") - 1
     return np.bincount(rows, minlength=len(offsets) - 1)[: len(offsets) - 1]
-
-
-def _bools(array: pa.Array) -> np.ndarray:
-    """A boolean Arrow array without nulls as numpy, from its bits (`to_numpy` on a boolean array
-    goes through pyarrow's pandas shim, which imports pandas when it is installed: a second)."""
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
-    return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)].astype(bool)
