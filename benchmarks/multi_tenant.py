@@ -66,7 +66,11 @@ def _load(threads: int, seconds: float, request: Any) -> dict[str, Any]:
         thread.start()
     for thread in pool:
         thread.join()
-    elapsed = time.perf_counter() - started
+    return _summary(samples, time.perf_counter() - started)
+
+
+def _summary(samples: list[list[float]], elapsed: float) -> dict[str, Any]:
+    """Requests per second and latency percentiles (ms) of every thread's samples."""
     flat = sorted(x for s in samples for x in s)
     return {
         "qps": len(flat) / elapsed,
@@ -108,10 +112,8 @@ def _offered(threads: int, seconds: float, rate: int, request: Any) -> dict[str,
         arrivals.put(None)
     for thread in pool:
         thread.join()
-    elapsed = time.perf_counter() - started
-    flat = sorted(x for s in samples for x in s)
-    return {"open_qps": len(flat) / elapsed, "open_p50_ms": percentile(flat, 50), "open_p95_ms": percentile(flat, 95),
-            "open_p99_ms": percentile(flat, 99), "open_offered_s": offered / rate}  # fmt: skip
+    summary = _summary(samples, time.perf_counter() - started)
+    return {f"open_{k}": v for k, v in summary.items()} | {"open_offered_s": offered / rate}
 
 
 def remlite_child(root: Path, n_tenants: int, rows: int, seconds: float, pool: int | None) -> dict[str, Any]:
