@@ -69,3 +69,20 @@ def test_lazily_exported_names_resolve_and_unknown_names_still_fail() -> None:
     assert ask.Plan is Plan and text.TextIndex is TextIndex and vector.METRICS is METRICS
     with pytest.raises(AttributeError, match=r"remlite\.text.*no attribute 'nothing'"):
         _ = text.nothing  # type: ignore[attr-defined]
+
+
+def test_writing_to_a_table_without_vectors_loads_no_numpy(tmp_path: Path) -> None:
+    """numpy (~16 MB, 0.08 s) came with the first insert into any table: a writer that never embeds
+    paid it, and a kill-test child lost its first 0.16 s to it."""
+    code = (
+        "import remlite\n"
+        f"db = remlite.connect({str(tmp_path)!r}, 't', embedder='hash')\n"
+        "db.register_schema({'name': 'singles', 'properties': {'n': {'type': 'integer'}, 'w': {'type': 'string'}},"
+        " 'indexed_fields': ['n'], 'text_fields': ['w']})\n"
+        "rid = db.insert('singles', {'n': 1, 'w': 'hello'})\n"
+        "db.insert_batch('singles', [{'n': i, 'w': 'x'} for i in range(2, 50)])\n"
+        "db.update(rid, {'n': 0})\n"
+        "db.delete(rid)\n"
+        "db.close()"
+    )
+    assert "numpy" not in loaded_after(code)

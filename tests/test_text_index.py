@@ -352,7 +352,7 @@ def test_ranking_is_best_score_first_then_smaller_id(pairs: list[tuple[bytes, fl
     most cuts go through ties."""
     import numpy as np
 
-    from remlite.text.index import _best
+    from remlite.text.ranking import best as _best
 
     unique = dict(pairs)  # one score per id, as after summing the terms
     ids = np.frombuffer(b"".join(unique), "V16") if unique else np.empty(0, "V16")
