@@ -112,10 +112,21 @@ class Run:
 
 
 def run_and_kill(
-    op: str, root: Path, rng: random.Random, max_delay: float, *extra: str, ready_timeout: float = 60.0
+    op: str,
+    root: Path,
+    rng: random.Random,
+    max_delay: float,
+    *extra: str,
+    ready_timeout: float = 60.0,
+    after_ack: str | None = None,
 ) -> Run:
     """Start `child.py op root *extra`, wait for its `ready` line, let it run a random moment of at
-    most `max_delay` seconds, then SIGKILL it. A child that ends by itself first is an error."""
+    most `max_delay` seconds, then SIGKILL it. A child that ends by itself first is an error.
+
+    With `after_ack` the random moment starts at the first acknowledgement starting with it ("" for
+    any) instead: a test that must see something acknowledged passes it on its last trial when none
+    was, since on a slow machine the first write after `ready` can outlast every random moment (CI
+    once killed all 4 `single` children before their first insert returned)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "0"}
     child = subprocess.Popen(
         [sys.executable, str(CHILD), op, str(root), *extra],
@@ -125,7 +136,7 @@ def run_and_kill(
         env=env,
     )
     acks: list[str] = []
-    ready = threading.Event()
+    ready, acked = threading.Event(), threading.Event()
 
     def read() -> None:
         assert child.stdout is not None
@@ -137,14 +148,17 @@ def run_and_kill(
                 ready.set()
             elif line.startswith("ack "):
                 acks.append(line[4:])
+                if after_ack is not None and line[4:].startswith(after_ack):
+                    acked.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     deadline = time.monotonic() + ready_timeout
-    while not ready.wait(0.01) and time.monotonic() < deadline and child.poll() is None:
+    started = ready if after_ack is None else acked
+    while not started.wait(0.01) and time.monotonic() < deadline and child.poll() is None:
         pass
     delay = rng.uniform(0.0, max_delay)
-    if ready.is_set() and child.poll() is None:
+    if started.is_set() and child.poll() is None:
         time.sleep(delay)
     killed = child.poll() is None
     if killed:

@@ -36,6 +36,12 @@ def context(op: str, trial: int, run: Run) -> str:
     return f"REMLITE_FAULT_SEED={SEED} {op} trial {trial} (killed {run.delay:.3f}s after ready, acks {run.acks[-3:]})"
 
 
+def last_chance(trial: int, missing: bool, prefix: str = "") -> str | None:
+    """`run_and_kill`'s `after_ack` for a test that must see an acknowledgement (starting with
+    `prefix`): on its last trial, if none came yet, the kill waits for one."""
+    return prefix if missing and trial == KILLS - 1 else None
+
+
 def setup(root: Path, *schemas: dict, rows: dict[str, list[dict]] | None = None) -> None:
     with reopen(root) as db:
         for schema in schemas:
@@ -52,7 +58,7 @@ def root(tmp_path: Path) -> Path:
 def test_kill_keyed_upsert_batches(root: Path) -> None:
     rng, start, floor = rng_for("upsert"), 0, -1
     for trial in range(KILLS):
-        run = run_and_kill("upsert", root, rng, 0.4, str(start))
+        run = run_and_kill("upsert", root, rng, 0.4, str(start), after_ack=last_chance(trial, floor < 0))
         ctx = context("upsert", trial, run)
         killed(run, ctx)
         acked = [int(a) for a in run.acks]
@@ -76,7 +82,7 @@ def test_kill_keyed_upsert_batches(root: Path) -> None:
 def test_kill_keyless_batches(root: Path) -> None:
     rng, start, acked_all = rng_for("keyless"), 0, set()
     for trial in range(KILLS):
-        run = run_and_kill("keyless", root, rng, 0.4, str(start))
+        run = run_and_kill("keyless", root, rng, 0.4, str(start), after_ack=last_chance(trial, not acked_all))
         ctx = context("keyless", trial, run)
         killed(run, ctx)
         acked = {int(a) for a in run.acks}
@@ -102,7 +108,7 @@ def test_kill_keyless_batches(root: Path) -> None:
 def test_kill_single_inserts(root: Path) -> None:
     rng, start, acked_all = rng_for("single"), 0, set()
     for trial in range(KILLS):
-        run = run_and_kill("single", root, rng, 0.3, str(start))
+        run = run_and_kill("single", root, rng, 0.3, str(start), after_ack=last_chance(trial, not acked_all))
         ctx = context("single", trial, run)
         killed(run, ctx)
         acked = {int(a) for a in run.acks}
@@ -127,7 +133,7 @@ def test_kill_updates(root: Path) -> None:
     rng, start = rng_for("update"), 0
     expected = [-1] * 20  # v of the record at sorted-key position i
     for trial in range(KILLS):
-        run = run_and_kill("update", root, rng, 0.3, str(start))
+        run = run_and_kill("update", root, rng, 0.3, str(start), after_ack=last_chance(trial, max(expected) < 0))
         ctx = context("update", trial, run)
         killed(run, ctx)
         acked = [int(a) for a in run.acks]
@@ -152,7 +158,7 @@ def test_kill_soft_and_hard_deletes(root: Path) -> None:
     setup(root, s.VICTIMS, s.NAMED)
     rng, start, deleted = rng_for("delete"), 0, {}
     for trial in range(KILLS):
-        run = run_and_kill("delete", root, rng, 0.3, str(start))
+        run = run_and_kill("delete", root, rng, 0.3, str(start), after_ack=last_chance(trial, not deleted, "del "))
         ctx = context("delete", trial, run)
         killed(run, ctx)
         for a in run.acks:
@@ -187,7 +193,7 @@ def test_kill_edge_writes(root: Path) -> None:
     setup(root, s.NAMED)
     rng, start = rng_for("edges"), 0
     for trial in range(KILLS):
-        run = run_and_kill("edges", root, rng, 0.3, str(start))
+        run = run_and_kill("edges", root, rng, 0.3, str(start), after_ack=last_chance(trial, start == 0))
         ctx = context("edges", trial, run)
         killed(run, ctx)
         last = max([int(a) for a in run.acks], default=start - 1)
@@ -209,7 +215,7 @@ def test_kill_schema_upgrades(root: Path) -> None:
     rows = [s.wide_row(i) for i in range(s.WIDE_ROWS)]
     rng, start, acked_any = rng_for("schema"), 1, False
     for trial in range(KILLS):
-        run = run_and_kill("schema", root, rng, 1.2, str(start))
+        run = run_and_kill("schema", root, rng, 1.2, str(start), after_ack=last_chance(trial, not acked_any))
         ctx = context("schema", trial, run)
         killed(run, ctx)
         acked_any |= bool(run.acks)
@@ -242,7 +248,7 @@ def test_kill_drop_schema(root: Path) -> None:
     setup(root, s.NAMED)
     rng, start, dropped = rng_for("drop"), 0, 0
     for trial in range(KILLS):
-        run = run_and_kill("drop", root, rng, 0.8, str(start))
+        run = run_and_kill("drop", root, rng, 0.8, str(start), after_ack=last_chance(trial, not dropped, "dropped"))
         ctx = context("drop", trial, run)
         killed(run, ctx)
         dropped += sum(a.startswith("dropped") for a in run.acks)
@@ -267,7 +273,7 @@ def test_kill_reembed(root: Path) -> None:
     setup(root, s.DOCS, rows={"docs": [s.doc_row(i) for i in range(s.DOCS_ROWS)]})
     rng, start, version, inserted = rng_for("reembed"), 0, 1, set()
     for trial in range(KILLS):
-        run = run_and_kill("reembed", root, rng, 0.6, str(start))
+        run = run_and_kill("reembed", root, rng, 0.6, str(start), after_ack=last_chance(trial, version == 1, "re "))
         ctx = context("reembed", trial, run)
         killed(run, ctx)
         versions = [int(a.split()[1]) for a in run.acks if a.startswith("re ")]
@@ -300,7 +306,9 @@ def test_kill_ingest_with_prune(root: Path, tmp_path: Path) -> None:
                 (directory / name).write_text(content)
     rng, start, acked_any = rng_for("ingest"), 8, False
     for trial in range(KILLS):
-        run = run_and_kill("ingest", root, rng, 0.8, str(start), str(directory))
+        run = run_and_kill(
+            "ingest", root, rng, 0.8, str(start), str(directory), after_ack=last_chance(trial, not acked_any)
+        )
         ctx = context("ingest", trial, run)
         killed(run, ctx)
         acked_any |= bool(run.acks)
@@ -340,7 +348,7 @@ def test_kill_truncate_wal(root: Path) -> None:
     setup(root, s.DOCS, rows={"docs": [s.doc_row(i) for i in range(s.DOCS_ROWS)]})
     rng, start, last_seq, first_seq, inserted = rng_for("truncate"), 0, 0, 1, set()
     for trial in range(KILLS):
-        run = run_and_kill("truncate", root, rng, 0.5, str(start))
+        run = run_and_kill("truncate", root, rng, 0.5, str(start), after_ack=last_chance(trial, not inserted, "ins "))
         ctx = context("truncate", trial, run)
         killed(run, ctx)
         for a in run.acks:
@@ -375,7 +383,7 @@ def test_kill_index_rebuild(root: Path) -> None:
     setup(root, s.DOCS, rows={"docs": [s.doc_row(i) for i in range(s.DOCS_ROWS)]})
     rng, start, rebuilt = rng_for("rebuild"), 0, 0
     for trial in range(KILLS):
-        run = run_and_kill("rebuild", root, rng, 0.6, str(start))
+        run = run_and_kill("rebuild", root, rng, 0.6, str(start), after_ack=last_chance(trial, not rebuilt, "rebuilt"))
         ctx = context("rebuild", trial, run)
         killed(run, ctx)
         rebuilt += sum(a.startswith("rebuilt") for a in run.acks)
