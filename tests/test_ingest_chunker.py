@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remlite.ingest.chunker import Section, Span, chunk
-from remlite.ingest.formats import BadFile, content_type, decode, markdown_sections, parse
+from remlite.ingest.formats import MARKDOWN, BadFile, content_type, decode, markdown_sections, parse
 from remlite.ingest.html import extract
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
@@ -387,3 +387,15 @@ def test_markdown_headings_come_from_a_parser_not_from_lines() -> None:
     sections, title = markdown_sections(text)
     assert title == "Guide"
     assert [s.heading_path for s in sections] == [["Guide"], ["Guide", "Setext"]]
+
+
+@pytest.mark.parametrize(
+    ("line", "title"),
+    [("title: 'It''s done'", "It's done"), ("title: Notes  # draft", "Notes"), ('title: "A: B"', "A: B")],
+)
+def test_markdown_title_is_the_front_matters_yaml_value(line: str, title: str) -> None:
+    """The title is read from the parsed front matter, as its metadata is: a line pattern took a
+    YAML comment or a doubled quote into the title."""
+    document = parse(Path("n.md"), f"---\n{line}\nk: 1\n---\n\n# Heading\n\nText.\n".encode(), MARKDOWN)
+    assert document.title == title and document.metadata == {"k": 1}
+    assert markdown_sections(document.text)[1] == title

@@ -79,14 +79,15 @@ def parse(path: Path, data: bytes, kind: str | None) -> Document:
         body, sections, title = extract(text)
         return Document(HTML, body, sections, title or path.stem)
     if kind == MARKDOWN:
-        sections, title = markdown_sections(text)
-        return Document(MARKDOWN, text, sections, title or path.stem, metadata=front_matter(text))
+        lines = _lines(text)
+        front = front_matter(lines)
+        sections, title = markdown_sections(text, lines, front)
+        return Document(MARKDOWN, text, sections, title or path.stem, metadata=front.metadata)
     return Document(TEXT, text, [Section(0, len(text))], path.stem)
 
 
 # ---------------------------------------------------------------------------------------- Markdown
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_FRONT_TITLE = re.compile(r"^title:\s*[\"']?(.*?)[\"']?\s*$", re.MULTILINE)
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -98,47 +99,52 @@ def _lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def front_matter(text: str) -> dict[str, Any]:
-    """The YAML front matter of a Markdown text as metadata (its `title` is the document's title,
-    not metadata); values as JSON has them (a date as ISO text). A front matter that is not a YAML
-    mapping makes the file unreadable, with why (a silent loss of its metadata would be worse)."""
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        return {}
-    for n, line in enumerate(lines[1:], 1):
+@dataclass(frozen=True)
+class FrontMatter:
+    """A Markdown file's YAML front matter, parsed once: the line its body starts at, its `title`
+    (the document's title) and the rest of it (the file's metadata, values as JSON has them)."""
+
+    body_line: int = 0
+    title: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def front_matter(lines: list[tuple[int, str]]) -> FrontMatter:
+    """The front matter of a Markdown text's `_lines`. One that is not a YAML mapping makes the file
+    unreadable, with why (a silent loss of its metadata would be worse)."""
+    if not lines or lines[0][1].strip() != "---":
+        return FrontMatter()
+    for n, (_offset, line) in enumerate(lines[1:], 1):
         if line.strip() in ("---", "..."):
-            import orjson
             import yaml
 
             try:
-                found = yaml.safe_load("\n".join(lines[1:n])) or {}
+                found = yaml.safe_load("\n".join(text for _, text in lines[1:n])) or {}
             except yaml.YAMLError as exc:
                 raise BadFile(f"its front matter is not YAML ({exc.__class__.__name__})") from None
             if not isinstance(found, dict):
                 raise BadFile("its front matter is not a YAML mapping")
             plain = orjson.loads(orjson.dumps(found, default=str, option=orjson.OPT_NON_STR_KEYS))
-            return {str(k): v for k, v in plain.items() if k != "title"}
-    return {}
+            title = plain.get("title")
+            metadata = {str(k): v for k, v in plain.items() if k != "title"}
+            return FrontMatter(n + 1, None if title is None else str(title), metadata)
+    return FrontMatter()
 
 
-def markdown_sections(text: str) -> tuple[list[Section], str | None]:
+def markdown_sections(
+    text: str, lines: list[tuple[int, str]] | None = None, front: FrontMatter | None = None
+) -> tuple[list[Section], str | None]:
     """Sections split at the document's own headings (ATX `## x` and setext), read by a CommonMark
     parser (markdown-it-py), so a `#` line inside fenced or indented code, an HTML block or a block
     quote is never taken for a heading; with heading paths. YAML front matter is skipped (its
-    `title:` is the title). Why a parser: the hand-written line rules took `# x` inside an HTML
-    block for a heading (the parser agreed with them on every other Markdown file of this project)."""
+    `title` is the title); `lines` and `front` when the caller has them already. Why a parser: the
+    hand-written line rules took `# x` inside an HTML block for a heading (the parser agreed with
+    them on every other Markdown file of this project)."""
     from markdown_it import MarkdownIt
 
-    lines = _lines(text)
-    title: str | None = None
-    begin = 0
-    if lines and lines[0][1].strip() == "---":
-        for n, (offset, line) in enumerate(lines[1:], 1):
-            if line.strip() in ("---", "..."):
-                match = _FRONT_TITLE.search(text[:offset])
-                title = match.group(1) if match else None
-                begin = n + 1
-                break
+    lines = _lines(text) if lines is None else lines
+    front = front_matter(lines) if front is None else front
+    title, begin = front.title, front.body_line
     start = lines[begin][0] if begin < len(lines) else len(text)
     tokens = MarkdownIt("commonmark").parse(text[start:])
     headings: list[tuple[int, int, str]] = []  # (offset of the heading's first line, level, text)
