@@ -174,3 +174,29 @@ print("pandas" in sys.modules)
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("depth", [1, 4])
+def test_a_stage_runs_at_most_its_depth_ahead_of_the_next(depth: int) -> None:
+    """What bounds an export's memory: a producer holds at most `depth` items in the queue and one
+    in its hand, however slow the consumer."""
+    from remlite.exchange.ahead import ahead
+
+    made: list[int] = []
+
+    def produce() -> Iterator[int]:
+        for n in range(20):
+            made.append(n)
+            yield n
+
+    for n in ahead(produce(), depth):
+        threading.Event().wait(0.01)  # a slow consumer: the producer runs as far ahead as it may
+        assert len(made) - n - 1 <= depth + 1
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 10_000, 40_000, 100_000, 1_000_000])
+def test_rows_in_flight_stay_bounded_whatever_the_batch_size(batch_size: int) -> None:
+    from remlite.exchange.limits import AHEAD_ROWS, ahead_depth
+
+    depth = ahead_depth(batch_size)
+    assert depth >= 1 and depth * batch_size <= max(AHEAD_ROWS, batch_size)

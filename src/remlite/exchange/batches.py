@@ -45,7 +45,7 @@ from remlite import ids as idmod
 from remlite.exchange import arrays
 from remlite.exchange.ahead import ahead
 from remlite.exchange.columns import TS_TYPE, Column, Rebuild, TablePlan
-from remlite.exchange.limits import DEFAULT_BATCH, EXACT_COLUMN, VECTOR_PREFIX
+from remlite.exchange.limits import DEFAULT_BATCH, EXACT_COLUMN, VECTOR_PREFIX, ahead_depth
 from remlite.schema.model import SYSTEM_FIELDS
 from remlite.storage.codec import prefix_end
 
@@ -111,7 +111,7 @@ class BatchReader:
         scan, DuckDB's parse of the whole stream in one query (it releases the GIL), the typing and
         checks of each parsed batch (here), and the consumer writing the previous batch. Typing in
         DuckDB's thread made that thread the slowest stage (~1.7 µs a row of ~3.2 for all four)."""
-        for parsed, stored in ahead(self._parsed()):
+        for parsed, stored in ahead(self._parsed(), ahead_depth(self.batch_size)):
             yield self._batch(parsed, stored)
 
     def _parsed(self) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
@@ -123,7 +123,7 @@ class BatchReader:
 
         failed: list[BaseException] = []
         pending: deque[pa.Array] = deque()
-        texts = ahead(self._texts())
+        texts = ahead(self._texts(), ahead_depth(self.batch_size))
 
         def fed() -> Iterator[pa.RecordBatch]:
             try:

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from remlite.errors import EncryptionError, InvalidInput, shown
-from remlite.exchange.limits import DEFAULT_BATCH, DEFAULT_CHUNK, EXTENSIONS, MAX_BATCH, VECTOR_PREFIX, check_format
+from remlite.exchange.limits import (
+    DEFAULT_BATCH,
+    DEFAULT_CHUNK,
+    EXTENSIONS,
+    MAX_BATCH,
+    VECTOR_PREFIX,
+    ahead_depth,
+    check_format,
+)
 from remlite.schema.model import SYSTEM_FIELDS
 
 if TYPE_CHECKING:
@@ -257,7 +265,8 @@ class Exchange:
             if options["vectors"]:
                 metadata["vectors"] = described.vector_configs
             batches = self.iter_batches(table, batch_size, exact=True, flat=flat, **options)
-            rows = write_batches(path, fmt, described.schema, counted(batches), metadata, passphrase)
+            depth = ahead_depth(batch_size)
+            rows = write_batches(path, fmt, described.schema, counted(batches), metadata, passphrase, depth)
         return {
             "path": str(path),
             "rows": rows,

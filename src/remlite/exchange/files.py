@@ -89,13 +89,15 @@ def write_batches(
     batches: Iterable[pa.RecordBatch],
     metadata: dict[str, Any],
     passphrase: str | None = None,
+    depth: int = 1,
 ) -> int:
     """Write every batch to `path` (through a temporary name, renamed when complete, so a crash or
     an error never leaves a half file under the real name); return the rows written. Batches are
-    built one ahead of the writer, in a thread (`ahead`). With `passphrase`, the file is sealed."""
+    built up to `depth` ahead of the writer, in a thread (`ahead`). With `passphrase`, the file is
+    sealed."""
     temporary = path.with_name(f".{path.name}.partial")
     rows = 0
-    batches = ahead(batches)
+    batches = ahead(batches, depth)
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
