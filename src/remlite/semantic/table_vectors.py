@@ -15,6 +15,8 @@ from remlite.storage.engine import Store
 if TYPE_CHECKING:
     import numpy as np
 
+    from remlite.semantic.vectors import FieldVectors
+
 # per field: one entry per row, a vector or None (no text: remove any stored vector)
 FieldBatch = dict[str, list["np.ndarray | None"]]
 
@@ -24,7 +26,7 @@ class TableVectors:
         self, store: Store, table: TableSchema, directory: Path, provider_for: Callable[[dict[str, Any] | None], Any]
     ) -> None:
         self.table = table.name
-        self.fields = {}
+        self.fields: dict[str, FieldVectors] = {}
         if table.embedding_fields:  # numpy and usearch (~16 MB, 0.08 s) only for a table that embeds
             from remlite.semantic.vectors import FieldVectors
 
