@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rocksdict import WriteBatch
 
@@ -10,9 +10,7 @@ from remlite.records import get_path
 from remlite.schema.model import TableSchema
 from remlite.schema.registry import TEXT_PREFIX
 from remlite.storage.engine import Store
-
-if TYPE_CHECKING:
-    from remlite.text import TextIndex
+from remlite.text import TextIndex
 
 
 def text_of(record: dict[str, Any] | None, parts: tuple[str, ...]) -> str | None:
@@ -30,11 +28,6 @@ def text_of(record: dict[str, Any] | None, parts: tuple[str, ...]) -> str | None
 
 class TableText:
     def __init__(self, store: Store, table: TableSchema) -> None:
-        if not table.searchable_text_fields:  # no numpy (the index's scoring) for tables without text
-            self.fields: dict[str, tuple[tuple[str, ...], TextIndex]] = {}
-            return
-        from remlite.text import TextIndex
-
         self.fields = {
             name: (tuple(name.split(".")), TextIndex(store, table.table_id, table.field_ids[TEXT_PREFIX + name]))
             for name in table.searchable_text_fields
