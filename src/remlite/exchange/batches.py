@@ -81,6 +81,7 @@ class BatchReader:
         self.plan = TablePlan.of(schema, system=system, flat=flat)
         self.rebuild = Rebuild(self.plan)
         self.batch_size, self.include_deleted, self.system, self.exact = batch_size, include_deleted, system, exact
+        self.depth = ahead_depth(batch_size)  # batches each stage may run ahead of the next
         self.vector_fields: dict[str, tuple[FieldVectors, int]] = {}  # field -> (its vectors, dimension)
         self.vector_configs: dict[str, dict[str, Any]] = {}
         if vectors and schema.embedding_fields:
@@ -111,7 +112,7 @@ class BatchReader:
         scan, DuckDB's parse of the whole stream in one query (it releases the GIL), the typing and
         checks of each parsed batch (here), and the consumer writing the previous batch. Typing in
         DuckDB's thread made that thread the slowest stage (~1.7 µs a row of ~3.2 for all four)."""
-        for parsed, stored in ahead(self._parsed(), ahead_depth(self.batch_size)):
+        for parsed, stored in ahead(self._parsed(), self.depth):
             yield self._batch(parsed, stored)
 
     def _parsed(self) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
@@ -123,7 +124,7 @@ class BatchReader:
 
         failed: list[BaseException] = []
         pending: deque[pa.Array] = deque()
-        texts = ahead(self._texts(), ahead_depth(self.batch_size))
+        texts = ahead(self._texts(), self.depth)
 
         def fed() -> Iterator[pa.RecordBatch]:
             try:
@@ -150,7 +151,8 @@ class BatchReader:
                 stored = _take(pending, len(batch))
                 deleted = batch.column(self.position["deleted_at"])
                 if not self.include_deleted and deleted.null_count != len(deleted):
-                    batch, stored = batch.filter(deleted.is_null()), stored.filter(deleted.is_null())
+                    live = deleted.is_null()
+                    batch, stored = batch.filter(live), stored.filter(live)
                 if len(batch):
                     yield batch, stored
         finally:
@@ -271,7 +273,7 @@ class BatchReader:
         schema does not declare, or an explicit null (a JSON null in a list or a JSON column is
         kept). DuckDB counts a row's keys (`json_keys`, ~0.3 µs a row; counting `":` and `null` in
         the text took ~0.6); the batch's totals are compared first (null counts: no pass over rows)."""
-        fixed = live.astype(np.int64) if self.system else np.full(len(live), len(SYSTEM_FIELDS), np.int64)
+        fixed = self._system_keys(live)
         keys = parsed.column(0)
         expected = int(fixed.sum()) + sum(
             len(keys) - parsed.column(self.position[n]).null_count for n in self.plan.names
@@ -283,6 +285,13 @@ class BatchReader:
         counts = keys.cast(pa.int64())  # (its buffer: `np.asarray` goes through pyarrow's pandas shim)
         return np.frombuffer(counts.buffers()[1], dtype=np.int64)[counts.offset : counts.offset + len(counts)] > fixed
 
+    def _system_keys(self, live: np.ndarray) -> np.ndarray:
+        """Per row, the keys of system fields its text holds beyond the typed columns: a live row's
+        `deleted_at` (null) when the system fields are exported, every system field when not."""
+        if self.system:
+            return live.astype(np.int64)
+        return np.full(len(live), len(SYSTEM_FIELDS), np.int64)
+
     def _counted(self, text: pa.Array, parsed: pa.RecordBatch, live: np.ndarray) -> np.ndarray:
         """Rows that may hold what typed columns lose, for a plan with structs (whose members
         `json_keys` does not see), by counting in the JSON text: a `null` beyond a live row's
@@ -293,12 +302,12 @@ class BatchReader:
         buffer, offsets = _text_buffers(text)
         data = buffer.to_pybytes()
         columns = [(parsed.column(self.position[c.name]), c) for c in self.plan.columns]
-        fixed = int(live.sum()) if self.system else len(live) * len(SYSTEM_FIELDS)
+        fixed = int(self._system_keys(live).sum())
         suspects = np.zeros(len(live), dtype=bool)
         if data.count(b"null") != int(live.sum()):
             suspects |= _per_row(data, offsets, b"null") > live
         if data.count(b'":') != fixed + sum(_keys_total(array, column) for array, column in columns):
-            per_row = live.astype(np.int64) if self.system else np.full(len(live), len(SYSTEM_FIELDS), np.int64)
+            per_row = self._system_keys(live)
             for array, column in columns:
                 per_row += _keys_in(array, column)
             suspects |= _per_row(data, offsets, b'":') > per_row
