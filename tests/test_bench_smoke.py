@@ -65,3 +65,40 @@ def test_peer_and_target_columns_are_filled(report: tuple[dict, str]) -> None:
     measures = [m for s in data["scenarios"] for t in s["tables"] for m in t["measures"]]
     assert any(m["peers"] and any(v is not None for v in m["peers"].values()) for m in measures)
     assert any(m["target"] is not None and m["target_met"] is not None for m in measures)
+
+
+def _report_module():  # noqa: ANN202 - the benchmarks' report module, imported from its folder
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import reference
+        import report as report_module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return report_module, reference
+
+
+def test_every_short_figure_is_listed_with_why(report: tuple[dict, str]) -> None:
+    data, text = report
+    assert "### Short of the Rust expectation, and why" in text
+    section = text.split("### Short of the Rust expectation, and why")[1].split("\n### ")[0]
+    for scenario in data["scenarios"]:
+        for table in scenario["tables"]:
+            for m in table["measures"]:
+                if (m.get("reference") or {}).get("verdict") == "short":
+                    assert f"| {m['metric']} ({m['unit']}) |" in section, m["metric"]
+
+
+def test_a_short_figure_carries_its_reason_or_says_none_is_recorded() -> None:
+    report_module, reference = _report_module()
+    assert set(reference.SHORT_WHY) <= set(reference.REFERENCE)
+
+    def result(key: str, value: float) -> dict:
+        got = reference.compare(key, value)
+        ref = {"key": key, "rust": reference.span(reference.REFERENCE[key].rust), "verdict": got.verdict}
+        return {"tables": [{"title": "t", "measures": [{"metric": key, "unit": "u", "remlite": value,
+                                                         "reference": ref}]}]}  # fmt: skip
+
+    listed = report_module.shortfalls([result("idle_rss", 35.0), result("get_ms", 0.5), result("get_ms", 0.001)])
+    assert reference.SHORT_WHY["idle_rss"] in listed
+    assert report_module.NO_REASON in listed and listed.count("| get_ms (u) |") == 1  # 0.001 ms is beyond
+    assert report_module.shortfalls([result("get_ms", 0.001)]).startswith("Every figure is within or beyond")
