@@ -121,31 +121,38 @@ SHORT_WHY: dict[str, str] = {
     "get_concurrent": (
         "threads of one Python process share the GIL, so gets in 10 or 100 threads run one at a time at "
         "about the one-thread rate; the document's Rust figure assumes reads in parallel on many cores. "
-        "Reads in parallel need processes: see the `read_only=True` reader-process rows"),
+        "Reads in parallel need processes: see the `read_only=True` reader-process rows"
+    ),
     "scan_memory": (
         "the figure is a whole table materialised as a list of Python dicts (about 1.4 KB a row of 8 "
         "fields); stdlib sqlite3 building the same list, in the peers column, costs the same. `db.scan()` "
         "is a generator: iterated without keeping its rows, it holds a record at a time. The document's "
-        "row is a result cache, not a table as dicts"),
+        "row is a result cache, not a table as dicts"
+    ),
     "idle_rss": (
         "the interpreter alone is ~10 MB before any import; RocksDB's library (rocksdict, ~8 MB touched), "
         "jsonschema-rs (~5 MB) and remlite's own modules and the standard library they import (~9 MB) "
         "make up the rest. A Rust binary carries neither an interpreter nor bytecode. The issue's bound "
-        "(40 MB) is met"),
+        "(40 MB) is met"
+    ),
     "loaded_rss": (
         "the idle process's interpreter and libraries (see idle) plus RocksDB's block cache and "
-        "memtables holding the 10k rows"),
+        "memtables holding the 10k rows"
+    ),
     "threads_rss": (
         "100 Python threads each hold a thread state and build Python objects for their results while "
-        "they wait their turn for the GIL; the process starts from the idle and loaded figures above"),
+        "they wait their turn for the GIL; the process starts from the idle and loaded figures above"
+    ),
     "tenant_p99": (
         "16 threads in one process share the GIL: a request's p99 is mostly its wait for the interpreter "
         "while the others run (a request alone takes well under 1 ms), and a text search holds it for "
-        "~1.4 ms. Served over HTTP (`remlite serve`), the same tenants' p99 is in the row below"),
+        "~1.4 ms. Served over HTTP (`remlite serve`), the same tenants' p99 is in the row below"
+    ),
     "tenant_qps": "see tenant_p99: one process's threads share the GIL",
     "stress_p99": (
         "the load generator, the server's event loop and its worker threads share the machine's 2 cores; "
-        "the tail is scheduling as much as the requests"),
+        "the tail is scheduling as much as the requests"
+    ),
     "stress_qps": "see stress_p99: generator and server share the 2 cores",
 }
 

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -67,7 +68,8 @@ def test_peer_and_target_columns_are_filled(report: tuple[dict, str]) -> None:
     assert any(m["target"] is not None and m["target_met"] is not None for m in measures)
 
 
-def _report_module():  # noqa: ANN202 - the benchmarks' report module, imported from its folder
+def _report_module() -> tuple[ModuleType, ModuleType]:
+    """The benchmarks' report and reference modules, imported from their folder."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
         import reference
