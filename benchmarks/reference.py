@@ -146,7 +146,7 @@ SHORT_WHY: dict[str, str] = {
     "tenant_p99": (
         "16 threads in one process share the GIL: a request's p99 is mostly its wait for the interpreter "
         "while the others run (a request alone takes well under 1 ms), and a text search holds it for "
-        "~1.4 ms. Served over HTTP (`remlite serve`), the same tenants' p99 is in the row below"
+        "~1.4 ms. Served over HTTP (`remlite serve`), the same tenants' p99 is in table 2.3 over HTTP"
     ),
     "tenant_qps": "see tenant_p99: one process's threads share the GIL",
     "stress_p99": (
