@@ -99,7 +99,6 @@ def compact_run(root: Path) -> dict[str, Any]:
 
 _STAGES = """
 import itertools, os, tempfile
-import orjson
 t = time.perf_counter()
 import duckdb, pyarrow as pa, pyarrow.parquet as pq
 from remlite.exchange.batches import BatchReader
@@ -122,8 +121,6 @@ def parse(sql):
     duck.close()
     return out
 parsed, duck_cpu = cpu(lambda: parse(reader._query()))
-spec = orjson.dumps(reader.spec).decode().replace("'", "''")
-_, duck_no_keys = cpu(lambda: parse(f"SELECT unnest(json_transform(j, '{spec}')) FROM rows_in"))
 flat = pa.concat_arrays([t.column(0) for t in texts])
 offsets = list(itertools.accumulate((len(b) for b in parsed), initial=0))
 typed, typing = cpu(lambda: [reader._batch(b, flat.slice(a, len(b))) for b, a in zip(parsed, offsets)])
@@ -137,7 +134,7 @@ _, parquet = cpu(write)
 os.unlink(path)
 seconds = 0.0
 extra = dict(rows=rows, imports=imports, scan=scan, scan_to_arrow=scan_to_arrow, duckdb=duck_cpu,
-             duckdb_without_key_count=duck_no_keys, typing=typing, parquet=parquet)
+             typing=typing, parquet=parquet)
 """
 
 

@@ -1,6 +1,6 @@
 """The streaming export path (`remlite.exchange.batches`): one DuckDB query over the whole scan, the
 stored text of each parsed batch taken from a queue beside it, soft-deleted rows dropped by Arrow,
-the key count (`json_keys`) that finds the lossy rows of a table without structs, the grid check of
+the colon count that finds the rows typed columns may lose (a key no column holds), the grid check of
 timestamp forms; and the stages' threads: an error of the scan raised as itself, an early stop."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 import remlite
 from remlite.errors import StorageError
+from remlite.exchange import arrays
 from remlite.exchange.batches import BatchReader, _take
 
 FLAT = {  # no struct: the key-count path
@@ -200,3 +201,79 @@ def test_rows_in_flight_stay_bounded_whatever_the_batch_size(batch_size: int) ->
 
     depth = ahead_depth(batch_size)
     assert depth >= 1 and depth * batch_size <= max(AHEAD_ROWS, batch_size)
+
+
+NESTED = {  # a struct and lists: rows are counted one by one
+    "name": "nested",
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "place": {
+            "type": ["object", "null"],
+            "properties": {"city": {"type": ["string", "null"]}, "a:b": {"type": "integer"}},
+        },
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "a:b": {"type": "string"},  # a colon in a declared name
+        "meta": {"type": "object"},
+    },
+}
+SCALARS = {  # no list, no struct: batch totals first
+    "name": "scalars",
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "n": {"type": ["integer", "null"]},
+        "a:b": {"type": "string"},
+        "meta": {"type": "object"},
+        "at": {"type": "string", "format": "date-time"},
+    },
+}
+SCHEMAS = {"flat": FLAT, "nested": NESTED, "scalars": SCALARS}
+COLONS_CLEAN = {  # colons that are not keys, in every kind of value: nothing to suspect (a null default is
+    # suspected, as `json_keys` did: whether its key was stored is not in the typed value)
+    "flat": {"title": "a:b::c", "tags": ["x:y", None], "meta": {"k:": "v:", "n": {"q": "::"}}, "j": '":', "note": ":"},
+    "scalars": {"title": "a:b", "a:b": "::", "meta": {"k:": {"q": ":"}}, "at": CANONICAL_AT},
+    "nested": {"title": "t:", "place": {"city": "a:b", "a:b": 1}, "tags": ["::"], "a:b": "c:d", "meta": {"k": ":"}},
+}
+COLONS_LOSSY = {  # a key no column holds, with and without a colon in its value
+    "scalars": [{"title": "x", "extra": "no colon"}, {"title": "x", "n": None}, {"title": "x:", "extra": "a:b"}],
+    "flat": [{"title": "x", "extra": "no colon"}, {"title": "x", "n": None}, {"title": "x:", "extra": "a:b"}],
+    "nested": [
+        {"title": "x", "place": {"city": "c", "other": 1}},  # a member the struct does not declare
+        {"title": "x", "place": {"city": None}},  # an explicit null inside the struct
+        {"title": "x", "place": None},
+        {"title": "x", "stray": ["a:b"]},
+    ],
+}
+
+
+def _suspects(db: remlite.Database, table: str, system: bool = True) -> dict[str, bool]:
+    """Per stored row (by title and position), whether the colon count suspects it."""
+    reader = BatchReader(db._core, table, exact=True, system=system, batch_size=4)
+    out = {}
+    for parsed, stored in reader._parsed():
+        live = ~arrays.bools(parsed.column(reader.position["deleted_at"]).is_valid())
+        flags = reader._counted(stored, parsed, live)
+        for text, flag in zip(stored.to_pylist(), flags.tolist(), strict=True):
+            out[json.loads(text)["id"]] = flag
+    return out
+
+
+@pytest.mark.parametrize("system", [True, False])
+@pytest.mark.parametrize("table", ["flat", "nested", "scalars"])
+def test_the_colon_count_suspects_exactly_the_rows_with_a_key_no_column_holds(
+    tmp_path: Path, table: str, system: bool
+) -> None:
+    db = remlite.connect(tmp_path / "db", embedder="hash")
+    try:
+        db.register_schema(SCHEMAS[table])
+        clean = [{**COLONS_CLEAN[table], "title": f"clean {i}"} for i in range(6)]
+        if table == "flat":
+            clean = [{**row, "at": CANONICAL_AT} for row in clean]
+        clean_ids = set(db.insert_batch(table, clean))
+        lossy_ids = {db.insert(table, row) for row in COLONS_LOSSY[table]}
+        got = _suspects(db, table, system)
+        assert {i for i, flag in got.items() if flag} == lossy_ids
+        assert set(got) == clean_ids | lossy_ids
+    finally:
+        db.close()

@@ -11,7 +11,7 @@ give the JSON text of untyped fields, and every built-in template has a free-for
 DuckDB query parses the whole scan as an Arrow stream: a query per batch cost ~5 ms of planning,
 ~0.5 µs a row at 10k-row batches. The scan, the parse, the typing and the consumer (the file
 writer) each run in a thread of their own (`remlite.exchange.ahead`); per row on the benchmark's
-entities (2 cores): scan ~0.9 µs, DuckDB ~1.1-1.4, typing and checks ~0.2, Parquet ~0.8.
+entities (2 cores): scan ~0.6-0.7 µs, DuckDB ~1.0, typing and checks ~0.3, Parquet ~0.7.
 Timestamps are read as text and parsed by Arrow afterwards, so a value written in another form than
 remlite's can be noticed.
 
@@ -19,12 +19,11 @@ Exactness (`exact=True`, what export uses): a few things a typed row cannot say 
 schema's default would not put back, a key the schema does not declare, a timestamp written another
 way (`...Z` vs `+00:00`, fewer fraction digits). Cheap vectorised signals over the whole batch
 find the rows that might have one: timestamp text not in the canonical form (a byte grid, or the
-regex when lengths differ); for a table without structs, more keys in a row (DuckDB's `json_keys`)
-than non-null typed values; for a table with structs, whose members `json_keys` does not see, more
-`null`s in a row's text than its `deleted_at` or more keys, counted as `":`, than its typed values
-account for. Only those rows are rebuilt as import would rebuild them and compared with the stored
-record. The stored record goes into the `_remlite_row` column for the rows that differ, and is null
-for every other row.
+regex when lengths differ); more colons in a row's stored text than its parsed values account for
+(`BatchReader._counted`: each key is one colon, every other one is inside a string DuckDB gives
+back as it is). Only those rows are rebuilt as import would rebuild them and compared with the
+stored record. The stored record goes into the `_remlite_row` column for the rows that differ, and
+is null for every other row.
 """
 
 from __future__ import annotations
@@ -96,16 +95,15 @@ class BatchReader:
             fields.append(pa.field(VECTOR_PREFIX + name, vector_type))
         if exact:
             fields.append(pa.field(EXACT_COLUMN, pa.string()))
-        self.flat = flat
+        self.flat_output = flat
         self.schema = pa.schema(fields)
         self.null_defaults = {c.name for c in self.plan.columns if c.null_default}
-        self.nested = any(c.kind == "struct" for c in self.plan.columns)
         self.spec = {c.name: c.duck_type() for c in self.plan.columns}
-        self.spec.setdefault("id", "VARCHAR")
-        self.spec.setdefault("deleted_at", "VARCHAR")
-        first = 0 if self.nested else 1  # (after the key count)
+        for name in SYSTEM_FIELDS:  # parsed even when not exported: every stored key is accounted for
+            self.spec.setdefault(name, "VARCHAR")
+        self.flat = not any(c.kind in ("list", "struct") for c in self.plan.columns)
         # DuckDB's columns by position: a field may be named anything
-        self.position = {name: first + i for i, name in enumerate(self.spec)}
+        self.position = {name: i for i, name in enumerate(self.spec)}
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         """Four stages, each in a thread of its own (`ahead`), so they overlap on two cores: the
@@ -211,12 +209,10 @@ class BatchReader:
 
     def _query(self) -> str:
         """Every column of the plan by `json_transform` (and `id` and `deleted_at`, which the reader
-        needs even when the plan leaves them out), after the number of keys of each row where
-        `_keyed` uses it. Soft-deleted rows are dropped afterwards, by Arrow (a `WHERE` here cost
-        DuckDB ~0.6 µs a row more)."""
+        needs even when the plan leaves them out). Soft-deleted rows are dropped afterwards, by Arrow
+        (a `WHERE` here cost DuckDB ~0.6 µs a row more)."""
         quoted = orjson.dumps(self.spec).decode().replace("'", "''")
-        keys = "" if self.nested else "len(json_keys(j)), "
-        return f"SELECT {keys}unnest(json_transform(j, '{quoted}')) FROM rows_in"
+        return f"SELECT unnest(json_transform(j, '{quoted}')) FROM rows_in"
 
     def _live(self, values: list[bytes]) -> tuple[list[bytes], np.ndarray]:
         """The values with a flag per row: live (its `deleted_at` is null). The writer puts the
@@ -263,55 +259,34 @@ class BatchReader:
                 columns.append(self._vectors(keys, field, dim))
         if self.exact:
             live = ~arrays.bools(parsed.column(position["deleted_at"]).is_valid())
-            odd |= self._counted(stored, parsed, live) if self.nested else self._keyed(parsed, live)
+            odd |= self._counted(stored, parsed, live)
             columns.append(self._exact_column(columns, stored, odd))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
-    def _keyed(self, parsed: pa.RecordBatch, live: np.ndarray) -> np.ndarray:
-        """Rows that may hold what typed columns lose, for a plan without structs: more keys than
-        non-null typed values (never fewer: each typed value is a key's). Such a row has a key the
-        schema does not declare, or an explicit null (a JSON null in a list or a JSON column is
-        kept). DuckDB counts a row's keys (`json_keys`, ~0.3 µs a row; counting `":` and `null` in
-        the text took ~0.6); the batch's totals are compared first (null counts: no pass over rows)."""
-        fixed = self._system_keys(live)
-        keys = parsed.column(0)
-        expected = int(fixed.sum()) + sum(
-            len(keys) - parsed.column(self.position[n]).null_count for n in self.plan.names
-        )
-        if pc.sum(keys).as_py() == expected:
-            return np.zeros(len(live), dtype=bool)
-        for name in self.plan.names:
-            fixed += arrays.bools(parsed.column(self.position[name]).is_valid())
-        counts = keys.cast(pa.int64())  # (its buffer: `np.asarray` goes through pyarrow's pandas shim)
-        return np.frombuffer(counts.buffers()[1], dtype=np.int64)[counts.offset : counts.offset + len(counts)] > fixed
-
-    def _system_keys(self, live: np.ndarray) -> np.ndarray:
-        """Per row, the keys of system fields its text holds beyond the typed columns: a live row's
-        `deleted_at` (null) when the system fields are exported, every system field when not."""
-        if self.system:
-            return live.astype(np.int64)
-        return np.full(len(live), len(SYSTEM_FIELDS), np.int64)
-
     def _counted(self, text: pa.Array, parsed: pa.RecordBatch, live: np.ndarray) -> np.ndarray:
-        """Rows that may hold what typed columns lose, for a plan with structs (whose members
-        `json_keys` does not see), by counting in the JSON text: a `null` beyond a live row's
-        `deleted_at`, or more keys (`":`) than its non-null typed values, struct members and the
-        keys inside its JSON columns account for (never fewer: each counted key is in the text). The
-        batch's totals are compared first; only when they differ are rows counted one by one. A
-        string holding `null` or `":` makes a false suspect, which the comparison then clears."""
+        """Rows that may hold what typed columns lose: more colons in the stored text than the
+        parsed columns account for. orjson writes every key as `"name":`, so each key of a row is
+        one colon (and those inside its name); every other colon is inside a string, which DuckDB
+        gives back as it is (a JSON column's text too). A parsed value accounts for its key and the
+        colons in its text; a live row's `deleted_at` key has a null value. So a row has more colons
+        than accounted exactly when it has a key no column holds: an undeclared key, an explicit
+        null, a value DuckDB could not type. Never fewer: each accounted colon is in the text.
+
+        Counting a byte with numpy (SIMD, the GIL released) costs ~0.05 µs a row, against 0.35-0.6
+        µs for DuckDB's `json_keys` (a second parse of each row, in the export's longest stage) and
+        0.3-0.6 for `bytes.count` of `":`. Batch totals first, for a plan without lists and structs;
+        rows one by one only when they differ."""
         buffer, offsets = _text_buffers(text)
-        data = buffer.to_pybytes()
-        columns = [(parsed.column(self.position[c.name]), c) for c in self.plan.columns]
-        fixed = int(self._system_keys(live).sum())
-        suspects = np.zeros(len(live), dtype=bool)
-        if data.count(b"null") != int(live.sum()):
-            suspects |= _per_row(data, offsets, b"null") > live
-        if data.count(b'":') != fixed + sum(_keys_total(array, column) for array, column in columns):
-            per_row = self._system_keys(live)
-            for array, column in columns:
-                per_row += _keys_in(array, column)
-            suspects |= _per_row(data, offsets, b'":') > per_row
-        return suspects
+        raw = np.frombuffer(buffer, dtype=np.uint8)
+        keys = list(self.spec)
+        if self.flat:
+            totals = [_accounted_total(parsed.column(i), key) for i, key in enumerate(keys)]
+            if None not in totals and _colons(raw) == int(live.sum()) + sum(totals):  # type: ignore[arg-type]
+                return np.zeros(len(live), dtype=bool)
+        accounted = live.astype(np.int64)
+        for i, key in enumerate(keys):
+            accounted += _accounted(parsed.column(i), key)
+        return _colons_per_row(raw, offsets) > accounted
 
     def _vectors(self, keys: list[bytes], field: FieldVectors, dim: int) -> pa.Array:
         """The rows' stored vectors of one field (a multi-get in id order); null where none."""
@@ -319,7 +294,7 @@ class BatchReader:
         missing = np.fromiter((v is None for v in found), dtype=bool, count=len(found))
         zero = bytes(4 * dim)
         flat = np.frombuffer(b"".join(zero if v is None else v for v in found), dtype=np.float32)
-        if self.flat:
+        if self.flat_output:
             rows = flat.reshape(len(found), dim).tolist() if len(found) else []
             texts = [None if m else orjson.dumps(r).decode() for m, r in zip(missing.tolist(), rows, strict=True)]
             return arrays.strings(texts)
@@ -415,22 +390,68 @@ def _row_id(value: bytes) -> bytes:
     return idmod.to_bytes(orjson.loads(value)["id"])
 
 
-def _keys_in(array: pa.Array | pa.ChunkedArray, column: Column) -> np.ndarray:
-    """Per row, the keys a column's value accounts for: 1 when it is not null, plus the members of
-    a struct and the keys inside JSON text."""
+_COLON = ord(":")
+
+
+def _colons(raw: np.ndarray) -> int:
+    return int(np.count_nonzero(raw == _COLON))
+
+
+def _colons_per_row(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The colons in each row of text laid end to end (`offsets` from 0)."""
+    marks = np.zeros(len(raw) + 1, dtype=np.int64)
+    np.cumsum(raw == _COLON, out=marks[1:])
+    return marks[offsets[1:]] - marks[offsets[:-1]]  # type: ignore[no-any-return]
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+
+
+def _accounted_total(array: pa.Array | pa.ChunkedArray, key: str) -> int | None:
+    """`_accounted` summed over a column without lists or structs, from its null count and one
+    count over its text; None when a null holds text (then rows are counted one by one)."""
+    array = _whole(array)
+    valid = len(array) - array.null_count
+    total = valid * (1 + key.count(":"))
+    if valid and _is_text(array.type):
+        data, offsets = _text_buffers(array)
+        if array.null_count and np.diff(offsets)[~arrays.bools(array.is_valid())].any():
+            return None
+        total += _colons(np.frombuffer(data, dtype=np.uint8))
+    return total
+
+
+def _accounted(array: pa.Array | pa.ChunkedArray, key: str | None) -> np.ndarray:
+    """Per row, the colons of the stored text a parsed value accounts for: its key's (`key`; None
+    for a list's items, which have none) and those in its text, a list's items' or a struct's
+    members'."""
+    array = _whole(array)
+    valid = arrays.bools(array.is_valid()) if array.null_count else np.ones(len(array), dtype=bool)
+    count = valid * (0 if key is None else 1 + key.count(":"))
+    kind = array.type
+    if _is_text(kind):
+        data, offsets = _text_buffers(array)
+        inner = _colons_per_row(np.frombuffer(data, dtype=np.uint8), offsets)
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        width = np.int64 if pa.types.is_large_list(kind) else np.int32
+        bounds = np.frombuffer(array.buffers()[1], dtype=width)[array.offset : array.offset + len(array) + 1]
+        items = np.zeros(len(array.values) + 1, dtype=np.int64)
+        np.cumsum(_accounted(array.values, None), out=items[1:])
+        inner = items[bounds[1:]] - items[bounds[:-1]]
+    elif pa.types.is_struct(kind):
+        inner = np.zeros(len(array), dtype=np.int64)
+        for i in range(kind.num_fields):
+            inner += _accounted(array.field(i), kind.field(i).name)
+    else:
+        return count.astype(np.int64)
+    return np.where(valid, count + inner, 0)
+
+
+def _whole(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-    valid = arrays.bools(array.is_valid())
-    count = valid.astype(np.int64)
-    if column.kind == "json":
-        inside = pc.count_substring(array, '":')
-        width = np.int32 if inside.type == pa.int32() else np.int64
-        counts = np.frombuffer(inside.buffers()[1], dtype=width)[inside.offset : inside.offset + len(inside)]
-        count += np.where(valid, counts, 0)
-    elif column.kind == "struct":
-        for i, child in enumerate(column.children):
-            count += _keys_in(array.field(i), child)
-    return count
+        return array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    return array
 
 
 def _take(pending: deque[pa.Array], rows: int) -> pa.Array:
@@ -448,16 +469,6 @@ def _take(pending: deque[pa.Array], rows: int) -> pa.Array:
     return parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
 
 
-def _keys_total(array: pa.Array, column: Column) -> int:
-    """`_keys_in` summed over the batch, from null counts and one count over the JSON text."""
-    total = len(array) - array.null_count
-    if column.kind == "json":
-        total += pc.sum(pc.count_substring(array, '":')).as_py() or 0
-    elif column.kind == "struct":
-        total += sum(_keys_total(array.field(i), child) for i, child in enumerate(column.children))
-    return total
-
-
 def _text_buffers(text: pa.Array) -> tuple[pa.Buffer, np.ndarray]:
     """A string array's characters (a slice of its buffer: no copy) and its offsets into them, from 0."""
     if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
@@ -468,13 +479,3 @@ def _text_buffers(text: pa.Array) -> tuple[pa.Buffer, np.ndarray]:
     buffer = text.buffers()[2]
     data = pa.py_buffer(b"") if buffer is None else buffer.slice(start, end - start)
     return data, (offsets - start).astype(np.int64)
-
-
-def _per_row(data: bytes, offsets: np.ndarray, pattern: bytes) -> np.ndarray:
-    """How often `pattern` occurs in each row of the joined text (numpy over the bytes)."""
-    raw = np.frombuffer(data, dtype=np.uint8)
-    hits = np.ones(len(raw) - len(pattern) + 1, dtype=bool) if len(raw) >= len(pattern) else np.zeros(0, bool)
-    for i, byte in enumerate(pattern):
-        hits &= raw[i : len(raw) - len(pattern) + 1 + i] == byte
-    rows = np.searchsorted(offsets, np.flatnonzero(hits), side="right") - 1
-    return np.bincount(rows, minlength=len(offsets) - 1)[: len(offsets) - 1]
