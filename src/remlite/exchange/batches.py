@@ -95,13 +95,13 @@ class BatchReader:
             fields.append(pa.field(VECTOR_PREFIX + name, vector_type))
         if exact:
             fields.append(pa.field(EXACT_COLUMN, pa.string()))
-        self.flat_output = flat
+        self.flat = flat
         self.schema = pa.schema(fields)
         self.null_defaults = {c.name for c in self.plan.columns if c.null_default}
         self.spec = {c.name: c.duck_type() for c in self.plan.columns}
         for name in SYSTEM_FIELDS:  # parsed even when not exported: every stored key is accounted for
             self.spec.setdefault(name, "VARCHAR")
-        self.flat = not any(c.kind in ("list", "struct") for c in self.plan.columns)
+        self.scalars_only = not any(c.kind in ("list", "struct") for c in self.plan.columns)
         # DuckDB's columns by position: a field may be named anything
         self.position = {name: i for i, name in enumerate(self.spec)}
 
@@ -279,7 +279,7 @@ class BatchReader:
         buffer, offsets = _text_buffers(text)
         raw = np.frombuffer(buffer, dtype=np.uint8)
         keys = list(self.spec)
-        if self.flat:
+        if self.scalars_only:
             totals = [_accounted_total(parsed.column(i), key) for i, key in enumerate(keys)]
             if None not in totals and _colons(raw) == int(live.sum()) + sum(totals):  # type: ignore[arg-type]
                 return np.zeros(len(live), dtype=bool)
@@ -294,7 +294,7 @@ class BatchReader:
         missing = np.fromiter((v is None for v in found), dtype=bool, count=len(found))
         zero = bytes(4 * dim)
         flat = np.frombuffer(b"".join(zero if v is None else v for v in found), dtype=np.float32)
-        if self.flat_output:
+        if self.flat:
             rows = flat.reshape(len(found), dim).tolist() if len(found) else []
             texts = [None if m else orjson.dumps(r).decode() for m, r in zip(missing.tolist(), rows, strict=True)]
             return arrays.strings(texts)
