@@ -208,9 +208,10 @@ class BatchReader:
             yield pa.RecordBatch.from_arrays([arrays.utf8(values)], ["j"])
 
     def _query(self) -> str:
-        """Every column of the plan by `json_transform` (and `id` and `deleted_at`, which the reader
-        needs even when the plan leaves them out). Soft-deleted rows are dropped afterwards, by Arrow
-        (a `WHERE` here cost DuckDB ~0.6 µs a row more)."""
+        """Every column of the plan by `json_transform`, and every system field even when the plan
+        leaves them out (the reader needs `id` and `deleted_at`, and `_counted` a column for every
+        stored key). Soft-deleted rows are dropped afterwards, by Arrow (a `WHERE` here cost DuckDB
+        ~0.6 µs a row more)."""
         quoted = orjson.dumps(self.spec).decode().replace("'", "''")
         return f"SELECT unnest(json_transform(j, '{quoted}')) FROM rows_in"
 
@@ -327,8 +328,7 @@ class BatchReader:
 def convert(array: pa.Array | pa.ChunkedArray, column: Column) -> tuple[pa.Array, np.ndarray | None]:
     """DuckDB's column as the plan's Arrow type; with a flag per row whose timestamp text is not
     remlite's canonical form (or does not parse: it is then null in the column)."""
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    array = _whole(array)
     if column.kind in ("ts", "date"):
         return _instants(array, column.kind)
     if column.kind == "struct":
@@ -449,6 +449,7 @@ def _accounted(array: pa.Array | pa.ChunkedArray, key: str | None) -> np.ndarray
 
 
 def _whole(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One array of a column DuckDB may hand over in chunks."""
     if isinstance(array, pa.ChunkedArray):
         return array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
     return array
