@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,12 @@ if TYPE_CHECKING:
 _TEXT_SCHEMA = pa.schema([pa.field("j", pa.large_string())])  # DuckDB's input: the stored rows
 _LIVE_TAIL = b',"deleted_at":null}'  # how the writer ends every live row (the system stamps come last)
 _CANONICAL = {"ts": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", "date": r"^\d{4}-\d\d-\d\d$"}
-_GIL_SLICE = 1024  # rows read from RocksDB in one call (~0.7 ms holding the GIL)
+# Rows read from RocksDB in one call (~0.7 ms holding the GIL). Before each call the scan hands the
+# GIL over (`time.sleep(0)`), above all to the stage it has just queued a batch for: that stage, and
+# any whose C work (DuckDB's parse, the Parquet writer) had ended, otherwise waited while the scan
+# went on. Alternated on 1M rows (10 runs each): 507k against 455k rows/s, peak RSS 250-267 against
+# 274-298 MB. Handing it over after each call instead, so not right after queueing a batch: 435k.
+_GIL_SLICE = 1024
 _SHAPES = {"ts": b"0000-00-00T00:00:00.000000Z", "date": b"0000-00-00"}  # the same forms, 0 for a digit
 
 
@@ -187,6 +193,7 @@ class BatchReader:
             values = []
             while len(values) < size:  # in short calls: each holds the GIL the stages in other threads need
                 got = len(values)
+                time.sleep(0)  # the GIL to a waiting stage first: the one a batch just went to (see _GIL_SLICE)
                 values.extend(itertools.islice(fast, min(_GIL_SLICE, size - got)))
                 if len(values) == got:
                     break
