@@ -57,10 +57,9 @@ _TEXT_SCHEMA = pa.schema([pa.field("j", pa.large_string())])  # DuckDB's input: 
 _LIVE_TAIL = b',"deleted_at":null}'  # how the writer ends every live row (the system stamps come last)
 _CANONICAL = {"ts": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", "date": r"^\d{4}-\d\d-\d\d$"}
 # Rows read from RocksDB in one call (~0.7 ms holding the GIL). Before each call the scan hands the
-# GIL over (`time.sleep(0)`), above all to the stage it has just queued a batch for: that stage, and
-# any whose C work (DuckDB's parse, the Parquet writer) had ended, otherwise waited while the scan
-# went on. Alternated on 1M rows (10 runs each): 507k against 455k rows/s, peak RSS 250-267 against
-# 274-298 MB. Handing it over after each call instead, so not right after queueing a batch: 435k.
+# GIL over (`time.sleep(0)`), above all to the stage it has just queued a batch for, which otherwise
+# waited while the scan went on, its batch held. Alternated on 1M rows, 12 runs each: peak RSS
+# 251-280 MB against 270-298 (the 300 MB bound), the rate unchanged (medians 424k and 426k rows/s).
 _GIL_SLICE = 1024
 _SHAPES = {"ts": b"0000-00-00T00:00:00.000000Z", "date": b"0000-00-00"}  # the same forms, 0 for a digit
 
