@@ -190,10 +190,11 @@ def test_a_chunk_that_writes_one_key_three_times(tmp_path: Path) -> None:
         assert db.check()["ok"]
 
 
-def test_a_bulk_chunk_is_indexed_as_single_writes_are(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [40, 600])
+def test_a_bulk_chunk_is_indexed_as_single_writes_are(tmp_path: Path, size: int) -> None:
     """A chunk of `_VECTORISED` rows or more builds its ASCII keys with numpy: the entries equal the
     ones single writes make (check() recomputes them one record at a time)."""
-    names = [f"Name{i % 37} Ölander-{i}" if i % 5 == 0 else f"Person {i:04d} O'Neil" for i in range(600)]
+    names = [f"Name{i % 37} Ölander-{i}" if i % 5 == 0 else f"Person {i:04d} O'Neil" for i in range(size)]
     rows = [{"name": name, "email": f"{i}@bulk.org"} for i, name in enumerate(names)]
     with remlite.connect(tmp_path / "bulk") as bulk, remlite.connect(tmp_path / "single") as single:
         for db in (bulk, single):

@@ -104,7 +104,10 @@ _KEEP = 0.3  # candidates sharing less than this part of the best candidate's gr
 _FIRST = 200  # the best ranked candidates fetched and scored first (at least; 5 x limit when more)
 _PAGE = 100  # then a page at a time, until `limit` records reach `min_score`
 _SCORED = 1_000  # candidates scored at most per lookup
-_VECTORISED = 256  # rows in a chunk from which its keys are built with numpy
+# Rows in a chunk from which its keys are built with numpy: per row, numpy 10.2 µs against 21.0 for
+# the Python loop at 32 rows (8.7 against 21.4 at 64; even at ~6-8). An import writes ~100-row chunks
+# (one per `modified_at` of the file's rows), which 256 left to the loop.
+_VECTORISED = 32
 _INDEXED = 64  # characters of a string indexed (its grams: at most 66 entries)
 _BACKFILL_CHUNK = 2_000  # rows per backfill batch (the write lock is held for one chunk)
 
