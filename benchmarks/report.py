@@ -35,6 +35,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -231,24 +232,28 @@ def short(title: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def measures(results: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(table, measure) of every scenario's tables, in report order."""
+    for data in results:
+        for table in data.get("tables", []):
+            for m in table["measures"]:
+                yield table, m
+
+
 def summary(results: list[dict[str, Any]]) -> str:
     lines = [
         "| table | metric | remlite | ref. Python | ref. Rust | ÷ Python | ÷ Rust | vs Rust | document section |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for data in results:
-        for table in data.get("tables", []):
-            where = short(table["title"])
-            for m in table["measures"]:
-                ref = m.get("reference")
-                if not ref or m["remlite"] is None:
-                    continue
-                value = fmt(m["remlite"])
-                lines.append(
-                    f"| {where} | {m['metric']} ({m['unit']}) | {value} | {ref['python']} | {ref['rust']} | "
-                    f"{ratio_text(ref['vs_python'])} | {ratio_text(ref['vs_rust'])} | {ref['verdict']} | "
-                    f"{ref['section']} |"
-                )
+    for table, m in measures(results):
+        ref = m.get("reference")
+        if not ref or m["remlite"] is None:
+            continue
+        lines.append(
+            f"| {short(table['title'])} | {m['metric']} ({m['unit']}) | {fmt(m['remlite'])} | {ref['python']} | "
+            f"{ref['rust']} | {ratio_text(ref['vs_python'])} | {ratio_text(ref['vs_rust'])} | {ref['verdict']} | "
+            f"{ref['section']} |"
+        )
     return "\n".join(lines)
 
 
@@ -259,15 +264,13 @@ def shortfalls(results: list[dict[str, Any]]) -> str:
     """Every figure short of the document's Rust expectation, each with why (`SHORT_WHY`), so the
     report says plainly where remlite is not at or beyond it."""
     lines = ["| table | metric | remlite | ref. Rust | why |", "|---|---|---|---|---|"]
-    for data in results:
-        for table in data.get("tables", []):
-            for m in table["measures"]:
-                ref = m.get("reference")
-                if not ref or ref["verdict"] != "short" or m["remlite"] is None:
-                    continue
-                why = SHORT_WHY.get(ref["key"], NO_REASON)
-                lines.append(f"| {short(table['title'])} | {m['metric']} ({m['unit']}) | {fmt(m['remlite'])} | "
-                             f"{ref['rust']} | {why} |")  # fmt: skip
+    for table, m in measures(results):
+        ref = m.get("reference")
+        if not ref or ref["verdict"] != "short" or m["remlite"] is None:
+            continue
+        why = SHORT_WHY.get(ref["key"], NO_REASON)
+        lines.append(f"| {short(table['title'])} | {m['metric']} ({m['unit']}) | {fmt(m['remlite'])} | "
+                     f"{ref['rust']} | {why} |")  # fmt: skip
     if len(lines) == 2:
         return "Every figure is within or beyond the document's Rust expectation."
     return "\n".join(lines)
@@ -275,15 +278,13 @@ def shortfalls(results: list[dict[str, Any]]) -> str:
 
 def targets(results: list[dict[str, Any]]) -> str:
     lines = ["| table | metric | remlite | target | met |", "|---|---|---|---|---|"]
-    for data in results:
-        for table in data.get("tables", []):
-            for m in table["measures"]:
-                if m.get("target") is None or m["remlite"] is None:
-                    continue
-                sign = ">=" if m["higher_is_better"] else "<="
-                met = "ok" if m["target_met"] else "MISSED"
-                lines.append(f"| {short(table['title'])} | {m['metric']} | {fmt(m['remlite'])} {m['unit']} | "
-                             f"{sign} {fmt(m['target'])} | {met} |")  # fmt: skip
+    for table, m in measures(results):
+        if m.get("target") is None or m["remlite"] is None:
+            continue
+        sign = ">=" if m["higher_is_better"] else "<="
+        met = "ok" if m["target_met"] else "MISSED"
+        lines.append(f"| {short(table['title'])} | {m['metric']} | {fmt(m['remlite'])} {m['unit']} | "
+                     f"{sign} {fmt(m['target'])} | {met} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -498,12 +499,10 @@ def write_report(
             results.append(ran[name])
         elif (earlier := earlier_full(name)) is not None:
             results.append(earlier)
-    for data in results:  # the document's figures and ratios from reference.py as it is now
-        for table in data.get("tables", []):
-            for m in table["measures"]:
-                if m.get("ref"):
-                    fields = ("metric", "unit", "remlite", "higher_is_better", "ref", "peers", "target", "note")
-                    m["reference"] = Measure(**{k: m[k] for k in fields}).reference()
+    for _table, m in measures(results):  # the document's figures and ratios from reference.py as it is now
+        if m.get("ref"):
+            fields = ("metric", "unit", "remlite", "higher_is_better", "ref", "peers", "target", "note")
+            m["reference"] = Measure(**{k: m[k] for k in fields}).reference()
     date = date or time.strftime("%Y-%m-%d %H:%M %Z")
     info = info or machine_info()
     chart_dir = (out_dir / "charts") if args.no_write else CACHE / "charts" / args.profile_name
