@@ -32,6 +32,7 @@ the `_remlite_row` column (see `remlite.exchange.batches`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,6 +177,38 @@ class Rebuild:
             column = by_name.get(name)
             out[name] = _value(column, value) if column is not None else _loose(value)
         return out
+
+
+    def records(self, batch: pa.RecordBatch) -> list[dict[str, Any]]:
+        """`record` of every row of `batch`, column by column: each column is read and converted
+        once, then the rows are assembled without a conversion call per value (import reads every
+        file twice, and this was a fifth of its Python time)."""
+        exact: list[Any] | None = None
+        columns: list[tuple[str, list[Any], Any]] = []  # (name, values, what marks a missing value)
+        for name, array in zip(batch.schema.names, batch.columns, strict=True):
+            if name == EXACT_COLUMN:
+                exact = array.to_pylist()
+                continue
+            if name.startswith(VECTOR_PREFIX):
+                continue
+            values = array.to_pylist()
+            column = self.by_name.get(name)
+            if column is not None and column.kind in SCALARS:
+                columns.append((name, values, None))  # kept as they are: only a null is missing
+                continue
+            convert = _loose if column is None else functools.partial(_value, column)
+            # (a converted value may be None itself, JSON text "null": kept, as `record` keeps it)
+            columns.append((name, [_MISSING if v is None else convert(v) for v in values], _MISSING))
+        out: list[dict[str, Any]] = []
+        for i in range(batch.num_rows):
+            if exact is not None and exact[i]:  # (a CSV rewritten by another tool may hold "")
+                out.append(orjson.loads(exact[i]))
+            else:
+                out.append({name: v for name, values, missing in columns if (v := values[i]) is not missing})
+        return out
+
+
+_MISSING = object()
 
 
 def _value(column: Column, value: Any) -> Any:

@@ -249,8 +249,7 @@ class FileRows:
                     column = column.cast(pa.timestamp("us", tz="UTC"), safe=False)
                 texts = pc.strftime(column, "%Y-%m-%dT%H:%M:%SZ")
                 batch = batch.set_column(i, field.name, texts)
-        record = self.rebuild.record
-        return [record(row) for row in batch.to_pylist()], vectors
+        return self.rebuild.records(batch), vectors
 
 
 class Unreadable(dict):  # type: ignore[type-arg]
