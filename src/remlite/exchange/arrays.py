@@ -47,11 +47,17 @@ def flags(mask: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(np.packbits(mask, bitorder="little"))])
 
 
+def whole(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One array of a column that may come in chunks (DuckDB's do)."""
+    if isinstance(array, pa.ChunkedArray):
+        return array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    return array
+
+
 def bools(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A boolean Arrow array without nulls as numpy, from its bits (`to_numpy` goes through the
     pandas shim)."""
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+    array = whole(array)
     bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
     return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)].astype(bool)
 

@@ -39,7 +39,6 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from rocksdict import ReadOptions
 
 from remlite import ids as idmod
 from remlite.exchange import arrays
@@ -48,6 +47,7 @@ from remlite.exchange.columns import TS_TYPE, Column, Rebuild, TablePlan
 from remlite.exchange.limits import DEFAULT_BATCH, EXACT_COLUMN, VECTOR_PREFIX, ahead_depth
 from remlite.schema.model import SYSTEM_FIELDS
 from remlite.storage.codec import prefix_end
+from remlite.storage.tuning import read_options
 
 if TYPE_CHECKING:
     from remlite.core import TenantCore
@@ -177,8 +177,7 @@ class BatchReader:
         checked iterator, which raises there (and normally finds nothing more)."""
         store, tid, size = self.core.store, self.layout.tid, self.batch_size
         end = prefix_end(tid)
-        options = ReadOptions()
-        options.set_verify_checksums(True)
+        options = read_options()
         options.fill_cache(False)  # one pass over every block: keep the cache for the blocks readers reuse
         if end is not None:
             options.set_iterate_upper_bound(end)
@@ -334,7 +333,7 @@ class BatchReader:
 def convert(array: pa.Array | pa.ChunkedArray, column: Column) -> tuple[pa.Array, np.ndarray | None]:
     """DuckDB's column as the plan's Arrow type; with a flag per row whose timestamp text is not
     remlite's canonical form (or does not parse: it is then null in the column)."""
-    array = _whole(array)
+    array = arrays.whole(array)
     if column.kind in ("ts", "date"):
         return _instants(array, column.kind)
     if column.kind == "struct":
@@ -417,7 +416,7 @@ def _is_text(kind: pa.DataType) -> bool:
 def _accounted_total(array: pa.Array | pa.ChunkedArray, key: str) -> int | None:
     """`_accounted` summed over a column without lists or structs, from its null count and one
     count over its text; None when a null holds text (then rows are counted one by one)."""
-    array = _whole(array)
+    array = arrays.whole(array)
     valid = len(array) - array.null_count
     total = valid * (1 + key.count(":"))
     if valid and _is_text(array.type):
@@ -432,7 +431,7 @@ def _accounted(array: pa.Array | pa.ChunkedArray, key: str | None) -> np.ndarray
     """Per row, the colons of the stored text a parsed value accounts for: its key's (`key`; None
     for a list's items, which have none) and those in its text, a list's items' or a struct's
     members'."""
-    array = _whole(array)
+    array = arrays.whole(array)
     valid = arrays.bools(array.is_valid()) if array.null_count else np.ones(len(array), dtype=bool)
     count = valid * (0 if key is None else 1 + key.count(":"))
     kind = array.type
@@ -452,13 +451,6 @@ def _accounted(array: pa.Array | pa.ChunkedArray, key: str | None) -> np.ndarray
     else:
         return count.astype(np.int64)
     return np.where(valid, count + inner, 0)
-
-
-def _whole(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """One array of a column DuckDB may hand over in chunks."""
-    if isinstance(array, pa.ChunkedArray):
-        return array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-    return array
 
 
 def _take(pending: deque[pa.Array], rows: int) -> pa.Array:

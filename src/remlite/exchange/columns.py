@@ -178,7 +178,6 @@ class Rebuild:
             out[name] = _value(column, value) if column is not None else _loose(value)
         return out
 
-
     def records(self, batch: pa.RecordBatch) -> list[dict[str, Any]]:
         """`record` of every row of `batch`, column by column: each column is read and converted
         once, then the rows are assembled without a conversion call per value (import reads every
