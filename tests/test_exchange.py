@@ -290,6 +290,34 @@ def test_rejected_rows_write_nothing(source: remlite.Database, tmp_path: Path, f
         target.close()
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_import_reports_progress_checking_then_writing(tmp_path: Path, fmt: str) -> None:
+    source = _fresh(tmp_path / "source")
+    rows = [{"title": f"t{i}", "at": f"2024-01-{1 + i % 28:02d}T00:00:00.000000Z"} for i in range(25)]
+    source.insert_batch("events", rows)
+    path = tmp_path / f"e.{fmt}"
+    source.export("events", path, fmt, batch_size=7)
+    source.close()
+    calls: list[tuple[str, int]] = []
+    target = _fresh(tmp_path / "target")
+    try:
+        report = target.import_("events", path, chunk_size=10, progress=lambda step, done: calls.append((step, done)))
+        steps = [step for step, _done in calls]
+        assert steps == sorted(steps) and set(steps) == {"check", "write"}  # every check before any write
+        for step in ("check", "write"):
+            counts = [done for s, done in calls if s == step]
+            assert len(counts) > 1 and counts == sorted(set(counts)) and counts[-1] == report["rows"] == 25
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text('{"title": "ok", "at": "2024-01-01T00:00:00Z"}\n{"title": 5}\n')
+        calls.clear()
+        with pytest.raises(ImportRejected):
+            target.import_("events", bad, progress=lambda step, done: calls.append((step, done)))
+        assert calls and {step for step, _done in calls} == {"check"}  # nothing written, nothing reported as written
+        assert target.count("events") == 25
+    finally:
+        target.close()
+
+
 def test_import_into_existing_data_is_an_upsert_and_repeatable(source: remlite.Database, tmp_path: Path) -> None:
     path = tmp_path / "e.parquet"
     source.export("events", path, include_deleted=True)
@@ -403,6 +431,27 @@ def test_cli_export_and_import(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["rows"] == 2
     with _open(other) as db:
         assert _rows(db, "entities") == expected
+
+
+def test_cli_export_and_import_draw_progress_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal a bar of rows goes to stderr (erased when done); stdout keeps only the summary;
+    with --json there is no bar."""
+    root, other = tmp_path / "db", tmp_path / "other"
+    with _open(root) as db:
+        db.insert_batch("entities", [{"key": f"k{i}", "name": f"N{i}"} for i in range(30)])
+    terminal = {"TTY_COMPATIBLE": "1"}
+    out = tmp_path / "e.parquet"
+    done = runner.invoke(app, ["export", "entities", "-o", str(out), "--path", str(root)], env=terminal)
+    assert done.exit_code == 0, done.output
+    assert "export entities" in done.stderr and "30/30" in done.stderr
+    assert done.stdout.startswith("entities: 30 rows") and done.stdout.count("\n") == 1
+    runner.invoke(app, ["init", "--path", str(other)])
+    done = runner.invoke(app, ["import", "entities", str(out), "--path", str(other)], env=terminal)
+    assert done.exit_code == 0, done.output
+    assert "checking entities" in done.stderr and "importing entities" in done.stderr and "30/30" in done.stderr
+    assert done.stdout.startswith("entities: imported 30 rows") and done.stdout.count("\n") == 1
+    done = runner.invoke(app, ["import", "entities", str(out), "--json", "--path", str(other)], env=terminal)
+    assert done.exit_code == 0 and json.loads(done.stdout)["rows"] == 30 and "importing" not in done.stderr
 
 
 def test_cli_import_rejected(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from remlite.database import Database
 from remlite.errors import InvalidInput, RemliteError, ValidationError
 
 from .common import loads_exact, through_server
-from .output import console
+from .output import progress_bar
 
 if TYPE_CHECKING:
     from remlite.serve.client import RemoteDatabase
@@ -87,26 +87,14 @@ def read_jsonl(file: Path | None) -> tuple[list[Any], list[int]]:
         raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
 
 
-def _progress() -> Progress:
-    """Rows done / total, rows per second and elapsed time, on stderr so stdout stays clean.
-
-    Shown only on a terminal and erased when done: in a log or a pipe a frozen bar is noise, and
-    the summary line carries the same numbers. On error the bar is gone before the `error:` line.
-    """
-    err = console(stderr=True)
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} rows/s"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
+def rows_bar(enabled: bool = True) -> Progress:
+    """Rows done / total, rows per second and elapsed time (`output.progress_bar`); each task has
+    a `rate` field, which `advance` keeps."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    return progress_bar(*columns, TextColumn("{task.fields[rate]} rows/s"), TimeElapsedColumn(), enabled=enabled)
 
 
-def _advance(progress: Progress, task: TaskID, done: int, started: float) -> None:
+def advance(progress: Progress, task: TaskID, done: int, started: float) -> None:
     elapsed = time.perf_counter() - started
     progress.update(task, completed=done, rate=f"{done / elapsed:,.0f}" if elapsed > 0 else "-")
 
@@ -128,10 +116,10 @@ def insert_chunks(
     if through_server(db):
         return _insert_through_server(db, table, records, numbers)
     started = time.perf_counter()
-    with _progress() as progress:
+    with rows_bar() as progress:
         task = progress.add_task(f"validating {table}", total=len(records), rate="-")
         validate_all(db, table, records, numbers)
-        _advance(progress, task, len(records), started)
+        advance(progress, task, len(records), started)
         written_from = time.perf_counter()
         progress.update(task, description=f"inserting {table}", completed=0, rate="-")
         done = 0
@@ -139,7 +127,7 @@ def insert_chunks(
             chunk = records[start : start + chunk_size]
             db.insert_batch(table, chunk, chunk_size=chunk_size)
             done += len(chunk)
-            _advance(progress, task, done, written_from)
+            advance(progress, task, done, written_from)
     return BatchResult(table, len(records), time.perf_counter() - started)
 
 
@@ -148,7 +136,7 @@ def _insert_through_server(db: "RemoteDatabase", table: str, records: list[Any],
     list before the first write is what keeps "bad input changes nothing". Its error names the
     record's position in the list; the user knows the input line, so that is what is reported."""
     started = time.perf_counter()
-    with _progress() as progress:
+    with rows_bar() as progress:
         task = progress.add_task(f"inserting {table} through the server", total=len(records), rate="-")
         if records:
             try:
@@ -160,5 +148,5 @@ def _insert_through_server(db: "RemoteDatabase", table: str, records: list[Any],
                 found = exc.message.removeprefix(f"record {at}: ")
                 field, named = exc.details.get("field"), exc.details.get("table")
                 raise ValidationError(f"line {numbers[at]}: {found}", field=field, table=named) from None
-        _advance(progress, task, len(records), started)
+        advance(progress, task, len(records), started)
     return BatchResult(table, len(records), time.perf_counter() - started)

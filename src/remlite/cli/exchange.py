@@ -4,14 +4,19 @@ Each is `Database.export` / `Database.import_` (see `remlite.exchange`). A rejec
 the ImportRejected code (3) after listing the rejected rows; nothing was written then.
 """
 
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from remlite.errors import ImportRejected, InvalidInput
+from remlite.exchange.limits import Progress
 
 from . import output
+from .batch import advance, rows_bar
 from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, fail, open_reader
 
 
@@ -63,7 +68,11 @@ def export(
     with open_reader(path, tenant) as db:
         sealing = db.encrypted if encrypt is None else encrypt
         passphrase = _passphrase() if sealing else None
-        with _progress(enabled=not as_json) as progress:
+
+        def describe(name: str, _before: int) -> tuple[str, int | None]:
+            return f"export {name}", None if include_deleted else db.count(name)
+
+        with _rows_progress(not as_json, describe) as progress:
             report = db.export(
                 None if all_tables else table,
                 output_path,
@@ -98,9 +107,13 @@ def import_(
     passphrase = _passphrase() if is_sealed(file) else None
     from remlite.database import connect
 
+    def describe(step: str, checked: int) -> tuple[str, int | None]:
+        return (f"checking {table}", None) if step == "check" else (f"importing {table}", checked)
+
     with connect(path, tenant, create=False) as db:  # no served verb: a server holding it is DatabaseLocked
         try:
-            report = db.import_(table, file, fmt, passphrase=passphrase)
+            with _rows_progress(not as_json, describe) as progress:
+                report = db.import_(table, file, fmt, passphrase=passphrase, progress=progress)
         except ImportRejected as exc:
             if not as_json:
                 for item in exc.details.get("rejected", []):
@@ -116,33 +129,24 @@ def import_(
         output.say(f"{table}: imported {report['rows']} rows{deleted} from {file} in {report['seconds']}s")
 
 
-class _progress:  # noqa: N801 (used as a function: `with _progress(...) as progress`)
-    """A Rich progress line on stderr while rows are exported (nothing when stderr is not a
-    terminal, or with --json): `progress(table, rows so far)`."""
+@contextlib.contextmanager
+def _rows_progress(enabled: bool, describe: Callable[[str, int], tuple[str, int | None]]) -> Iterator[Progress]:
+    """`progress(what, rows so far)` for `Database.export` / `import_`, drawn as a bar of rows on
+    stderr (`batch.rows_bar`: only on a terminal; not with --json). `describe(what, rows the step
+    before ended at)` gives a step its description and total (None: not known); a new step replaces
+    the bar of the one before."""
+    with rows_bar(enabled) as bar:
+        # (a step starts when the one before ended: its first report comes after its first batch)
+        step: dict[str, Any] = {"what": None, "task": None, "started": time.perf_counter(), "rows": 0, "at": 0.0}
+        step["at"] = step["started"]
 
-    def __init__(self, enabled: bool) -> None:
-        import sys
+        def update(what: str, rows: int) -> None:
+            if what != step["what"]:
+                if step["task"] is not None:
+                    bar.remove_task(step["task"])
+                description, total = describe(what, step["rows"])
+                step.update(what=what, task=bar.add_task(description, total=total, rate="-"), started=step["at"])
+            step.update(rows=rows, at=time.perf_counter())
+            advance(bar, step["task"], rows, step["started"])
 
-        self.enabled = enabled and sys.stderr.isatty()
-        self._bar: Any = None
-        self._tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self._bar = Progress(console=Console(stderr=True), transient=True)
-        self._bar.start()
-        return self.update
-
-    def update(self, table: str, rows: int) -> None:
-        task = self._tasks.get(table)
-        if task is None:
-            task = self._tasks[table] = self._bar.add_task(f"export {table}", total=None)
-        self._bar.update(task, completed=rows, description=f"export {table}: {rows:,} rows")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+        yield update

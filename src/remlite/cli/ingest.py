@@ -20,8 +20,7 @@ from .common import DEFAULT_TENANT, JsonOption, PathOption, TenantOption, open_w
 def _bar() -> Progress:
     """The whole job's bytes done / total (its ETA), files done, files/s and chunks/s, on stderr,
     only on a terminal, erased when done."""
-    err = output.console(stderr=True)
-    return Progress(
+    return output.progress_bar(
         TextColumn("ingest"),
         BarColumn(),
         TextColumn("{task.fields[files]} files"),
@@ -29,9 +28,6 @@ def _bar() -> Progress:
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
     )
 
 

@@ -12,6 +12,7 @@ import orjson
 import typer
 from rich import box
 from rich.console import Console
+from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -41,6 +42,14 @@ def say(text: str, *, err: bool = False) -> None:
 def console(*, stderr: bool = False) -> Console:
     """A fresh console bound to the current sys.stdout/stderr (test runners swap them per call)."""
     return Console(stderr=stderr)
+
+
+def progress_bar(*columns: str | ProgressColumn, enabled: bool = True) -> Progress:
+    """A progress bar on stderr (stdout stays the command's output), drawn only on a terminal and
+    erased when done: in a log or a pipe a frozen bar is noise, and each command's summary line
+    carries the same numbers. On an error the bar is gone before the `error:` line."""
+    err = console(stderr=True)
+    return Progress(*columns, console=err, transient=True, disable=not (enabled and err.is_terminal))
 
 
 def show_json(doc: Any) -> None:

@@ -23,11 +23,10 @@ PrimaryKeyOption = Annotated[
 
 def _bar() -> Any:
     """Applied seq / the primary's last seq, entries/s, on stderr, only on a terminal, erased when done."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-    err = output.console(stderr=True)
     columns = (TextColumn("replicate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} entries/s"))
-    return Progress(*columns, TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+    return output.progress_bar(*columns, TimeElapsedColumn())
 
 
 def replicate(

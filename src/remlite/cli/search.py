@@ -7,7 +7,7 @@ Twins of `Database.search`, `Database.reembed`, `Database.index_status` and
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from remlite.database import connect
@@ -88,8 +88,7 @@ def reembed(
     with connect(path, tenant, create=False) as db:
         total = db.count(table)
         columns: list[Any] = [TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-        err = output.console(stderr=True)  # a bar only on a terminal: elsewhere it leaves a blank line
-        with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        with output.progress_bar(*columns) as bar:
             task = bar.add_task("embed", total=total)
             result = db.reembed(
                 table, field, provider=provider, model=model, progress=lambda done, _t: bar.update(task, completed=done)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from remlite.exchange.limits import (
     EXTENSIONS,
     MAX_BATCH,
     VECTOR_PREFIX,
+    Progress,
     ahead_depth,
     check_format,
 )
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from remlite.replay import ChangeLog
 
 MANIFEST = "manifest.json"
-Progress = Callable[[str, int], None]  # (table, rows written so far)
 
 
 def _check_batch_size(batch_size: Any) -> int:
@@ -302,6 +302,7 @@ class Exchange:
         *,
         chunk_size: int = DEFAULT_CHUNK,
         passphrase: str | None = None,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Import a parquet, jsonl or csv file (the format from its extension unless given) into
         `table`, keeping ids and timestamps. Every row is checked first; if any is refused,
@@ -312,6 +313,9 @@ class Exchange:
         A sealed file (an encrypted export) is opened with `passphrase` (default
         `REMLITE_PASSPHRASE`; EncryptionError without the right one, before anything is read).
 
+        `progress(step, rows so far)` is called after each chunk: step "check" while the file is
+        checked, then "write" (rows written; the total is what "check" counted).
+
         Returns {"table", "path", "format", "rows", "deleted", "bytes", "sealed", "seconds"}."""
         if type(chunk_size) is not int or not 1 <= chunk_size <= MAX_BATCH:
             raise InvalidInput(f"chunk_size must be an integer from 1 to {MAX_BATCH}, got {shown(chunk_size)}")
@@ -321,4 +325,4 @@ class Exchange:
             passphrase = self.core.runtime.settings.passphrase
         from remlite.exchange.importer import run_import
 
-        return run_import(self.core, self.changelog, table, Path(path), format, chunk_size, passphrase)
+        return run_import(self.core, self.changelog, table, Path(path), format, chunk_size, passphrase, progress)

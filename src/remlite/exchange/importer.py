@@ -43,6 +43,7 @@ from remlite import ids as idmod
 from remlite.errors import ImportRejected, InvalidId, InvalidInput, ValidationError
 from remlite.exchange.columns import TablePlan
 from remlite.exchange.files import FileRows, format_of, problem_of
+from remlite.exchange.limits import Progress
 from remlite.storage.changelog import RowsDeleted, RowsPut
 from remlite.storage.clock import now_iso
 
@@ -99,12 +100,14 @@ class Importer:
         return out
 
     # ------------------------------------------------------------------ pass 1: check everything
-    def check(self) -> int:
+    def check(self, progress: Progress | None = None) -> int:
         """Check every row; raise ImportRejected (nothing written) if any is refused. Returns rows."""
         rejected: list[dict[str, Any]] = []
         count = total = 0
         for records, vectors, numbers in self.rows:
             total += len(records)
+            if progress is not None:
+                progress("check", total)
             for position, error in self._problems(records, vectors):
                 count += 1
                 if len(rejected) < MAX_REPORTED:
@@ -197,11 +200,13 @@ class Importer:
             raise ValidationError(exc.message, field="id", table=self.table) from None
 
     # ------------------------------------------------------------------ pass 2: write
-    def write(self) -> dict[str, int]:
+    def write(self, progress: Progress | None = None) -> dict[str, int]:
         written = deleted = 0
         for records, vectors, _numbers in self.rows:
             w, d = self._write_chunk(records, vectors)
             written, deleted = written + w, deleted + d
+            if progress is not None:
+                progress("write", written)
         return {"rows": written, "deleted": deleted}
 
     def _write_chunk(self, records: list[dict[str, Any]], vectors: dict[str, list[Any]]) -> tuple[int, int]:
@@ -264,11 +269,12 @@ def run_import(
     fmt: str | None,
     chunk: int,
     passphrase: str | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     importer = Importer(core, changelog, table, path, fmt, chunk, passphrase)
-    rows = importer.check()
-    counts = importer.write()
+    rows = importer.check(progress)
+    counts = importer.write(progress)
     return {
         "table": table,
         "path": str(path),

@@ -5,6 +5,7 @@ only when a table is first read as columns or a file written or read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from remlite.errors import InvalidInput
@@ -20,6 +21,12 @@ FORMATS = ("parquet", "jsonl", "csv")
 EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}
 EXACT_COLUMN = "_remlite_row"  # the stored record, for the rows typed columns cannot give back exactly
 VECTOR_PREFIX = "_vector_"  # `_vector_<field>`: a row's stored embedding, fixed_size_list<float32>
+
+
+# A long export or import reports as it goes: progress(what, rows so far), after each batch. `what`
+# is the table for an export; for an import, "check" during the first pass over the file (every row
+# checked, nothing written), then "write".
+Progress = Callable[[str, int], None]
 
 
 def ahead_depth(batch_size: int) -> int:
