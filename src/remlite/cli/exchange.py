@@ -8,12 +8,12 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+from rich.progress import Progress, TaskID
 
 from remlite.errors import ImportRejected, InvalidInput
-from remlite.exchange.limits import Progress
 
 from . import output
 from .batch import advance, rows_bar
@@ -129,24 +129,32 @@ def import_(
         output.say(f"{table}: imported {report['rows']} rows{deleted} from {file} in {report['seconds']}s")
 
 
+class _StepBar:
+    """`progress(what, rows so far)` for `Database.export` / `import_`, as a bar of rows.
+    `describe(what, rows the step before ended at)` gives each step its description and total
+    (None: not known); a new step replaces the bar of the one before. A step's rate counts from
+    when the one before ended: its first report comes only after its first batch."""
+
+    def __init__(self, bar: Progress, describe: Callable[[str, int], tuple[str, int | None]]) -> None:
+        self.bar, self.describe = bar, describe
+        self.what: str | None = None
+        self.task: TaskID | None = None
+        self.rows = 0
+        self.started = self.at = time.perf_counter()
+
+    def __call__(self, what: str, rows: int) -> None:
+        if what != self.what:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            description, total = self.describe(what, self.rows)
+            self.what, self.started = what, self.at
+            self.task = self.bar.add_task(description, total=total, rate="-")
+        self.rows, self.at = rows, time.perf_counter()
+        advance(self.bar, self.task, rows, self.started)  # type: ignore[arg-type]
+
+
 @contextlib.contextmanager
-def _rows_progress(enabled: bool, describe: Callable[[str, int], tuple[str, int | None]]) -> Iterator[Progress]:
-    """`progress(what, rows so far)` for `Database.export` / `import_`, drawn as a bar of rows on
-    stderr (`batch.rows_bar`: only on a terminal; not with --json). `describe(what, rows the step
-    before ended at)` gives a step its description and total (None: not known); a new step replaces
-    the bar of the one before."""
+def _rows_progress(enabled: bool, describe: Callable[[str, int], tuple[str, int | None]]) -> Iterator[_StepBar]:
+    """A `_StepBar` on stderr (`batch.rows_bar`: drawn only on a terminal; `enabled`: not with --json)."""
     with rows_bar(enabled) as bar:
-        # (a step starts when the one before ended: its first report comes after its first batch)
-        step: dict[str, Any] = {"what": None, "task": None, "started": time.perf_counter(), "rows": 0, "at": 0.0}
-        step["at"] = step["started"]
-
-        def update(what: str, rows: int) -> None:
-            if what != step["what"]:
-                if step["task"] is not None:
-                    bar.remove_task(step["task"])
-                description, total = describe(what, step["rows"])
-                step.update(what=what, task=bar.add_task(description, total=total, rate="-"), started=step["at"])
-            step.update(rows=rows, at=time.perf_counter())
-            advance(bar, step["task"], rows, step["started"])
-
-        yield update
+        yield _StepBar(bar, describe)
