@@ -149,11 +149,11 @@ def stage_run(root: Path) -> dict[str, Any]:
     return child(root, _STAGES)
 
 
-def peer_runs(root: Path, parquet: Path, work: Path) -> dict[str, float]:
-    """Seconds to write the same rows from memory: pyarrow (Parquet), DuckDB COPY (Parquet, CSV, JSON)."""
+def peer_runs(table: Any, work: Path) -> dict[str, float]:
+    """Seconds to write the same rows from memory (`peer_table`): pyarrow (Parquet), DuckDB COPY
+    (Parquet, CSV, JSON)."""
     import duckdb
 
-    table = peer_table(parquet)
     out: dict[str, float] = {"pyarrow_parquet": pyarrow_peer(table, work)}
     con = duckdb.connect()
     con.register("entities_in", table)
@@ -221,9 +221,9 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(SETTLED_RUNS):  # alternated: the host's speed drifts by 20-40% between minutes
             settled_runs.append(export_run(root, work / "settled.parquet", "parquet"))
             peer_settled.append(pyarrow_peer(table_in_memory, work))
-        del table_in_memory
         stages = stage_run(root)
-        peers = peer_runs(root, work / "entities.parquet", work)
+        peers = peer_runs(table_in_memory, work)
+        del table_in_memory
         imported = import_run(root, work / "entities.parquet", import_rows, work)
     rate = {fmt: run["rows"] / run["seconds"] for fmt, run in runs.items()}
     settled_rates = sorted(run["rows"] / run["seconds"] for run in settled_runs)
