@@ -143,14 +143,15 @@ class _StepBar:
         self.started = self.at = time.perf_counter()
 
     def __call__(self, what: str, rows: int) -> None:
-        if what != self.what:
-            if self.task is not None:
-                self.bar.remove_task(self.task)
+        task = self.task
+        if what != self.what or task is None:
+            if task is not None:
+                self.bar.remove_task(task)
             description, total = self.describe(what, self.rows)
             self.what, self.started = what, self.at
-            self.task = self.bar.add_task(description, total=total, rate="-")
+            task = self.task = self.bar.add_task(description, total=total, rate="-")
         self.rows, self.at = rows, time.perf_counter()
-        advance(self.bar, self.task, rows, self.started)  # type: ignore[arg-type]
+        advance(self.bar, task, rows, self.started)
 
 
 @contextlib.contextmanager
